@@ -1,0 +1,30 @@
+"""Shape/finiteness checks at the public boundary of :mod:`calib.lie`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def as_batch(x: np.ndarray, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
+    """Return ``(batch, single)``: ``x`` as float ``(N, *shape)`` and whether it had no batch axis.
+
+    Raises :class:`InputError` naming ``name`` on a wrong shape or a non-finite value.
+    """
+    a = np.asarray(x, dtype=float)
+    if a.shape == shape:
+        a, single = a[None], True
+    elif a.ndim == len(shape) + 1 and a.shape[1:] == shape:
+        single = False
+    else:
+        raise InputError(f"{name}: expected shape {shape} or (N, {', '.join(map(str, shape))}), "
+                         f"got {a.shape}")
+    if not np.isfinite(a).all():
+        raise InputError(f"{name}: contains NaN or inf")
+    return a, single
+
+
+def unbatch(a: np.ndarray, single: bool) -> np.ndarray:
+    """Drop the batch axis again if the input had none."""
+    return a[0] if single else a

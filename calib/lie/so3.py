@@ -1,0 +1,179 @@
+"""SO(3): rotations as 3x3 matrices, tangent vectors as rotation vectors ``phi`` (rad).
+
+Every function takes one element (``(3,)`` or ``(3, 3)``) or a batch (``(N, 3)`` or
+``(N, 3, 3)``) and returns the same form. Conventions: :mod:`calib.lie`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ._checks import as_batch, unbatch
+from ._series import (
+    inv_jacobian_coeff,
+    one_minus_cos_over_t2,
+    sinc,
+    t_minus_sin_over_t3,
+)
+
+
+def hat(phi: np.ndarray) -> np.ndarray:
+    """Skew-symmetric matrix ``[phi]_x`` with ``hat(a) @ b == cross(a, b)``: ``(..., 3) -> (..., 3, 3)``."""
+    phi = np.asarray(phi, dtype=float)
+    out = np.zeros(phi.shape[:-1] + (3, 3))
+    x, y, z = phi[..., 0], phi[..., 1], phi[..., 2]
+    out[..., 0, 1], out[..., 0, 2] = -z, y
+    out[..., 1, 0], out[..., 1, 2] = z, -x
+    out[..., 2, 0], out[..., 2, 1] = -y, x
+    return out
+
+
+def vee(omega: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hat` (antisymmetric part): ``(..., 3, 3) -> (..., 3)``."""
+    m = np.asarray(omega, dtype=float)
+    return 0.5 * np.stack(
+        [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]],
+        axis=-1,
+    )
+
+
+def _exp(phi: np.ndarray) -> np.ndarray:
+    theta = np.linalg.norm(phi, axis=-1)
+    a = sinc(theta)[..., None, None]
+    b = one_minus_cos_over_t2(theta)[..., None, None]
+    k = hat(phi)
+    return np.eye(3) + a * k + b * (k @ k)
+
+
+def exp(phi: np.ndarray) -> np.ndarray:
+    """Rotation matrix ``Exp(phi)`` (Rodrigues): ``(3,)|(N, 3) -> (3, 3)|(N, 3, 3)``."""
+    p, single = as_batch(phi, (3,), "phi")
+    return unbatch(_exp(p), single)
+
+
+def _quat_from_matrix(r: np.ndarray) -> np.ndarray:
+    """Shepperd's method, batch ``(N, 3, 3) -> (N, 4)`` as ``(x, y, z, w)`` with ``w >= 0``."""
+    n = r.shape[0]
+    tr = np.trace(r, axis1=1, axis2=2)
+    d = np.stack([r[:, 0, 0], r[:, 1, 1], r[:, 2, 2], tr], axis=1)
+    choice = np.argmax(d, axis=1)
+    q = np.empty((n, 4))
+    # case w largest
+    i = choice == 3
+    if i.any():
+        s = np.sqrt(1.0 + tr[i]) * 2.0
+        q[i, 3] = 0.25 * s
+        q[i, 0] = (r[i, 2, 1] - r[i, 1, 2]) / s
+        q[i, 1] = (r[i, 0, 2] - r[i, 2, 0]) / s
+        q[i, 2] = (r[i, 1, 0] - r[i, 0, 1]) / s
+    for axis in range(3):
+        i = choice == axis
+        if not i.any():
+            continue
+        a, b, c = axis, (axis + 1) % 3, (axis + 2) % 3
+        s = np.sqrt(np.maximum(1.0 + 2.0 * r[i, a, a] - tr[i], 0.0)) * 2.0
+        q[i, a] = 0.25 * s
+        q[i, b] = (r[i, b, a] + r[i, a, b]) / s
+        q[i, c] = (r[i, c, a] + r[i, a, c]) / s
+        q[i, 3] = (r[i, c, b] - r[i, b, c]) / s
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q[q[:, 3] < 0] *= -1.0
+    return q
+
+
+def _log(r: np.ndarray) -> np.ndarray:
+    q = _quat_from_matrix(r)
+    v, w = q[:, :3], q[:, 3]
+    n = np.linalg.norm(v, axis=1)
+    # phi = 2 atan2(n, w) / n * v ; stable series 2/w (1 - n^2/(3 w^2)) for n -> 0 (then w ~ 1)
+    small = n < 1e-8
+    scale = np.empty_like(n)
+    scale[small] = 2.0 / w[small] * (1.0 - n[small] ** 2 / (3.0 * w[small] ** 2))
+    big = ~small
+    scale[big] = 2.0 * np.arctan2(n[big], w[big]) / n[big]
+    return scale[:, None] * v
+
+
+def log(rot: np.ndarray) -> np.ndarray:
+    """Rotation vector ``Log(R)`` with norm in ``[0, pi]``: ``(3, 3)|(N, 3, 3) -> (3,)|(N, 3)``."""
+    r, single = as_batch(rot, (3, 3), "R")
+    return unbatch(_log(r), single)
+
+
+def _jl(phi: np.ndarray, sign: float) -> np.ndarray:
+    theta = np.linalg.norm(phi, axis=-1)
+    k = hat(sign * phi)
+    b = one_minus_cos_over_t2(theta)[..., None, None]
+    c = t_minus_sin_over_t3(theta)[..., None, None]
+    return np.eye(3) + b * k + c * (k @ k)
+
+
+def _jl_inv(phi: np.ndarray, sign: float) -> np.ndarray:
+    theta = np.linalg.norm(phi, axis=-1)
+    k = hat(sign * phi)
+    c = inv_jacobian_coeff(theta)[..., None, None]
+    return np.eye(3) - 0.5 * k + c * (k @ k)
+
+
+def left_jacobian(phi: np.ndarray) -> np.ndarray:
+    """``J_l(phi)``: ``Exp(phi + d) ~= Exp(J_l d) Exp(phi)``. ``(..., 3) -> (..., 3, 3)``."""
+    p, single = as_batch(phi, (3,), "phi")
+    return unbatch(_jl(p, 1.0), single)
+
+
+def right_jacobian(phi: np.ndarray) -> np.ndarray:
+    """``J_r(phi) = J_l(-phi)``: ``Exp(phi + d) ~= Exp(phi) Exp(J_r d)``."""
+    p, single = as_batch(phi, (3,), "phi")
+    return unbatch(_jl(p, -1.0), single)
+
+
+def left_jacobian_inv(phi: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`left_jacobian` (finite for ``|phi| <= pi``)."""
+    p, single = as_batch(phi, (3,), "phi")
+    return unbatch(_jl_inv(p, 1.0), single)
+
+
+def right_jacobian_inv(phi: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`right_jacobian` (finite for ``|phi| <= pi``)."""
+    p, single = as_batch(phi, (3,), "phi")
+    return unbatch(_jl_inv(p, -1.0), single)
+
+
+def from_quat(q_xyzw: np.ndarray) -> np.ndarray:
+    """Rotation matrices from quaternions ``(x, y, z, w)`` (scipy's order), normalised first."""
+    q, single = as_batch(q_xyzw, (4,), "q")
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    if np.any(norm < 1e-12):
+        from ..errors import InputError
+
+        raise InputError("q: zero-norm quaternion")
+    x, y, z, w = (q / norm).T
+    r = np.empty((q.shape[0], 3, 3))
+    r[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    r[:, 0, 1] = 2 * (x * y - z * w)
+    r[:, 0, 2] = 2 * (x * z + y * w)
+    r[:, 1, 0] = 2 * (x * y + z * w)
+    r[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    r[:, 1, 2] = 2 * (y * z - x * w)
+    r[:, 2, 0] = 2 * (x * z - y * w)
+    r[:, 2, 1] = 2 * (y * z + x * w)
+    r[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    return unbatch(r, single)
+
+
+def to_quat(rot: np.ndarray) -> np.ndarray:
+    """Quaternions ``(x, y, z, w)`` with ``w >= 0`` from rotation matrices."""
+    r, single = as_batch(rot, (3, 3), "R")
+    return unbatch(_quat_from_matrix(r), single)
+
+
+def from_scipy(rotation: Rotation) -> np.ndarray:
+    """Matrices from a scipy ``Rotation`` (single or stacked)."""
+    return np.asarray(rotation.as_matrix(), dtype=float)
+
+
+def to_scipy(rot: np.ndarray) -> Rotation:
+    """A scipy ``Rotation`` from ``(3, 3)`` or ``(N, 3, 3)`` matrices."""
+    r, single = as_batch(rot, (3, 3), "R")
+    return Rotation.from_matrix(r[0] if single else r)

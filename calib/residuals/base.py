@@ -1,0 +1,45 @@
+"""The residual-family protocol: many residuals of one kind, evaluated vectorized.
+
+A family of ``N`` residuals, each of dimension ``m`` (``residual_dim``), reads one
+parameter block from each of its *slots*. The problem binds slot ``j`` to a named
+parameter group (an array of ``M_j`` blocks, e.g. ``(M, 4, 4)`` poses or ``(M, 3)``
+points) and an index array ``indices[j]`` of shape ``(N,)`` saying which block of
+that group residual ``n`` reads.
+
+``evaluate`` receives the *full* group arrays (not gathered), so a family whose
+residuals all share one block (registration: one pose) can broadcast instead of
+copying, and a family with per-residual blocks gathers ``values[j][indices[j]]``.
+
+Jacobians are taken with respect to the group's tangent-space perturbation
+(Euclidean: additive; SO3/SE3: left, ``X <- Exp(delta) X``; SE3 twists are
+translation first, ``delta = (rho, phi)``), shaped ``(N, m, d_j)`` with ``d_j`` the
+tangent dimension of slot ``j``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class ResidualFamily(ABC):
+    """Abstract base of a vectorized residual family (see module docstring)."""
+
+    #: Dimension ``m`` of one residual.
+    residual_dim: int = 1
+
+    @abstractmethod
+    def evaluate(
+        self,
+        values: Sequence[np.ndarray],
+        indices: Sequence[np.ndarray],
+        jacobians: bool = True,
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Residuals ``(N, m)`` and, if ``jacobians``, one ``(N, m, d_j)`` array per slot.
+
+        ``values[j]`` is the full array of the group bound to slot ``j``;
+        ``indices[j]`` the ``(N,)`` block index each residual reads from it.
+        Return ``None`` for the Jacobian list when ``jacobians`` is False.
+        """

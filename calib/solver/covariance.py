@@ -1,0 +1,127 @@
+"""Covariance and information of chosen groups at the solution (undamped ``J^T J``).
+
+With eliminated groups the reduced matrix ``S = A - W C^-1 W^T`` is exactly the inverse of
+the reduced variables' marginal covariance, so a reduced group's covariance is a block of
+``S^-1``; an eliminated block's marginal is ``C^-1 + (C^-1 W^T) S^-1 (W C^-1)`` (its diagonal
+block). Constant coordinates get zero rows and columns. A singular matrix (a direction the
+data do not constrain) falls back to the pseudo-inverse and the group is reported as rank
+deficient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .normal_equations import NormalEquations
+from .schur import LinearSolveError, ReducedSystem, batched_inverse, reduce
+from .structure import GroupLayout, Structure
+
+_DENSE_LIMIT = 6000
+
+
+def _pinv_psd(m: np.ndarray) -> tuple[np.ndarray, bool]:
+    w, v = np.linalg.eigh(0.5 * (m + m.T))
+    tol = max(w.max(initial=0.0), 0.0) * m.shape[0] * 1e-12
+    full = bool(np.all(w > tol)) if w.size else True
+    winv = np.where(w > tol, 1.0 / np.where(w > tol, w, 1.0), 0.0)
+    return (v * winv) @ v.T, full
+
+
+def _scatter_reduced(lay: GroupLayout, m: np.ndarray) -> np.ndarray:
+    """Place a matrix over a group's free coordinates into its full ``(M*d, M*d)`` layout."""
+    d = lay.manifold.tangent_dim
+    mblocks = len(lay.block_pos)
+    idx = (lay.free_blocks[:, None] * d + lay.free_coords[None, :]).ravel()
+    out = np.zeros((mblocks * d, mblocks * d))
+    out[np.ix_(idx, idx)] = m
+    return out
+
+
+def _scatter_blocks(lay: GroupLayout, blocks: np.ndarray) -> np.ndarray:
+    d = lay.manifold.tangent_dim
+    out = np.zeros((len(lay.block_pos), d, d))
+    fc = lay.free_coords
+    out[np.ix_(lay.free_blocks, fc, fc)] = blocks
+    return out
+
+
+def covariance_and_information(structure: Structure, neq: NormalEquations,
+                               cov_names, info_names, method: str):
+    """Return ``(covariance, information, rank_deficient_names)`` dicts."""
+    from ..errors import InputError
+
+    for n in tuple(cov_names) + tuple(info_names):
+        if n not in structure.layouts:
+            raise InputError(f"covariance/information requested for unknown group {n!r}")
+    red = _undamped(structure, neq)
+    S = red.S
+    n = structure.n_reduced
+    cov, info, deficient = {}, {}, []
+    for name in info_names:
+        lay = structure.layouts[name]
+        if lay.eliminate:
+            info[name] = _scatter_blocks(lay, neq.elim[name].C) if name in neq.elim else \
+                np.zeros((len(lay.block_pos), lay.manifold.tangent_dim,
+                          lay.manifold.tangent_dim))
+        else:
+            sl = slice(lay.offset, lay.offset + lay.size)
+            info[name] = _scatter_reduced(lay, S[sl, sl].toarray())
+    if not cov_names:
+        return cov, info, ()
+    if n > _DENSE_LIMIT:
+        raise InputError(f"covariance needs the reduced system inverse; {n} unknowns exceed "
+                         f"the dense limit {_DENSE_LIMIT}")
+    s_inv, full = _pinv_psd(S.toarray()) if n else (np.zeros((0, 0)), True)
+    for name in cov_names:
+        lay = structure.layouts[name]
+        if not lay.eliminate:
+            sl = slice(lay.offset, lay.offset + lay.size)
+            cov[name] = _scatter_reduced(lay, s_inv[sl, sl])
+            if not full:
+                deficient.append(name)
+            continue
+        if name not in neq.elim:
+            d = lay.manifold.tangent_dim
+            cov[name] = np.zeros((len(lay.block_pos), d, d))
+            continue
+        es = neq.elim[name]
+        ci = red.c_inv[name]
+        blocks = ci.copy()
+        if n and name in red.Y:
+            y = red.Y[name]
+            if n * y.shape[1] > 5e7:
+                raise InputError(f"covariance of eliminated group {name!r} is too large to form")
+            yd = y.toarray()
+            z = s_inv @ yd
+            p, d = es.g.shape
+            blocks += np.einsum("rpi,rpj->pij", yd.reshape(n, p, d), z.reshape(n, p, d))
+        cov[name] = _scatter_blocks(lay, blocks)
+        if not full:
+            deficient.append(name)
+    return cov, info, tuple(deficient)
+
+
+def _undamped(structure: Structure, neq: NormalEquations):
+    """Schur reduction without damping; singular eliminated blocks use pseudo-inverses."""
+    try:
+        return reduce(structure, neq, 0.0, 0.0, 0.0)
+    except LinearSolveError:
+        pass
+    # fall back: pseudo-invert the eliminated blocks one by one
+    S = neq.A.copy().tocsr()
+    b = -neq.g_r.copy()
+    c_inv, Y = {}, {}
+    for name, es in neq.elim.items():
+        try:
+            ci = batched_inverse(es.C)
+        except LinearSolveError:
+            ci = np.stack([_pinv_psd(c)[0] for c in es.C]) if len(es.C) else es.C.copy()
+        c_inv[name] = ci
+        if structure.n_reduced and es.w_pieces:
+            vals = [np.matmul(blocks, ci[ue]).ravel() for blocks, ue in es.w_pieces]
+            y = structure.elim[name].w_pattern.build(np.concatenate(vals))
+            Y[name] = y
+            S = (S - y @ es.W.T).tocsr()
+            b += y @ es.g.ravel()
+    return ReducedSystem(sp.csr_matrix(S), b, c_inv, Y)

@@ -1,0 +1,95 @@
+"""Solvers for the reduced system ``S x = b`` (symmetric positive definite).
+
+``dense``: Cholesky (LAPACK). ``sparse``: SuperLU with a minimum-degree ordering of
+``S + S^T``. ``cg``: conjugate gradients with a block-Jacobi preconditioner built from the
+diagonal blocks of each reduced parameter block (as Ceres' ITERATIVE_SCHUR + SCHUR_JACOBI).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .schur import LinearSolveError, batched_inverse
+from .structure import Structure
+
+
+def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int) -> str:
+    """The solver ``auto`` picks for a reduced system of ``structure.n_reduced`` unknowns."""
+    if requested != "auto":
+        return requested
+    n = structure.n_reduced
+    if n <= dense_max:
+        return "dense"
+    return "sparse" if n <= sparse_max else "cg"
+
+
+def solve(structure: Structure, S: sp.csr_matrix, b: np.ndarray, method: str,
+          cg_tol: float = 1e-6, cg_maxiter: int = 500) -> tuple[np.ndarray, int]:
+    """Solve ``S x = b``; returns ``(x, iterations)`` (iterations 1 for direct solvers)."""
+    n = b.size
+    if n == 0:
+        return np.zeros(0), 0
+    if method == "dense":
+        try:
+            factor = sla.cho_factor(S.toarray(), lower=True, check_finite=False)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise LinearSolveError("reduced system is not positive definite") from exc
+        x = sla.cho_solve(factor, b, check_finite=False)
+        its = 1
+    elif method == "sparse":
+        try:
+            lu = spla.splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A",
+                           options={"SymmetricMode": True})
+        except RuntimeError as exc:
+            raise LinearSolveError(f"sparse factorization failed: {exc}") from exc
+        x = lu.solve(b)
+        its = 1
+    elif method == "cg":
+        pre = block_jacobi(structure, S)
+        count = [0]
+
+        def cb(_):
+            count[0] += 1
+
+        x, info = spla.cg(S, b, rtol=cg_tol, maxiter=cg_maxiter, M=pre, callback=cb)
+        its = count[0]
+        if info < 0:
+            raise LinearSolveError("conjugate gradients broke down")
+    else:
+        raise ValueError(f"unknown linear solver {method!r}")
+    if not np.isfinite(x).all():
+        raise LinearSolveError("non-finite solution of the reduced system")
+    return x, its
+
+
+def block_jacobi(structure: Structure, S: sp.csr_matrix) -> spla.LinearOperator:
+    """Inverse of the diagonal blocks of ``S`` (one per reduced parameter block)."""
+    parts = []
+    for name in structure.reduced_names:
+        lay = structure.layouts[name]
+        if lay.size == 0:
+            continue
+        d = lay.df
+        base = lay.offset + np.arange(lay.n_free) * d
+        rows = (base[:, None, None] + np.arange(d)[None, :, None]).repeat(d, axis=2)
+        cols = (base[:, None, None] + np.arange(d)[None, None, :]).repeat(d, axis=1)
+        blocks = np.asarray(S[rows.ravel(), cols.ravel()]).reshape(lay.n_free, d, d)
+        try:
+            inv = batched_inverse(blocks)
+        except LinearSolveError:
+            inv = np.linalg.pinv(blocks)
+        parts.append((lay.offset, lay.n_free, d, inv))
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v).ravel()
+        out = np.empty_like(v)
+        for off, nb, d, inv in parts:
+            seg = v[off:off + nb * d].reshape(nb, d)
+            out[off:off + nb * d] = np.einsum("pij,pj->pi", inv, seg).ravel()
+        return out
+
+    n = S.shape[0]
+    return spla.LinearOperator((n, n), matvec=apply, dtype=float)

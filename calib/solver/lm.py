@@ -1,0 +1,188 @@
+"""The Levenberg-Marquardt engine shared by every task in calib.
+
+Each iteration solves ``(J^T J + mu D) dx = -J^T r`` with ``D = clip(diag(J^T J))``,
+eliminating the marked groups by the Schur complement, and updates ``mu`` from the gain
+ratio ``rho = (actual decrease) / (decrease predicted by the linear model)`` with
+Nielsen's rule: accepted -> ``mu *= max(1/3, 1 - (2 rho - 1)^3)``, ``nu = 2``;
+rejected -> ``mu *= nu``, ``nu *= 2``. Far from a minimum ``mu`` grows and the step
+approaches scaled gradient descent; near one it shrinks to Gauss-Newton.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from . import linear_solver
+from .covariance import covariance_and_information
+from .normal_equations import assemble, jacobian_times, linearize
+from .options import SolverOptions
+from .problem import Problem
+from .schur import LinearSolveError, back_substitute, reduce
+from .structure import Structure
+from .summary import IterationRecord, SolverResult, Summary
+
+log = logging.getLogger(__name__)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    def add(self, phase: str, t0: float) -> float:
+        t1 = time.perf_counter()
+        self.times[phase] = self.times.get(phase, 0.0) + (t1 - t0)
+        return t1
+
+
+def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray, dx_e: dict) -> dict:
+    out = {}
+    for name, lay in structure.layouts.items():
+        v = values[name]
+        if lay.size == 0:
+            out[name] = v
+            continue
+        if lay.eliminate:
+            step_free = dx_e[name]
+        else:
+            step_free = dx_r[lay.offset:lay.offset + lay.size].reshape(lay.n_free, lay.df)
+        tangent = np.zeros((lay.n_free, lay.manifold.tangent_dim))
+        tangent[:, lay.free_coords] = step_free
+        new = v.copy()
+        new[lay.free_blocks] = lay.manifold.plus(v[lay.free_blocks], tangent)
+        out[name] = new
+    return out
+
+
+def _x_norm(structure: Structure, values: dict) -> float:
+    total = 0.0
+    for name, lay in structure.layouts.items():
+        if lay.size:
+            total += float(np.sum(values[name][lay.free_blocks] ** 2))
+    return float(np.sqrt(total))
+
+
+def solve(problem: Problem, options: SolverOptions | None = None,
+          robust_correction: str = "ceres") -> SolverResult:
+    """Minimise ``0.5 * sum rho(|r_n|^2)`` over the problem's free parameters.
+
+    Never mutates ``problem``. Returns a :class:`SolverResult` whose summary says why it
+    stopped; callers turn ``failure`` / ``no_convergence`` into errors as they see fit.
+    """
+    opts = options or SolverOptions()
+    t_start = time.perf_counter()
+    clock = _Clock()
+    t0 = time.perf_counter()
+    structure = Structure(problem)
+    values = {n: g.value.copy() for n, g in problem.groups.items()}
+    method = linear_solver.choose(structure, opts.linear_solver, opts.dense_max_size,
+                                  opts.sparse_max_size)
+    n_params = structure.n_reduced + structure.n_eliminated
+    n_res = sum(rb.num_residuals for rb in problem.residual_blocks)
+    n_scalars = sum(rb.num_residuals * rb.family.residual_dim for rb in problem.residual_blocks)
+    t0 = clock.add("structure", t0)
+
+    lin = linearize(structure, values, True, robust_correction)
+    t0 = clock.add("evaluate", t0)
+    initial_cost = lin.cost
+    records: list[IterationRecord] = []
+    n_ok = n_bad = 0
+
+    def finish(termination: str, message: str, cost: float) -> SolverResult:
+        cov, info, deficient = {}, {}, ()
+        if (opts.covariance or opts.information) and lin.terms is not None:
+            tc = time.perf_counter()
+            cov, info, deficient = covariance_and_information(
+                structure, assemble(structure, lin), opts.covariance, opts.information, method)
+            clock.add("covariance", tc)
+        summary = Summary(
+            termination=termination, message=message, initial_cost=initial_cost,
+            final_cost=cost, iterations=tuple(records), num_successful_steps=n_ok,
+            num_unsuccessful_steps=n_bad, num_residuals=n_res, num_residual_scalars=n_scalars,
+            num_parameters=n_params, num_eliminated_parameters=structure.n_eliminated,
+            linear_solver=method, phase_times_s=dict(clock.times),
+            total_time_s=time.perf_counter() - t_start)
+        log.debug(summary.brief())
+        return SolverResult(values, summary, cov, info, deficient)
+
+    if lin.terms is None:
+        return finish("failure", f"at the initial point: {lin.bad}", float("inf"))
+    if n_params == 0:
+        return finish("converged", "no free parameters", lin.cost)
+
+    cost = lin.cost
+    neq = assemble(structure, lin)
+    t0 = clock.add("assemble", t0)
+    mu, nu = opts.initial_damping, 2.0
+    gmax = neq.gradient_max_norm()
+    if gmax <= opts.gradient_tolerance:
+        return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
+
+    for it in range(1, opts.max_iterations + 1):
+        t_it = time.perf_counter()
+        if t_it - t_start > opts.max_time_s:
+            return finish("no_convergence", f"time limit of {opts.max_time_s} s reached", cost)
+        t0 = t_it
+        try:
+            red = reduce(structure, neq, mu, opts.min_diagonal, opts.max_diagonal)
+            t0 = clock.add("schur", t0)
+            dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
+                                                opts.cg_tolerance, opts.cg_max_iterations)
+            t0 = clock.add("linear_solve", t0)
+            dx_e = back_substitute(neq, red, dx_r)
+            t0 = clock.add("schur", t0)
+        except LinearSolveError as exc:
+            n_bad += 1
+            mu, nu = mu * nu, nu * 2
+            records.append(IterationRecord(it, cost, 0.0, gmax, 0.0, 0.0, mu, False, 0,
+                                           time.perf_counter() - t_it))
+            if mu > opts.max_damping:
+                return finish("failure", f"linear solver failed: {exc}", cost)
+            continue
+        step_sq = float(dx_r @ dx_r) + sum(float(np.sum(v * v)) for v in dx_e.values())
+        step_norm = np.sqrt(step_sq)
+        x_norm = _x_norm(structure, values)
+        if step_norm <= opts.parameter_tolerance * (x_norm + opts.parameter_tolerance):
+            records.append(IterationRecord(it, cost, 0.0, gmax, step_norm, 0.0, mu, False,
+                                           lin_its, time.perf_counter() - t_it))
+            return finish("converged", f"parameter tolerance: |dx| = {step_norm:.3e}", cost)
+        g_dot = float(neq.g_r @ dx_r) + sum(float(np.sum(neq.elim[n].g * v))
+                                          for n, v in dx_e.items())
+        predicted = -g_dot - 0.5 * jacobian_times(structure, lin, dx_r, dx_e)
+        t0 = clock.add("model", t0)
+        trial_values = _apply_step(structure, values, dx_r, dx_e)
+        t0 = clock.add("update", t0)
+        trial = linearize(structure, trial_values, True, robust_correction)
+        t0 = clock.add("evaluate", t0)
+        actual = cost - trial.cost
+        gain = actual / predicted if predicted > 0 else -np.inf
+        accepted = trial.terms is not None and predicted > 0 and actual > 0
+        if accepted:
+            n_ok += 1
+            old_cost = cost
+            values, lin, cost = trial_values, trial, trial.cost
+            neq = assemble(structure, lin)
+            t0 = clock.add("assemble", t0)
+            gmax = neq.gradient_max_norm()
+            mu = max(mu * max(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), opts.min_damping)
+            nu = 2.0
+        else:
+            n_bad += 1
+            mu, nu = mu * nu, nu * 2.0
+        rec = IterationRecord(it, cost if accepted else trial.cost, actual, gmax, step_norm,
+                              float(gain), mu, accepted, lin_its, time.perf_counter() - t_it)
+        records.append(rec)
+        if opts.callback is not None and opts.callback(rec) is False:
+            return finish("user", "stopped by the callback", cost)
+        if accepted:
+            if actual <= opts.function_tolerance * old_cost:
+                return finish("converged", f"function tolerance: |dcost|/cost = "
+                              f"{actual / max(old_cost, 1e-300):.3e}", cost)
+            if gmax <= opts.gradient_tolerance:
+                return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
+        elif mu > opts.max_damping:
+            return finish("no_convergence", "no step reduces the cost (damping exceeded "
+                          f"{opts.max_damping:.0e}); the current point may be a minimum", cost)
+    return finish("no_convergence", f"iteration limit of {opts.max_iterations} reached", cost)

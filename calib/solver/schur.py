@@ -1,0 +1,82 @@
+"""Schur complement of eliminated groups: ``S = A - W C^-1 W^T``, ``b = -(g_r - W C^-1 g_e)``.
+
+The ``C`` blocks (3x3 points, 6x6 poses, ...) are inverted in one batched operation and
+``W C^-1`` is formed block by block on ``W``'s own sparsity pattern, so the only sparse
+product is ``(W C^-1) W^T``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .normal_equations import NormalEquations
+from .structure import Structure
+
+
+class LinearSolveError(RuntimeError):
+    """The damped system could not be solved (not positive definite, non-finite)."""
+
+
+@dataclass
+class ReducedSystem:
+    S: sp.csr_matrix  # (n_r, n_r)
+    b: np.ndarray  # (n_r,)
+    c_inv: dict  # name -> (P, d, d)
+    Y: dict  # name -> csr W C^-1
+
+
+def damping_diagonal(diag: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip(diag, lo, hi)
+
+
+def batched_inverse(blocks: np.ndarray) -> np.ndarray:
+    """Inverse of SPD blocks ``(P, d, d)`` via batched Cholesky; raises LinearSolveError."""
+    if blocks.shape[0] == 0:
+        return blocks.copy()
+    try:
+        low = np.linalg.cholesky(blocks)
+    except np.linalg.LinAlgError as exc:
+        raise LinearSolveError("an eliminated block is not positive definite") from exc
+    eye = np.broadcast_to(np.eye(blocks.shape[1]), blocks.shape)
+    linv = np.linalg.solve(low, eye)
+    out = np.matmul(linv.transpose(0, 2, 1), linv)
+    if not np.isfinite(out).all():
+        raise LinearSolveError("non-finite inverse of an eliminated block")
+    return out
+
+
+def reduce(structure: Structure, neq: NormalEquations, mu: float, lo: float,
+           hi: float) -> ReducedSystem:
+    """Damp with ``mu * clip(diag(J^T J))`` and eliminate every eliminated group."""
+    dA = damping_diagonal(neq.A.diagonal(), lo, hi)
+    S = (neq.A + sp.diags(mu * dA, format="csr")).tocsr()
+    b = -neq.g_r.copy()
+    c_inv, Y = {}, {}
+    for name, es in neq.elim.items():
+        d = es.C.shape[1]
+        diag = damping_diagonal(np.diagonal(es.C, axis1=1, axis2=2), lo, hi)
+        Cd = es.C + mu * diag[:, :, None] * np.eye(d)
+        ci = batched_inverse(Cd)
+        c_inv[name] = ci
+        if structure.n_reduced == 0 or not es.w_pieces:
+            continue
+        vals = [np.matmul(blocks, ci[ue]).ravel() for blocks, ue in es.w_pieces]
+        y = structure.elim[name].w_pattern.build(np.concatenate(vals))
+        Y[name] = y
+        S = S - (y @ es.W.T).tocsr()
+        b += y @ es.g.ravel()
+    return ReducedSystem(S.tocsr(), b, c_inv, Y)
+
+
+def back_substitute(neq: NormalEquations, red: ReducedSystem, dx_r: np.ndarray) -> dict:
+    """``dx_e = -C^-1 (g_e + W^T dx_r)`` for every eliminated group."""
+    out = {}
+    for name, es in neq.elim.items():
+        rhs = es.g.copy()
+        if dx_r.size and es.W.nnz:
+            rhs += (es.W.T @ dx_r).reshape(es.g.shape)
+        out[name] = -np.einsum("pij,pj->pi", red.c_inv[name], rhs)
+    return out
