@@ -105,7 +105,7 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
 def _undamped(structure: Structure, neq: NormalEquations):
     """Schur reduction without damping; singular eliminated blocks use pseudo-inverses."""
     try:
-        return reduce(structure, neq, 0.0, 0.0, 0.0)
+        return reduce(structure, neq, 0.0)
     except LinearSolveError:
         pass
     # fall back: pseudo-invert the eliminated blocks one by one

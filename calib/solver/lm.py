@@ -20,7 +20,7 @@ from .covariance import covariance_and_information
 from .normal_equations import assemble, jacobian_times, linearize
 from .options import SolverOptions
 from .problem import Problem
-from .schur import LinearSolveError, back_substitute, reduce
+from .schur import LinearSolveError, back_substitute, diagonals, reduce
 from .structure import Structure
 from .summary import IterationRecord, SolverResult, Summary
 
@@ -64,8 +64,7 @@ def _x_norm(structure: Structure, values: dict) -> float:
     return float(np.sqrt(total))
 
 
-def solve(problem: Problem, options: SolverOptions | None = None,
-          robust_correction: str = "ceres") -> SolverResult:
+def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResult:
     """Minimise ``0.5 * sum rho(|r_n|^2)`` over the problem's free parameters.
 
     Never mutates ``problem``. Returns a :class:`SolverResult` whose summary says why it
@@ -84,7 +83,7 @@ def solve(problem: Problem, options: SolverOptions | None = None,
     n_scalars = sum(rb.num_residuals * rb.family.residual_dim for rb in problem.residual_blocks)
     t0 = clock.add("structure", t0)
 
-    lin = linearize(structure, values, True, robust_correction)
+    lin = linearize(structure, values, True)
     t0 = clock.add("evaluate", t0)
     initial_cost = lin.cost
     records: list[IterationRecord] = []
@@ -116,6 +115,7 @@ def solve(problem: Problem, options: SolverOptions | None = None,
     neq = assemble(structure, lin)
     t0 = clock.add("assemble", t0)
     mu, nu = opts.initial_damping, 2.0
+    diag = diagonals(neq, opts.min_diagonal, opts.max_diagonal)
     gmax = neq.gradient_max_norm()
     if gmax <= opts.gradient_tolerance:
         return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
@@ -126,7 +126,7 @@ def solve(problem: Problem, options: SolverOptions | None = None,
             return finish("no_convergence", f"time limit of {opts.max_time_s} s reached", cost)
         t0 = t_it
         try:
-            red = reduce(structure, neq, mu, opts.min_diagonal, opts.max_diagonal)
+            red = reduce(structure, neq, mu, diag)
             t0 = clock.add("schur", t0)
             dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
                                                 opts.cg_tolerance, opts.cg_max_iterations)
@@ -154,7 +154,7 @@ def solve(problem: Problem, options: SolverOptions | None = None,
         t0 = clock.add("model", t0)
         trial_values = _apply_step(structure, values, dx_r, dx_e)
         t0 = clock.add("update", t0)
-        trial = linearize(structure, trial_values, True, robust_correction)
+        trial = linearize(structure, trial_values, True)
         t0 = clock.add("evaluate", t0)
         actual = cost - trial.cost
         gain = actual / predicted if predicted > 0 else -np.inf
@@ -166,6 +166,11 @@ def solve(problem: Problem, options: SolverOptions | None = None,
             neq = assemble(structure, lin)
             t0 = clock.add("assemble", t0)
             gmax = neq.gradient_max_norm()
+            new_diag = diagonals(neq, opts.min_diagonal, opts.max_diagonal)
+            if opts.running_max_diagonal:
+                new_diag = (np.maximum(diag[0], new_diag[0]),
+                            {n: np.maximum(diag[1][n], v) for n, v in new_diag[1].items()})
+            diag = new_diag
             mu = max(mu * max(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), opts.min_damping)
             nu = 2.0
         else:

@@ -50,14 +50,16 @@ class NormalEquations:
         return m
 
 
-def _robust(r: np.ndarray, jac: list | None, loss, correction: str):
+def _robust(r: np.ndarray, jac: list | None, loss):
     """Apply ``loss`` to rows of ``r``; return cost and the rescaled ``r``, ``jac``.
 
-    The rescaling makes ``J'^T r' = rho' J^T r`` (the exact gradient) and
-    ``J'^T J' = J^T (rho' I + 2 rho'' r r^T) J`` (Triggs' second-order correction) where
-    that curvature is usable: ``correction='ceres'`` applies it only where ``rho'' > 0``
-    (as Ceres' Corrector) and plain reweighting elsewhere; ``'full'`` applies it wherever
-    ``rho'' != 0`` with the radial curvature factor floored at 0.1 to stay positive.
+    With ``alpha = 1 - sqrt(1 + 2 s rho'' / rho')`` the rescaling
+    ``r' = sqrt(rho') / (1 - alpha) r`` and ``J' = sqrt(rho') (I - alpha r r^T / s) J``
+    gives the exact gradient ``J'^T r' = rho' J^T r`` and Triggs' second-order Hessian
+    ``J'^T J' = J^T (rho' I + 2 rho'' r r^T) J``. As in Ceres' Corrector, the curvature
+    term is used only where ``rho'' > 0``; where ``rho'' <= 0`` (the outlier side of every
+    robust loss) the Hessian would lose positive definiteness and plain reweighting
+    (``alpha = 0``) is used, which keeps the gradient, hence the minimum, exact.
     """
     s = np.einsum("nm,nm->n", r, r)
     if loss is None:
@@ -66,10 +68,9 @@ def _robust(r: np.ndarray, jac: list | None, loss, correction: str):
     cost = 0.5 * float(rho.sum())
     sqrt_r1 = np.sqrt(np.maximum(r1, 0.0))
     alpha = np.zeros_like(s)
-    ok = (s > 0) & (r1 > 0) & ((r2 > 0) if correction == "ceres" else (r2 != 0))
+    ok = (s > 0) & (r1 > 0) & (r2 > 0)
     if ok.any():
-        d = 1.0 + 2.0 * s[ok] * r2[ok] / r1[ok]
-        alpha[ok] = 1.0 - np.sqrt(np.maximum(d, 0.1))
+        alpha[ok] = 1.0 - np.sqrt(1.0 + 2.0 * s[ok] * r2[ok] / r1[ok])
     r_scale = sqrt_r1 / (1.0 - alpha)
     r_new = r * r_scale[:, None]
     if jac is None:
@@ -85,8 +86,7 @@ def _robust(r: np.ndarray, jac: list | None, loss, correction: str):
     return cost, r_new, out
 
 
-def linearize(structure: Structure, values: dict, jacobians: bool = True,
-              correction: str = "ceres") -> Linearization:
+def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Linearization:
     """Evaluate every residual family at ``values`` (dict name -> array)."""
     cost = 0.0
     terms = []
@@ -105,7 +105,7 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True,
             for jj in jac:
                 if not np.isfinite(jj).all():
                     return Linearization(np.inf, None, f"non-finite Jacobian in {name}")
-        c, r, jac = _robust(r, jac if jacobians else None, rb.loss, correction)
+        c, r, jac = _robust(r, jac if jacobians else None, rb.loss)
         cost += c
         jmap = {}
         if jacobians:

@@ -27,6 +27,9 @@ class SolverOptions:
         min_damping, max_damping: bounds on ``mu``; exceeding ``max_damping`` ends the
             solve (no step reduces the cost).
         min_diagonal, max_diagonal: clamp of ``diag(J^T J)`` used as damping matrix.
+        running_max_diagonal: damp with the running maximum of ``diag(J^T J)`` over the
+            iterations (as MINPACK) instead of the current one (as Ceres); more robust on
+            badly scaled and large-residual problems.
         linear_solver: ``auto`` (dense Cholesky for a reduced system of at most
             ``dense_max_size`` unknowns, sparse direct up to ``sparse_max_size``, else CG),
             ``dense``, ``sparse`` or ``cg`` (block-Jacobi preconditioned conjugate gradients).
@@ -47,6 +50,7 @@ class SolverOptions:
     max_damping: float = 1e16
     min_diagonal: float = 1e-6
     max_diagonal: float = 1e32
+    running_max_diagonal: bool = True
     linear_solver: str = "auto"
     dense_max_size: int = 2500
     sparse_max_size: int = 20000

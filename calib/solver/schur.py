@@ -48,17 +48,26 @@ def batched_inverse(blocks: np.ndarray) -> np.ndarray:
     return out
 
 
-def reduce(structure: Structure, neq: NormalEquations, mu: float, lo: float,
-           hi: float) -> ReducedSystem:
-    """Damp with ``mu * clip(diag(J^T J))`` and eliminate every eliminated group."""
-    dA = damping_diagonal(neq.A.diagonal(), lo, hi)
-    S = (neq.A + sp.diags(mu * dA, format="csr")).tocsr()
+def diagonals(neq: NormalEquations, lo: float, hi: float) -> tuple[np.ndarray, dict]:
+    """``clip(diag(J^T J), lo, hi)`` for the reduced vector and every eliminated group."""
+    return (damping_diagonal(neq.A.diagonal(), lo, hi),
+            {n: damping_diagonal(np.diagonal(es.C, axis1=1, axis2=2), lo, hi)
+             for n, es in neq.elim.items()})
+
+
+def reduce(structure: Structure, neq: NormalEquations, mu: float,
+           diag: tuple[np.ndarray, dict] | None = None) -> ReducedSystem:
+    """Damp with ``mu * D`` (``D = diag``, e.g. from :func:`diagonals`) and eliminate every
+    eliminated group. ``mu = 0`` gives the undamped reduced system."""
+    if diag is None:
+        diag = diagonals(neq, 0.0, np.inf)
+    dA, dE = diag
+    S = (neq.A + sp.diags(mu * dA, format="csr")).tocsr() if mu else neq.A.tocsr()
     b = -neq.g_r.copy()
     c_inv, Y = {}, {}
     for name, es in neq.elim.items():
         d = es.C.shape[1]
-        diag = damping_diagonal(np.diagonal(es.C, axis1=1, axis2=2), lo, hi)
-        Cd = es.C + mu * diag[:, :, None] * np.eye(d)
+        Cd = es.C + mu * dE[name][:, :, None] * np.eye(d) if mu else es.C
         ci = batched_inverse(Cd)
         c_inv[name] = ci
         if structure.n_reduced == 0 or not es.w_pieces:
