@@ -11,10 +11,9 @@ deficient.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from .normal_equations import NormalEquations
-from .schur import LinearSolveError, ReducedSystem, batched_inverse, reduce
+from .schur import LinearSolveError, batched_inverse, eliminate, reduce
 from .structure import GroupLayout, Structure
 
 _DENSE_LIMIT = 6000
@@ -92,7 +91,7 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
             y = red.Y[name]
             if n * y.shape[1] > 5e7:
                 raise InputError(f"covariance of eliminated group {name!r} is too large to form")
-            yd = y.toarray()
+            yd = y.toarray()  # (n_r, P*d)
             z = s_inv @ yd
             p, d = es.g.shape
             blocks += np.einsum("rpi,rpj->pij", yd.reshape(n, p, d), z.reshape(n, p, d))
@@ -108,20 +107,10 @@ def _undamped(structure: Structure, neq: NormalEquations):
         return reduce(structure, neq, 0.0)
     except LinearSolveError:
         pass
-    # fall back: pseudo-invert the eliminated blocks one by one
-    S = neq.A.copy().tocsr()
-    b = -neq.g_r.copy()
-    c_inv, Y = {}, {}
+    c_inv = {}
     for name, es in neq.elim.items():
         try:
-            ci = batched_inverse(es.C)
+            c_inv[name] = batched_inverse(es.C)
         except LinearSolveError:
-            ci = np.stack([_pinv_psd(c)[0] for c in es.C]) if len(es.C) else es.C.copy()
-        c_inv[name] = ci
-        if structure.n_reduced and es.w_pieces:
-            vals = [np.matmul(blocks, ci[ue]).ravel() for blocks, ue in es.w_pieces]
-            y = structure.elim[name].w_pattern.build(np.concatenate(vals))
-            Y[name] = y
-            S = (S - y @ es.W.T).tocsr()
-            b += y @ es.g.ravel()
-    return ReducedSystem(sp.csr_matrix(S), b, c_inv, Y)
+            c_inv[name] = np.stack([_pinv_psd(c)[0] for c in es.C])
+    return eliminate(structure, neq, c_inv, np.zeros(structure.n_reduced), False)

@@ -26,7 +26,7 @@ def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int
     return "sparse" if n <= sparse_max else "cg"
 
 
-def solve(structure: Structure, S: sp.csr_matrix, b: np.ndarray, method: str,
+def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, method: str,
           cg_tol: float = 1e-6, cg_maxiter: int = 500) -> tuple[np.ndarray, int]:
     """Solve ``S x = b``; returns ``(x, iterations)`` (iterations 1 for direct solvers)."""
     n = b.size
@@ -34,7 +34,8 @@ def solve(structure: Structure, S: sp.csr_matrix, b: np.ndarray, method: str,
         return np.zeros(0), 0
     if method == "dense":
         try:
-            factor = sla.cho_factor(S.toarray(), lower=True, check_finite=False)
+            dense = S if isinstance(S, np.ndarray) else S.toarray()
+            factor = sla.cho_factor(dense, lower=True, check_finite=False)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise LinearSolveError("reduced system is not positive definite") from exc
         x = sla.cho_solve(factor, b, check_finite=False)

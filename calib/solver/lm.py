@@ -126,7 +126,7 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
             return finish("no_convergence", f"time limit of {opts.max_time_s} s reached", cost)
         t0 = t_it
         try:
-            red = reduce(structure, neq, mu, diag)
+            red = reduce(structure, neq, mu, diag, dense=method == "dense")
             t0 = clock.add("schur", t0)
             dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
                                                 opts.cg_tolerance, opts.cg_max_iterations)

@@ -33,8 +33,9 @@ class Linearization:
 class ElimSystem:
     C: np.ndarray  # (P, d, d)
     g: np.ndarray  # (P, d)
-    W: sp.csr_matrix  # (n_r, P*d)
-    w_pieces: list  # list of (blocks (U, a, d), elim positions (U,))
+    w_sub: np.ndarray  # (K, r, d) sub-blocks of W in the pattern's order
+    W: sp.bsr_matrix  # (n_r, P*d)
+    WT: sp.bsr_matrix  # (P*d, n_r)
 
 
 @dataclass
@@ -132,20 +133,23 @@ def assemble(structure: Structure, lin: Linearization) -> NormalEquations:
     for name, plan in structure.elim.items():
         lay = plan.group
         elim_acc[name] = (np.zeros((lay.n_free, lay.df, lay.df)), np.zeros((lay.n_free, lay.df)),
-                          [], [])
+                          [])
     for tp, tl in zip(structure.terms, lin.terms, strict=True):
-        _assemble_term(tp, tl, g_r, a_vals, elim_acc)
+        _assemble_term(tp, tl, g_r, a_vals, elim_acc, structure.row_block)
     a_vals.append(np.zeros(n))
     A = structure.a_pattern.build(np.concatenate(a_vals))
     elim = {}
     for name, plan in structure.elim.items():
-        C, g, vals, pieces = elim_acc[name]
-        W = plan.w_pattern.build(np.concatenate(vals) if vals else np.zeros(0))
-        elim[name] = ElimSystem(C, g, W, pieces)
+        C, g, subs = elim_acc[name]
+        d = plan.group.df
+        w_sub = np.concatenate(subs) if subs else np.zeros((0, structure.row_block, d))
+        elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub),
+                                plan.wt.build(w_sub.transpose(0, 2, 1)))
     return NormalEquations(g_r, A, elim)
 
 
-def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc) -> None:
+def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc,
+                   row_block: int) -> None:
     r = tl.r
     for plan in tp.reduced:
         lay = plan.group
@@ -156,16 +160,15 @@ def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc) -
         a_vals.append(pair.seg.sum_products(tl.jac[id(pair.a)], tl.jac[id(pair.b)]).ravel())
     if tp.elim is None:
         return
-    C, g, vals, pieces = elim_acc[tp.elim.group.name]
+    C, g, subs = elim_acc[tp.elim.group.name]
     je = tl.jac[id(tp.elim)]
     keys = tp.elim_seg.keys
     C[keys] += tp.elim_seg.sum_products(je, je)
     g[keys] += tp.elim_seg.sum(np.einsum("nm,nmd->nd", r, je))
-    ne = tp.elim.group.n_free
+    d = tp.elim.group.df
     for pair in tp.re_pairs:
         blocks = pair.seg.sum_products(tl.jac[id(pair.a)], je)
-        vals.append(blocks.ravel())
-        pieces.append((blocks, pair.seg.keys % ne))
+        subs.append(blocks.reshape(-1, row_block, d))
 
 
 def jacobian_times(structure: Structure, lin: Linearization, dx_r: np.ndarray,

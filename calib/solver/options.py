@@ -50,7 +50,7 @@ class SolverOptions:
     max_damping: float = 1e16
     min_diagonal: float = 1e-6
     max_diagonal: float = 1e32
-    running_max_diagonal: bool = True
+    running_max_diagonal: bool = False
     linear_solver: str = "auto"
     dense_max_size: int = 2500
     sparse_max_size: int = 20000

@@ -22,7 +22,7 @@ class LinearSolveError(RuntimeError):
 
 @dataclass
 class ReducedSystem:
-    S: sp.csr_matrix  # (n_r, n_r)
+    S: sp.csr_matrix | np.ndarray  # (n_r, n_r)
     b: np.ndarray  # (n_r,)
     c_inv: dict  # name -> (P, d, d)
     Y: dict  # name -> csr W C^-1
@@ -56,28 +56,43 @@ def diagonals(neq: NormalEquations, lo: float, hi: float) -> tuple[np.ndarray, d
 
 
 def reduce(structure: Structure, neq: NormalEquations, mu: float,
-           diag: tuple[np.ndarray, dict] | None = None) -> ReducedSystem:
+           diag: tuple[np.ndarray, dict] | None = None, dense: bool = False) -> ReducedSystem:
     """Damp with ``mu * D`` (``D = diag``, e.g. from :func:`diagonals`) and eliminate every
-    eliminated group. ``mu = 0`` gives the undamped reduced system."""
+    eliminated group. ``mu = 0`` gives the undamped reduced system. With ``dense`` the
+    reduced matrix is returned as an ndarray, else as CSR."""
     if diag is None:
         diag = diagonals(neq, 0.0, np.inf)
     dA, dE = diag
-    S = (neq.A + sp.diags(mu * dA, format="csr")).tocsr() if mu else neq.A.tocsr()
-    b = -neq.g_r.copy()
-    c_inv, Y = {}, {}
+    c_inv = {}
     for name, es in neq.elim.items():
         d = es.C.shape[1]
-        Cd = es.C + mu * dE[name][:, :, None] * np.eye(d) if mu else es.C
-        ci = batched_inverse(Cd)
-        c_inv[name] = ci
-        if structure.n_reduced == 0 or not es.w_pieces:
+        c_inv[name] = batched_inverse(es.C + mu * dE[name][:, :, None] * np.eye(d) if mu
+                                      else es.C)
+    return eliminate(structure, neq, c_inv, mu * dA, dense)
+
+
+def eliminate(structure: Structure, neq: NormalEquations, c_inv: dict, damping: np.ndarray,
+              dense: bool) -> ReducedSystem:
+    """``S = A + diag(damping) - sum_e W_e C_e^-1 W_e^T`` and its right-hand side, given the
+    (damped) inverses of the eliminated blocks."""
+    A = neq.A
+    S = A.toarray() if dense else A.tocsr()
+    if dense:
+        S[np.diag_indices_from(S)] += damping
+    else:
+        S = S + sp.diags(damping, format="csr")
+    b = -neq.g_r.copy()
+    Y = {}
+    for name, es in neq.elim.items():
+        if structure.n_reduced == 0 or es.w_sub.shape[0] == 0:
             continue
-        vals = [np.matmul(blocks, ci[ue]).ravel() for blocks, ue in es.w_pieces]
-        y = structure.elim[name].w_pattern.build(np.concatenate(vals))
+        plan = structure.elim[name]
+        y = plan.w.build(np.matmul(es.w_sub, c_inv[name][plan.sub_pos]))
         Y[name] = y
-        S = S - (y @ es.W.T).tocsr()
+        prod = y @ es.WT
+        S = S - (prod.toarray() if dense else prod.tocsr())
         b += y @ es.g.ravel()
-    return ReducedSystem(S.tocsr(), b, c_inv, Y)
+    return ReducedSystem(S, b, c_inv, Y)
 
 
 def back_substitute(neq: NormalEquations, red: ReducedSystem, dx_r: np.ndarray) -> dict:
@@ -85,7 +100,7 @@ def back_substitute(neq: NormalEquations, red: ReducedSystem, dx_r: np.ndarray) 
     out = {}
     for name, es in neq.elim.items():
         rhs = es.g.copy()
-        if dx_r.size and es.W.nnz:
-            rhs += (es.W.T @ dx_r).reshape(es.g.shape)
+        if dx_r.size and es.w_sub.shape[0]:
+            rhs += (es.WT @ dx_r).reshape(es.g.shape)
         out[name] = -np.einsum("pij,pj->pi", red.c_inv[name], rhs)
     return out

@@ -53,20 +53,23 @@ class Segments:
             self.order = None
             self.starts = None
         else:
-            self.order = np.argsort(keys, kind="stable")
-            k = keys[self.order]
+            if n and np.all(keys[1:] >= keys[:-1]):
+                self.order, k = None, keys  # already sorted: no gather
+            else:
+                self.order = np.argsort(keys, kind="stable")
+                k = keys[self.order]
             self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if n else np.zeros(0, int)
             self.keys = k[self.starts] if n else k
-            if n and np.array_equal(self.order, np.arange(n)) and len(self.starts) == n:
-                self.order = None  # already sorted and unique: identity
-                self.starts = None
+            if len(self.starts) == n and self.order is None:
+                self.starts = None  # sorted and unique: the sum is the identity
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         if self.single:
             return values.sum(axis=0, keepdims=True)
         if self.starts is None:
             return values
-        return np.add.reduceat(values[self.order], self.starts, axis=0)
+        v = values if self.order is None else values[self.order]
+        return np.add.reduceat(v, self.starts, axis=0)
 
     def sum_products(self, ja: np.ndarray, jb: np.ndarray) -> np.ndarray:
         """Per key ``sum_n ja[n]^T jb[n]`` for ``ja (N, m, a)``, ``jb (N, m, b)`` -> ``(U, a, b)``."""
@@ -92,6 +95,32 @@ class CsrPattern:
     def build(self, values: np.ndarray) -> sp.csr_matrix:
         data = np.bincount(self.map, weights=values, minlength=self.nnz)
         return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+
+class BsrPattern:
+    """A fixed block-sparse (BSR) pattern of ``r x c`` sub-blocks at given block coordinates."""
+
+    def __init__(self, brow: np.ndarray, bcol: np.ndarray, nblocks: tuple[int, int], r: int,
+                 c: int) -> None:
+        self.r, self.c = r, c
+        self.shape = (nblocks[0] * r, nblocks[1] * c)
+        key = brow.astype(np.int64) * nblocks[1] + bcol
+        ukey, self.map = np.unique(key, return_inverse=True)
+        self.unique = len(ukey) == len(key)
+        self.nnzb = len(ukey)
+        self.indices = (ukey % nblocks[1]).astype(np.int32)
+        self.indptr = np.zeros(nblocks[0] + 1, dtype=np.int32)
+        np.cumsum(np.bincount(ukey // nblocks[1], minlength=nblocks[0]), out=self.indptr[1:])
+
+    def build(self, sub_blocks: np.ndarray) -> sp.bsr_matrix:
+        """BSR matrix from ``(K, r, c)`` sub-blocks in the order given at construction."""
+        if self.unique:
+            data = np.empty((self.nnzb, self.r, self.c))
+            data[self.map] = sub_blocks
+        else:
+            data = np.zeros((self.nnzb, self.r, self.c))
+            np.add.at(data, self.map, sub_blocks)
+        return sp.bsr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
 
 def _block_entries(row_off: np.ndarray, a: int, col_off: np.ndarray, b: int):
@@ -132,10 +161,14 @@ class TermPlan:
 
 @dataclass
 class ElimPlan:
-    """An eliminated group and the CSR pattern of its coupling ``W`` to the reduced vector."""
+    """An eliminated group and the BSR patterns of its coupling ``W`` (reduced x eliminated)
+    and ``W^T``. ``W`` is stored as ``r x d`` sub-blocks (``r`` divides every reduced block
+    size); ``sub_pos`` is the eliminated block of each sub-block."""
 
     group: GroupLayout
-    w_pattern: CsrPattern | None
+    w: BsrPattern | None = None
+    wt: BsrPattern | None = None
+    sub_pos: np.ndarray | None = None
 
 
 class Structure:
@@ -153,8 +186,10 @@ class Structure:
         self.n_reduced = offset
         self.reduced_names = [n for n, lay in self.layouts.items() if not lay.eliminate]
         self.elim: dict[str, ElimPlan] = {
-            n: ElimPlan(lay, None) for n, lay in self.layouts.items()
+            n: ElimPlan(lay) for n, lay in self.layouts.items()
             if lay.eliminate and lay.size > 0}
+        self.row_block = int(np.gcd.reduce([lay.df for lay in self.layouts.values()
+                                            if not lay.eliminate and lay.size > 0] or [1]))
         self.n_eliminated = sum(p.group.size for p in self.elim.values())
         self.terms: list[TermPlan] = []
         a_rows, a_cols = [], []
@@ -189,24 +224,28 @@ class Structure:
                 for pa in red:
                     seg = Segments(pa.pos * ne + el.pos)
                     ua, ue = seg.keys // ne, seg.keys % ne
-                    r, c = _block_entries(pa.group.offset + ua * pa.group.df, pa.group.df,
-                                          ue * el.group.df, el.group.df)
+                    k = pa.group.df // self.row_block
+                    brow = ((pa.group.offset + ua * pa.group.df) // self.row_block)[:, None] \
+                        + np.arange(k)
                     rows, cols = w_entries[el.group.name]
                     tp.re_pairs.append(PairPlan(pa, el, seg, len(rows)))
-                    rows.append(r)
-                    cols.append(c)
+                    rows.append(brow.ravel())
+                    cols.append(np.repeat(ue, k))
             self.terms.append(tp)
         n = self.n_reduced
         # every diagonal entry exists (zero-valued when unobserved) so damping always applies
         diag = np.arange(n, dtype=np.int64)
         self.a_pattern = CsrPattern(np.concatenate(a_rows + [diag]),
                                     np.concatenate(a_cols + [diag]), (n, n))
+        nrb = n // self.row_block
         for name, plan in self.elim.items():
             rows, cols = w_entries[name]
-            plan.w_pattern = CsrPattern(
-                np.concatenate(rows) if rows else np.zeros(0, np.int64),
-                np.concatenate(cols) if cols else np.zeros(0, np.int64),
-                (n, plan.group.size))
+            brow = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+            bcol = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+            d, p = plan.group.df, plan.group.n_free
+            plan.w = BsrPattern(brow, bcol, (nrb, p), self.row_block, d)
+            plan.wt = BsrPattern(bcol, brow, (p, nrb), d, self.row_block)
+            plan.sub_pos = bcol
 
 
 def _layout(g: ParameterGroup) -> GroupLayout:
