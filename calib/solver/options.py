@@ -33,7 +33,8 @@ class SolverOptions:
         linear_solver: ``auto`` (dense Cholesky for a reduced system of at most
             ``dense_max_size`` unknowns, sparse direct up to ``sparse_max_size``, else CG),
             ``dense``, ``sparse`` or ``cg`` (block-Jacobi preconditioned conjugate gradients).
-        cg_tolerance, cg_max_iterations: CG stops at ``|S x - b| <= cg_tolerance |b|``.
+        cg_tolerance, cg_max_iterations: CG stops at ``|S x - b| <= cg_tolerance |b|`` (an
+            inexact Newton step, as Ceres' ITERATIVE_SCHUR; LM corrects it through the gain ratio).
         covariance: names of groups whose covariance is computed at the solution.
         information: names of groups whose (reduced) information matrix is returned.
         callback: called with each :class:`~calib.solver.summary.IterationRecord`;
@@ -54,7 +55,7 @@ class SolverOptions:
     linear_solver: str = "auto"
     dense_max_size: int = 2500
     sparse_max_size: int = 20000
-    cg_tolerance: float = 1e-6
+    cg_tolerance: float = 1e-2
     cg_max_iterations: int = 500
     covariance: tuple[str, ...] = ()
     information: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .normal_equations import NormalEquations
-from .structure import Structure
+from .structure import Structure, take_rows
 
 
 class LinearSolveError(RuntimeError):
@@ -87,7 +87,7 @@ def eliminate(structure: Structure, neq: NormalEquations, c_inv: dict, damping: 
         if structure.n_reduced == 0 or es.w_sub.shape[0] == 0:
             continue
         plan = structure.elim[name]
-        y = plan.w.build(np.matmul(es.w_sub, c_inv[name][plan.sub_pos]))
+        y = plan.w.build(np.matmul(es.w_sub, take_rows(c_inv[name], plan.sub_pos)))
         Y[name] = y
         prod = y @ es.WT
         S = S - (prod.toarray() if dense else prod.tocsr())
