@@ -46,3 +46,22 @@ def toy_bundle(n_cams=6, n_pts=60, noise=1e-3, seed=0):
     x0 = x_true + rng.normal(0, 0.05, x_true.shape)
     t0[0], x0[0] = t_true[0], x_true[0]  # the gauge-fixing blocks start at the truth
     return dict(t_true=t_true, x_true=x_true, t0=t0, x0=x0, cam=ci, pt=pi, obs=obs)
+
+
+class FocalProjection(ResidualFamily):
+    """``r = f * P_xy / P_z - obs``; slots (pose SE3, focal R^1, point R^3): per-camera
+    intrinsics read at the same positions as the pose (an interleaved unit)."""
+
+    residual_dim = 2
+
+    def __init__(self, obs):
+        self.obs = obs
+        self._base = NormalizedProjection(np.zeros_like(obs))
+
+    def evaluate(self, values, indices, jacobians=True):
+        u, jac = self._base.evaluate([values[0], values[2]], [indices[0], indices[2]], jacobians)
+        f = values[1][indices[1]][:, 0]
+        r = f[:, None] * u - self.obs
+        if not jacobians:
+            return r, None
+        return r, [f[:, None, None] * jac[0], u[:, :, None], f[:, None, None] * jac[1]]

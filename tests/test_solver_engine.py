@@ -209,3 +209,41 @@ def test_gradient_is_exact_with_robust_loss():
 
     g_num = numeric_jacobian(cost_at_point, vals["X"][1], manifold=E(3))[0]
     np.testing.assert_allclose(neq.elim["X"].g[0], g_num, rtol=1e-6, atol=1e-12)
+
+
+def _focal_problem(d, eliminate, fix_focal_block=None):
+    from solver_toys import FocalProjection
+
+    f0 = np.full((d["t0"].shape[0], 1), 1.0)
+    f0[1:] += 0.01
+    p = Problem()
+    p.add_parameter("T", d["t0"], SE3Manifold())
+    p.add_parameter("F", f0, Euclidean(1))
+    p.add_parameter("X", d["x0"], Euclidean(3), eliminate=eliminate)
+    p.set_constant("T", blocks=[0])
+    p.set_constant("X", blocks=[0])
+    p.set_constant("F", blocks=[0] if fix_focal_block is None else [0, fix_focal_block])
+    p.add_residuals(FocalProjection(d["obs"]), [("T", d["cam"]), ("F", d["cam"]),
+                                                ("X", d["pt"])])
+    return p
+
+
+@pytest.mark.parametrize("fix_focal_block", [None, 3])
+def test_interleaved_camera_units_are_exact(fix_focal_block):
+    """Pose + per-camera intrinsics are interleaved into one unit when always read together;
+    when their free blocks differ they are not. Both must equal the plain solve."""
+    d = toy_bundle(seed=7)
+    s = Structure(_focal_problem(d, True, fix_focal_block))
+    assert (["T", "F"] in s.units) == (fix_focal_block is None)
+    a = solve(_focal_problem(d, False, fix_focal_block),
+              SolverOptions(linear_solver="dense", covariance=("F",)))
+    for method in ("dense", "sparse", "cg"):
+        b = solve(_focal_problem(d, True, fix_focal_block),
+                  SolverOptions(linear_solver=method, cg_tolerance=1e-12, covariance=("F",)))
+        np.testing.assert_allclose(b.summary.final_cost, a.summary.final_cost, rtol=1e-9)
+        np.testing.assert_allclose(b.values["F"], a.values["F"], atol=1e-8)
+        np.testing.assert_allclose(b.values["T"], a.values["T"], atol=1e-8)
+        np.testing.assert_allclose(b.covariance["F"], a.covariance["F"], rtol=1e-5,
+                                   atol=1e-14)
+    if fix_focal_block is not None:
+        np.testing.assert_array_equal(a.values["F"][fix_focal_block], 1.01)

@@ -64,8 +64,8 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
                 np.zeros((len(lay.block_pos), lay.manifold.tangent_dim,
                           lay.manifold.tangent_dim))
         else:
-            sl = slice(lay.offset, lay.offset + lay.size)
-            info[name] = _scatter_reduced(lay, S[sl, sl].toarray())
+            idx = lay.index_matrix().ravel()
+            info[name] = _scatter_reduced(lay, S[idx][:, idx].toarray())
     if not cov_names:
         return cov, info, ()
     if n > _DENSE_LIMIT:
@@ -75,8 +75,8 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
     for name in cov_names:
         lay = structure.layouts[name]
         if not lay.eliminate:
-            sl = slice(lay.offset, lay.offset + lay.size)
-            cov[name] = _scatter_reduced(lay, s_inv[sl, sl])
+            idx = lay.index_matrix().ravel()
+            cov[name] = _scatter_reduced(lay, s_inv[np.ix_(idx, idx)])
             if not full:
                 deficient.append(name)
             continue

@@ -67,13 +67,12 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
 
 
 def block_jacobi(structure: Structure, S: sp.csr_matrix) -> spla.LinearOperator:
-    """Inverse of the diagonal blocks of ``S`` (one per reduced parameter block)."""
+    """Inverse of the diagonal blocks of ``S``, one per reduced unit block (e.g. a camera's
+    pose and intrinsics together), as Ceres' SCHUR_JACOBI preconditioner."""
     parts = []
-    for name in structure.reduced_names:
-        lay = structure.layouts[name]
-        if lay.size == 0:
-            continue
-        d = lay.df
+    for unit in structure.units:
+        lay = structure.layouts[unit[0]]
+        d = lay.stride
         base = lay.offset + np.arange(lay.n_free) * d
         rows = (base[:, None, None] + np.arange(d)[None, :, None]).repeat(d, axis=2)
         cols = (base[:, None, None] + np.arange(d)[None, None, :]).repeat(d, axis=1)

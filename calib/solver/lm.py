@@ -47,7 +47,7 @@ def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray, dx_e: dict
         if lay.eliminate:
             step_free = dx_e[name]
         else:
-            step_free = dx_r[lay.offset:lay.offset + lay.size].reshape(lay.n_free, lay.df)
+            step_free = dx_r[lay.index_matrix()]
         tangent = np.zeros((lay.n_free, lay.manifold.tangent_dim))
         tangent[:, lay.free_coords] = step_free
         new = v.copy()

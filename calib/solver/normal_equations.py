@@ -111,10 +111,11 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
         jmap = {}
         if jacobians:
             for plan in tp.reduced + ([tp.elim] if tp.elim is not None else []):
-                lay = plan.group
-                jj = jac[plan.slot]
-                if lay.df < jj.shape[2]:
-                    jj = jj[:, :, lay.free_coords]
+                cols = []
+                for lay, j in plan.parts:
+                    jj = jac[j]
+                    cols.append(jj[:, :, lay.free_coords] if lay.df < jj.shape[2] else jj)
+                jj = cols[0] if len(cols) == 1 else np.concatenate(cols, axis=2)
                 if plan.valid is not None:
                     jj = jj * plan.valid[:, None, None]
                 jmap[id(plan)] = jj
@@ -152,10 +153,8 @@ def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc,
                    row_block: int) -> None:
     r = tl.r
     for plan in tp.reduced:
-        lay = plan.group
         gb = plan.grad.sum(np.einsum("nm,nmd->nd", r, tl.jac[id(plan)]))
-        idx = lay.offset + plan.grad.keys[:, None] * lay.df + np.arange(lay.df)
-        g_r[idx] += gb
+        g_r[plan.columns(plan.grad.keys)] += gb
     for pair in tp.rr_pairs:
         a_vals.append(pair.seg.sum_products(tl.jac[id(pair.a)], tl.jac[id(pair.b)]).ravel())
     if tp.elim is None:
@@ -178,9 +177,7 @@ def jacobian_times(structure: Structure, lin: Linearization, dx_r: np.ndarray,
     for tp, tl in zip(structure.terms, lin.terms, strict=True):
         acc = np.zeros_like(tl.r)
         for plan in tp.reduced:
-            lay = plan.group
-            blocks = dx_r[lay.offset:lay.offset + lay.size].reshape(lay.n_free, lay.df)
-            acc += np.einsum("nmd,nd->nm", tl.jac[id(plan)], blocks[plan.pos])
+            acc += np.einsum("nmd,nd->nm", tl.jac[id(plan)], dx_r[plan.columns(plan.pos)])
         if tp.elim is not None:
             blocks = dx_e[tp.elim.group.name]
             acc += np.einsum("nmd,nd->nm", tl.jac[id(tp.elim)], blocks[tp.elim.pos])

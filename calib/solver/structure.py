@@ -27,7 +27,8 @@ class GroupLayout:
     free_coords: np.ndarray  # (df,) tangent coordinates that vary
     block_pos: np.ndarray  # (M,) rank among free blocks, -1 for constant blocks
     free_blocks: np.ndarray  # (n_free,) block indices that vary
-    offset: int = 0  # start in the reduced vector (non-eliminated groups)
+    offset: int = 0  # reduced-vector index of coordinate 0 of free block 0
+    stride: int = 0  # distance between consecutive free blocks (df, or more when interleaved)
 
     @property
     def df(self) -> int:
@@ -41,6 +42,10 @@ class GroupLayout:
     def size(self) -> int:
         return self.df * self.n_free
 
+    def index_matrix(self) -> np.ndarray:
+        """Reduced-vector indices ``(n_free, df)`` of the group's free coordinates."""
+        return self.offset + np.arange(self.n_free)[:, None] * self.stride + np.arange(self.df)
+
 
 def take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``a[idx]`` along axis 0, several times faster than fancy indexing for ``ndim > 2``."""
@@ -50,25 +55,36 @@ def take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 class Segments:
-    """Sum rows of ``(N, ...)`` arrays that share a key; the key order is computed once."""
+    """Sum rows of ``(N, ...)`` arrays that share a key; the key order is computed once.
+
+    ``keys`` are the distinct keys in the order of the sums returned.
+    """
+
+    #: Segments at least this long on average are summed with one GEMM each.
+    GEMM_MIN_LENGTH = 32
 
     def __init__(self, keys: np.ndarray) -> None:
         n = len(keys)
+        self.order = None
+        self.starts = None
         self.single = n > 0 and bool(np.all(keys == keys[0]))
         if self.single:
             self.keys = keys[:1].copy()
-            self.order = None
-            self.starts = None
+            return
+        if n and np.all(keys[1:] >= keys[:-1]):
+            k = keys  # already sorted: no gather
         else:
-            if n and np.all(keys[1:] >= keys[:-1]):
-                self.order, k = None, keys  # already sorted: no gather
-            else:
-                self.order = np.argsort(keys, kind="stable")
-                k = keys[self.order]
-            self.starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if n else np.zeros(0, int)
-            self.keys = k[self.starts] if n else k
-            if len(self.starts) == n and self.order is None:
-                self.starts = None  # sorted and unique: the sum is the identity
+            order = np.argsort(keys, kind="stable")
+            k = keys[order]
+            if n and np.all(k[1:] != k[:-1]):
+                self.keys = keys.copy()  # distinct keys: every sum is a single row
+                return
+            self.order = order
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if n else np.zeros(0, int)
+        self.keys = k[starts]
+        if len(starts) < n:
+            self.starts = starts
+        self.bounds = np.r_[starts, n]
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         if self.single:
@@ -80,9 +96,20 @@ class Segments:
 
     def sum_products(self, ja: np.ndarray, jb: np.ndarray) -> np.ndarray:
         """Per key ``sum_n ja[n]^T jb[n]`` for ``ja (N, m, a)``, ``jb (N, m, b)`` -> ``(U, a, b)``."""
+        n, m, a = ja.shape
+        b = jb.shape[2]
         if self.single:
-            n, m, a = ja.shape
-            return (ja.reshape(n * m, a).T @ jb.reshape(n * m, jb.shape[2]))[None]
+            return (ja.reshape(n * m, a).T @ jb.reshape(n * m, b))[None]
+        if self.starts is not None and len(self.starts) * self.GEMM_MIN_LENGTH <= n:
+            if self.order is not None:
+                ja, jb = take_rows(ja, self.order), take_rows(jb, self.order)
+            fa, fb = ja.reshape(n * m, a), jb.reshape(n * m, b)
+            bounds = self.bounds * m
+            out = np.empty((len(self.starts), a, b))
+            for i in range(len(self.starts)):
+                lo, hi = bounds[i], bounds[i + 1]
+                np.dot(fa[lo:hi].T, fb[lo:hi], out=out[i])
+            return out
         return self.sum(np.matmul(ja.transpose(0, 2, 1), jb))
 
 
@@ -132,30 +159,46 @@ class BsrPattern:
         return sp.bsr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
 
-def _block_entries(row_off: np.ndarray, a: int, col_off: np.ndarray, b: int):
-    """Flat (row, col) of every entry of blocks at ``row_off``/``col_off`` of size ``a x b``."""
-    rows = (row_off[:, None, None] + np.arange(a)[None, :, None]) + np.zeros((1, 1, b), np.int64)
-    cols = (col_off[:, None, None] + np.arange(b)[None, None, :]) + np.zeros((1, a, 1), np.int64)
-    return rows.ravel(), cols.ravel()
-
-
 @dataclass
 class SlotPlan:
-    group: GroupLayout
-    slot: int
+    """One or more slots of a term read with the same block positions.
+
+    Reduced slots whose free-block positions coincide (e.g. a camera's pose and its
+    intrinsics, both indexed by camera) are merged so that their Jacobians are concatenated
+    to ``(N, m, width)`` and every product is one batched operation.
+    """
+
+    parts: list  # [(GroupLayout, slot index)] in column order
     pos: np.ndarray  # (N,) free-block rank, clipped to >= 0
     valid: np.ndarray | None  # (N,) bool, None when all valid
-    grad: Segments = None
+    grad: Segments | None = None
+
+    @property
+    def width(self) -> int:
+        return sum(lay.df for lay, _ in self.parts)
+
+    @property
+    def group(self) -> GroupLayout:
+        return self.parts[0][0]
+
+    def columns(self, u: np.ndarray) -> np.ndarray:
+        """Reduced-vector indices ``(U, width)`` of the blocks at positions ``u``."""
+        return np.concatenate([lay.offset + u[:, None] * lay.stride + np.arange(lay.df)
+                               for lay, _ in self.parts], axis=1)
+
+    def row_blocks(self, u: np.ndarray, rb: int) -> np.ndarray:
+        """Indices ``(U, width / rb)`` of the ``rb``-row sub-blocks at positions ``u``
+        (every ``rb`` consecutive columns of a plan are contiguous and aligned)."""
+        return self.columns(u)[:, ::rb] // rb
 
 
 @dataclass
 class PairPlan:
-    """A reduced-reduced or reduced-eliminated slot pair of one term."""
+    """A reduced-reduced or reduced-eliminated pair of slot plans of one term."""
 
     a: SlotPlan
     b: SlotPlan
     seg: Segments
-    piece: int  # index of this pair's entries in the target pattern's concatenation
 
 
 @dataclass
@@ -180,66 +223,88 @@ class ElimPlan:
     sub_pos: np.ndarray | None = None
 
 
+def _slot_plans(layouts: dict, rb: ResidualBlock) -> tuple[list[SlotPlan], SlotPlan | None]:
+    reduced: list[SlotPlan] = []
+    elim = None
+    for j, gname in enumerate(rb.groups):
+        lay = layouts[gname]
+        if lay.size == 0:
+            continue
+        pos_full = lay.block_pos[rb.indices[j]]
+        valid = pos_full >= 0
+        pos = np.maximum(pos_full, 0)
+        vmask = None if valid.all() else valid
+        if lay.eliminate:
+            elim = SlotPlan([(lay, j)], pos, vmask)
+            continue
+        for plan in reduced:  # merge with a slot read at the same positions
+            same_valid = (plan.valid is None and vmask is None) or (
+                plan.valid is not None and vmask is not None
+                and np.array_equal(plan.valid, vmask))
+            if same_valid and np.array_equal(plan.pos, pos):
+                plan.parts.append((lay, j))
+                break
+        else:
+            reduced.append(SlotPlan([(lay, j)], pos, vmask))
+    return reduced, elim
+
+
 class Structure:
-    """Layout of free variables and the fixed sparsity of ``J^T J`` for a problem."""
+    """Layout of free variables and the fixed sparsity of ``J^T J`` for a problem.
+
+    Reduced groups that are always read together at the same positions (a camera's pose
+    and its intrinsics) form a *unit* and are interleaved block by block, so each camera's
+    coordinates are contiguous and the Schur complement works on whole camera blocks.
+    """
 
     def __init__(self, problem: Problem) -> None:
-        self.layouts: dict[str, GroupLayout] = {}
+        self.layouts: dict[str, GroupLayout] = {n: _layout(g) for n, g in problem.groups.items()}
+        plans = [_slot_plans(self.layouts, rb) for rb in problem.residual_blocks]
+        self.units = _units(self.layouts, [red for red, _ in plans])
         offset = 0
-        for name, g in problem.groups.items():
-            lay = _layout(g)
-            if not g.eliminate:
-                lay.offset = offset
-                offset += lay.size
-            self.layouts[name] = lay
+        for unit in self.units:  # list of group names, interleaved
+            stride = sum(self.layouts[n].df for n in unit)
+            inner = 0
+            for n in unit:
+                lay = self.layouts[n]
+                lay.offset, lay.stride = offset + inner, stride
+                inner += lay.df
+            offset += stride * self.layouts[unit[0]].n_free
         self.n_reduced = offset
         self.reduced_names = [n for n, lay in self.layouts.items() if not lay.eliminate]
         self.elim: dict[str, ElimPlan] = {
             n: ElimPlan(lay) for n, lay in self.layouts.items()
             if lay.eliminate and lay.size > 0}
-        self.row_block = int(np.gcd.reduce([lay.df for lay in self.layouts.values()
-                                            if not lay.eliminate and lay.size > 0] or [1]))
+        self.row_block = int(np.gcd.reduce(
+            [sum(self.layouts[n].df for n in unit) for unit in self.units] or [1]))
         self.n_eliminated = sum(p.group.size for p in self.elim.values())
         self.terms: list[TermPlan] = []
         a_rows, a_cols = [], []
         w_entries: dict[str, tuple[list, list]] = {n: ([], []) for n in self.elim}
-        for rb in problem.residual_blocks:
-            red, el = [], None
-            for j, gname in enumerate(rb.groups):
-                lay = self.layouts[gname]
-                if lay.size == 0:
-                    continue
-                pos_full = lay.block_pos[rb.indices[j]]
-                valid = pos_full >= 0
-                plan = SlotPlan(lay, j, np.maximum(pos_full, 0), None if valid.all() else valid)
-                if lay.eliminate:
-                    el = plan
-                else:
-                    plan.grad = Segments(plan.pos)
-                    red.append(plan)
+        for rb, (red, el) in zip(problem.residual_blocks, plans, strict=True):
+            for plan in red:
+                plan.grad = Segments(plan.pos)
             tp = TermPlan(rb, red, el)
             for pa in red:
                 for pb in red:
-                    seg = Segments(pa.pos * max(pb.group.n_free, 1) + pb.pos)
-                    ua, ub = seg.keys // max(pb.group.n_free, 1), seg.keys % max(pb.group.n_free, 1)
-                    r, c = _block_entries(pa.group.offset + ua * pa.group.df, pa.group.df,
-                                          pb.group.offset + ub * pb.group.df, pb.group.df)
-                    tp.rr_pairs.append(PairPlan(pa, pb, seg, len(a_rows)))
-                    a_rows.append(r)
-                    a_cols.append(c)
+                    nb = max(pb.group.n_free, 1)
+                    seg = Segments(pa.pos * nb + pb.pos)
+                    ra = pa.columns(seg.keys // nb)
+                    cb = pb.columns(seg.keys % nb)
+                    shape = (len(seg.keys), ra.shape[1], cb.shape[1])
+                    tp.rr_pairs.append(PairPlan(pa, pb, seg))
+                    a_rows.append(np.broadcast_to(ra[:, :, None], shape).ravel())
+                    a_cols.append(np.broadcast_to(cb[:, None, :], shape).ravel())
             if el is not None:
                 tp.elim_seg = Segments(el.pos)
                 ne = el.group.n_free
                 for pa in red:
                     seg = Segments(pa.pos * ne + el.pos)
-                    ua, ue = seg.keys // ne, seg.keys % ne
-                    k = pa.group.df // self.row_block
-                    brow = ((pa.group.offset + ua * pa.group.df) // self.row_block)[:, None] \
-                        + np.arange(k)
+                    brow = pa.row_blocks(seg.keys // ne, self.row_block)
                     rows, cols = w_entries[el.group.name]
-                    tp.re_pairs.append(PairPlan(pa, el, seg, len(rows)))
+                    tp.re_pairs.append(PairPlan(pa, el, seg))
                     rows.append(brow.ravel())
-                    cols.append(np.repeat(ue, k))
+                    cols.append(np.repeat(seg.keys % ne, brow.shape[1]))
             self.terms.append(tp)
         n = self.n_reduced
         # every diagonal entry exists (zero-valued when unobserved) so damping always applies
@@ -257,6 +322,36 @@ class Structure:
             plan.sub_pos = bcol
 
 
+def _units(layouts: dict, plans: list[list[SlotPlan]]) -> list[list[str]]:
+    """Group reduced groups into interleaved units.
+
+    Groups form a unit when every slot plan that reads any of them reads exactly all of
+    them, in the same order, and they have the same number of free blocks; every other
+    group is a unit of its own.
+    """
+    seen: dict[str, tuple[str, ...] | None] = {}
+    for red in plans:
+        for plan in red:
+            names = tuple(lay.name for lay, _ in plan.parts)
+            for n in names:
+                if n in seen and seen[n] != names:
+                    seen[n] = None  # read in different combinations: not a unit
+                elif n not in seen:
+                    seen[n] = names
+    units, done = [], set()
+    for n, lay in layouts.items():
+        if lay.eliminate or lay.size == 0 or n in done:
+            continue
+        combo = seen.get(n)
+        ok = (combo is not None and len(combo) > 1 and len(set(combo)) == len(combo)
+              and all(seen.get(m) == combo for m in combo)
+              and len({layouts[m].n_free for m in combo}) == 1)
+        unit = list(combo) if ok else [n]
+        units.append(unit)
+        done.update(unit)
+    return units
+
+
 def _layout(g: ParameterGroup) -> GroupLayout:
     free_coords = np.flatnonzero(~g.constant_coords)
     free_blocks = np.flatnonzero(~g.constant_blocks)
@@ -264,7 +359,8 @@ def _layout(g: ParameterGroup) -> GroupLayout:
         free_blocks = free_blocks[:0]
     pos = -np.ones(g.num_blocks, dtype=np.int64)
     pos[free_blocks] = np.arange(len(free_blocks))
-    return GroupLayout(g.name, g.manifold, g.eliminate, free_coords, pos, free_blocks)
+    return GroupLayout(g.name, g.manifold, g.eliminate, free_coords, pos, free_blocks,
+                       0, len(free_coords))
 
 
 def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
