@@ -17,8 +17,8 @@ from calib.solver import (
     SolverOptions,
     solve,
 )
-from calib.solver.structure import Structure
 from calib.solver.normal_equations import assemble, linearize
+from calib.solver.structure import Structure
 
 
 def _problem(d, eliminate, loss=None):

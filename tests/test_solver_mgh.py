@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from mgh import PROBLEMS, complex_step_jacobian
 from scipy.optimize import least_squares, minimize
 
 from calib.residuals.base import ResidualFamily
 from calib.solver import Problem, SolverOptions, make_loss, solve
-from mgh import PROBLEMS, complex_step_jacobian
 
 TIGHT = SolverOptions(max_iterations=2000, function_tolerance=1e-15, gradient_tolerance=1e-14,
                       parameter_tolerance=1e-15)

@@ -11,7 +11,8 @@ Conventions (stated once for the whole project; other modules refer here):
 * Perturbations are on the left: ``X <- Exp(delta) X``. Jacobians of actions and
   residuals are taken with respect to that ``delta``.
 * ``left_jacobian(x)`` is ``J_l`` with ``Exp(x + d) ~= Exp(J_l(x) d) Exp(x)``;
-  ``right_jacobian(x)`` is ``J_r`` with ``Exp(x + d) ~= Exp(x) Exp(J_r(x) d)``; ``J_r(x) = J_l(-x)``.
+  ``right_jacobian(x)`` is ``J_r`` with ``Exp(x + d) ~= Exp(x) Exp(J_r(x) d)``;
+  ``J_r(x) = J_l(-x)``.
 * ``log`` of a rotation returns a rotation vector with norm in ``[0, pi]``.
 * Near ``theta -> 0`` and ``theta -> pi`` Taylor series or stable closed forms are used
   (thresholds in :mod:`calib.lie._series`); no NaN on any valid input.

@@ -19,7 +19,7 @@ from ._series import (
 
 
 def hat(phi: np.ndarray) -> np.ndarray:
-    """Skew-symmetric matrix ``[phi]_x`` with ``hat(a) @ b == cross(a, b)``: ``(..., 3) -> (..., 3, 3)``."""
+    """Skew matrix with ``hat(a) @ b == cross(a, b)``: ``(..., 3) -> (..., 3, 3)``."""
     phi = np.asarray(phi, dtype=float)
     out = np.zeros(phi.shape[:-1] + (3, 3))
     x, y, z = phi[..., 0], phi[..., 1], phi[..., 2]

@@ -3,6 +3,7 @@
 Contract for residual builders and tasks: ``calib/solver/API.md``.
 """
 
+from .lm import solve
 from .loss import (
     ArctanLoss,
     CauchyLoss,
@@ -13,7 +14,6 @@ from .loss import (
     TukeyLoss,
     make_loss,
 )
-from .lm import solve
 from .manifold import Euclidean, Manifold, SE3Manifold, SO3Manifold
 from .options import SolverOptions
 from .problem import Problem

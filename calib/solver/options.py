@@ -63,7 +63,8 @@ class SolverOptions:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_iterations, int) and self.max_iterations >= 0):
-            raise InputError(f"max_iterations must be a non-negative integer, got {self.max_iterations}")
+            raise InputError("max_iterations must be a non-negative integer, "
+                             f"got {self.max_iterations}")
         for name in ("function_tolerance", "gradient_tolerance", "parameter_tolerance",
                      "cg_tolerance"):
             v = getattr(self, name)
@@ -74,6 +75,7 @@ class SolverOptions:
         if not (0 < self.min_damping <= self.initial_damping <= self.max_damping):
             raise InputError("need 0 < min_damping <= initial_damping <= max_damping")
         if self.linear_solver not in LINEAR_SOLVERS:
-            raise InputError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {self.linear_solver!r}")
+            raise InputError(f"linear_solver must be one of {LINEAR_SOLVERS}, "
+                             f"got {self.linear_solver!r}")
         object.__setattr__(self, "covariance", tuple(self.covariance))
         object.__setattr__(self, "information", tuple(self.information))

@@ -95,7 +95,7 @@ class Segments:
         return np.add.reduceat(v, self.starts, axis=0)
 
     def sum_products(self, ja: np.ndarray, jb: np.ndarray) -> np.ndarray:
-        """Per key ``sum_n ja[n]^T jb[n]`` for ``ja (N, m, a)``, ``jb (N, m, b)`` -> ``(U, a, b)``."""
+        """Per key ``sum_n ja[n]^T jb[n]``: ``ja (N, m, a)``, ``jb (N, m, b)`` -> ``(U, a, b)``."""
         n, m, a = ja.shape
         b = jb.shape[2]
         if self.single:
