@@ -177,7 +177,12 @@ def jacobian_times(structure: Structure, lin: Linearization, dx_r: np.ndarray,
     for tp, tl in zip(structure.terms, lin.terms, strict=True):
         acc = np.zeros_like(tl.r)
         for plan in tp.reduced:
-            acc += np.einsum("nmd,nd->nm", tl.jac[id(plan)], dx_r[plan.columns(plan.pos)])
+            jj = tl.jac[id(plan)]
+            if plan.grad.single:  # one block for all residuals: a GEMV
+                n, m, w = jj.shape
+                acc += (jj.reshape(n * m, w) @ dx_r[plan.columns(plan.grad.keys)[0]]).reshape(n, m)
+            else:
+                acc += np.einsum("nmd,nd->nm", jj, dx_r[plan.columns(plan.pos)])
         if tp.elim is not None:
             blocks = dx_e[tp.elim.group.name]
             acc += np.einsum("nmd,nd->nm", tl.jac[id(tp.elim)], blocks[tp.elim.pos])
