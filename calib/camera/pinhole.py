@@ -1,0 +1,192 @@
+"""Pinhole projection with Brown-Conrady distortion, vectorized, with analytic Jacobians.
+
+Parameters are ordered ``theta = (fx, fy, cx, cy, k1, k2, p1, p2, k3)`` (pixels for the
+first four); distortion is exported in OpenCV's order ``(k1, k2, p1, p2, k3)``. A point
+``P = (X, Y, Z)`` in the camera frame (metres, ``Z > 0`` in front) maps to normalized
+``x = X/Z, y = Y/Z``, distorted by
+
+    r2 = x^2 + y^2,  radial = 1 + k1 r2 + k2 r2^2 + k3 r2^3
+    xd = x radial + 2 p1 x y + p2 (r2 + 2 x^2)
+    yd = y radial + p1 (r2 + 2 y^2) + 2 p2 x y
+
+and to pixels ``u = fx xd + cx``, ``v = fy yd + cy``; pixel (0, 0) is the centre of the
+top-left pixel (OpenCV's convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+PARAM_NAMES = ("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3")
+
+
+def distort(xy: np.ndarray, theta: np.ndarray, jacobians: bool = False):
+    """Distort normalized points ``(N, 2)`` with ``theta`` ``(9,)`` or ``(N, 9)``.
+
+    Returns ``xd (N, 2)`` and, with ``jacobians``, ``d xd / d xy (N, 2, 2)`` and
+    ``d xd / d (k1, k2, p1, p2, k3) (N, 2, 5)``.
+    """
+    th = np.broadcast_to(theta, (len(xy), 9)) if np.ndim(theta) == 1 else theta
+    k1, k2, p1, p2, k3 = th[:, 4], th[:, 5], th[:, 6], th[:, 7], th[:, 8]
+    x, y = xy[:, 0], xy[:, 1]
+    r2 = x * x + y * y
+    r4 = r2 * r2
+    r6 = r4 * r2
+    radial = 1 + k1 * r2 + k2 * r4 + k3 * r6
+    xy2 = 2 * x * y
+    xd = x * radial + p1 * xy2 + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + p2 * xy2
+    out = np.stack([xd, yd], axis=1)
+    if not jacobians:
+        return out
+    dr = k1 + 2 * k2 * r2 + 3 * k3 * r4  # d radial / d r2
+    j_xy = np.empty((len(x), 2, 2))
+    j_xy[:, 0, 0] = radial + 2 * x * x * dr + 2 * p1 * y + 6 * p2 * x
+    j_xy[:, 0, 1] = 2 * x * y * dr + 2 * p1 * x + 2 * p2 * y
+    j_xy[:, 1, 0] = j_xy[:, 0, 1]
+    j_xy[:, 1, 1] = radial + 2 * y * y * dr + 6 * p1 * y + 2 * p2 * x
+    j_k = np.empty((len(x), 2, 5))
+    j_k[:, 0, 0], j_k[:, 1, 0] = x * r2, y * r2
+    j_k[:, 0, 1], j_k[:, 1, 1] = x * r4, y * r4
+    j_k[:, 0, 2], j_k[:, 1, 2] = xy2, r2 + 2 * y * y
+    j_k[:, 0, 3], j_k[:, 1, 3] = r2 + 2 * x * x, xy2
+    j_k[:, 0, 4], j_k[:, 1, 4] = x * r6, y * r6
+    return out, j_xy, j_k
+
+
+def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):
+    """Pixels ``(N, 2)`` of camera-frame points ``(N, 3)``.
+
+    With ``jacobians`` also ``d uv / d P (N, 2, 3)`` and ``d uv / d theta (N, 2, 9)``.
+    ``theta`` is ``(9,)`` (one camera) or ``(N, 9)`` (one per point).
+    """
+    th = np.broadcast_to(theta, (len(points), 9)) if np.ndim(theta) == 1 else theta
+    z = points[:, 2]
+    inv_z = 1.0 / z
+    xy = points[:, :2] * inv_z[:, None]
+    f = th[:, 0:2]
+    c = th[:, 2:4]
+    if not jacobians:
+        return distort(xy, th) * f + c
+    xd, j_xy, j_k = distort(xy, th, True)
+    uv = xd * f + c
+    j_p = np.zeros((len(z), 2, 3))  # d xy / d P
+    j_p[:, 0, 0] = inv_z
+    j_p[:, 1, 1] = inv_z
+    j_p[:, :, 2] = -xy * inv_z[:, None]
+    j_point = f[:, :, None] * np.matmul(j_xy, j_p)
+    j_theta = np.zeros((len(z), 2, 9))
+    j_theta[:, 0, 0] = xd[:, 0]
+    j_theta[:, 1, 1] = xd[:, 1]
+    j_theta[:, 0, 2] = 1.0
+    j_theta[:, 1, 3] = 1.0
+    j_theta[:, :, 4:] = f[:, :, None] * j_k
+    return uv, j_point, j_theta
+
+
+def undistort_normalized(xd: np.ndarray, theta: np.ndarray, iterations: int = 50,
+                         tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """Invert :func:`distort` by Newton's method, vectorized over points.
+
+    Returns ``(xy (N, 2), converged (N,) bool)``; a point is converged when the re-distorted
+    point is within ``sqrt(tol)`` of ``xd`` (normalized units).
+    """
+    xy = xd.copy()
+    for _ in range(iterations):
+        f, j, _ = distort(xy, theta, True)
+        err = f - xd
+        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+        ok = np.abs(det) > 1e-12
+        safe = np.where(ok, det, 1.0)
+        dx = (j[:, 1, 1] * err[:, 0] - j[:, 0, 1] * err[:, 1]) / safe
+        dy = (-j[:, 1, 0] * err[:, 0] + j[:, 0, 0] * err[:, 1]) / safe
+        step = np.stack([dx, dy], axis=1) * ok[:, None]
+        xy = xy - step
+        if np.all(np.abs(step) < tol):
+            break
+    resid = np.linalg.norm(distort(xy, theta) - xd, axis=1)
+    return xy, np.isfinite(resid) & (resid < np.sqrt(tol))
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A calibrated pinhole + Brown-Conrady camera.
+
+    Attributes:
+        params: ``(fx, fy, cx, cy, k1, k2, p1, p2, k3)`` in pixels (first four).
+        image_size: ``(width, height)`` in pixels.
+    """
+
+    params: np.ndarray
+    image_size: tuple[int, int]
+    _frozen: bool = field(default=True, repr=False)
+
+    def __post_init__(self) -> None:
+        p = np.array(self.params, dtype=float).reshape(-1)
+        if p.shape != (9,) or not np.isfinite(p).all():
+            raise InputError(f"camera params must be 9 finite numbers, got {self.params}")
+        if p[0] <= 0 or p[1] <= 0:
+            raise InputError("camera focal lengths must be positive")
+        p.setflags(write=False)
+        object.__setattr__(self, "params", p)
+        w, h = (int(v) for v in self.image_size)
+        if w <= 0 or h <= 0:
+            raise InputError(f"image_size must be positive, got {self.image_size}")
+        object.__setattr__(self, "image_size", (w, h))
+
+    @property
+    def K(self) -> np.ndarray:
+        fx, fy, cx, cy = self.params[:4]
+        return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def dist(self) -> np.ndarray:
+        """OpenCV order ``(k1, k2, p1, p2, k3)``."""
+        return self.params[4:9].copy()
+
+    def to_opencv(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(K (3, 3), dist (5,))`` for ``cv2.undistort``, ``cv2.projectPoints``..."""
+        return self.K, self.dist
+
+    @classmethod
+    def from_opencv(cls, K: np.ndarray, dist: np.ndarray, image_size: tuple[int, int]
+                    ) -> CameraModel:
+        K = np.asarray(K, dtype=float)
+        d = np.zeros(5)
+        dd = np.asarray(dist, dtype=float).ravel()
+        if dd.size > 5 and np.any(dd[5:] != 0):
+            raise InputError("only the 5-coefficient distortion model (k1,k2,p1,p2,k3) is "
+                             "supported")
+        d[:min(5, dd.size)] = dd[:5]
+        if K.shape != (3, 3) or abs(K[0, 1]) > 1e-12:
+            raise InputError("K must be 3x3 with zero skew")
+        return cls(np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], d], image_size)
+
+    def project(self, points_cam: np.ndarray) -> np.ndarray:
+        """Pixels ``(N, 2)`` of camera-frame points ``(N, 3)`` (metres, Z > 0)."""
+        p = np.asarray(points_cam, dtype=float).reshape(-1, 3)
+        return project(p, self.params)
+
+    def undistort_points(self, pixels: np.ndarray, normalized: bool = False) -> np.ndarray:
+        """Ideal (distortion-free) pixels, or normalized coordinates, of pixels ``(N, 2)``.
+
+        Same result as ``cv2.undistortPoints(pixels, K, dist, P=K)`` (or ``P=None`` for
+        normalized) but solved by Newton's method to 1e-12; points where the model cannot
+        be inverted come back as NaN.
+        """
+        uv = np.asarray(pixels, dtype=float).reshape(-1, 2)
+        fx, fy, cx, cy = self.params[:4]
+        xd = np.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy], axis=1)
+        xy, ok = undistort_normalized(xd, self.params)
+        xy[~ok] = np.nan
+        if normalized:
+            return xy
+        return np.stack([xy[:, 0] * fx + cx, xy[:, 1] * fy + cy], axis=1)
+
+    def to_dict(self) -> dict:
+        return {"image_size": list(self.image_size),
+                **{k: float(v) for k, v in zip(PARAM_NAMES, self.params, strict=True)}}

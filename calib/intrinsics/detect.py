@@ -1,0 +1,159 @@
+"""Chessboard corner detection through OpenCV, in parallel, with a per-image time limit."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from .board import Chessboard
+
+#: Detector used by default; chosen by measured corner accuracy on rendered boards with
+#: known corners (see bench/bench_detection.py and the README).
+DEFAULT_METHOD = "classic"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One image's detection: ``corners (N, 2)`` pixels or ``None`` with a ``reason``."""
+
+    name: str
+    corners: np.ndarray | None
+    image_size: tuple[int, int] | None
+    reason: str | None
+    time_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.corners is not None
+
+
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """8-bit grayscale image; :class:`InputError` naming the file if it cannot be read."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: image file does not exist")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: image file is empty")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise InputError(f"{p}: not a readable image (PNG, JPG, BMP or TIFF expected)")
+    return img
+
+
+def _subpix_window(corners: np.ndarray, board: Chessboard) -> int:
+    grid = corners.reshape(board.rows, board.cols, 2)
+    d = min(np.linalg.norm(np.diff(grid, axis=1), axis=2).min(),
+            np.linalg.norm(np.diff(grid, axis=0), axis=2).min())
+    return int(np.clip(0.4 * d, 2, 11))
+
+
+def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
+                      method: str = DEFAULT_METHOD) -> np.ndarray | None:
+    """Inner corners ``(cols * rows, 2)`` in pixels, row by row, or ``None`` if not found.
+
+    ``method``: ``classic`` (findChessboardCorners + cornerSubPix with a window scaled to
+    the square size) or ``sb`` (findChessboardCornersSB, sector-based, sub-pixel itself).
+    """
+    gray = read_gray(image) if not isinstance(image, np.ndarray) else image
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+    if gray.dtype != np.uint8:
+        raise InputError("image must be 8-bit")
+    if method == "sb":
+        ok, corners = cv2.findChessboardCornersSB(
+            gray, board.pattern_size, flags=cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_ACCURACY)
+        return corners.reshape(-1, 2).astype(np.float64) if ok else None
+    if method != "classic":
+        raise InputError(f"unknown detector {method!r}; use 'classic' or 'sb'")
+    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
+    ok, corners = cv2.findChessboardCorners(gray, board.pattern_size, flags=flags)
+    if not ok:
+        return None
+    win = _subpix_window(corners.reshape(-1, 2), board)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 100, 1e-4)
+    corners = cv2.cornerSubPix(gray, corners, (win, win), (-1, -1), crit)
+    return corners.reshape(-1, 2).astype(np.float64)
+
+
+def _detect_one(path, board: Chessboard, method: str) -> Detection:
+    t0 = time.perf_counter()
+    name = str(path)
+    try:
+        gray = read_gray(path)
+    except InputError as exc:
+        return Detection(name, None, None, str(exc).split(": ", 1)[-1], time.perf_counter() - t0)
+    size = (gray.shape[1], gray.shape[0])
+    corners = detect_chessboard(gray, board, method)
+    reason = None if corners is not None else \
+        f"no {board.cols}x{board.rows} chessboard found"
+    return Detection(name, corners, size, reason, time.perf_counter() - t0)
+
+
+def detect_images(paths: Sequence[str | os.PathLike], board: Chessboard,
+                  method: str = DEFAULT_METHOD, workers: int | None = None,
+                  timeout_s: float = 30.0,
+                  on_done: Callable[[Detection], None] | None = None) -> list[Detection]:
+    """Detect the board in every image, ``workers`` at a time (OpenCV releases the GIL).
+
+    An image still running after ``timeout_s`` is reported as timed out and skipped (its
+    worker is abandoned, so one pathological image never hangs the run). Results are in
+    the order of ``paths``.
+    """
+    n = len(paths)
+    workers = max(1, min(workers or (os.cpu_count() or 1), n or 1))
+    results: list[Detection | None] = [None] * n
+    todo: queue.Queue = queue.Queue()
+    for i in range(n):
+        todo.put(i)
+    lock = threading.Lock()
+    started: dict[int, float] = {}
+    finished = threading.Event()
+
+    def work():
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            with lock:
+                started[i] = time.perf_counter()
+            det = _detect_one(paths[i], board, method)
+            with lock:
+                if results[i] is None:
+                    results[i] = det
+                    started.pop(i, None)
+                    if on_done:
+                        on_done(det)
+                if all(r is not None for r in results):
+                    finished.set()
+
+    def spawn():
+        threading.Thread(target=work, daemon=True).start()
+
+    for _ in range(workers):
+        spawn()
+    while n and not finished.wait(0.05):
+        now = time.perf_counter()
+        with lock:
+            late = [i for i, t in started.items() if now - t > timeout_s]
+            for i in late:
+                t_start = started.pop(i)
+                results[i] = Detection(str(paths[i]), None, None,
+                                       f"timed out after {timeout_s:g} s", now - t_start)
+                if on_done:
+                    on_done(results[i])
+            if all(r is not None for r in results):
+                finished.set()
+        for _ in late:
+            spawn()  # replace the abandoned worker
+    return [r for r in results if r is not None]

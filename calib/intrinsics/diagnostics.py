@@ -1,0 +1,108 @@
+"""How far to trust an intrinsics fit: coverage, distortion sanity, verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera.pinhole import distort, undistort_normalized
+
+
+@dataclass(frozen=True)
+class DistortionCheck:
+    """Whether the distortion model is usable over the whole image.
+
+    ``monotonic``: the radial distorted radius ``r_d(r) = r (1 + k1 r^2 + k2 r^4 + k3 r^6)``
+    grows with ``r`` up to the largest undistorted radius the image reaches (else two
+    different rays land on the same pixel ring). ``invertible``: every pixel of a grid over
+    the image undistorts (Newton converges) and the map's Jacobian determinant stays
+    positive there.
+    """
+
+    monotonic: bool
+    invertible: bool
+    max_radius: float
+    first_fold_radius: float | None
+    failed_fraction: float
+    max_displacement_px: float
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def check_distortion(params: np.ndarray, image_size: tuple[int, int], grid: int = 41
+                     ) -> DistortionCheck:
+    fx, fy, cx, cy = params[:4]
+    w, h = image_size
+    u, v = np.meshgrid(np.linspace(-0.5, w - 0.5, grid), np.linspace(-0.5, h - 0.5, grid))
+    xd = np.stack([(u.ravel() - cx) / fx, (v.ravel() - cy) / fy], axis=1)
+    xy, ok = undistort_normalized(xd, params)
+    if ok.any():
+        _, jac, _ = distort(xy[ok], params, True)
+        det = jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]
+        ok_idx = np.flatnonzero(ok)
+        ok[ok_idx[det <= 0]] = False
+    r_img = np.linalg.norm(xd, axis=1).max()
+    r_max = float(np.nanmax(np.linalg.norm(xy[ok], axis=1))) if ok.any() else float(r_img)
+    r_max = max(r_max, float(r_img))
+    k1, k2, k3 = params[4], params[5], params[8]
+    r = np.linspace(0, 1.05 * r_max, 2000)
+    r2 = r * r
+    deriv = 1 + 3 * k1 * r2 + 5 * k2 * r2 * r2 + 7 * k3 * r2 ** 3
+    bad = np.flatnonzero(deriv <= 0)
+    disp = np.hypot((xy[ok, 0] - xd[ok, 0]) * fx, (xy[ok, 1] - xd[ok, 1]) * fy)
+    return DistortionCheck(
+        monotonic=bad.size == 0, invertible=bool(ok.all()), max_radius=r_max,
+        first_fold_radius=float(r[bad[0]]) if bad.size else None,
+        failed_fraction=float(1 - ok.mean()),
+        max_displacement_px=float(disp.max()) if disp.size else float("nan"))
+
+
+def coverage(pixels: np.ndarray, image_size: tuple[int, int], cells: tuple[int, int] = (8, 6)
+             ) -> np.ndarray:
+    """Corner counts ``(rows, cols)`` on a ``cells = (cols, rows)`` grid over the image."""
+    w, h = image_size
+    cx = np.clip((pixels[:, 0] / w * cells[0]).astype(int), 0, cells[0] - 1)
+    cy = np.clip((pixels[:, 1] / h * cells[1]).astype(int), 0, cells[1] - 1)
+    return np.bincount(cy * cells[0] + cx, minlength=cells[0] * cells[1]).reshape(cells[1],
+                                                                                 cells[0])
+
+
+def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, params: np.ndarray,
+            dist: DistortionCheck, cover: np.ndarray, converged: bool
+            ) -> tuple[str, list[str]]:
+    """``(PASS | WARN | FAIL, reasons)`` from the fit's diagnostics (thresholds documented
+    in the README's "How far to trust it" section)."""
+    fail, warn = [], []
+    if not converged:
+        fail.append("the solver did not converge")
+    if rms > 2.0:
+        fail.append(f"RMS reprojection error {rms:.2f} px > 2 px")
+    elif rms > 1.0:
+        warn.append(f"RMS reprojection error {rms:.2f} px > 1 px")
+    if not dist.monotonic:
+        fail.append("radial distortion is not monotonic over the image (folds at normalized "
+                    f"radius {dist.first_fold_radius:.3f})")
+    if not dist.invertible:
+        fail.append(f"distortion is not invertible on {100 * dist.failed_fraction:.1f}% of "
+                    "the image")
+    n_used = int(used.sum())
+    if n_used < 6:
+        warn.append(f"only {n_used} views used (>= 10 recommended)")
+    pv = per_view_rms[used]
+    if pv.size >= 3:
+        med = float(np.median(pv))
+        worst = np.flatnonzero(used & (per_view_rms > max(3 * med, 0.5)))
+        if worst.size:
+            warn.append(f"{worst.size} view(s) with RMS above 3x the median ({med:.2f} px)")
+    empty = float((cover == 0).mean())
+    if empty > 0.5:
+        warn.append(f"corners cover only {100 * (1 - empty):.0f}% of the image grid; "
+                    "distortion is extrapolated elsewhere")
+    for name, idx in (("fx", 0), ("fy", 1)):
+        if std.get(name, 0) > 0.01 * params[idx]:
+            warn.append(f"{name} uncertain: std {std[name]:.2f} px (> 1%)")
+    if fail:
+        return "FAIL", fail + warn
+    return ("WARN", warn) if warn else ("PASS", [])

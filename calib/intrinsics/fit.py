@@ -1,0 +1,246 @@
+"""Intrinsics and distortion from board observations, on the shared LM engine.
+
+The camera parameters ``(fx, fy, cx, cy, k1, k2, p1, p2, k3)`` are one Euclidean block and
+every view's board pose ``T_cam_board`` is an SE3 block eliminated by the Schur complement,
+so a solve costs time linear in the number of views (OpenCV's calibrateCamera solves dense
+normal equations over all views, cubic in their number).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera.pinhole import PARAM_NAMES, CameraModel
+from ..errors import DegenerateError, InputError, NotConvergedError
+from ..io.validate import as_array
+from ..residuals.reprojection import BoardReprojection
+from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
+from .diagnostics import check_distortion, coverage, verdict
+from .initialize import homographies, poses_from_homographies, zhang_intrinsics
+from .result import IntrinsicsResult
+
+log = logging.getLogger(__name__)
+
+MIN_VIEWS = 3
+MIN_CORNERS_PER_VIEW = 4
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Model and robustness options (OpenCV flag equivalents in brackets).
+
+    Attributes:
+        fix_k3: hold k3 at 0 [CALIB_FIX_K3].
+        fix_aspect: tie ``fx = aspect_ratio * fy`` [CALIB_FIX_ASPECT_RATIO]; square pixels
+            (``aspect_ratio = 1``) by default.
+        zero_tangent: hold p1 = p2 = 0 [CALIB_ZERO_TANGENT_DIST].
+        fix_principal_point: hold cx, cy at their initial value, by default the image centre
+            [CALIB_FIX_PRINCIPAL_POINT].
+        loss, loss_scale: robust loss on each corner's pixel error (scale in pixels).
+        reject_outliers: after a first fit, drop corners whose error exceeds
+            ``max(outlier_sigmas * 1.4826 * MAD, 1 px)`` and views whose RMS exceeds
+            ``max(3 x median view RMS, 1 px)``, then fit again; both are reported.
+        max_iterations: LM iteration cap.
+    """
+
+    fix_k3: bool = False
+    fix_aspect: bool = False
+    aspect_ratio: float = 1.0
+    zero_tangent: bool = False
+    fix_principal_point: bool = False
+    loss: str | None = None
+    loss_scale: float = 1.0
+    reject_outliers: bool = False
+    outlier_sigmas: float = 5.0
+    max_iterations: int = 100
+
+
+def _as_views(object_points, image_points) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    if isinstance(image_points, np.ndarray) and image_points.ndim == 3:
+        img = [image_points[i] for i in range(image_points.shape[0])]
+    else:
+        img = list(image_points)
+    if len(img) == 0:
+        raise InputError("image_points: no views given")
+    obj_arr = object_points if isinstance(object_points, np.ndarray) else None
+    if obj_arr is not None and obj_arr.ndim == 2:
+        obj = [obj_arr] * len(img)
+    else:
+        obj = list(object_points)
+    if len(obj) != len(img):
+        raise InputError(f"object_points has {len(obj)} views, image_points {len(img)}")
+    out_o, out_i = [], []
+    for k, (o, i) in enumerate(zip(obj, img, strict=True)):
+        o = as_array(f"object_points[{k}]", o, (-1, 3))
+        i = as_array(f"image_points[{k}]", i, (-1, 2))
+        if len(o) != len(i):
+            raise InputError(f"view {k}: {len(o)} object points but {len(i)} image points")
+        if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
+            raise InputError(f"object_points[{k}]: board points must lie on z = 0")
+        out_o.append(o)
+        out_i.append(i)
+    return out_o, out_i
+
+
+def fit_intrinsics(
+    object_points: np.ndarray | Sequence[np.ndarray],
+    image_points: np.ndarray | Sequence[np.ndarray],
+    image_size: tuple[int, int],
+    options: FitOptions | None = None,
+    view_names: Sequence[str] | None = None,
+    **kwargs,
+) -> IntrinsicsResult:
+    """Fit a pinhole + Brown-Conrady camera to board corners seen in several views.
+
+    Args:
+        object_points: board corners ``(N, 3)`` (metres, z = 0) shared by all views, or a
+            list with one ``(N_i, 3)`` array per view.
+        image_points: ``(V, N, 2)`` pixels, or a list with one ``(N_i, 2)`` per view.
+        image_size: ``(width, height)`` in pixels.
+        options: :class:`FitOptions` (or pass its fields as keyword arguments).
+        view_names: a label per view for reports (image file names).
+
+    Raises:
+        InputError: shapes, NaN/inf, fewer than 3 views or 4 corners in a view.
+        DegenerateError: the views do not determine the camera.
+        NotConvergedError: the solver failed (non-finite values) or diverged.
+    """
+    opts = options if options is not None else FitOptions(**kwargs)
+    if options is not None and kwargs:
+        raise InputError("pass either options or keyword options, not both")
+    w, h = (int(v) for v in as_array("image_size", image_size, (2,)))
+    if w <= 0 or h <= 0:
+        raise InputError(f"image_size must be positive, got {(w, h)}")
+    obj, img = _as_views(object_points, image_points)
+    names = list(view_names) if view_names is not None else [f"view{k}" for k in range(len(img))]
+    if len(names) != len(img):
+        raise InputError("view_names must have one name per view")
+    for k, i in enumerate(img):
+        if len(i) < MIN_CORNERS_PER_VIEW:
+            raise InputError(f"{names[k]}: {len(i)} corners, need at least "
+                             f"{MIN_CORNERS_PER_VIEW}")
+    if len(img) < MIN_VIEWS:
+        raise InputError(f"{len(img)} usable view(s); need at least {MIN_VIEWS} board views")
+
+    H = homographies([o[:, :2] for o in obj], img)
+    K0, init_method = zhang_intrinsics(H, (w, h))
+    if opts.fix_principal_point:
+        K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
+    T0 = poses_from_homographies(K0, H)
+    theta0 = np.r_[K0[0, 0], K0[1, 1], K0[0, 2], K0[1, 2], np.zeros(5)]
+
+    keep = [np.ones(len(i), bool) for i in img]
+    used = np.ones(len(img), bool)
+    result = _solve(obj, img, keep, used, theta0, T0, opts)
+    rejected_corners = 0
+    rejected_views: list[int] = []
+    if opts.reject_outliers:
+        err = np.linalg.norm(result["residuals"], axis=1)
+        mad = 1.4826 * np.median(np.abs(err - np.median(err)))
+        thr = max(opts.outlier_sigmas * max(mad, 1e-3), 1.0)
+        view_of = result["view_index"]
+        pv = result["per_view_rms"]
+        med = float(np.median(pv[used]))
+        for k in range(len(img)):
+            if pv[k] > max(3 * med, 1.0) and used.sum() > MIN_VIEWS:
+                used[k] = False
+                rejected_views.append(k)
+        pos = 0
+        for k in range(len(img)):
+            n = len(img[k])
+            e = err[pos:pos + n] if view_of[pos:pos + n].size else np.zeros(0)
+            keep[k] = e <= thr
+            pos += n
+        rejected_corners = int(sum((~kp).sum() for kp, u in zip(keep, used, strict=True) if u))
+        if rejected_corners or rejected_views:
+            result = _solve(obj, img, keep, used, result["theta"], result["poses"], opts)
+    return _make_result(result, obj, img, keep, used, names, (w, h), opts, init_method,
+                        rejected_corners, rejected_views)
+
+
+def _solve(obj, img, keep, used, theta0, T0, opts: FitOptions) -> dict:
+    views = [k for k in range(len(img)) if used[k]]
+    bp = np.concatenate([obj[k][keep[k]] for k in views])
+    uv = np.concatenate([img[k][keep[k]] for k in views])
+    vidx = np.concatenate([np.full(int(keep[k].sum()), j) for j, k in enumerate(views)])
+    if np.bincount(vidx, minlength=len(views)).min() < MIN_CORNERS_PER_VIEW:
+        raise DegenerateError("a view has fewer than 4 corners left after outlier rejection")
+    aspect = opts.aspect_ratio if opts.fix_aspect else None
+    fam = BoardReprojection(bp, uv, aspect)
+    p = Problem()
+    p.add_parameter("camera", theta0[None], Euclidean(9))
+    p.add_parameter("poses", T0[views], SE3Manifold(), eliminate=True)
+    loss = make_loss(opts.loss, opts.loss_scale) if opts.loss not in (None, "none") else None
+    p.add_residuals(fam, [("camera", np.zeros(len(uv), np.int64)), ("poses", vidx)], loss=loss)
+    const = []
+    if opts.fix_aspect:
+        const.append(0)
+    if opts.fix_principal_point:
+        const += [2, 3]
+    if opts.zero_tangent:
+        const += [6, 7]
+    if opts.fix_k3:
+        const.append(8)
+    if const:
+        p.set_constant("camera", coords=const)
+    theta_start = theta0.copy()
+    if opts.zero_tangent:
+        theta_start[6:8] = 0.0
+    if opts.fix_k3:
+        theta_start[8] = 0.0
+    p.groups["camera"].value[0] = theta_start
+    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
+                                 function_tolerance=1e-10, parameter_tolerance=1e-12))
+    s = res.summary
+    if s.termination == "failure":
+        raise NotConvergedError(f"intrinsics solve failed: {s.message}")
+    theta = fam.theta(res.values["camera"])[0]
+    r, _ = fam.evaluate([res.values["camera"], res.values["poses"]],
+                        [np.zeros(len(uv), np.int64), vidx], jacobians=False)
+    poses = T0.copy()
+    poses[views] = res.values["poses"]
+    sq = np.sum(r * r, axis=1)
+    per_view = np.full(len(img), np.nan)
+    per_view[views] = np.sqrt(np.bincount(vidx, sq, len(views)) / np.bincount(vidx, None,
+                                                                              len(views)))
+    return dict(theta=theta, poses=poses, residuals=r, uv=uv, view_index=np.asarray(views)[vidx],
+                per_view_rms=per_view, summary=s, cov=res.covariance["camera"],
+                deficient="camera" in res.covariance_rank_deficient, n_free=s.num_parameters,
+                aspect=aspect)
+
+
+def _make_result(res, obj, img, keep, used, names, size, opts, init_method,
+                 rejected_corners, rejected_views) -> IntrinsicsResult:
+    theta = res["theta"]
+    r = res["residuals"]
+    n = len(r)
+    rms = float(np.sqrt(np.sum(r * r) / n))  # OpenCV's definition: per corner, not per axis
+    dof = max(2 * n - res["n_free"], 1)
+    sigma2 = float(np.sum(r * r) / dof)
+    cov = res["cov"] * sigma2
+    if res["aspect"] is not None:  # fx = aspect * fy
+        cov[0, :] = res["aspect"] * cov[1, :]
+        cov[:, 0] = res["aspect"] * cov[:, 1]
+    std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(PARAM_NAMES)}
+    if res["deficient"]:
+        raise DegenerateError("the board views do not determine every camera parameter "
+                              "(the normal equations are singular); add views with the board "
+                              "tilted in different directions")
+    camera = CameraModel(theta, size)
+    dist = check_distortion(theta, size)
+    cover = coverage(res["uv"], size)
+    s = res["summary"]
+    v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
+                         s.termination == "converged")
+    return IntrinsicsResult(
+        camera=camera, std=std, covariance=cov, rms_px=rms,
+        per_view_rms_px=res["per_view_rms"], view_names=tuple(names), views_used=used.copy(),
+        poses=res["poses"], residuals=r, points_px=res["uv"], view_index=res["view_index"],
+        rejected_corners=rejected_corners,
+        rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
+        coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
+        solver_summary=s)

@@ -1,0 +1,108 @@
+"""Closed-form initialisation: board homographies, Zhang's intrinsics, poses.
+
+Zhang (2000), "A flexible new technique for camera calibration": each view's homography
+``H ~ K [r1 r2 t]`` gives two linear constraints on ``B = K^-T K^-1``; three or more views
+determine ``B`` (zero skew is imposed as an extra constraint). When that system is
+ill-conditioned (near-parallel views) the principal point is fixed at the image centre and
+only the focal lengths are solved (the fallback OpenCV also uses).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from ..errors import DegenerateError
+
+log = logging.getLogger(__name__)
+
+
+def homographies(board_xy: list[np.ndarray], pixels: list[np.ndarray]) -> np.ndarray:
+    """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view."""
+    out = []
+    for i, (b, p) in enumerate(zip(board_xy, pixels, strict=True)):
+        h, _ = cv2.findHomography(np.asarray(b, np.float64), np.asarray(p, np.float64), 0)
+        if h is None or not np.isfinite(h).all():
+            raise DegenerateError(f"view {i}: the board homography is degenerate "
+                                  "(corners collinear or repeated)")
+        out.append(h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h)
+    return np.stack(out)
+
+
+def _v(h: np.ndarray, i: int, j: int) -> np.ndarray:
+    hi, hj = h[:, :, i], h[:, :, j]
+    return np.stack([hi[:, 0] * hj[:, 0], hi[:, 0] * hj[:, 1] + hi[:, 1] * hj[:, 0],
+                     hi[:, 1] * hj[:, 1], hi[:, 2] * hj[:, 0] + hi[:, 0] * hj[:, 2],
+                     hi[:, 2] * hj[:, 1] + hi[:, 1] * hj[:, 2], hi[:, 2] * hj[:, 2]], axis=1)
+
+
+def zhang_intrinsics(H: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """``(K (3, 3), method)`` from homographies ``(V, 3, 3)``; method ``zhang`` or
+    ``focal-only`` (principal point at the image centre)."""
+    w, h = image_size
+    s = float(max(w, h))
+    N = np.array([[1 / s, 0, -0.5 * w / s], [0, 1 / s, -0.5 * h / s], [0, 0, 1]])
+    Hn = N @ H
+    Hn /= np.linalg.norm(Hn[:, :, 0], axis=1)[:, None, None]
+    if len(H) >= 3:
+        V = np.concatenate([_v(Hn, 0, 1), _v(Hn, 0, 0) - _v(Hn, 1, 1),
+                            np.array([[0, 1.0, 0, 0, 0, 0]]) * len(H)])
+        _, sv, vt = np.linalg.svd(V)
+        b = vt[-1]
+        b11, b12, b22, b13, b23, b33 = b
+        den = b11 * b22 - b12 * b12
+        ok = sv[-2] > 1e-9 * sv[0] and abs(den) > 1e-15 and b11 != 0
+        if ok:
+            v0 = (b12 * b13 - b11 * b23) / den
+            lam = b33 - (b13 * b13 + v0 * (b12 * b13 - b11 * b23)) / b11
+            a2, bb2 = lam / b11, lam * b11 / den
+            if a2 > 0 and bb2 > 0:
+                alpha, beta = np.sqrt(a2), np.sqrt(bb2)
+                u0 = -b13 * alpha * alpha / lam
+                K = np.linalg.inv(N) @ np.array([[alpha, 0, u0], [0, beta, v0], [0, 0, 1]])
+                fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+                if 0.2 < fx / fy < 5 and -0.25 * w < cx < 1.25 * w and -0.25 * h < cy < 1.25 * h:
+                    return K, "zhang"
+        log.info("Zhang's closed form is ill-conditioned; fixing the principal point")
+    return _focal_only(Hn, N), "focal-only"
+
+
+def _focal_only(Hn: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """Focal lengths with the principal point at the (normalized) origin = image centre."""
+    h1, h2 = Hn[:, :, 0], Hn[:, :, 1]
+    A = np.concatenate([np.stack([h1[:, 0] * h2[:, 0], h1[:, 1] * h2[:, 1]], axis=1),
+                        np.stack([h1[:, 0] ** 2 - h2[:, 0] ** 2,
+                                  h1[:, 1] ** 2 - h2[:, 1] ** 2], axis=1)])
+    rhs = -np.concatenate([h1[:, 2] * h2[:, 2], h1[:, 2] ** 2 - h2[:, 2] ** 2])
+    ab, *_ = np.linalg.lstsq(A, rhs, rcond=None)
+    if np.any(ab <= 0) or not np.isfinite(ab).all():
+        # one focal length for both axes
+        a = float(np.linalg.lstsq(A.sum(axis=1, keepdims=True), rhs, rcond=None)[0][0])
+        if not a > 0:
+            raise DegenerateError("cannot initialise the focal length: the board views are "
+                                  "too similar (tilt the board between views)")
+        ab = np.array([a, a])
+    f = 1.0 / np.sqrt(ab)
+    return np.linalg.inv(N) @ np.array([[f[0], 0, 0], [0, f[1], 0], [0, 0, 1]])
+
+
+def poses_from_homographies(K: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Board poses ``T_cam_board (V, 4, 4)`` from ``H ~ K [r1 r2 t]`` (board in front)."""
+    M = np.linalg.inv(K) @ H
+    lam = 1.0 / np.linalg.norm(M[:, :, 0], axis=1)
+    lam *= np.sign(M[:, 2, 2])  # the board origin must be in front (t_z > 0)
+    lam[lam == 0] = 1.0
+    r1 = M[:, :, 0] * lam[:, None]
+    r2 = M[:, :, 1] * lam[:, None]
+    t = M[:, :, 2] * lam[:, None]
+    R = np.stack([r1, r2, np.cross(r1, r2)], axis=2)
+    u, _, vt = np.linalg.svd(R)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[:, :, 2] *= d[:, None]
+    T = np.zeros((len(H), 4, 4))
+    T[:, :3, :3] = u @ vt
+    T[:, :3, 3] = t
+    T[:, 3, 3] = 1.0
+    return T

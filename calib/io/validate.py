@@ -1,0 +1,63 @@
+"""Validation at the public boundary: every check raises InputError naming the argument."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+#: Files larger than this are refused before loading (bytes); override per call.
+MAX_FILE_BYTES = 2 * 1024**3
+
+
+def as_array(name: str, value, shape: tuple, dtype=float, finite: bool = True) -> np.ndarray:
+    """``value`` as an array of ``dtype`` matching ``shape`` (``-1`` = any length).
+
+    Raises :class:`InputError` on a wrong shape, a non-numeric value, or NaN/inf.
+    """
+    try:
+        a = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: not a numeric array ({exc})") from None
+    if a.ndim != len(shape) or any(s not in (-1, d) for s, d in zip(shape, a.shape, strict=True)):
+        want = "(" + ", ".join("N" if s == -1 else str(s) for s in shape) + ")"
+        raise InputError(f"{name}: expected shape {want}, got {a.shape}")
+    if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).sum())
+        raise InputError(f"{name}: {bad} value(s) are NaN or inf")
+    return a
+
+
+def check_file(path: str | os.PathLike, what: str = "file",
+               max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """The path of a readable, non-empty regular file of at most ``max_bytes``."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: {what} does not exist")
+    if not p.is_file():
+        raise InputError(f"{p}: {what} is not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError(f"{p}: {what} is empty")
+    if size > max_bytes:
+        raise InputError(f"{p}: {what} is {size / 1e9:.1f} GB, over the {max_bytes / 1e9:.1f} GB "
+                         "limit")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: {what} is not readable (permission denied)")
+    return p
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """An output path whose folder exists and is writable."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{p}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{p}: output folder {folder} is not writable")
+    if p.is_dir():
+        raise InputError(f"{p}: output path is a folder")
+    return p

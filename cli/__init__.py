@@ -1,0 +1,1 @@
+"""The ``calib`` command-line interface (installed as the package ``calib_cli``)."""

@@ -1,0 +1,99 @@
+"""The ``calib`` command: one typer app; each command lives in its own module.
+
+Errors: every :class:`calib.errors.CalibError` becomes one line on stderr
+(``calib: error: ...``) and its exit code (input 2, degenerate geometry 3, no
+convergence 4, other 1); Ctrl-C or SIGTERM exits with 130 after temporary files are
+removed; ``--debug`` (or ``CALIB_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+
+import typer
+
+import calib
+from calib.errors import CalibError
+
+COMMAND_MODULES = ("fit_intrinsics", "register_clouds", "bundle_adjust")
+
+app = typer.Typer(
+    name="calib", add_completion=False, no_args_is_help=True,
+    help="Camera and point-cloud calibration: intrinsics, registration, bundle adjustment.",
+    pretty_exceptions_enable=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"calib {calib.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    """calib: camera and point-cloud calibration that tells you how far to trust it."""
+    if debug:
+        os.environ["CALIB_DEBUG"] = "1"
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(f".{_name}", __package__)
+    except ModuleNotFoundError as _exc:  # a command not written yet
+        if _exc.name != f"{__package__}.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+def _sigterm(signum, frame):  # turn SIGTERM into the same clean exit as Ctrl-C
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``calib`` console script; returns the exit code."""
+    signal.signal(signal.SIGTERM, _sigterm)
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or \
+        os.environ.get("CALIB_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False)
+    except CalibError as exc:
+        if debug:
+            raise
+        typer.echo(f"calib: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("calib: interrupted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("calib: aborted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if debug:
+            raise
+        typer.echo(f"calib: internal error: {type(exc).__name__}: {exc} "
+                   "(rerun with --debug for the traceback)", err=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

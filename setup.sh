@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up calib in ./.venv (idempotent).  Usage: bash setup.sh [--test]
+#   --test   also install the test tools (pytest, hypothesis, ruff) and the benchmark
+#            references (small_gicp, pycolmap).
+set -euo pipefail
+cd "$(dirname "$0")"
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test,bench]"
+
+py=${PYTHON:-python3}
+"$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+  || { echo "setup.sh: calib needs Python >= 3.10 (found $("$py" --version 2>&1))" >&2; exit 1; }
+
+# Open3D's wheel links against libusb-1.0 (a system library, not on PyPI).
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup.sh: installing libusb-1.0-0 (needed by open3d)" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 >/dev/null
+  else
+    echo "setup.sh: open3d needs the system library libusb-1.0: run 'sudo apt-get install libusb-1.0-0' (or your distribution's equivalent)" >&2
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# open3d and open3d-cpu install the same 'open3d' module: keep a user's existing one.
+if .venv/bin/python -m pip show -q open3d >/dev/null 2>&1; then
+  echo "setup.sh: using the installed 'open3d' package instead of 'open3d-cpu'" >&2
+  .venv/bin/python -m pip install -q --no-deps -e ".${extras}"
+  .venv/bin/python -m pip install -q numpy scipy opencv-python-headless typer matplotlib \
+    $( [ -n "$extras" ] && echo pytest hypothesis ruff small_gicp pycolmap )
+else
+  .venv/bin/python -m pip install -q -e ".${extras}"
+fi
+.venv/bin/python -c 'import open3d, cv2, calib' \
+  || { echo "setup.sh: the installation does not import (see the messages above)" >&2; exit 1; }
+echo "setup.sh: ready (.venv/bin/calib --help)" >&2
