@@ -34,8 +34,13 @@ def _expand(inputs: list[str]) -> list[Path]:
     return paths
 
 
-def _load_corners(path: Path):
-    """``(names, object_points, image_points, image_size)`` from an NPZ or JSON file."""
+def _load_corners(path: Path, board: Chessboard | None):
+    """``(names, object_points, image_points, image_size)`` from an NPZ or JSON file.
+
+    Keys: ``image_points`` (V, N, 2), ``image_size`` (or ``image_size_wh``), and either
+    ``object_points`` (N, 3) or a board: ``pattern_cols_rows`` + ``square_size_m`` in the
+    file, or ``--board``/``--square``.
+    """
     check_file(path, "corners file")
     try:
         if path.read_bytes()[:2] == b"PK":  # NPZ is a zip archive
@@ -46,7 +51,15 @@ def _load_corners(path: Path):
         raise InputError(f"{path}: not an NPZ or JSON corners file ({exc})") from None
     try:
         img = d["image_points"]
-        obj = np.asarray(d["object_points"], dtype=float)
+        if "object_points" in d:
+            obj = np.asarray(d["object_points"], dtype=float)
+        elif "pattern_cols_rows" in d and "square_size_m" in d:
+            cols, rows = (int(v) for v in np.asarray(d["pattern_cols_rows"]).ravel())
+            obj = Chessboard(cols, rows, float(d["square_size_m"])).object_points()
+        elif board is not None:
+            obj = board.object_points()
+        else:
+            raise KeyError("object_points (or give --board and --square)")
         size = d.get("image_size", d.get("image_size_wh"))
         if size is None:
             raise KeyError("image_size")
@@ -88,14 +101,14 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         check_outputs(output, report)
+        b = Chessboard.parse(board, square) if board and square else None
         if corners is not None:
-            names, obj, img, size = _load_corners(corners)
+            names, obj, img, size = _load_corners(corners, b)
         else:
             if not images:
                 raise InputError("give board images (folder, glob or files) or --corners FILE")
-            if board is None or square is None:
+            if b is None:
                 raise InputError("--board COLSxROWS and --square METRES are required with images")
-            b = Chessboard.parse(board, square)
             paths = _expand(images)
             with progress_bar(len(paths), "detecting corners", quiet) as advance:
                 dets = detect_images(paths, b, method, workers or None, timeout,

@@ -67,8 +67,9 @@ def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, sq
 
 def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray,
                  image_size: tuple[int, int], rng: np.random.Generator,
-                 max_tries: int = 2000) -> np.ndarray:
-    """``n`` board poses, tilted up to ~45 degrees, whole board inside the image."""
+                 max_tries: int = 5000, tilt: float = 0.35) -> np.ndarray:
+    """``n`` board poses (tilt: std of the out-of-plane rotation, rad), whole board inside
+    the image."""
     obj = np.stack(np.meshgrid(np.arange(-1, cols + 1), np.arange(-1, rows + 1)), -1
                    ).reshape(-1, 2) * square
     obj = np.c_[obj, np.zeros(len(obj))]
@@ -77,7 +78,7 @@ def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray
     size = max(cols, rows) * square
     out = []
     for _ in range(max_tries):
-        rvec = rng.normal(0, 0.35, 3)
+        rvec = rng.normal(0, tilt, 3)
         rvec[2] = rng.uniform(-0.4, 0.4)
         rot = so3.exp(rvec)
         depth = rng.uniform(1.3, 2.6) * size * params[0] / w * 1.1
@@ -98,10 +99,11 @@ def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray
 
 def render_set(n_views: int = 12, cols: int = 9, rows: int = 6, square: float = 0.025,
                params: np.ndarray = DEFAULT_CAMERA, image_size: tuple[int, int] = (640, 480),
-               seed: int = 0, supersample: int = 3, noise: float = 2.0) -> RenderedSet:
+               seed: int = 0, supersample: int = 3, noise: float = 2.0,
+               tilt: float = 0.35) -> RenderedSet:
     """A seeded set of rendered board views with their true corners."""
     rng = np.random.default_rng(seed)
-    poses = random_poses(n_views, cols, rows, square, params, image_size, rng)
+    poses = random_poses(n_views, cols, rows, square, params, image_size, rng, tilt=tilt)
     i = np.arange(cols * rows)
     obj = np.stack([(i % cols) * square, (i // cols) * square, np.zeros(cols * rows)], axis=1)
     images, corners = [], []

@@ -50,11 +50,22 @@ def read_gray(path: str | os.PathLike) -> np.ndarray:
     return img
 
 
-def _subpix_window(corners: np.ndarray, board: Chessboard) -> int:
-    grid = corners.reshape(board.rows, board.cols, 2)
-    d = min(np.linalg.norm(np.diff(grid, axis=1), axis=2).min(),
-            np.linalg.norm(np.diff(grid, axis=0), axis=2).min())
-    return int(np.clip(0.4 * d, 2, 11))
+def _subpix_windows(corners: np.ndarray, board: Chessboard) -> np.ndarray:
+    """Half-window per corner: 0.4 x the distance to its nearest grid neighbour, in [2, 11].
+
+    A fixed 11 px half-window (OpenCV's sample) reaches into neighbouring squares where a
+    tilted board's squares are small and drags those corners by a pixel or more; a window
+    scaled to the local square size keeps every corner's window inside its own squares.
+    """
+    g = corners.reshape(board.rows, board.cols, 2)
+    dx = np.linalg.norm(np.diff(g, axis=1), axis=2)
+    dy = np.linalg.norm(np.diff(g, axis=0), axis=2)
+    near = np.full((board.rows, board.cols), np.inf)
+    near[:, :-1] = np.minimum(near[:, :-1], dx)
+    near[:, 1:] = np.minimum(near[:, 1:], dx)
+    near[:-1, :] = np.minimum(near[:-1, :], dy)
+    near[1:, :] = np.minimum(near[1:, :], dy)
+    return np.clip((0.4 * near).astype(int), 2, 11).ravel()
 
 
 def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
@@ -62,7 +73,7 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     """Inner corners ``(cols * rows, 2)`` in pixels, row by row, or ``None`` if not found.
 
     ``method``: ``classic`` (findChessboardCorners + cornerSubPix with a window scaled to
-    the square size) or ``sb`` (findChessboardCornersSB, sector-based, sub-pixel itself).
+    each corner's local square size) or ``sb`` (findChessboardCornersSB, sector-based, sub-pixel itself).
     """
     gray = read_gray(image) if not isinstance(image, np.ndarray) else image
     if gray.ndim == 3:
@@ -79,10 +90,14 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     ok, corners = cv2.findChessboardCorners(gray, board.pattern_size, flags=flags)
     if not ok:
         return None
-    win = _subpix_window(corners.reshape(-1, 2), board)
+    out = corners.reshape(-1, 2).astype(np.float32)
+    win = _subpix_windows(out, board)
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 100, 1e-4)
-    corners = cv2.cornerSubPix(gray, corners, (win, win), (-1, -1), crit)
-    return corners.reshape(-1, 2).astype(np.float64)
+    for w in np.unique(win):
+        sel = win == w
+        out[sel] = cv2.cornerSubPix(gray, np.ascontiguousarray(out[sel].reshape(-1, 1, 2)),
+                                    (int(w), int(w)), (-1, -1), crit).reshape(-1, 2)
+    return out.astype(np.float64)
 
 
 def _detect_one(path, board: Chessboard, method: str) -> Detection:

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MIN_VIEWS = 3
 MIN_CORNERS_PER_VIEW = 4
+#: Board normals must differ by at least this much across views (parallel boards leave the
+#: focal length undetermined: Zhang 2000, section 3.3).
+MIN_TILT_SPREAD_DEG = 3.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,13 @@ def fit_intrinsics(
     if opts.fix_principal_point:
         K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
     T0 = poses_from_homographies(K0, H)
+    normals = T0[:, :3, 2]
+    spread = np.degrees(np.arccos(np.clip(np.min(normals @ normals.T), -1.0, 1.0)))
+    if spread < MIN_TILT_SPREAD_DEG:
+        raise DegenerateError(
+            f"all {len(img)} views see the board from the same direction (board normals within "
+            f"{spread:.1f} deg): the focal length is not determined; tilt the board between "
+            "views")
     theta0 = np.r_[K0[0, 0], K0[1, 1], K0[0, 2], K0[1, 2], np.zeros(5)]
 
     keep = [np.ones(len(i), bool) for i in img]

@@ -1,0 +1,88 @@
+"""Camera model against OpenCV, Jacobians against numerical derivatives, camera files."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from calib.camera import CameraModel, project
+from calib.errors import InputError
+from calib.io.camera_files import read_camera, write_camera
+from calib.lie import se3
+from calib.residuals.reprojection import BoardReprojection
+from calib.solver import Euclidean, SE3Manifold
+from calib.testing import assert_jacobian_close, numeric_family_jacobians, numeric_jacobian
+
+THETA = np.array([900.0, 905.0, 645.0, 475.0, -0.25, 0.08, 0.0012, -0.0008, -0.01])
+
+
+def _points(n=50, seed=0):
+    return np.random.default_rng(seed).uniform([-1, -0.8, 2], [1, 0.8, 4], (n, 3))
+
+
+def test_projection_matches_opencv():
+    cam = CameraModel(THETA, (1280, 960))
+    p = _points()
+    ref, _ = cv2.projectPoints(p, np.zeros(3), np.zeros(3), cam.K, cam.dist)
+    np.testing.assert_allclose(cam.project(p), ref[:, 0], atol=1e-9)
+
+
+def test_undistort_matches_opencv_and_inverts_projection():
+    cam = CameraModel(THETA, (1280, 960))
+    p = _points()
+    uv = cam.project(p)
+    crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14)
+    ref = cv2.undistortPoints(uv.reshape(-1, 1, 2), cam.K, cam.dist, P=cam.K, criteria=crit)
+    np.testing.assert_allclose(cam.undistort_points(uv), ref[:, 0], atol=1e-6)
+    np.testing.assert_allclose(cam.undistort_points(uv, normalized=True), p[:, :2] / p[:, 2:],
+                               atol=1e-12)
+
+
+def test_projection_jacobians_numerically():
+    p = _points(8)
+    _, jp, jt = project(p, THETA, True)
+    for i in range(len(p)):
+        assert_jacobian_close(jp[i], numeric_jacobian(lambda q: project(q[None], THETA)[0],
+                                                      p[i]), rtol=1e-6)
+        assert_jacobian_close(jt[i], numeric_jacobian(lambda t: project(p[i:i + 1], t)[0],
+                                                      THETA), rtol=1e-6)
+
+
+@pytest.mark.parametrize("aspect", [None, 1.0])
+def test_reprojection_jacobians_numerically(aspect):
+    rng = np.random.default_rng(1)
+    board = np.c_[rng.uniform(0, 0.2, (30, 2)), np.zeros(30)]
+    T = se3.exp(np.c_[rng.normal(0, 0.05, (3, 3)), rng.normal(0, 0.2, (3, 3))])
+    T[:, 2, 3] += 1.0
+    idx = rng.integers(0, 3, 30)
+    fam = BoardReprojection(board, rng.normal(600, 50, (30, 2)), aspect)
+    vals = [THETA[None].copy(), T]
+    inds = [np.zeros(30, int), idx]
+    _, jac = fam.evaluate(vals, inds)
+    num = numeric_family_jacobians(fam, vals, inds, [Euclidean(9), SE3Manifold()])
+    assert_jacobian_close(jac[0], num[0], rtol=1e-6)
+    assert_jacobian_close(jac[1], num[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["opencv", "ros", "json"])
+def test_camera_files_roundtrip(tmp_path, fmt):
+    cam = CameraModel(THETA, (1280, 960))
+    path = tmp_path / f"cam.{fmt}"
+    write_camera(path, cam, fmt)
+    back = read_camera(path)
+    np.testing.assert_allclose(back.params, cam.params, rtol=1e-15)
+    assert back.image_size == cam.image_size
+    if fmt == "opencv":
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+        np.testing.assert_allclose(fs.getNode("camera_matrix").mat(), cam.K)
+        np.testing.assert_allclose(fs.getNode("distortion_coefficients").mat().ravel(), cam.dist)
+
+
+def test_bad_camera_inputs():
+    with pytest.raises(InputError):
+        CameraModel(np.r_[THETA[:8], np.nan], (10, 10))
+    with pytest.raises(InputError):
+        CameraModel(THETA, (0, 10))
+    with pytest.raises(InputError):
+        CameraModel.from_opencv(np.eye(3), np.r_[0, 0, 0, 0, 0, 0.1], (10, 10))
