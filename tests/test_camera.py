@@ -45,8 +45,8 @@ def test_projection_jacobians_numerically():
     for i in range(len(p)):
         assert_jacobian_close(jp[i], numeric_jacobian(lambda q: project(q[None], THETA)[0],
                                                       p[i]), rtol=1e-6)
-        assert_jacobian_close(jt[i], numeric_jacobian(lambda t: project(p[i:i + 1], t)[0],
-                                                      THETA), rtol=1e-6)
+        assert_jacobian_close(jt[i], numeric_jacobian(
+            lambda t, i=i: project(p[i:i + 1], t)[0], THETA), rtol=1e-6)
 
 
 @pytest.mark.parametrize("aspect", [None, 1.0])

@@ -73,7 +73,7 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     """Inner corners ``(cols * rows, 2)`` in pixels, row by row, or ``None`` if not found.
 
     ``method``: ``classic`` (findChessboardCorners + cornerSubPix with a window scaled to
-    each corner's local square size) or ``sb`` (findChessboardCornersSB, sector-based, sub-pixel itself).
+    each corner's local square size) or ``sb`` (findChessboardCornersSB, sector-based).
     """
     gray = read_gray(image) if not isinstance(image, np.ndarray) else image
     if gray.ndim == 3:
