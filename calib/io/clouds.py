@@ -1,0 +1,135 @@
+"""Point-cloud files: PCD, PLY, XYZ/PTS (through open3d) and NPY, sniffed by content."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .validate import check_file
+
+log = logging.getLogger(__name__)
+
+#: Largest cloud file read (bytes): a size check before loading everything.
+MAX_CLOUD_BYTES = 4 * 1024**3
+
+
+def sniff(path: Path) -> str:
+    """``ply``, ``pcd``, ``npy`` or ``xyz`` from the first bytes (extensions are not trusted)."""
+    head = path.open("rb").read(512)
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"ply"):
+        return "ply"
+    text = head.decode("latin-1")
+    if "# .PCD" in text or text.lstrip().startswith(("VERSION", "FIELDS")):
+        return "pcd"
+    if b"\x00" in head:
+        raise InputError(f"{path}: binary file that is not PLY, PCD or NPY")
+    return "xyz"
+
+
+def read_cloud(path: str | os.PathLike, drop_non_finite: bool = True) -> np.ndarray:
+    """Points ``(N, 3)`` float64 (metres) from a PCD, PLY, XYZ/PTS or NPY file.
+
+    Non-finite points (organized sensor clouds mark missing returns with NaN) are dropped
+    and counted in a log warning when ``drop_non_finite``; a file with no finite point,
+    an empty, truncated or unreadable file raises :class:`InputError` naming the file.
+    """
+    p = check_file(path, "point cloud", MAX_CLOUD_BYTES)
+    kind = sniff(p)
+    if kind == "npy":
+        try:
+            a = np.load(p, allow_pickle=False)
+        except Exception as exc:
+            raise InputError(f"{p}: unreadable NPY file ({exc})") from None
+        if a.ndim != 2 or a.shape[1] < 3 or a.dtype.kind not in "fiu":
+            raise InputError(f"{p}: NPY array must be numeric (N, 3+), got {a.shape} {a.dtype}")
+        pts = np.asarray(a[:, :3], dtype=np.float64)
+    elif kind == "xyz":
+        pts = _read_text(p)
+    else:
+        import open3d as o3d
+
+        pcd = o3d.io.read_point_cloud(str(p), format=kind, remove_nan_points=False,
+                                      remove_infinite_points=False)
+        pts = np.asarray(pcd.points, dtype=np.float64)
+        if len(pts) == 0:
+            raise InputError(f"{p}: no points could be read ({kind.upper()} header or data "
+                             "is invalid or truncated)")
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        if bad.all() or not drop_non_finite:
+            raise InputError(f"{p}: {int(bad.sum())} of {len(pts)} points are NaN or inf")
+        log.warning("%s: dropped %d non-finite points of %d", p, int(bad.sum()), len(pts))
+        pts = pts[~bad]
+    if len(pts) == 0:
+        raise InputError(f"{p}: the cloud is empty")
+    return pts
+
+
+def _read_text(p: Path) -> np.ndarray:
+    try:
+        with p.open() as fh:
+            rows = [ln.split() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a text XYZ/PTS file") from None
+    if rows and len(rows[0]) == 1 and len(rows) > 1:  # PTS: first line is the count
+        rows = rows[1:]
+    try:
+        width = min(len(r) for r in rows) if rows else 0
+        if width < 3:
+            raise ValueError("fewer than 3 columns")
+        return np.array([r[:3] for r in rows], dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(f"{p}: not an XYZ/PTS point list ({exc})") from None
+
+
+def write_ply(path: str | os.PathLike, points: np.ndarray) -> None:
+    """Write points ``(N, 3)`` as binary PLY atomically (temporary file + rename)."""
+    import open3d as o3d
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ply",
+                               dir=target.parent if str(target.parent) else ".")
+    os.close(fd)
+    try:
+        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
+        if not o3d.io.write_point_cloud(tmp, pcd, write_ascii=False):
+            raise InputError(f"{target}: could not write the PLY file")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_transform(path: str | os.PathLike) -> np.ndarray:
+    """A ``(4, 4)`` transform from a text file (4 rows of 4 numbers) or JSON (a 4x4 list, or
+    an object with ``T_target_source`` / ``transform`` / ``matrix``)."""
+    import json
+
+    p = check_file(path, "transform file", 1 << 20)
+    text = p.read_text(errors="replace")
+    try:
+        if text.lstrip().startswith(("{", "[")):
+            d = json.loads(text)
+            if isinstance(d, dict):
+                for key in ("T_target_source", "transform", "matrix"):
+                    if key in d:
+                        d = d[key]
+                        break
+            T = np.asarray(d, dtype=float)
+        else:
+            T = np.loadtxt(p, ndmin=2)
+    except Exception as exc:
+        raise InputError(f"{p}: not a 4x4 transform ({exc})") from None
+    if T.shape != (4, 4) or not np.isfinite(T).all():
+        raise InputError(f"{p}: expected a finite 4x4 matrix, got shape {T.shape}")
+    return T

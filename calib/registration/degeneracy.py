@@ -1,0 +1,77 @@
+"""Which rigid motions the registration data constrain, named in words.
+
+The 6x6 information matrix ``H = J^T J`` of the pose (twist ``(rho, phi)``, left
+perturbation, about the target centroid) is made unit-consistent by expressing rotations as
+the displacement they cause at the cloud's radius ``L`` (``phi -> L phi``). A direction
+``v`` is weakly constrained when ``v^T H v <= ratio * lambda_max``. A canonical motion
+(translation along x, rotation about z, ...) is reported free when more than half of it
+lies in the weak subspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+AXES = ("x", "y", "z")
+NAMES = tuple([f"translation along {a}" for a in AXES]
+              + [f"rotation about {a}" + s for a, s in zip(AXES, (" (roll)", " (pitch)",
+                                                                 " (yaw)"), strict=True)])
+
+
+@dataclass(frozen=True)
+class DegeneracyReport:
+    """Eigen-analysis of the pose information matrix (scaled units, see module doc).
+
+    Attributes:
+        eigenvalues: ``(6,)`` ascending, of the scaled information matrix.
+        eigenvectors: ``(6, 6)`` columns, twist order ``(tx, ty, tz, rx, ry, rz)``.
+        condition: ``lambda_max / lambda_min`` (inf when singular).
+        weak_directions: the eigenvectors judged weak.
+        free_motions: canonical motions (words) lying mostly in the weak subspace.
+        degenerate: any weak direction at all.
+    """
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    condition: float
+    weak_directions: np.ndarray
+    free_motions: tuple[str, ...]
+    degenerate: bool
+    scale_m: float
+    ratio: float
+
+    def message(self) -> str:
+        if not self.degenerate:
+            return f"well constrained (condition number {self.condition:.3g})"
+        return ("degenerate geometry: weakly constrained " + ", ".join(self.free_motions)
+                if self.free_motions else
+                f"degenerate geometry: {len(self.weak_directions.T)} weak combined direction(s)")
+
+    def to_dict(self) -> dict:
+        return {"eigenvalues": self.eigenvalues.tolist(), "condition": self.condition,
+                "degenerate": self.degenerate, "free_motions": list(self.free_motions),
+                "weak_directions": self.weak_directions.T.tolist(), "scale_m": self.scale_m,
+                "ratio": self.ratio, "message": self.message()}
+
+
+def analyze(information: np.ndarray, scale_m: float, ratio: float = 1e-3) -> DegeneracyReport:
+    """Degeneracy report of a ``(6, 6)`` pose information matrix; ``scale_m`` is the cloud
+    radius used to compare rotations with translations."""
+    s = np.r_[np.ones(3), np.full(3, 1.0 / max(scale_m, 1e-12))]
+    hs = information * s[:, None] * s[None, :]
+    hs = 0.5 * (hs + hs.T)
+    w, v = np.linalg.eigh(hs)
+    wmax = max(float(w[-1]), 1e-300)
+    weak = w <= ratio * wmax
+    basis = v[:, weak]
+    free = []
+    for k in range(6):
+        e = np.zeros(6)
+        e[k] = 1.0
+        if basis.size and float(np.sum((basis.T @ e) ** 2)) > 0.5:
+            free.append(NAMES[k])
+    cond = float(wmax / w[0]) if w[0] > 0 else float("inf")
+    return DegeneracyReport(w, v, cond, basis, tuple(free), bool(weak.any()), float(scale_m),
+                            ratio)
