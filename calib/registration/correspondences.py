@@ -42,7 +42,8 @@ class NearestNeighbors:
 
     def _query(self, pts: np.ndarray, bound: float):
         d, i = self.tree.query(pts, k=2, distance_upper_bound=bound, workers=self.workers)
-        return d[:, 0], d[:, 1], np.minimum(i[:, 0], len(self.target) - 1)
+        # beyond the bound the second neighbour is only known to be >= bound
+        return d[:, 0], np.minimum(d[:, 1], bound), np.minimum(i[:, 0], len(self.target) - 1)
 
     def nearest(self, points: np.ndarray, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """``(index, distance)`` of each point's nearest target point; ``distance = inf``
@@ -65,7 +66,7 @@ class NearestNeighbors:
                 self._d1[sel], self._d2[sel], self._idx[sel] = d1, d2, idx
                 self._pos[sel] = points[sel]
         dist = np.linalg.norm(points - self.target[self._idx], axis=1)
-        dist[~(dist <= max_distance)] = np.inf
+        dist[~(dist <= max_distance) | np.isinf(self._d1)] = np.inf
         return self._idx, dist
 
 

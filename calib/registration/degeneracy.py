@@ -1,11 +1,13 @@
 """Which rigid motions the registration data constrain, named in words.
 
 The 6x6 information matrix ``H = J^T J`` of the pose (twist ``(rho, phi)``, left
-perturbation, about the target centroid) is made unit-consistent by expressing rotations as
-the displacement they cause at the cloud's radius ``L`` (``phi -> L phi``). A direction
-``v`` is weakly constrained when ``v^T H v <= ratio * lambda_max``. A canonical motion
-(translation along x, rotation about z, ...) is reported free when more than half of it
-lies in the weak subspace.
+perturbation, about the target centroid) is made unit-consistent by expressing a rotation
+about axis ``k`` as the RMS displacement it causes on the cloud, ``L_k phi_k`` with ``L_k``
+the RMS distance of the points from that axis (a corridor's roll has a short lever, its yaw
+a long one). A direction ``v`` is weakly constrained when ``v^T H v <= ratio * lambda_max``
+(default 2%: its standard deviation is over 7x that of the best-constrained direction). A
+canonical motion (translation along x, rotation about z, ...) is reported free when more
+than half of it lies in the weak subspace.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class DegeneracyReport:
     weak_directions: np.ndarray
     free_motions: tuple[str, ...]
     degenerate: bool
-    scale_m: float
+    lever_arms_m: tuple[float, float, float]
     ratio: float
 
     def message(self) -> str:
@@ -52,14 +54,23 @@ class DegeneracyReport:
     def to_dict(self) -> dict:
         return {"eigenvalues": self.eigenvalues.tolist(), "condition": self.condition,
                 "degenerate": self.degenerate, "free_motions": list(self.free_motions),
-                "weak_directions": self.weak_directions.T.tolist(), "scale_m": self.scale_m,
+                "weak_directions": self.weak_directions.T.tolist(),
+                "lever_arms_m": list(self.lever_arms_m),
                 "ratio": self.ratio, "message": self.message()}
 
 
-def analyze(information: np.ndarray, scale_m: float, ratio: float = 1e-3) -> DegeneracyReport:
-    """Degeneracy report of a ``(6, 6)`` pose information matrix; ``scale_m`` is the cloud
-    radius used to compare rotations with translations."""
-    s = np.r_[np.ones(3), np.full(3, 1.0 / max(scale_m, 1e-12))]
+def lever_arms(points: np.ndarray) -> np.ndarray:
+    """RMS distance ``(3,)`` of centred points ``(N, 3)`` from the x, y and z axes."""
+    sq = np.mean(points * points, axis=0)
+    return np.sqrt(np.maximum(np.array([sq[1] + sq[2], sq[0] + sq[2], sq[0] + sq[1]]), 1e-24))
+
+
+def analyze(information: np.ndarray, points: np.ndarray, ratio: float = 0.02
+            ) -> DegeneracyReport:
+    """Degeneracy report of a ``(6, 6)`` pose information matrix for registered (centred)
+    target points ``(N, 3)`` (they give the rotation lever arms)."""
+    arms = lever_arms(points)
+    s = np.r_[np.ones(3), 1.0 / arms]
     hs = information * s[:, None] * s[None, :]
     hs = 0.5 * (hs + hs.T)
     w, v = np.linalg.eigh(hs)
@@ -73,5 +84,5 @@ def analyze(information: np.ndarray, scale_m: float, ratio: float = 1e-3) -> Deg
         if basis.size and float(np.sum((basis.T @ e) ** 2)) > 0.5:
             free.append(NAMES[k])
     cond = float(wmax / w[0]) if w[0] > 0 else float("inf")
-    return DegeneracyReport(w, v, cond, basis, tuple(free), bool(weak.any()), float(scale_m),
-                            ratio)
+    return DegeneracyReport(w, v, cond, basis, tuple(free), bool(weak.any()),
+                            tuple(float(a) for a in arms), ratio)

@@ -78,7 +78,7 @@ class ICPOptions:
     normal_radius: float | None = None
     normal_max_nn: int = 30
     workers: int = -1
-    degeneracy_ratio: float = 1e-3
+    degeneracy_ratio: float = 0.02
     global_voxel: float | None = None
     seed: int = 0
 
@@ -224,7 +224,7 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     fam = _family(opts.method, src[m.source_index], tgt[m.target_index],
                   None if tn is None else tn[m.target_index])
     info, cov = _uncertainty(fam, T, n)
-    degeneracy = analyze(info, radius, opts.degeneracy_ratio)
+    degeneracy = analyze(info, tgt[m.target_index], opts.degeneracy_ratio)
     if degeneracy.degenerate:
         warnings.append(degeneracy.message())
     if not converged:

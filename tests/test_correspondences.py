@@ -1,0 +1,42 @@
+"""The cached nearest-neighbour search is exact: it equals a fresh k-d tree query."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial import cKDTree
+
+from calib.lie import se3
+from calib.registration.correspondences import NearestNeighbors
+from calib.registration.spatial import morton_order
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 1000), step=st.sampled_from([1e-1, 1e-2, 1e-3, 1e-5]),
+       max_d=st.sampled_from([0.02, 0.1, 0.5]))
+def test_cached_queries_equal_fresh_queries(seed, step, max_d):
+    rng = np.random.default_rng(seed)
+    target = rng.uniform(-1, 1, (3000, 3))
+    source = rng.uniform(-1.2, 1.2, (2000, 3))
+    nn = NearestNeighbors(target, workers=1)
+    tree = cKDTree(target)
+    T = np.eye(4)
+    for _ in range(5):
+        T = se3.exp(rng.normal(0, step, 6)) @ T
+        pts = source @ T[:3, :3].T + T[:3, 3]
+        idx, dist = nn.nearest(pts, max_d)
+        d0, i0 = tree.query(pts, k=1, distance_upper_bound=max_d)
+        found = np.isfinite(d0)
+        np.testing.assert_array_equal(np.isfinite(dist), found)
+        np.testing.assert_allclose(dist[found], d0[found], rtol=0, atol=1e-12)
+
+
+def test_morton_order_is_a_permutation_that_groups_neighbours():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, (5000, 3))
+    o = morton_order(p)
+    assert np.array_equal(np.sort(o), np.arange(len(p)))
+    step_sorted = np.median(np.linalg.norm(np.diff(p[o], axis=0), axis=1))
+    step_random = np.median(np.linalg.norm(np.diff(p, axis=0), axis=1))
+    assert step_sorted < 0.25 * step_random
