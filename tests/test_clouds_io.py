@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import open3d as o3d
 import pytest
@@ -72,7 +74,7 @@ def test_transform_files(tmp_path):
     T[:3, 3] = [1, 2, 3]
     np.savetxt(tmp_path / "t.txt", T)
     np.testing.assert_array_equal(read_transform(tmp_path / "t.txt"), T)
-    (tmp_path / "t.json").write_text('{"T_target_source": %s}' % T.tolist())
+    (tmp_path / "t.json").write_text(json.dumps({"T_target_source": T.tolist()}))
     np.testing.assert_array_equal(read_transform(tmp_path / "t.json"), T)
     (tmp_path / "bad.txt").write_text("1 2 3\n")
     with pytest.raises(InputError, match="4x4"):
