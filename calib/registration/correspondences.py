@@ -53,6 +53,9 @@ class NearestNeighbors:
             self._d1, self._d2, self._idx = self._query(points, bound)
             self._pos, self._bound = points.copy(), bound
             self.queried = len(points)
+            dist = self._d1.copy()
+            dist[~(dist <= max_distance)] = np.inf
+            return self._idx, dist
         else:
             delta = np.linalg.norm(points - self._pos, axis=1)
             stale = ~(self._d1 + delta < self._d2 - delta)
@@ -65,7 +68,8 @@ class NearestNeighbors:
                 d1, d2, idx = self._query(points[sel], bound)
                 self._d1[sel], self._d2[sel], self._idx[sel] = d1, d2, idx
                 self._pos[sel] = points[sel]
-        dist = np.linalg.norm(points - self.target[self._idx], axis=1)
+        diff = points - np.take(self.target, self._idx, axis=0)
+        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         dist[~(dist <= max_distance) | np.isinf(self._d1)] = np.inf
         return self._idx, dist
 

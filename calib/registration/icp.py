@@ -54,7 +54,8 @@ class ICPOptions:
             iterations (Open3D's criteria).
         transform_tolerance: also stop when an iteration rotates by less than this (rad) and
             translates by less than this times the cloud radius.
-        inner_iterations: LM iterations per correspondence set.
+        inner_iterations: LM iterations per correspondence set (one, as in Open3D; the
+            next correspondence search re-linearizes anyway).
         mutual, max_normal_angle_deg: optional correspondence rejection.
         normal_radius, normal_max_nn: target normal estimation (radius default ``3 x``
             spacing, or ``2 x`` voxel).
@@ -72,7 +73,7 @@ class ICPOptions:
     relative_fitness: float = 1e-6
     relative_rmse: float = 1e-6
     transform_tolerance: float = 1e-8
-    inner_iterations: int = 2
+    inner_iterations: int = 1
     mutual: bool = False
     max_normal_angle_deg: float | None = None
     normal_radius: float | None = None
@@ -153,9 +154,8 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
             tgt = voxel_downsample(tgt, opts.voxel_size)
     radius = float(np.sqrt(np.max(np.sum(tgt * tgt, axis=1))))
     warnings: list[str] = []
-    base_spacing = opts.voxel_size if opts.voxel_size is not None else spacing(src)
     max_d = opts.max_correspondence_distance or (3 * opts.voxel_size if opts.voxel_size
-                                                 else 5 * base_spacing)
+                                                 else 5 * spacing(src))
     if opts.method == "point-to-plane" and tn is None:
         nr = opts.normal_radius or (2 * opts.voxel_size if opts.voxel_size else
                                     3 * spacing(tgt))
@@ -242,10 +242,17 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
         initialization=initialization, history=tuple(history))
 
 
-def _auto_scale(fam, T, max_d: float) -> float:
+def _auto_scale(fam, T, max_d: float, sample: int = 20000) -> float:
     """Huber's 95%-efficiency tuning constant times a robust noise estimate:
-    ``1.345 * 1.4826 * median(|r - median r|)`` of the current residuals (per-row norms),
-    floored at ``1e-6 * max_d`` so an exact fit cannot give a zero scale."""
+    ``1.345 * 1.4826 * median(|r - median r|)`` of the current residuals (per-row norms; a
+    fixed random subset of at most ``sample`` rows, plenty for a median), floored at
+    ``1e-6 * max_d`` so an exact fit cannot give a zero scale."""
+    n = len(fam.source)
+    if n > sample:
+        sel = np.random.default_rng(0).choice(n, sample, replace=False)
+        fam = _family("point-to-plane" if hasattr(fam, "normals") else "point-to-point",
+                      fam.source[sel], fam.target[sel],
+                      fam.normals[sel] if hasattr(fam, "normals") else None)
     r, _ = fam.evaluate([T[None]], [None], jacobians=False)
     e = np.linalg.norm(r, axis=1) if r.shape[1] > 1 else r[:, 0]
     mad = float(np.median(np.abs(e - np.median(e))))

@@ -37,7 +37,5 @@ class PointToPlane(ResidualFamily):
         r = np.einsum("ni,ni->n", q - self.target, self.normals)[:, None]
         if not jacobians:
             return r, None
-        j = np.empty((len(q), 1, 6))
-        j[:, 0, :3] = self.normals
-        j[:, 0, 3:] = cross(q, self.normals)
-        return r, [j]
+        j = np.concatenate([self.normals, cross(q, self.normals)], axis=1)
+        return r, [j[:, None, :]]

@@ -93,8 +93,9 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
         cov, info, deficient = {}, {}, ()
         if (opts.covariance or opts.information) and lin.terms is not None:
             tc = time.perf_counter()
+            final = lin if lin.has_jacobians else linearize(structure, values, True)
             cov, info, deficient = covariance_and_information(
-                structure, assemble(structure, lin), opts.covariance, opts.information, method)
+                structure, assemble(structure, final), opts.covariance, opts.information, method)
             clock.add("covariance", tc)
         summary = Summary(
             termination=termination, message=message, initial_cost=initial_cost,
@@ -154,7 +155,8 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
         t0 = clock.add("model", t0)
         trial_values = _apply_step(structure, values, dx_r, dx_e)
         t0 = clock.add("update", t0)
-        trial = linearize(structure, trial_values, True)
+        last = it == opts.max_iterations  # no Jacobians needed after the last iteration
+        trial = linearize(structure, trial_values, not last)
         t0 = clock.add("evaluate", t0)
         actual = cost - trial.cost
         gain = actual / predicted if predicted > 0 else -np.inf
@@ -163,6 +165,15 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
             n_ok += 1
             old_cost = cost
             values, lin, cost = trial_values, trial, trial.cost
+            if last:
+                records.append(IterationRecord(it, cost, actual, gmax, step_norm, float(gain),
+                                               mu, True, lin_its, time.perf_counter() - t_it))
+                if opts.callback is not None:
+                    opts.callback(records[-1])
+                if actual <= opts.function_tolerance * old_cost:
+                    return finish("converged", "function tolerance: |dcost|/cost = "
+                                  f"{actual / max(old_cost, 1e-300):.3e}", cost)
+                break
             neq = assemble(structure, lin)
             t0 = clock.add("assemble", t0)
             gmax = neq.gradient_max_norm()

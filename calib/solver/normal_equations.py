@@ -27,6 +27,7 @@ class Linearization:
     cost: float
     terms: list[TermLinearization] | None
     bad: str | None = None  # message when a residual or Jacobian is not finite
+    has_jacobians: bool = True
 
 
 @dataclass
@@ -122,7 +123,7 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
         terms.append(TermLinearization(r, jmap))
     if not np.isfinite(cost):
         return Linearization(np.inf, None, "non-finite cost")
-    return Linearization(cost, terms)
+    return Linearization(cost, terms, None, jacobians)
 
 
 def assemble(structure: Structure, lin: Linearization) -> NormalEquations:
