@@ -9,6 +9,7 @@ removed; ``--debug`` (or ``CALIB_DEBUG=1``) shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -60,6 +61,8 @@ def _sigterm(signum, frame):  # turn SIGTERM into the same clean exit as Ctrl-C
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``calib`` console script; returns the exit code."""
     signal.signal(signal.SIGTERM, _sigterm)
+    if not logging.getLogger().handlers:  # library warnings: one line each on stderr
+        logging.basicConfig(level=logging.WARNING, format="calib: warning: %(message)s")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or \
         os.environ.get("CALIB_DEBUG") == "1"
     try:

@@ -1,0 +1,117 @@
+"""Read and write the BAL text format.
+
+Layout: a header ``n_cameras n_points n_observations``; ``n_observations`` lines
+``camera point x y``; then ``9 n_cameras`` camera numbers (angle-axis rotation[3],
+translation[3], f, k1, k2) and ``3 n_points`` point coordinates, whitespace separated (one
+per line in the published files).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.atomic import atomic_open
+from ..io.validate import check_file
+
+
+@dataclass(frozen=True)
+class BALProblem:
+    """``cameras (C, 9)``, ``points (P, 3)``, ``camera_index (N,)``, ``point_index (N,)``,
+    ``observations (N, 2)``."""
+
+    cameras: np.ndarray
+    points: np.ndarray
+    camera_index: np.ndarray
+    point_index: np.ndarray
+    observations: np.ndarray
+
+
+def _line_of_token(text: str, k: int) -> int:
+    """1-based line number of whitespace token ``k`` (0-based), for error messages."""
+    count = 0
+    for i, line in enumerate(text.splitlines(), 1):
+        n = len(line.split())
+        if count + n > k:
+            return i
+        count += n
+    return len(text.splitlines())
+
+
+def read_bal(path: str | os.PathLike) -> BALProblem:
+    """Parse a BAL file; :class:`InputError` names the line of the first problem found."""
+    p = check_file(path, "BAL file")
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a text BAL file") from None
+    tokens = text.split()
+    if len(tokens) < 3:
+        raise InputError(f"{p}: line 1: expected the header 'n_cameras n_points "
+                         "n_observations'")
+    try:
+        nc, npt, nobs = (int(t) for t in tokens[:3])
+    except ValueError:
+        raise InputError(f"{p}: line 1: header must be three integers, got "
+                         f"{' '.join(tokens[:3])!r}") from None
+    if nc <= 0 or npt <= 0 or nobs <= 0:
+        raise InputError(f"{p}: line 1: header counts must be positive, got {nc} {npt} {nobs}")
+    expected = 3 + 4 * nobs + 9 * nc + 3 * npt
+    if len(tokens) < expected:
+        raise InputError(f"{p}: truncated: expected {expected} numbers for {nc} cameras, "
+                         f"{npt} points and {nobs} observations, found {len(tokens)} "
+                         f"(file ends at line {len(text.splitlines())})")
+    if len(tokens) > expected:
+        raise InputError(f"{p}: line {_line_of_token(text, expected)}: unexpected extra data "
+                         f"after {expected} numbers")
+    try:
+        values = np.array(tokens[3:], dtype=np.float64)
+    except ValueError:
+        for k, t in enumerate(tokens[3:], 3):
+            try:
+                float(t)
+            except ValueError:
+                raise InputError(f"{p}: line {_line_of_token(text, k)}: {t!r} is not a "
+                                 "number") from None
+        raise
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        k = int(bad[0]) + 3
+        raise InputError(f"{p}: line {_line_of_token(text, k)}: NaN or inf value "
+                         f"({tokens[k]})")
+    obs = values[:4 * nobs].reshape(nobs, 4)
+    idx = obs[:, :2]
+    if np.any(idx != np.round(idx)):
+        o = int(np.flatnonzero(np.any(idx != np.round(idx), axis=1))[0])
+        raise InputError(f"{p}: line {_line_of_token(text, 3 + 4 * o)}: camera and point "
+                         "indices must be integers")
+    ci = idx[:, 0].astype(np.int64)
+    pi = idx[:, 1].astype(np.int64)
+    for name, arr, n in (("camera", ci, nc), ("point", pi, npt)):
+        badi = np.flatnonzero((arr < 0) | (arr >= n))
+        if badi.size:
+            o = int(badi[0])
+            raise InputError(f"{p}: line {_line_of_token(text, 3 + 4 * o)}: observation "
+                             f"{o} references {name} {arr[o]} but the file has {n} {name}s")
+    rest = values[4 * nobs:]
+    cams = rest[:9 * nc].reshape(nc, 9)
+    pts = rest[9 * nc:].reshape(npt, 3)
+    return BALProblem(cams, pts, ci, pi, obs[:, 2:].copy())
+
+
+def write_bal(path: str | os.PathLike, problem: BALProblem) -> None:
+    """Write ``problem`` in BAL format atomically (full float precision)."""
+    with atomic_open(Path(path), "w") as fh:
+        fh.write(f"{len(problem.cameras)} {len(problem.points)} "
+                 f"{len(problem.observations)}\n")
+        obs = np.c_[problem.camera_index, problem.point_index, problem.observations]
+        fh.write("\n".join(f"{int(c)} {int(q)} {x:.17g} {y:.17g}" for c, q, x, y in obs))
+        fh.write("\n")
+        fh.write("\n".join(f"{v:.17g}" for v in problem.cameras.ravel()))
+        fh.write("\n")
+        fh.write("\n".join(f"{v:.17g}" for v in problem.points.ravel()))
+        fh.write("\n")
