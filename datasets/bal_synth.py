@@ -2,8 +2,8 @@
 observations by default) with ground truth and a perturbed start.
 
 Cameras stand on a circle looking outwards at a ring of points, each point seen by the
-``obs_per_point`` cameras nearest to it in angle (every third one at 1,000 cameras), so the camera graph is
-sparse and banded like a real sequence. Pixel noise is Gaussian.
+``obs_per_point`` cameras nearest to it in angle (every third one at 1,000 cameras), so
+the camera graph is sparse and banded like a real sequence. Pixel noise is Gaussian.
 """
 
 from __future__ import annotations
