@@ -61,12 +61,18 @@ def _sigterm(signum, frame):  # turn SIGTERM into the same clean exit as Ctrl-C
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``calib`` console script; returns the exit code."""
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
     if not logging.getLogger().handlers:  # library warnings: one line each on stderr
         logging.basicConfig(level=logging.WARNING, format="calib: warning: %(message)s")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or \
         os.environ.get("CALIB_DEBUG") == "1"
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if rv == 130:  # typer turns KeyboardInterrupt into an exit code of 130
+            typer.echo("calib: interrupted", err=True)
+            return 130
+        if isinstance(rv, int) and rv:
+            return rv
     except CalibError as exc:
         if debug:
             raise

@@ -53,6 +53,7 @@ def read_cloud(path: str | os.PathLike, drop_non_finite: bool = True) -> np.ndar
     elif kind == "xyz":
         pts = _read_text(p)
     else:
+        _check_binary_size(p, kind)
         import open3d as o3d
 
         pcd = o3d.io.read_point_cloud(str(p), format=kind, remove_nan_points=False,
@@ -70,6 +71,64 @@ def read_cloud(path: str | os.PathLike, drop_non_finite: bool = True) -> np.ndar
     if len(pts) == 0:
         raise InputError(f"{p}: the cloud is empty")
     return pts
+
+
+_PLY_SIZES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2,
+              "int16": 2, "uint16": 2, "int": 4, "uint": 4, "int32": 4, "uint32": 4,
+              "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
+def _check_binary_size(p: Path, kind: str) -> None:
+    """Refuse binary PLY/PCD files shorter than their header promises (open3d would return
+    uninitialised memory for the missing points)."""
+    head = p.open("rb").read(65536)
+    size = p.stat().st_size
+    if kind == "ply":
+        end = head.find(b"end_header")
+        if end < 0:
+            raise InputError(f"{p}: PLY header has no end_header")
+        lines = head[:end].decode("latin-1").splitlines()
+        fmt = next((ln.split()[1] for ln in lines if ln.startswith("format")), "ascii")
+        if fmt == "ascii":
+            return
+        body = end + len(b"end_header") + (2 if head[end + 10:end + 12] == b"\r\n" else 1)
+        need, element, count, rowsize, has_list = 0, None, 0, 0, False
+        for ln in lines + ["element end 0"]:
+            f = ln.split()
+            if f[:1] == ["element"]:
+                if element is not None and not has_list:
+                    need += count * rowsize
+                element, count, rowsize, has_list = f[1], int(f[2]), 0, False
+            elif f[:1] == ["property"]:
+                if f[1] == "list":
+                    has_list = True
+                else:
+                    rowsize += _PLY_SIZES.get(f[1], 0)
+        if size - body < need:
+            raise InputError(f"{p}: truncated binary PLY: the header promises {need} bytes of "
+                             f"data, the file has {size - body}")
+    elif kind == "pcd":
+        text = head.decode("latin-1")
+        fields = {}
+        for ln in text.splitlines():
+            f = ln.split()
+            if f and f[0] in ("SIZE", "COUNT", "POINTS", "DATA"):
+                fields[f[0]] = f[1:]
+            if f[:1] == ["DATA"]:
+                break
+        if fields.get("DATA", ["ascii"])[0] != "binary":
+            return
+        try:
+            row = sum(int(s) * int(c) for s, c in zip(fields["SIZE"], fields.get(
+                "COUNT", ["1"] * len(fields["SIZE"])), strict=True))
+            npts = int(fields["POINTS"][0])
+        except (KeyError, ValueError):
+            raise InputError(f"{p}: PCD header is incomplete (SIZE/COUNT/POINTS)") from None
+        body = head.find(b"DATA binary")
+        body = head.find(b"\n", body) + 1
+        if size - body < row * npts:
+            raise InputError(f"{p}: truncated binary PCD: the header promises {row * npts} "
+                             f"bytes of data, the file has {size - body}")
 
 
 def _read_text(p: Path) -> np.ndarray:

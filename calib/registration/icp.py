@@ -101,6 +101,9 @@ def _check_cloud(name: str, pts) -> np.ndarray:
     a = as_array(name, pts, (-1, 3))
     if len(a) < MIN_CORRESPONDENCES:
         raise InputError(f"{name}: {len(a)} points; need at least {MIN_CORRESPONDENCES}")
+    if float(np.abs(a).max()) > 1e9:
+        raise InputError(f"{name}: coordinates up to {float(np.abs(a).max()):.3g} m are not "
+                         "plausible (corrupt data or wrong units?)")
     if float(np.ptp(a, axis=0).max()) == 0.0:
         raise DegenerateError(f"{name}: all points are identical")
     return a
@@ -162,7 +165,11 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
         tn = estimate_normals(tgt, nr, opts.normal_max_nn)
     if init is None:
         gv = opts.global_voxel or radius / 25
-        T_glob, gfit = fpfh_ransac(src, tgt, gv, seed=opts.seed)
+        try:
+            T_glob, gfit = fpfh_ransac(src, tgt, gv, seed=opts.seed)
+        except RuntimeError as exc:
+            raise NotConvergedError(f"global initialisation failed ({exc}); give --init") \
+                from None
         T = T_glob
         initialization = f"fpfh-ransac (fitness {gfit:.3f} at voxel {gv:.4g} m)"
         if gfit < 0.2:
