@@ -120,11 +120,11 @@ def register(app: typer.Typer) -> None:
                 for d in good:
                     if d.image_size != common:
                         info(f"skipped {d.name}: image size {d.image_size} differs from "
-                             f"{common}", quiet)
+                             f"{common}")
                 good = [d for d in good if d.image_size == common]
             for d in dets:
                 if not d.ok:
-                    info(f"skipped {d.name}: {d.reason}", quiet)
+                    info(f"skipped {d.name}: {d.reason}")  # listed even with --quiet
             if not good:
                 raise InputError(f"no {b.cols}x{b.rows} chessboard found in any of {len(dets)} "
                                  "images (is --board the number of INNER corners, COLSxROWS?)")

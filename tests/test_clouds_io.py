@@ -52,7 +52,7 @@ def test_nan_points_dropped_or_refused(tmp_path, pts):
 
 @pytest.mark.parametrize(("content", "match"), [
     (b"", "empty"),
-    (b"ply\nformat ascii 1.0\nelement vertex 10\nproperty float x\n", "no points"),
+    (b"ply\nformat ascii 1.0\nelement vertex 10\nproperty float x\n", "end_header"),
     (b"\x00\x01\x02binary junk", "binary"),
     (b"1 2\n3 4\n", "XYZ"),
     (b"hello world foo\n", "XYZ"),

@@ -6,6 +6,10 @@ import numpy as np
 
 from ..errors import InputError
 
+#: Largest accepted magnitude of any element (radians or metres): far beyond any real pose,
+#: small enough that squared norms never overflow.
+MAX_MAGNITUDE = 1e15
+
 
 def as_batch(x: np.ndarray, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
     """Return ``(batch, single)``: ``x`` as float ``(N, *shape)`` and whether it had no batch axis.
@@ -22,6 +26,9 @@ def as_batch(x: np.ndarray, shape: tuple[int, ...], name: str) -> tuple[np.ndarr
                          f"got {a.shape}")
     if not np.isfinite(a).all():
         raise InputError(f"{name}: contains NaN or inf")
+    if a.size and np.abs(a).max() > MAX_MAGNITUDE:
+        raise InputError(f"{name}: values up to {np.abs(a).max():.3g} exceed {MAX_MAGNITUDE:g} "
+                         "(corrupt input or wrong units?)")
     return a, single
 
 
