@@ -30,8 +30,8 @@ def distort(xy: np.ndarray, theta: np.ndarray, jacobians: bool = False):
     Returns ``xd (N, 2)`` and, with ``jacobians``, ``d xd / d xy (N, 2, 2)`` and
     ``d xd / d (k1, k2, p1, p2, k3) (N, 2, 5)``.
     """
-    th = np.broadcast_to(theta, (len(xy), 9)) if np.ndim(theta) == 1 else theta
-    k1, k2, p1, p2, k3 = th[:, 4], th[:, 5], th[:, 6], th[:, 7], th[:, 8]
+    th = np.asarray(theta, dtype=float)
+    k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
     x, y = xy[:, 0], xy[:, 1]
     r2 = x * x + y * y
     r4 = r2 * r2
@@ -64,21 +64,23 @@ def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):
     With ``jacobians`` also ``d uv / d P (N, 2, 3)`` and ``d uv / d theta (N, 2, 9)``.
     ``theta`` is ``(9,)`` (one camera) or ``(N, 9)`` (one per point).
     """
-    th = np.broadcast_to(theta, (len(points), 9)) if np.ndim(theta) == 1 else theta
+    th = np.asarray(theta, dtype=float)  # (9,) broadcasts as scalars: no (N, 9) copies
     z = points[:, 2]
     inv_z = 1.0 / z
     xy = points[:, :2] * inv_z[:, None]
-    f = th[:, 0:2]
-    c = th[:, 2:4]
+    f = th[..., 0:2]
+    c = th[..., 2:4]
     if not jacobians:
         return distort(xy, th) * f + c
     xd, j_xy, j_k = distort(xy, th, True)
     uv = xd * f + c
-    j_p = np.zeros((len(z), 2, 3))  # d xy / d P
-    j_p[:, 0, 0] = inv_z
-    j_p[:, 1, 1] = inv_z
-    j_p[:, :, 2] = -xy * inv_z[:, None]
-    j_point = f[:, :, None] * np.matmul(j_xy, j_p)
+    # d uv / d P = f * j_xy @ [[1/z, 0, -x/z], [0, 1/z, -y/z]], written out elementwise
+    fz = f * inv_z[:, None]  # (N, 2)
+    f = np.broadcast_to(f, (len(z), 2))
+    j_point = np.empty((len(z), 2, 3))
+    j_point[:, :, 0] = fz * j_xy[:, :, 0]
+    j_point[:, :, 1] = fz * j_xy[:, :, 1]
+    j_point[:, :, 2] = -fz * (j_xy[:, :, 0] * xy[:, 0, None] + j_xy[:, :, 1] * xy[:, 1, None])
     j_theta = np.zeros((len(z), 2, 9))
     j_theta[:, 0, 0] = xd[:, 0]
     j_theta[:, 1, 1] = xd[:, 1]

@@ -204,7 +204,7 @@ def _solve(obj, img, keep, used, theta0, T0, opts: FitOptions) -> dict:
         theta_start[8] = 0.0
     p.groups["camera"].value[0] = theta_start
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
-                                 function_tolerance=1e-10, parameter_tolerance=1e-12))
+                                 function_tolerance=1e-8, parameter_tolerance=1e-10))
     s = res.summary
     if s.termination == "failure":
         raise NotConvergedError(f"intrinsics solve failed: {s.message}")

@@ -19,8 +19,44 @@ from ..errors import DegenerateError
 log = logging.getLogger(__name__)
 
 
+def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Normalized DLT for ``V`` views at once: ``src, dst (V, N, 2)`` -> ``H (V, 3, 3)``."""
+
+    def normalizer(p):
+        c = p.mean(axis=1)
+        s = np.sqrt(2) / np.maximum(np.linalg.norm(p - c[:, None], axis=2).mean(axis=1), 1e-300)
+        T = np.zeros((len(p), 3, 3))
+        T[:, 0, 0] = T[:, 1, 1] = s
+        T[:, :2, 2] = -s[:, None] * c
+        T[:, 2, 2] = 1
+        return T, (p - c[:, None]) * s[:, None, None]
+
+    Ts, a = normalizer(src)
+    Td, b = normalizer(dst)
+    v, n = a.shape[:2]
+    one, zero = np.ones((v, n)), np.zeros((v, n))
+    x, y, u, w = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
+    r1 = np.stack([x, y, one, zero, zero, zero, -u * x, -u * y, -u], axis=2)
+    r2 = np.stack([zero, zero, zero, x, y, one, -w * x, -w * y, -w], axis=2)
+    A = np.concatenate([r1, r2], axis=1)
+    # null vector of A = eigenvector of the smallest eigenvalue of A^T A (9x9 per view; the
+    # Hartley normalization keeps A^T A well conditioned, and LM refines the result anyway)
+    _, vecs = np.linalg.eigh(np.einsum("vni,vnj->vij", A, A))
+    H = vecs[:, :, 0].reshape(v, 3, 3)
+    H = np.linalg.inv(Td) @ H @ Ts
+    return H / H[:, 2:3, 2:3]
+
+
 def homographies(board_xy: list[np.ndarray], pixels: list[np.ndarray]) -> np.ndarray:
-    """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view."""
+    """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view
+    (one batched normalized DLT when every view has the same number of points)."""
+    if len({len(b) for b in board_xy}) == 1:
+        H = _dlt_batch(np.stack(board_xy).astype(float), np.stack(pixels).astype(float))
+        bad = ~np.isfinite(H).all(axis=(1, 2)) | (np.abs(np.linalg.det(H)) < 1e-300)
+        if not bad.any():
+            return H
+        raise DegenerateError(f"view {int(np.flatnonzero(bad)[0])}: the board homography is "
+                              "degenerate (corners collinear or repeated)")
     out = []
     for i, (b, p) in enumerate(zip(board_xy, pixels, strict=True)):
         h, _ = cv2.findHomography(np.asarray(b, np.float64), np.asarray(p, np.float64), 0)

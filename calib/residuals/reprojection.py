@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..camera.pinhole import project
-from ..lie import so3
 from .base import ResidualFamily
 
 
@@ -33,6 +32,8 @@ class BoardReprojection(ResidualFamily):
         self.board_points = np.ascontiguousarray(board_points, dtype=float)
         self.observed = np.ascontiguousarray(observed, dtype=float)
         self.aspect = aspect
+        self._blocks: bool | None = None  # residuals grouped by view in equal blocks?
+        self._nviews: int | None = None
 
     def theta(self, values: np.ndarray) -> np.ndarray:
         """Effective parameters ``(M, 9)`` (with ``fx = aspect * fy`` when tied)."""
@@ -41,19 +42,41 @@ class BoardReprojection(ResidualFamily):
             th[:, 0] = self.aspect * th[:, 1]
         return th
 
+    def _camera_points(self, T: np.ndarray, view: np.ndarray) -> np.ndarray:
+        """``T_cam_board X`` per residual; one batched matmul when the residuals are grouped
+        by view in equal-size blocks (the usual full-board case)."""
+        if self._blocks is None:
+            counts = np.bincount(view, minlength=len(T))
+            n = len(view)
+            self._blocks = bool(len(T) and n == counts[0] * len(T) and np.all(counts == counts[0])
+                                and np.array_equal(view, np.repeat(np.arange(len(T)), counts[0])))
+        if self._blocks and len(T) == self._nviews:
+            k = len(view) // len(T)
+            pts = np.matmul(self.board_points.reshape(len(T), k, 3),
+                            T[:, :3, :3].transpose(0, 2, 1)) + T[:, None, :3, 3]
+            return pts.reshape(-1, 3)
+        rot = np.take(T[:, :3, :3].reshape(-1, 9), view, axis=0).reshape(-1, 3, 3)
+        return np.einsum("nij,nj->ni", rot, self.board_points) + np.take(T[:, :3, 3], view,
+                                                                          axis=0)
+
     def evaluate(self, values, indices, jacobians=True):
         th_all = self.theta(values[0])
         th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
         T = values[1]
-        rot = np.take(T[:, :3, :3].reshape(-1, 9), indices[1], axis=0).reshape(-1, 3, 3)
-        t = np.take(T[:, :3, 3], indices[1], axis=0)
-        pts = np.einsum("nij,nj->ni", rot, self.board_points) + t
+        if self._nviews is None:
+            self._nviews = len(T)
+        pts = self._camera_points(T, indices[1])
         if not jacobians:
             return project(pts, th) - self.observed, None
         uv, j_point, j_theta = project(pts, th, True)
         j_pose = np.empty((len(pts), 2, 6))
         j_pose[:, :, :3] = j_point
-        j_pose[:, :, 3:] = -np.matmul(j_point, so3.hat(pts))
+        # d/d phi of Exp(phi) P: row j times -hat(P) equals P x j
+        x, y, z = pts[:, 0, None], pts[:, 1, None], pts[:, 2, None]
+        a, b, c = j_point[:, :, 0], j_point[:, :, 1], j_point[:, :, 2]
+        j_pose[:, :, 3] = y * c - z * b
+        j_pose[:, :, 4] = z * a - x * c
+        j_pose[:, :, 5] = x * b - y * a
         if self.aspect is not None:
             j_theta[:, :, 1] += self.aspect * j_theta[:, :, 0]
             j_theta[:, :, 0] = 0.0

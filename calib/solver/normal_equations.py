@@ -154,7 +154,7 @@ def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc,
                    row_block: int) -> None:
     r = tl.r
     for plan in tp.reduced:
-        gb = plan.grad.sum(np.einsum("nm,nmd->nd", r, tl.jac[id(plan)]))
+        gb = plan.grad.weighted_sum(r, tl.jac[id(plan)])
         g_r[plan.columns(plan.grad.keys)] += gb
     for pair in tp.rr_pairs:
         a_vals.append(pair.seg.sum_products(tl.jac[id(pair.a)], tl.jac[id(pair.b)]).ravel())
@@ -164,7 +164,7 @@ def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc,
     je = tl.jac[id(tp.elim)]
     keys = tp.elim_seg.keys
     C[keys] += tp.elim_seg.sum_products(je, je)
-    g[keys] += tp.elim_seg.sum(np.einsum("nm,nmd->nd", r, je))
+    g[keys] += tp.elim_seg.weighted_sum(r, je)
     d = tp.elim.group.df
     for pair in tp.re_pairs:
         blocks = pair.seg.sum_products(tl.jac[id(pair.a)], je)

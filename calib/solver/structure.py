@@ -85,12 +85,29 @@ class Segments:
         if len(starts) < n:
             self.starts = starts
         self.bounds = np.r_[starts, n]
+        lengths = np.diff(self.bounds)
+        # equal-length segments in order: sums are one batched matmul over (U, L, ...)
+        self.uniform = int(lengths[0]) if (self.order is None and len(lengths)
+                                           and np.all(lengths == lengths[0])) else 0
+
+    def weighted_sum(self, r: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Per key ``sum_n j[n]^T r[n]`` for ``r (N, m)``, ``j (N, m, d)`` -> ``(U, d)``."""
+        n, m, d = j.shape
+        if self.single:
+            return (r.reshape(1, n * m) @ j.reshape(n * m, d))
+        if self.starts is not None and self.uniform:
+            u = n // self.uniform
+            return np.matmul(r.reshape(u, 1, self.uniform * m),
+                             j.reshape(u, self.uniform * m, d))[:, 0]
+        return self.sum(np.einsum("nm,nmd->nd", r, j))
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         if self.single:
             return values.sum(axis=0, keepdims=True)
         if self.starts is None:
             return values
+        if self.uniform:
+            return values.reshape((-1, self.uniform) + values.shape[1:]).sum(axis=1)
         v = values if self.order is None else take_rows(values, self.order)
         return np.add.reduceat(v, self.starts, axis=0)
 
@@ -100,6 +117,10 @@ class Segments:
         b = jb.shape[2]
         if self.single:
             return (ja.reshape(n * m, a).T @ jb.reshape(n * m, b))[None]
+        if self.starts is not None and self.uniform:
+            u = n // self.uniform
+            return np.matmul(ja.reshape(u, self.uniform * m, a).transpose(0, 2, 1),
+                             jb.reshape(u, self.uniform * m, b))
         if self.starts is not None and len(self.starts) * self.GEMM_MIN_LENGTH <= n:
             if self.order is not None:
                 ja, jb = take_rows(ja, self.order), take_rows(jb, self.order)

@@ -1,0 +1,72 @@
+"""Intrinsics solve time: calib vs OpenCV's calibrateCamera on identical corners.
+
+Both start from scratch on the same corners (OpenCV's time includes its own
+initialisation, ours includes Zhang's). Views: the 13 real views, 15, 100 (the shared
+synthetic set with ground truth) and 500 synthetic views of the same 14x10 board.
+
+Usage: python bench/bench_intrinsics.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import cv2
+import numpy as np
+from common import SHARED, median_time, table
+
+from calib.camera.pinhole import project
+from calib.intrinsics import fit_intrinsics
+from calib.lie import se3
+
+
+def synthetic_views(n: int, base: dict, seed: int) -> np.ndarray:
+    """``n`` views of the shared synthetic board with its true camera and 0.3 px noise."""
+    rng = np.random.default_rng(seed)
+    K, d = base["K_gt"], base["dist_gt_k1k2p1p2k3"]
+    theta = np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], d]
+    obj = base["object_points"]
+    out = []
+    w, h = base["image_size"]
+    while len(out) < n:
+        rv = rng.normal(0, 0.35, 3)
+        T = se3.from_rt(se3.exp(np.r_[0, 0, 0, rv])[:3, :3], [rng.uniform(-0.25, 0.0),
+                                                              rng.uniform(-0.2, 0.0),
+                                                              rng.uniform(0.6, 1.2)])
+        pc = se3.act(T, obj)
+        if np.any(pc[:, 2] < 0.1):
+            continue
+        uv = project(pc, theta)
+        if np.all((uv > 0) & (uv < [w - 1, h - 1])):
+            out.append(uv + rng.normal(0, 0.3, uv.shape))
+    return np.stack(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    real = np.load(SHARED / "opencv_stereo_chessboard_left" / "corners_9x6.npz")
+    syn = dict(np.load(SHARED / "synthetic" / "calib_100x140.npz"))
+    sets = [("13 real views", real["object_points"].astype(float),
+             real["image_points"].astype(float), tuple(int(v) for v in real["image_size"]))]
+    size = tuple(int(v) for v in syn["image_size"])
+    sets.append(("15 synthetic", syn["object_points"], syn["image_points"][:15], size))
+    sets.append(("100 synthetic (shared)", syn["object_points"], syn["image_points"], size))
+    sets.append(("500 synthetic", syn["object_points"], synthetic_views(500, syn, 1), size))
+    rows = []
+    for name, obj, img, sz in sets:
+        o32 = [obj.astype(np.float32)] * len(img)
+        i32 = [v.astype(np.float32) for v in img]
+        rep = args.repeat if len(img) < 500 else max(1, args.repeat // 2)
+        t_cv, cv = median_time(lambda o32=o32, i32=i32, sz=sz: cv2.calibrateCamera(
+            o32, i32, sz, None, None), rep)
+        t_us, us = median_time(lambda obj=obj, img=img, sz=sz: fit_intrinsics(obj, img, sz), rep)
+        rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us, cv[0], us.rms_px,
+                     us.solver_summary.termination])
+    print(table(["set", "views", "OpenCV ms", "calib ms", "speed-up (OpenCV/calib)",
+                 "OpenCV RMS px", "calib RMS px", "calib termination"], rows))
+
+
+if __name__ == "__main__":
+    main()
