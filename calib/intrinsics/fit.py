@@ -82,6 +82,10 @@ def _as_views(object_points, image_points) -> tuple[list[np.ndarray], list[np.nd
         i = as_array(f"image_points[{k}]", i, (-1, 2))
         if len(o) != len(i):
             raise InputError(f"view {k}: {len(o)} object points but {len(i)} image points")
+        if len(o) < MIN_CORNERS_PER_VIEW:
+            raise InputError(f"view {k}: {len(o)} corners, need at least {MIN_CORNERS_PER_VIEW}")
+        if np.abs(i).max() > 1e7 or np.abs(o).max() > 1e6:
+            raise InputError(f"view {k}: coordinates are implausibly large (corrupt input?)")
         if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
             raise InputError(f"object_points[{k}]: board points must lie on z = 0")
         out_o.append(o)

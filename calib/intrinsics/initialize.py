@@ -51,7 +51,13 @@ def homographies(board_xy: list[np.ndarray], pixels: list[np.ndarray]) -> np.nda
     """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view
     (one batched normalized DLT when every view has the same number of points)."""
     if len({len(b) for b in board_xy}) == 1:
-        H = _dlt_batch(np.stack(board_xy).astype(float), np.stack(pixels).astype(float))
+        with np.errstate(all="ignore"):
+            try:
+                H = _dlt_batch(np.stack(board_xy).astype(float),
+                               np.stack(pixels).astype(float))
+            except np.linalg.LinAlgError:
+                raise DegenerateError("a board homography is degenerate (corners collinear "
+                                      "or repeated)") from None
         bad = ~np.isfinite(H).all(axis=(1, 2)) | (np.abs(np.linalg.det(H)) < 1e-300)
         if not bad.any():
             return H
