@@ -93,8 +93,8 @@ def act(T: np.ndarray, points: np.ndarray, jacobian: bool = False):
         from ..errors import InputError
 
         raise InputError(f"act: expected T (...,4,4) and points (...,3), got {m.shape}, {p.shape}")
-    if m.ndim == 2:
-        out = p @ m[:3, :3].T + m[:3, 3]
+    if m.ndim == 2:  # a contiguous R^T keeps matmul on BLAS (a transposed view does not)
+        out = p @ np.ascontiguousarray(m[:3, :3].T) + m[:3, 3]
     else:
         out = np.einsum("...ij,...j->...i", m[..., :3, :3], p) + m[..., :3, 3]
     if not jacobian:
