@@ -40,3 +40,28 @@ def test_morton_order_is_a_permutation_that_groups_neighbours():
     step_sorted = np.median(np.linalg.norm(np.diff(p[o], axis=0), axis=1))
     step_random = np.median(np.linalg.norm(np.diff(p, axis=0), axis=1))
     assert step_sorted < 0.25 * step_random
+
+
+def test_normal_angle_and_mutual_rejection():
+    """Two parallel walls 1 cm apart seen from one side: the angle test drops pairs with the
+    perpendicular floor, mutual matching drops many-to-one pairs."""
+    from calib.registration.correspondences import match
+
+    rng = np.random.default_rng(0)
+    target = np.r_[np.c_[rng.uniform(0, 1, (2000, 2)), np.zeros(2000)],      # floor z=0
+                   np.c_[rng.uniform(0, 1, 2000), np.zeros(2000), rng.uniform(0, 1, 2000)]]
+    tn = np.r_[np.tile([0, 0, 1.0], (2000, 1)), np.tile([0, 1.0, 0], (2000, 1))]
+    src = np.c_[rng.uniform(0.1, 0.9, 500), np.full(500, 0.004), rng.uniform(0.0, 0.02, 500)]
+    sn = np.tile([0, -1.0, 0], (500, 1))  # wall points (normal sign flipped: still the wall)
+    nn = NearestNeighbors(target, workers=1)
+    plain = match(nn, src, 0.05)
+    floor = plain.target_index < 2000
+    assert floor.any()  # some wall points near the corner match the floor
+    angled = match(nn, src, 0.05, sn, tn, max_normal_angle_deg=30.0)
+    assert np.all(angled.target_index >= 2000)
+    assert len(angled.source_index) == np.sum(~floor)
+    # mutual: a dense source against a sparse target, each target point claims one source
+    dense = np.c_[rng.uniform(0, 1, (4000, 2)), np.full(4000, 0.001)]
+    mut = match(nn, dense, 0.05, mutual=True)
+    assert len(np.unique(mut.target_index)) == len(mut.target_index)
+    assert len(mut.source_index) < len(match(nn, dense, 0.05).source_index)

@@ -171,3 +171,17 @@ def test_failures_are_never_a_silent_identity():
         register(np.ones((50, 3)), pts, np.eye(4))
     with pytest.raises(InputError, match="rigid"):
         register(pts, pts, np.diag([2.0, 1, 1, 1]))
+
+
+@pytest.mark.parametrize("kw", [{"max_normal_angle_deg": 30.0}, {"mutual": True},
+                                {"method": "point-to-point", "max_normal_angle_deg": 45.0},
+                                {"scales": (4.0, 2.0, 1.0)}, {"loss": "cauchy", "loss_scale": 0.01},
+                                {"loss": "tukey", "loss_scale": 0.05}])
+def test_options_reach_the_truth(kw):
+    pts = wavy_surface(4000)
+    T = se3.exp(np.array([0.1, -0.05, 0.02, 0.02, -0.01, 0.03]))
+    opts = ICPOptions(max_correspondence_distance=1.0, max_iterations=60, **kw)
+    res = register(pts, pts @ T[:3, :3].T + T[:3, 3], np.eye(4), opts)
+    r, t = pose_error(res.T_target_source, T)
+    assert r < 1e-3 and t < 1e-4, (r, t)
+    assert res.fitness > 0.9

@@ -56,9 +56,13 @@ class ICPOptions:
             translates by less than this times the cloud radius.
         inner_iterations: LM iterations per correspondence set (one, as in Open3D; the
             next correspondence search re-linearizes anyway).
-        mutual, max_normal_angle_deg: optional correspondence rejection.
-        normal_radius, normal_max_nn: target normal estimation (radius default ``3 x``
-            spacing, or ``2 x`` voxel).
+        mutual: keep a pair only when the source point is also the nearest neighbour of
+            its target point among the moved source points.
+        max_normal_angle_deg: reject pairs whose source normal (rotated by the current
+            pose) and target normal differ by more than this angle (sign ignored); source
+            normals are then estimated like the target's.
+        normal_radius, normal_max_nn: normal estimation (radius default ``3 x`` spacing,
+            or ``2 x`` voxel).
         workers: threads for the k-d tree queries (-1: all cores).
         degeneracy_ratio: eigenvalue ratio below which a direction is reported weak.
     """
@@ -159,10 +163,16 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     warnings: list[str] = []
     max_d = opts.max_correspondence_distance or (3 * opts.voxel_size if opts.voxel_size
                                                  else 5 * spacing(src))
-    if opts.method == "point-to-plane" and tn is None:
+    angle_check = opts.max_normal_angle_deg is not None
+    if (opts.method == "point-to-plane" or angle_check) and tn is None:
         nr = opts.normal_radius or (2 * opts.voxel_size if opts.voxel_size else
                                     3 * spacing(tgt))
         tn = estimate_normals(tgt, nr, opts.normal_max_nn)
+    sn = None
+    if angle_check:  # source normals, rotated with the pose at every iteration
+        nr = opts.normal_radius or (2 * opts.voxel_size if opts.voxel_size else
+                                    3 * spacing(src))
+        sn = estimate_normals(src, nr, opts.normal_max_nn)
     if init is None:
         gv = opts.global_voxel or radius / 25
         try:
@@ -181,6 +191,8 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
 
     order = morton_order(src)  # query the k-d tree in space-filling-curve order
     src = np.ascontiguousarray(src[order])
+    if sn is not None:
+        sn = np.ascontiguousarray(sn[order])
     nn = NearestNeighbors(tgt, opts.workers)
     loss_name = opts.loss if opts.loss not in (None, "none") else None
     total_its = 0
@@ -193,7 +205,7 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
         termination, converged = "iteration limit", False
         for it in range(opts.max_iterations):
             q = transform_points(T, src)
-            m = match(nn, q, d_s, None, tn, opts.max_normal_angle_deg, opts.mutual)
+            m = match(nn, q, d_s, _rotate(T, sn), tn, opts.max_normal_angle_deg, opts.mutual)
             total_its += 1
             n = len(m.source_index)
             if n < MIN_CORRESPONDENCES:
@@ -226,7 +238,7 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
                 break
     # final statistics and uncertainty at the final pose
     q = transform_points(T, src)
-    m = match(nn, q, max_d, None, tn, opts.max_normal_angle_deg, opts.mutual)
+    m = match(nn, q, max_d, _rotate(T, sn), tn, opts.max_normal_angle_deg, opts.mutual)
     n = len(m.source_index)
     if n < MIN_CORRESPONDENCES:
         raise NotConvergedError(f"only {n} correspondences at the final pose")
@@ -266,6 +278,14 @@ def _auto_scale(fam, T, max_d: float, sample: int = 20000) -> float:
     e = np.linalg.norm(r, axis=1) if r.shape[1] > 1 else r[:, 0]
     mad = float(np.median(np.abs(e - np.median(e))))
     return max(1.345 * 1.4826 * mad, 1e-6 * max_d)
+
+
+def _rotate(T: np.ndarray, normals: np.ndarray | None) -> np.ndarray | None:
+    if normals is None:
+        return None
+    R = np.eye(4)
+    R[:3, :3] = T[:3, :3]
+    return transform_points(R, normals)
 
 
 def _same(a, b) -> bool:

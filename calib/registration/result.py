@@ -24,7 +24,10 @@ class RegistrationResult:
         inlier_rmse: RMS distance (metres) between those matched point pairs.
         num_correspondences: matched pairs at the final pose.
         information: ``(6, 6)`` ``J^T J`` of the pose residuals at the solution, twist
-            ``(rho, phi)`` of a left perturbation expressed about the target origin.
+            ``(rho, phi)`` of a left perturbation about the target cloud's centroid
+            (``T <- S^-1 Exp(delta) S T`` with ``S`` the translation by ``-centroid``), so
+            the translation block is the uncertainty at the centre of the data, not at a
+            possibly far-away origin (georeferenced clouds).
         covariance: ``(6, 6)`` ``sigma^2 H^-1`` with ``sigma^2`` the residual variance
             (pseudo-inverse when degenerate).
         degeneracy: :class:`DegeneracyReport`.

@@ -1,0 +1,259 @@
+"""Registration side by side with Open3D and small_gicp: accuracy, basin, speed.
+
+Usage (from the repository root; CALIB_SHARED or ../shared gives the bunny scans):
+
+    python bench/bench_registration.py accuracy
+    python bench/bench_registration.py basin --trials 100
+    python bench/bench_registration.py speed --sizes 10000 100000 1000000 --repeats 5
+    python bench/bench_registration.py all
+
+accuracy: Stanford bunny pairs against the bun.conf ground truth (bun045->bun000 from the
+  identity; bun090->bun045 from a 5 deg / 7 mm perturbation of the truth), voxel 1 mm,
+  maximum correspondence distance 10 mm, 30 iterations at most, same clouds and normals for
+  every tool. Inlier RMSE and fitness are evaluated by Open3D's evaluator for all tools.
+basin: random initial perturbations (rotation up to 20 deg, translation up to 10% of the
+  cloud extent, seeded) on a bunny pair; a trial succeeds when the result is within 0.5 deg
+  and 1% of the extent of the truth.
+speed: median wall time of the registration call itself (target normals precomputed and
+  shared; k-d tree construction included for every tool, as Open3D builds its own) on two
+  independent samples of a smooth synthetic surface, 2 threads, exactly 30 iterations for
+  every tool (early stopping disabled), plus each tool's own default stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+import open3d as o3d  # noqa: E402
+import small_gicp  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bunny import pair, pose_error  # noqa: E402
+
+from calib.lie import se3  # noqa: E402
+from calib.registration import ICPOptions, register  # noqa: E402
+from calib_datasets.cloud_synth import wavy_surface  # noqa: E402
+
+REG = o3d.pipelines.registration
+VOXEL, MAX_D, ITERS, THREADS = 0.001, 0.01, 30, 2
+
+
+def shared() -> Path:
+    env = os.environ.get("CALIB_SHARED")
+    return (Path(env) if env else ROOT.parent / "shared") / "datasets" / "stanford_bunny"
+
+
+def pcd(points, normals=None):
+    p = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points)))
+    if normals is not None:
+        p.normals = o3d.utility.Vector3dVector(np.ascontiguousarray(normals))
+    return p
+
+
+def bunny_case(source: str, target: str, perturb: bool):
+    S, T, G = pair(shared(), source, target)
+    src = pcd(S).voxel_down_sample(VOXEL)
+    tgt = pcd(T).voxel_down_sample(VOXEL)
+    tgt.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2 * VOXEL, max_nn=30))
+    src.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2 * VOXEL, max_nn=30))
+    init = np.eye(4)
+    if perturb:
+        init = se3.exp(np.r_[np.full(3, 0.007 / np.sqrt(3)),
+                             np.full(3, np.radians(5) / np.sqrt(3))]) @ G
+    return src, tgt, G, init
+
+
+def o3d_icp(src, tgt, init, plane=True, max_d=MAX_D, iters=ITERS, fixed=False):
+    est = REG.TransformationEstimationPointToPlane() if plane else \
+        REG.TransformationEstimationPointToPoint()
+    crit = REG.ICPConvergenceCriteria(max_iteration=iters) if not fixed else \
+        REG.ICPConvergenceCriteria(relative_fitness=0.0, relative_rmse=0.0, max_iteration=iters)
+    return np.asarray(REG.registration_icp(src, tgt, max_d, init, est, crit).transformation)
+
+
+def sg_cloud(points, normals=None):
+    c = small_gicp.PointCloud(np.ascontiguousarray(points))
+    if normals is not None:
+        small_gicp.estimate_normals_covariances(c, num_neighbors=20, num_threads=THREADS)
+    return c
+
+
+def sg_align(src, tgt, init, kind, max_d=MAX_D, iters=ITERS, tree=None, fixed=False):
+    eps = {"rotation_epsilon": 0.0, "translation_epsilon": 0.0} if fixed else {}
+    tree = tree if tree is not None else small_gicp.KdTree(tgt, num_threads=THREADS)
+    r = small_gicp.align(tgt, src, tree, init, registration_type=kind,
+                         max_correspondence_distance=max_d, num_threads=THREADS,
+                         max_iterations=iters, **eps)
+    return np.asarray(r.T_target_source), r.iterations
+
+
+def ours(src_pts, tgt_pts, tgt_normals, init, max_d=MAX_D, iters=ITERS, fixed=False, **kw):
+    stop = {"relative_fitness": -1.0, "relative_rmse": -1.0, "transform_tolerance": -1.0} \
+        if fixed else {}
+    return register(src_pts, tgt_pts, init,
+                    ICPOptions(max_correspondence_distance=max_d, max_iterations=iters,
+                               workers=THREADS, **stop, **kw), target_normals=tgt_normals)
+
+
+def timed(f, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = f(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def accuracy() -> None:
+    print("## Accuracy on Stanford bunny pairs (voxel 1 mm, max distance 10 mm, <= 30 iterations)")
+    print("| pair | method | rot err (deg) | trans err (mm) | inlier RMSE (mm) | fitness | "
+          "time (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for s, t, perturb in (("bun045.ply", "bun000.ply", False), ("bun090.ply", "bun045.ply", True)):
+        src, tgt, G, init = bunny_case(s, t, perturb)
+        P, Q, N = (np.asarray(x) for x in (src.points, tgt.points, tgt.normals))
+        sg_src, sg_tgt = sg_cloud(P, True), sg_cloud(Q, True)
+        rows = [
+            ("calib point-to-plane (Huber, auto scale)", ours, (P, Q, N, init), {}),
+            ("calib point-to-plane (least squares)", ours, (P, Q, N, init), {"loss": None}),
+            ("calib point-to-point (Huber, auto scale)", ours, (P, Q, N, init),
+             {"method": "point-to-point"}),
+            ("Open3D point-to-plane", o3d_icp, (src, tgt, init), {}),
+            ("Open3D point-to-point", o3d_icp, (src, tgt, init), {"plane": False}),
+            ("small_gicp PLANE_ICP", sg_align, (sg_src, sg_tgt, init, "PLANE_ICP"), {}),
+            ("small_gicp GICP", sg_align, (sg_src, sg_tgt, init, "GICP"), {}),
+        ]
+        for name, f, args, kw in rows:
+            T, dt = timed(f, *args, **kw)
+            T = T.T_target_source if hasattr(T, "T_target_source") else \
+                T[0] if isinstance(T, tuple) else T
+            r, tr = pose_error(T, G)
+            ev = REG.evaluate_registration(src, tgt, MAX_D, T)
+            print(f"| {s[:-4]}->{t[:-4]} | {name} | {r:.3f} | {1e3 * tr:.3f} | "
+                  f"{1e3 * ev.inlier_rmse:.4f} | {ev.fitness:.4f} | {dt:.3f} |")
+
+
+def perturbations(G: np.ndarray, extent: float, n: int, seed: int = 42):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        d = rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        yield se3.exp(np.r_[d * rng.uniform(0, 0.1 * extent),
+                            axis * np.radians(rng.uniform(0, 20))]) @ G
+
+
+def basin(trials: int) -> None:
+    print(f"## Basin of convergence: {trials} random starts (<= 20 deg, <= 10% extent); "
+          "success = within 0.5 deg and 1% of extent")
+    print("| pair | calib point-to-plane | Open3D point-to-plane | small_gicp PLANE_ICP | "
+          "small_gicp GICP |")
+    print("|---|---|---|---|---|")
+    for s, t in (("bun045.ply", "bun000.ply"), ("bun090.ply", "bun045.ply")):
+        src, tgt, G, _ = bunny_case(s, t, False)
+        P, Q, N = (np.asarray(x) for x in (src.points, tgt.points, tgt.normals))
+        sg_src, sg_tgt = sg_cloud(P, True), sg_cloud(Q, True)
+        extent = float(np.linalg.norm(np.ptp(Q, axis=0)))
+        ok = np.zeros(4, int)
+        for init in perturbations(G, extent, trials):
+            Ts = []
+            try:
+                Ts.append(ours(P, Q, N, init).T_target_source)
+            except Exception:  # a typed failure counts as a miss (never a silent identity)
+                Ts.append(None)
+            Ts.append(o3d_icp(src, tgt, init))
+            Ts.append(sg_align(sg_src, sg_tgt, init, "PLANE_ICP")[0])
+            Ts.append(sg_align(sg_src, sg_tgt, init, "GICP")[0])
+            for k, T in enumerate(Ts):
+                if T is not None:
+                    r, tr = pose_error(T, G)
+                    ok[k] += r < 0.5 and tr < 0.01 * extent
+        print(f"| {s[:-4]}->{t[:-4]} | " + " | ".join(f"{k}/{trials}" for k in ok) + " |")
+
+
+def synthetic(n: int):
+    """Two independent samples (n points each) of a 20 m smooth surface, 2 mm noise, and
+    the ground-truth offset between them."""
+    tgt = wavy_surface(n, noise=0.002, seed=1)
+    G = se3.exp(np.array([0.15, -0.1, 0.05, 0.01, -0.015, 0.03]))  # T_target_source
+    src_t = wavy_surface(n, noise=0.002, seed=2)
+    src = (src_t - G[:3, 3]) @ G[:3, :3]  # source frame
+    return src, tgt, G
+
+
+def speed(sizes: list[int], repeats: int) -> None:
+    print("## Speed: median wall time of the registration call (s), 2 threads, "
+          f"median of {repeats}")
+    print("| points | mode | calib p2plane | Open3D p2plane | small_gicp PLANE_ICP | "
+          "calib/Open3D | calib/small_gicp | iterations (calib, O3D, sg) | rot err deg "
+          "(calib, O3D, sg) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = {}
+    for n in sizes:
+        src, tgt, G = synthetic(n)
+        spacing = 20.0 / np.sqrt(n)
+        max_d = 0.5  # covers the 18 cm initial offset at every size
+        tp = pcd(tgt)
+        tp.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(20))
+        N = np.asarray(tp.normals).copy()
+        sp = pcd(src)
+        sg_src = sg_cloud(src)
+        sg_tgt = sg_cloud(tgt)
+        small_gicp.estimate_normals(sg_tgt, num_neighbors=20, num_threads=THREADS)
+        init = np.eye(4)
+        del spacing
+        for fixed in (True, False):
+            times = {"c": [], "o": [], "s": []}
+            its = {}
+            errs = {}
+            for _ in range(repeats):
+                res, dt = timed(ours, src, tgt, N, init, max_d=max_d, fixed=fixed)
+                times["c"].append(dt)
+                its["c"], errs["c"] = res.iterations, pose_error(res.T_target_source, G)[0]
+                T, dt = timed(o3d_icp, sp, tp, init, max_d=max_d, fixed=fixed)
+                times["o"].append(dt)
+                errs["o"] = pose_error(T, G)[0]
+                (T, k), dt = timed(sg_align, sg_src, sg_tgt, init, "PLANE_ICP", max_d=max_d,
+                                   fixed=fixed)
+                times["s"].append(dt)
+                its["s"], errs["s"] = k, pose_error(T, G)[0]
+            med = {k: statistics.median(v) for k, v in times.items()}
+            mode = "30 fixed" if fixed else "own stop"
+            base.setdefault(mode, []).append((n, med["c"], med["o"]))
+            print(f"| {n} | {mode} | {med['c']:.4f} | {med['o']:.4f} | {med['s']:.4f} | "
+                  f"{med['c'] / med['o']:.2f} | {med['c'] / med['s']:.2f} | "
+                  f"{its['c']}, {30 if fixed else '?'}, {its['s']} | "
+                  f"{errs['c']:.4f}, {errs['o']:.4f}, {errs['s']:.4f} |")
+    for mode, rows in base.items():
+        if len(rows) > 1:
+            (n0, c0, o0), (n1, c1, o1) = rows[0], rows[-1]
+            nlogn = n1 * np.log(n1) / (n0 * np.log(n0))
+            print(f"growth {n0}->{n1} ({mode}): calib x{c1 / c0:.1f}, Open3D x{o1 / o0:.1f}, "
+                  f"N log N x{nlogn:.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("part", choices=["accuracy", "basin", "speed", "all"])
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--repeats", type=int, default=5)
+    a = ap.parse_args()
+    if a.part in ("accuracy", "all"):
+        accuracy()
+    if a.part in ("basin", "all"):
+        basin(a.trials)
+    if a.part in ("speed", "all"):
+        speed(a.sizes, a.repeats)
+
+
+if __name__ == "__main__":
+    main()
