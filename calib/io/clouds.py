@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -149,24 +148,17 @@ def _read_text(p: Path) -> np.ndarray:
 
 
 def write_ply(path: str | os.PathLike, points: np.ndarray) -> None:
-    """Write points ``(N, 3)`` as binary PLY atomically (temporary file + rename)."""
-    import open3d as o3d
+    """Write points ``(N, 3)`` as binary little-endian PLY (float64 x, y, z: no precision
+    lost for georeferenced coordinates) atomically through :mod:`calib.io.atomic`."""
+    from .atomic import atomic_write
 
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ply",
-                               dir=target.parent if str(target.parent) else ".")
-    os.close(fd)
-    try:
-        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
-        if not o3d.io.write_point_cloud(tmp, pcd, write_ascii=False):
-            raise InputError(f"{target}: could not write the PLY file")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"{path}: points must be (N, 3), got {pts.shape}")
+    header = ("ply\nformat binary_little_endian 1.0\ncomment written by calib\n"
+              f"element vertex {len(pts)}\nproperty double x\nproperty double y\n"
+              "property double z\nend_header\n").encode("ascii")
+    atomic_write(path, header + np.ascontiguousarray(pts, dtype="<f8").tobytes())
 
 
 def read_transform(path: str | os.PathLike) -> np.ndarray:
