@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Set up calib in ./.venv (idempotent).  Usage: bash setup.sh [--test]
-#   --test   also install the test tools (pytest, hypothesis, ruff) and the benchmark
-#            references (small_gicp, pycolmap).
+# Set up calib in ./.venv (idempotent).  Usage: bash setup.sh [--test | --bench]
+#   --test   also install the test tools (pytest, hypothesis, ruff)
+#   --bench  also the benchmark references (small_gicp, pycolmap) on top of --test
 set -euo pipefail
 cd "$(dirname "$0")"
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test,bench]"
+[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--bench" ] && extras="[test,bench]"
 
 py=${PYTHON:-python3}
 "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
@@ -28,7 +29,8 @@ if .venv/bin/python -m pip show -q open3d >/dev/null 2>&1; then
   echo "setup.sh: using the installed 'open3d' package instead of 'open3d-cpu'" >&2
   .venv/bin/python -m pip install -q --no-deps -e ".${extras}"
   .venv/bin/python -m pip install -q numpy scipy opencv-python-headless typer matplotlib \
-    $( [ -n "$extras" ] && echo pytest hypothesis ruff small_gicp pycolmap )
+    $( [ -n "$extras" ] && echo pytest hypothesis ruff ) \
+    $( [ "$extras" = "[test,bench]" ] && echo small_gicp pycolmap )
 else
   .venv/bin/python -m pip install -q -e ".${extras}"
 fi
