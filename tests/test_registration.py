@@ -129,7 +129,9 @@ def test_basin_of_convergence_at_least_open3d(bunny_pairs):
             good = r < 0.5 and t < 0.01 * extent
             ok_ours += good and is_ours
             ok_o3d += good and not is_ours
-    assert ok_ours >= ok_o3d
+    # Open3D's least-squares fixed point on this pair is itself ~0.8 deg from the truth, so
+    # it scores 0 here; the robust loss puts ours at ~0.1 deg from every start.
+    assert ok_ours >= ok_o3d and ok_ours >= 19, (ok_ours, ok_o3d)
 
 
 @pytest.mark.parametrize(("cloud", "free"), [
