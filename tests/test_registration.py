@@ -173,6 +173,12 @@ def test_failures_are_never_a_silent_identity():
         register(np.ones((50, 3)), pts, np.eye(4))
     with pytest.raises(InputError, match="rigid"):
         register(pts, pts, np.diag([2.0, 1, 1, 1]))
+    for kw, msg in (({"loss": "bogus"}, "unknown loss"), ({"method": "plane"}, "method"),
+                    ({"max_normal_angle_deg": 120.0}, "angle"), ({"voxel_size": -1.0}, "voxel"),
+                    ({"max_correspondence_distance": float("nan")}, "distance"),
+                    ({"scales": ()}, "scales")):
+        with pytest.raises(InputError, match=msg):
+            ICPOptions(**kw)
 
 
 @pytest.mark.parametrize("kw", [{"max_normal_angle_deg": 30.0}, {"mutual": True},

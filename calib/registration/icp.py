@@ -99,6 +99,14 @@ class ICPOptions:
             raise InputError("max_iterations must be >= 1")
         if not self.scales or any(not (s > 0) for s in self.scales):
             raise InputError("scales must be positive numbers")
+        if self.loss not in (None, "none"):
+            make_loss(self.loss, 1.0)  # an unknown name fails here, before any work
+        if self.max_normal_angle_deg is not None and \
+                not (0 < self.max_normal_angle_deg <= 90):
+            raise InputError("max_normal_angle_deg must be in (0, 90], got "
+                             f"{self.max_normal_angle_deg}")
+        if self.inner_iterations < 1:
+            raise InputError("inner_iterations must be >= 1")
 
 
 def _check_cloud(name: str, pts) -> np.ndarray:
