@@ -146,7 +146,7 @@ def assemble(structure: Structure, lin: Linearization) -> NormalEquations:
         d = plan.group.df
         w_sub = np.concatenate(subs) if subs else np.zeros((0, structure.row_block, d))
         elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub),
-                                plan.wt.build(w_sub.transpose(0, 2, 1)))
+                                plan.wt.build(w_sub, transpose=True))
     return NormalEquations(g_r, A, elim)
 
 

@@ -165,18 +165,26 @@ class BsrPattern:
         if self.unique:  # data = sub_blocks[inverse]: a gather, faster than a scatter
             self.gather = np.empty_like(self.map)
             self.gather[self.map] = np.arange(len(self.map))
+            if np.array_equal(self.gather, np.arange(len(self.gather))):
+                self.gather = None  # already in BSR order: no copy at all
         self.nnzb = len(ukey)
         self.indices = (ukey % nblocks[1]).astype(np.int32)
         self.indptr = np.zeros(nblocks[0] + 1, dtype=np.int32)
         np.cumsum(np.bincount(ukey // nblocks[1], minlength=nblocks[0]), out=self.indptr[1:])
 
-    def build(self, sub_blocks: np.ndarray) -> sp.bsr_matrix:
-        """BSR matrix from ``(K, r, c)`` sub-blocks in the order given at construction."""
+    def build(self, sub_blocks: np.ndarray, transpose: bool = False) -> sp.bsr_matrix:
+        """BSR matrix from ``(K, r, c)`` sub-blocks in the order given at construction
+        (``transpose``: the blocks are given as ``(K, c, r)`` and transposed here, after the
+        gather, which keeps the gather on contiguous rows)."""
         if self.unique:
-            data = take_rows(sub_blocks, self.gather)
+            data = sub_blocks if self.gather is None else take_rows(sub_blocks, self.gather)
+            if transpose:
+                data = np.ascontiguousarray(data.transpose(0, 2, 1))
         else:
+            src = np.ascontiguousarray(sub_blocks.transpose(0, 2, 1)) if transpose \
+                else sub_blocks
             data = np.zeros((self.nnzb, self.r, self.c))
-            np.add.at(data, self.map, sub_blocks)
+            np.add.at(data, self.map, src)
         return sp.bsr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
 
