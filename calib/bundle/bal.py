@@ -9,6 +9,7 @@ per line in the published files).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def read_bal(path: str | os.PathLike) -> BALProblem:
         text = p.read_text()
     except UnicodeDecodeError:
         raise InputError(f"{p}: not a text BAL file") from None
+    head = text.split(maxsplit=3)[:3]
+    values = _fast_parse(text, head)
+    if values is not None:  # well-formed: only the checks that need the values remain
+        return _build(p, text, head, values)
     tokens = text.split()
     if len(tokens) < 3:
         raise InputError(f"{p}: line 1: expected the header 'n_cameras n_points "
@@ -78,11 +83,37 @@ def read_bal(path: str | os.PathLike) -> BALProblem:
                 raise InputError(f"{p}: line {_line_of_token(text, k)}: {t!r} is not a "
                                  "number") from None
         raise
+    return _build(p, text, tokens[:3], values)
+
+
+def _fast_parse(text: str, head: list[str]) -> np.ndarray | None:
+    """All numbers after the header in one C-level pass, or None when anything is off (the
+    slow path then finds and names the problem)."""
+    try:
+        nc, npt, nobs = (int(t) for t in head)
+    except ValueError:
+        return None
+    if min(nc, npt, nobs) <= 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=np.float64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            return None
+    if len(values) != 3 + 4 * nobs + 9 * nc + 3 * npt:
+        return None
+    return values[3:]
+
+
+def _build(p: Path, text: str, head: list[str], values: np.ndarray) -> BALProblem:
+    """Check the parsed numbers (finite, integer in-range indices) and split them up."""
+    nc, npt, nobs = (int(t) for t in head)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         k = int(bad[0]) + 3
         raise InputError(f"{p}: line {_line_of_token(text, k)}: NaN or inf value "
-                         f"({tokens[k]})")
+                         f"({text.split()[k]})")
     obs = values[:4 * nobs].reshape(nobs, 4)
     idx = obs[:, :2]
     if np.any(idx != np.round(idx)):
@@ -104,14 +135,18 @@ def read_bal(path: str | os.PathLike) -> BALProblem:
 
 
 def write_bal(path: str | os.PathLike, problem: BALProblem) -> None:
-    """Write ``problem`` in BAL format atomically (full float precision)."""
+    """Write ``problem`` in BAL format atomically, one number per line for the parameters.
+
+    Floats are written as their shortest round-trip decimal (``repr``), so reading the file
+    back gives the same doubles bit for bit.
+    """
+    obs = np.asarray(problem.observations, dtype=float)
     with atomic_open(Path(path), "w") as fh:
-        fh.write(f"{len(problem.cameras)} {len(problem.points)} "
-                 f"{len(problem.observations)}\n")
-        obs = np.c_[problem.camera_index, problem.point_index, problem.observations]
-        fh.write("\n".join(f"{int(c)} {int(q)} {x:.17g} {y:.17g}" for c, q, x, y in obs))
+        fh.write(f"{len(problem.cameras)} {len(problem.points)} {len(obs)}\n")
+        fh.write("\n".join(f"{c} {q} {x!r} {y!r}" for c, q, x, y in zip(
+            np.asarray(problem.camera_index).tolist(), np.asarray(problem.point_index).tolist(),
+            obs[:, 0].tolist(), obs[:, 1].tolist(), strict=True)))
         fh.write("\n")
-        fh.write("\n".join(f"{v:.17g}" for v in problem.cameras.ravel()))
-        fh.write("\n")
-        fh.write("\n".join(f"{v:.17g}" for v in problem.points.ravel()))
-        fh.write("\n")
+        for a in (problem.cameras, problem.points):
+            fh.write("\n".join(map(repr, np.asarray(a, dtype=float).ravel().tolist())))
+            fh.write("\n")
