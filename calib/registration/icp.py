@@ -206,10 +206,10 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     total_its = 0
     history: list[dict] = []
     termination, converged = "iteration limit", False
-    fam = last_m = None
+    fam = last_m = final = None
     for scale in opts.scales:
         d_s = max_d * scale
-        last_fit = last_rmse = None
+        last_fit = last_rmse = final = None
         termination, converged = "iteration limit", False
         for it in range(opts.max_iterations):
             q = transform_points(T, src)
@@ -229,6 +229,7 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
                     max(last_fit, 1e-12) and abs(rmse - last_rmse) <= opts.relative_rmse * \
                     max(last_rmse, 1e-300):
                 termination, converged = "fitness and RMSE stopped changing", True
+                final = m if d_s == max_d else None  # matched at the final pose already
                 break
             last_fit, last_rmse = fit, rmse
             if fam is None or not _same(m, last_m):  # late iterations keep their pairs
@@ -245,12 +246,16 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
                 termination, converged = "transform stopped changing", True
                 break
     # final statistics and uncertainty at the final pose
-    q = transform_points(T, src)
-    m = match(nn, q, max_d, _rotate(T, sn), tn, opts.max_normal_angle_deg, opts.mutual)
+    if final is not None:
+        m = final
+    else:
+        q = transform_points(T, src)
+        m = match(nn, q, max_d, _rotate(T, sn), tn, opts.max_normal_angle_deg, opts.mutual)
     n = len(m.source_index)
     if n < MIN_CORRESPONDENCES:
         raise NotConvergedError(f"only {n} correspondences at the final pose")
-    fam = _pairs(opts.method, src, tgt, tn, m)
+    if fam is None or not _same(m, last_m):
+        fam = _pairs(opts.method, src, tgt, tn, m)
     info, cov = _uncertainty(fam, T, n)
     degeneracy = analyze(info, fam.target, opts.degeneracy_ratio)
     if degeneracy.degenerate:
