@@ -149,3 +149,19 @@ def test_synthetic_generator_is_local_and_seeded():
         pairs.update((int(i), int(j)) for i in cams for j in cams if i < j)
     gaps = [min(j - i, 100 - (j - i)) for i, j in pairs]
     assert max(gaps) <= 4
+
+
+def test_unobserved_cameras_and_points_unchanged(bundled, caplog):
+    p = read_bal(bundled / "bal" / "dubrovnik-3-7-pre.txt")
+    cams = np.r_[p.cameras, p.cameras[:1] + 0.01]
+    pts = np.r_[p.points, [[0.0, 0.0, -5.0]]]
+    with caplog.at_level(logging.WARNING, logger="calib.bundle.ba"):
+        r = calib.bundle_adjust(cams, pts, p.camera_index, p.point_index, p.observations,
+                                max_iterations=5)
+    np.testing.assert_array_equal(r.cameras[3], cams[3])
+    np.testing.assert_array_equal(r.points[7], pts[7])
+    assert "1 cameras have no observation" in caplog.text
+    assert "1 points have no observation" in caplog.text
+    ref = calib.bundle_adjust(p.cameras, p.points, p.camera_index, p.point_index,
+                              p.observations, max_iterations=5)
+    assert r.final_cost == pytest.approx(ref.final_cost, rel=1e-9)

@@ -98,8 +98,12 @@ def bundle_adjust(
             default to Ceres' values).
         callback: called after each iteration with its record.
 
+    Cameras or points no observation refers to are returned unchanged (with a warning).
+    Observations whose point is behind its camera at the start are kept and counted in
+    ``num_behind_camera`` (with a warning), as Ceres does on BAL problems.
+
     Raises:
-        InputError: shapes, NaN, indices out of range, unobserved cameras.
+        InputError: shapes, NaN/inf, mismatched lengths, indices out of range.
         NotConvergedError: the engine failed (non-finite residuals).
     """
     t0 = time.perf_counter()
@@ -118,6 +122,11 @@ def bundle_adjust(
         bad = np.flatnonzero((idx < 0) | (idx >= count))
         if bad.size:
             raise InputError(f"{name}[{bad[0]}] = {idx[bad[0]]} is out of range [0, {count})")
+    unseen = [(name, int(np.sum(np.bincount(idx, minlength=count) == 0)))
+              for name, idx, count in (("cameras", ci, len(cams)), ("points", pi, len(pts)))]
+    for name, k in unseen:
+        if k:
+            log.warning("%d %s have no observation; they are left unchanged", k, name)
     fam = BALProjection(obs)
     T0 = cameras_to_poses(cams)
     K0 = cams[:, 6:9]
