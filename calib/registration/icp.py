@@ -167,6 +167,10 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
         src = voxel_downsample(src, opts.voxel_size)
         if tn is None:
             tgt = voxel_downsample(tgt, opts.voxel_size)
+        if min(len(src), len(tgt)) < MIN_CORRESPONDENCES:
+            raise InputError(f"voxel size {opts.voxel_size:g} m leaves {len(src)} source and "
+                             f"{len(tgt)} target points (need {MIN_CORRESPONDENCES}); use a "
+                             "smaller --voxel")
     radius = float(np.sqrt(np.max(np.sum(tgt * tgt, axis=1))))
     warnings: list[str] = []
     max_d = opts.max_correspondence_distance or (3 * opts.voxel_size if opts.voxel_size
