@@ -12,6 +12,7 @@ COLMAP's reduced set (like-for-like time and cost). Every cost in the table is r
 with calib's BAL residual from the returned cameras and points (``0.5 sum |r|^2``).
 
 Usage: python bench/bench_bundle.py [--skip-synthetic] [--max-iterations 50] [--json out]
+Run it on a quiet machine: timings of both tools move together with the load, but not equally.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def main() -> None:
                 note = f"all-obs cost of its solution {d['final_cost_all']:.6e}"
             rows.append([name, label, d["observations"], f"{d['initial_cost']:.6e}",
                          f"{d['final_cost']:.6e}", d["iterations"], d["solver"],
-                         round(d["time_s"], 2), round(d["peak_rss_mb"]), note])
+                         f"{d['time_s']:.3g}", round(d["peak_rss_mb"]), note])
     print(table(["problem", "solver", "obs", "initial cost", "final cost", "iter",
                  "linear solver", "time s", "peak RSS MB", "comparison"], rows))
     if args.json:
