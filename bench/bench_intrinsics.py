@@ -4,20 +4,33 @@ Both start from scratch on the same corners (OpenCV's time includes its own
 initialisation, ours includes Zhang's). Views: the 13 real views, 15, 100 (the shared
 synthetic set with ground truth) and 500 synthetic views of the same 14x10 board.
 
-Usage: python bench/bench_intrinsics.py [--repeat 5]
+BLAS threads: one by default (``--blas-threads N`` to change), set before numpy loads, as in
+bench_bundle.py. The engine's per-view products are tiny GEMMs; on this 2-core machine shared
+with other jobs, OpenBLAS's default two threads make our solve 2-2.5x slower (measured: 100
+views 194 -> 85 ms, 500 views 1094 -> 429 ms), while OpenCV's calibrateCamera does not use
+BLAS and keeps its own default threads (``cv2.getNumThreads()``).
+
+Usage: python bench/bench_intrinsics.py [--repeat 5] [--blas-threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
-import cv2
-import numpy as np
-from common import SHARED, median_time, table
+if __name__ == "__main__":  # must happen before numpy is imported
+    _n = sys.argv[sys.argv.index("--blas-threads") + 1] if "--blas-threads" in sys.argv else "1"
+    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_v] = _n
 
-from calib.camera.pinhole import project
-from calib.intrinsics import fit_intrinsics
-from calib.lie import se3
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from common import SHARED, median_time, table  # noqa: E402
+
+from calib.camera.pinhole import project  # noqa: E402
+from calib.intrinsics import fit_intrinsics  # noqa: E402
+from calib.lie import se3  # noqa: E402
 
 
 def synthetic_views(n: int, base: dict, seed: int) -> np.ndarray:
@@ -45,7 +58,10 @@ def synthetic_views(n: int, base: dict, seed: int) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--blas-threads", default="1", help="BLAS threads for numpy (default 1)")
     args = ap.parse_args()
+    print(f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}, OpenCV threads "
+          f"{cv2.getNumThreads()}, median of {args.repeat} runs after a warm-up\n")
     real = np.load(SHARED / "opencv_stereo_chessboard_left" / "corners_9x6.npz")
     syn = dict(np.load(SHARED / "synthetic" / "calib_100x140.npz"))
     sets = [("13 real views", real["object_points"].astype(float),
@@ -62,10 +78,10 @@ def main() -> None:
         t_cv, cv = median_time(lambda o32=o32, i32=i32, sz=sz: cv2.calibrateCamera(
             o32, i32, sz, None, None), rep)
         t_us, us = median_time(lambda obj=obj, img=img, sz=sz: fit_intrinsics(obj, img, sz), rep)
-        rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us, cv[0], us.rms_px,
-                     us.solver_summary.termination])
+        rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us,
+                     t_us * 1e3 / len(img), cv[0], us.rms_px, us.solver_summary.termination])
     print(table(["set", "views", "OpenCV ms", "calib ms", "speed-up (OpenCV/calib)",
-                 "OpenCV RMS px", "calib RMS px", "calib termination"], rows))
+                 "calib ms/view", "OpenCV RMS px", "calib RMS px", "calib termination"], rows))
 
 
 if __name__ == "__main__":

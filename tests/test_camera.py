@@ -49,6 +49,23 @@ def test_projection_jacobians_numerically():
             lambda t, i=i: project(p[i:i + 1], t)[0], THETA), rtol=1e-6)
 
 
+def test_projection_per_point_parameters_match_shared():
+    """``theta (N, 9)`` (one camera per point) gives the same values and Jacobians as
+    projecting each point with its own ``(9,)`` camera, and the Jacobians match numerics."""
+    p = _points(6)
+    th = THETA + np.random.default_rng(2).normal(0, 1e-2, (6, 9)) * np.r_[100, 100, 10, 10,
+                                                                         1, 1, 0.1, 0.1, 1]
+    uv, jp, jt = project(p, th, True)
+    for i in range(len(p)):
+        u1, jp1, jt1 = project(p[i:i + 1], th[i], True)
+        np.testing.assert_allclose(uv[i], u1[0], rtol=1e-14)
+        np.testing.assert_allclose(jp[i], jp1[0], rtol=1e-14)
+        np.testing.assert_allclose(jt[i], jt1[0], rtol=1e-14)
+        assert_jacobian_close(jt[i], numeric_jacobian(
+            lambda t, i=i: project(p[i:i + 1], t)[0], th[i]), rtol=1e-6)
+    np.testing.assert_allclose(project(p, th), uv, rtol=1e-14)
+
+
 @pytest.mark.parametrize("aspect", [None, 1.0])
 def test_reprojection_jacobians_numerically(aspect):
     rng = np.random.default_rng(1)

@@ -63,30 +63,64 @@ def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):
 
     With ``jacobians`` also ``d uv / d P (N, 2, 3)`` and ``d uv / d theta (N, 2, 9)``.
     ``theta`` is ``(9,)`` (one camera) or ``(N, 9)`` (one per point).
+
+    Written on contiguous 1-D columns (one pass per term, no ``(N, 2)`` broadcasts or
+    ``(N, 2, 5)`` temporaries): this is the hot path of every intrinsics iteration.
     """
-    th = np.asarray(theta, dtype=float)  # (9,) broadcasts as scalars: no (N, 9) copies
-    z = points[:, 2]
-    inv_z = 1.0 / z
-    xy = points[:, :2] * inv_z[:, None]
-    f = th[..., 0:2]
-    c = th[..., 2:4]
+    th = np.asarray(theta, dtype=float)  # (9,) gives scalars: no (N, 9) copies
+    fx, fy, cx, cy = th[..., 0], th[..., 1], th[..., 2], th[..., 3]
+    k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
+    inv_z = 1.0 / points[:, 2]
+    x = points[:, 0] * inv_z
+    y = points[:, 1] * inv_z
+    xx, yy, xy = x * x, y * y, x * y
+    r2 = xx + yy
+    r4 = r2 * r2
+    r6 = r4 * r2
+    radial = 1 + k1 * r2 + k2 * r4 + k3 * r6
+    t_x = r2 + 2 * xx  # p2's term in xd (p1's in yd is t_y)
+    t_y = r2 + 2 * yy
+    xd = x * radial + 2 * p1 * xy + p2 * t_x
+    yd = y * radial + p1 * t_y + 2 * p2 * xy
+    n = len(x)
+    uv = np.empty((n, 2))
+    uv[:, 0] = fx * xd + cx
+    uv[:, 1] = fy * yd + cy
     if not jacobians:
-        return distort(xy, th) * f + c
-    xd, j_xy, j_k = distort(xy, th, True)
-    uv = xd * f + c
-    # d uv / d P = f * j_xy @ [[1/z, 0, -x/z], [0, 1/z, -y/z]], written out elementwise
-    fz = f * inv_z[:, None]  # (N, 2)
-    f = np.broadcast_to(f, (len(z), 2))
-    j_point = np.empty((len(z), 2, 3))
-    j_point[:, :, 0] = fz * j_xy[:, :, 0]
-    j_point[:, :, 1] = fz * j_xy[:, :, 1]
-    j_point[:, :, 2] = -fz * (j_xy[:, :, 0] * xy[:, 0, None] + j_xy[:, :, 1] * xy[:, 1, None])
-    j_theta = np.zeros((len(z), 2, 9))
-    j_theta[:, 0, 0] = xd[:, 0]
-    j_theta[:, 1, 1] = xd[:, 1]
+        return uv
+    dr = k1 + 2 * k2 * r2 + 3 * k3 * r4  # d radial / d r2
+    # d (xd, yd) / d (x, y) = [[a, b], [b, d]]
+    a = radial + 2 * xx * dr + 2 * p1 * y + 6 * p2 * x
+    b = 2 * xy * dr + 2 * p1 * x + 2 * p2 * y
+    d = radial + 2 * yy * dr + 6 * p1 * y + 2 * p2 * x
+    fxz, fyz = fx * inv_z, fy * inv_z
+    j_point = np.empty((n, 2, 3))
+    j_point[:, 0, 0] = fxz * a
+    j_point[:, 0, 1] = fxz * b
+    j_point[:, 0, 2] = -fxz * (a * x + b * y)
+    j_point[:, 1, 0] = fyz * b
+    j_point[:, 1, 1] = fyz * d
+    j_point[:, 1, 2] = -fyz * (b * x + d * y)
+    j_theta = np.empty((n, 2, 9))
+    j_theta[:, 0, 0] = xd
+    j_theta[:, 0, 1] = 0.0
     j_theta[:, 0, 2] = 1.0
+    j_theta[:, 0, 3] = 0.0
+    fx_x, fy_y = fx * x, fy * y
+    j_theta[:, 0, 4] = fx_x * r2
+    j_theta[:, 0, 5] = fx_x * r4
+    j_theta[:, 0, 6] = 2 * fx * xy
+    j_theta[:, 0, 7] = fx * t_x
+    j_theta[:, 0, 8] = fx_x * r6
+    j_theta[:, 1, 0] = 0.0
+    j_theta[:, 1, 1] = yd
+    j_theta[:, 1, 2] = 0.0
     j_theta[:, 1, 3] = 1.0
-    j_theta[:, :, 4:] = f[:, :, None] * j_k
+    j_theta[:, 1, 4] = fy_y * r2
+    j_theta[:, 1, 5] = fy_y * r4
+    j_theta[:, 1, 6] = fy * t_y
+    j_theta[:, 1, 7] = 2 * fy * xy
+    j_theta[:, 1, 8] = fy_y * r6
     return uv, j_point, j_theta
 
 

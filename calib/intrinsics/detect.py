@@ -87,6 +87,9 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     if method != "classic":
         raise InputError(f"unknown detector {method!r}; use 'classic' or 'sb'")
     flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
+    # FAST_CHECK (kept on purpose): without it 2 more of 24 strongly tilted rendered views
+    # (0.6 rad tilt std) are found, but one of them with corners 8 px off, which moved the
+    # fitted fx..cy by 6 px (bench/bench_detection.py, measured 2026-11-24).
     ok, corners = cv2.findChessboardCorners(gray, board.pattern_size, flags=flags)
     if not ok:
         return None

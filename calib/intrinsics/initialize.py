@@ -34,14 +34,26 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     Ts, a = normalizer(src)
     Td, b = normalizer(dst)
     v, n = a.shape[:2]
-    one, zero = np.ones((v, n)), np.zeros((v, n))
-    x, y, u, w = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
-    r1 = np.stack([x, y, one, zero, zero, zero, -u * x, -u * y, -u], axis=2)
-    r2 = np.stack([zero, zero, zero, x, y, one, -w * x, -w * y, -w], axis=2)
-    A = np.concatenate([r1, r2], axis=1)
+    # Rows of A per point: r1 = [p, 0, -u p], r2 = [0, p, -w p] with p = (x, y, 1), so
+    # A^T A = [[G, 0, -Gu], [0, G, -Gw], [-Gu, -Gw, Guw]] with weighted Gram matrices
+    # G = sum p p^T, Gu = sum u p p^T, Gw = sum w p p^T, Guw = sum (u^2 + w^2) p p^T:
+    # one (3 x N) @ (N x 12) product per view instead of building the (2N, 9) matrix A.
+    p = np.concatenate([a, np.ones((v, n, 1))], axis=2)
+    u, w = b[..., 0:1], b[..., 1:2]
+    G = np.matmul(p.transpose(0, 2, 1),
+                  np.concatenate([p, u * p, w * p, (u * u + w * w) * p], axis=2))
+    g, gu, gw, guw = G[:, :, 0:3], G[:, :, 3:6], G[:, :, 6:9], G[:, :, 9:12]
+    M = np.zeros((v, 9, 9))
+    M[:, 0:3, 0:3] = g
+    M[:, 3:6, 3:6] = g
+    M[:, 0:3, 6:9] = -gu
+    M[:, 6:9, 0:3] = -gu
+    M[:, 3:6, 6:9] = -gw
+    M[:, 6:9, 3:6] = -gw
+    M[:, 6:9, 6:9] = guw
     # null vector of A = eigenvector of the smallest eigenvalue of A^T A (9x9 per view; the
     # Hartley normalization keeps A^T A well conditioned, and LM refines the result anyway)
-    _, vecs = np.linalg.eigh(np.einsum("vni,vnj->vij", A, A))
+    _, vecs = np.linalg.eigh(M)
     H = vecs[:, :, 0].reshape(v, 3, 3)
     H = np.linalg.inv(Td) @ H @ Ts
     return H / H[:, 2:3, 2:3]
@@ -91,7 +103,7 @@ def zhang_intrinsics(H: np.ndarray, image_size: tuple[int, int]) -> tuple[np.nda
     if len(H) >= 3:
         V = np.concatenate([_v(Hn, 0, 1), _v(Hn, 0, 0) - _v(Hn, 1, 1),
                             np.array([[0, 1.0, 0, 0, 0, 0]]) * len(H)])
-        _, sv, vt = np.linalg.svd(V)
+        _, sv, vt = np.linalg.svd(V, full_matrices=False)  # (2V+1, 6): skip the big U
         b = vt[-1]
         b11, b12, b22, b13, b23, b33 = b
         den = b11 * b22 - b12 * b12

@@ -71,12 +71,14 @@ class BoardReprojection(ResidualFamily):
         uv, j_point, j_theta = project(pts, th, True)
         j_pose = np.empty((len(pts), 2, 6))
         j_pose[:, :, :3] = j_point
-        # d/d phi of Exp(phi) P: row j times -hat(P) equals P x j
-        x, y, z = pts[:, 0, None], pts[:, 1, None], pts[:, 2, None]
-        a, b, c = j_point[:, :, 0], j_point[:, :, 1], j_point[:, :, 2]
-        j_pose[:, :, 3] = y * c - z * b
-        j_pose[:, :, 4] = z * a - x * c
-        j_pose[:, :, 5] = x * b - y * a
+        # d/d phi of Exp(phi) P: row j times -hat(P) equals P x j (1-D columns, no (N, 2)
+        # broadcasts: this runs every iteration)
+        x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
+        for i in (0, 1):
+            a, b, c = j_point[:, i, 0], j_point[:, i, 1], j_point[:, i, 2]
+            j_pose[:, i, 3] = y * c - z * b
+            j_pose[:, i, 4] = z * a - x * c
+            j_pose[:, i, 5] = x * b - y * a
         if self.aspect is not None:
             j_theta[:, :, 1] += self.aspect * j_theta[:, :, 0]
             j_theta[:, :, 0] = 0.0
