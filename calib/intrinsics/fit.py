@@ -207,8 +207,10 @@ def _solve(obj, img, keep, used, theta0, T0, opts: FitOptions) -> dict:
     if opts.fix_k3:
         theta_start[8] = 0.0
     p.groups["camera"].value[0] = theta_start
+    # function_tolerance 1e-6 on the cost = 5e-7 relative on the RMS (2e-7 px at 0.4 px);
+    # measured against 1e-8: one iteration fewer on 13/100 views, parameters within 1e-3 std
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
-                                 function_tolerance=1e-8, parameter_tolerance=1e-10))
+                                 function_tolerance=1e-6, parameter_tolerance=1e-10))
     s = res.summary
     if s.termination == "failure":
         raise NotConvergedError(f"intrinsics solve failed: {s.message}")

@@ -23,13 +23,16 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Normalized DLT for ``V`` views at once: ``src, dst (V, N, 2)`` -> ``H (V, 3, 3)``."""
 
     def normalizer(p):
-        c = p.mean(axis=1)
-        s = np.sqrt(2) / np.maximum(np.linalg.norm(p - c[:, None], axis=2).mean(axis=1), 1e-300)
+        # on (V, N) columns: reductions over the middle axis of (V, N, 2) are ~8x slower
+        x, y = p[..., 0], p[..., 1]
+        c = np.stack([x.sum(axis=1), y.sum(axis=1)], axis=1) / p.shape[1]
+        dx, dy = x - c[:, 0:1], y - c[:, 1:2]
+        s = np.sqrt(2) / np.maximum(np.sqrt(dx * dx + dy * dy).mean(axis=1), 1e-300)
         T = np.zeros((len(p), 3, 3))
         T[:, 0, 0] = T[:, 1, 1] = s
         T[:, :2, 2] = -s[:, None] * c
         T[:, 2, 2] = 1
-        return T, (p - c[:, None]) * s[:, None, None]
+        return T, np.stack([dx * s[:, None], dy * s[:, None]], axis=2)
 
     Ts, a = normalizer(src)
     Td, b = normalizer(dst)
