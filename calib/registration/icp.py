@@ -38,7 +38,11 @@ class ICPOptions:
 
     Attributes:
         method: ``point-to-plane`` (needs target normals, estimated when not given) or
-            ``point-to-point``.
+            ``point-to-point``. Point-to-point converges slowly along smooth surfaces
+            (points slide tangentially); with the auto-scaled Huber loss it needs more
+            iterations than Open3D's closed-form step (bunny bun045->bun000 from the
+            identity, 30 iterations: 6.4 deg vs Open3D 1.8 deg; 100 iterations: 0.18 deg
+            vs 1.4 deg). Prefer point-to-plane (0.1 deg in 20 iterations there).
         max_correspondence_distance: pairs farther apart are ignored (metres); default
             ``3 x`` the voxel size, or ``5 x`` the source's median point spacing.
         voxel_size: downsample both clouds to this voxel size first (None: no downsampling).
