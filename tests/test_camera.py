@@ -82,6 +82,32 @@ def test_reprojection_jacobians_numerically(aspect):
     assert_jacobian_close(jac[1], num[1], rtol=1e-6)
 
 
+def test_chunked_evaluation_matches_row_by_row():
+    """Projection and the reprojection family run in chunks of CHUNK points: rows across
+    chunk boundaries give the same values and Jacobians as a small batch of those rows."""
+    from calib.camera.pinhole import CHUNK
+
+    rng = np.random.default_rng(4)
+    n = 2 * CHUNK + 77
+    board = np.c_[rng.uniform(0, 0.2, (n, 2)), np.zeros(n)]
+    T = se3.exp(np.c_[rng.normal(0, 0.05, (3, 3)), rng.normal(0, 0.2, (3, 3))])
+    T[:, 2, 3] += 1.0
+    idx = np.sort(rng.integers(0, 3, n))
+    obs = rng.normal(600, 50, (n, 2))
+    r, jac = BoardReprojection(board, obs).evaluate([THETA[None], T], [np.zeros(n, int), idx])
+    rows = np.r_[CHUNK - 2:CHUNK + 2, 2 * CHUNK - 1:2 * CHUNK + 1, n - 1]
+    r1, jac1 = BoardReprojection(board[rows], obs[rows]).evaluate(
+        [THETA[None], T], [np.zeros(len(rows), int), idx[rows]])
+    np.testing.assert_allclose(r[rows], r1, rtol=1e-14, atol=1e-9)
+    for a, b in zip(jac, jac1, strict=True):
+        np.testing.assert_allclose(a[rows], b, rtol=1e-14, atol=1e-12)
+    p = se3.act(T[0], board)
+    uv, jp, jt = project(p, THETA, True)
+    uv1, jp1, jt1 = project(p[rows], THETA, True)
+    for a, b in ((uv, uv1), (jp, jp1), (jt, jt1)):
+        np.testing.assert_allclose(a[rows], b, rtol=1e-14, atol=1e-12)
+
+
 @pytest.mark.parametrize("fmt", ["opencv", "ros", "json"])
 def test_camera_files_roundtrip(tmp_path, fmt):
     cam = CameraModel(THETA, (1280, 960))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera.pinhole import project
+from ..camera.pinhole import CHUNK, _project_into, project
 from .base import ResidualFamily
 
 
@@ -68,17 +68,22 @@ class BoardReprojection(ResidualFamily):
         pts = self._camera_points(T, indices[1])
         if not jacobians:
             return project(pts, th) - self.observed, None
-        uv, j_point, j_theta = project(pts, th, True)
-        j_pose = np.empty((len(pts), 2, 6))
-        j_pose[:, :, :3] = j_point
-        # d/d phi of Exp(phi) P: row j times -hat(P) equals P x j (1-D columns, no (N, 2)
-        # broadcasts: this runs every iteration)
-        x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
-        for i in (0, 1):
-            a, b, c = j_point[:, i, 0], j_point[:, i, 1], j_point[:, i, 2]
-            j_pose[:, i, 3] = y * c - z * b
-            j_pose[:, i, 4] = z * a - x * c
-            j_pose[:, i, 5] = x * b - y * a
+        n = len(pts)
+        uv = np.empty((n, 2))
+        j_theta = np.empty((n, 2, 9))
+        j_pose = np.empty((n, 2, 6))
+        for s in range(0, n, CHUNK):  # chunks keep every temporary in cache
+            sl = slice(s, s + CHUNK)
+            p = pts[sl]
+            jp = j_pose[sl]
+            _project_into(p, th if th.ndim == 1 else th[sl], uv[sl], jp[:, :, :3], j_theta[sl])
+            # d/d phi of Exp(phi) P: row j times -hat(P) equals P x j
+            x, y, z = p[:, 0], p[:, 1], p[:, 2]
+            for i in (0, 1):
+                a, b, c = jp[:, i, 0], jp[:, i, 1], jp[:, i, 2]
+                jp[:, i, 3] = y * c - z * b
+                jp[:, i, 4] = z * a - x * c
+                jp[:, i, 5] = x * b - y * a
         if self.aspect is not None:
             j_theta[:, :, 1] += self.aspect * j_theta[:, :, 0]
             j_theta[:, :, 0] = 0.0
