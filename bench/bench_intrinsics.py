@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 if __name__ == "__main__":  # must happen before numpy is imported
     _n = sys.argv[sys.argv.index("--blas-threads") + 1] if "--blas-threads" in sys.argv else "1"
@@ -26,7 +28,7 @@ if __name__ == "__main__":  # must happen before numpy is imported
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from common import SHARED, median_time, table  # noqa: E402
+from common import SHARED, table  # noqa: E402
 
 from calib.camera.pinhole import project  # noqa: E402
 from calib.intrinsics import fit_intrinsics  # noqa: E402
@@ -55,13 +57,28 @@ def synthetic_views(n: int, base: dict, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
+def interleaved(fa, fb, repeat: int):
+    """Median wall times of ``fa`` and ``fb`` run alternately (one warm-up each), so both see
+    the same machine load; and their last results."""
+    ra, rb = fa(), fb()
+    ta, tb = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        ra = fa()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        rb = fb()
+        tb.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb), ra, rb
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--blas-threads", default="1", help="BLAS threads for numpy (default 1)")
     args = ap.parse_args()
     print(f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}, OpenCV threads "
-          f"{cv2.getNumThreads()}, median of {args.repeat} runs after a warm-up\n")
+          f"{cv2.getNumThreads()}, median of {args.repeat} alternating runs after a warm-up\n")
     real = np.load(SHARED / "opencv_stereo_chessboard_left" / "corners_9x6.npz")
     syn = dict(np.load(SHARED / "synthetic" / "calib_100x140.npz"))
     sets = [("13 real views", real["object_points"].astype(float),
@@ -74,10 +91,10 @@ def main() -> None:
     for name, obj, img, sz in sets:
         o32 = [obj.astype(np.float32)] * len(img)
         i32 = [v.astype(np.float32) for v in img]
-        rep = args.repeat if len(img) < 500 else max(1, args.repeat // 2)
-        t_cv, cv = median_time(lambda o32=o32, i32=i32, sz=sz: cv2.calibrateCamera(
-            o32, i32, sz, None, None), rep)
-        t_us, us = median_time(lambda obj=obj, img=img, sz=sz: fit_intrinsics(obj, img, sz), rep)
+        run_cv = lambda o32=o32, i32=i32, sz=sz: cv2.calibrateCamera(  # noqa: E731
+            o32, i32, sz, None, None)
+        run_us = lambda obj=obj, img=img, sz=sz: fit_intrinsics(obj, img, sz)  # noqa: E731
+        t_cv, t_us, cv, us = interleaved(run_cv, run_us, args.repeat)
         rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us,
                      t_us * 1e3 / len(img), cv[0], us.rms_px, us.solver_summary.termination])
     print(table(["set", "views", "OpenCV ms", "calib ms", "speed-up (OpenCV/calib)",

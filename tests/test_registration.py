@@ -195,3 +195,20 @@ def test_options_reach_the_truth(kw):
     r, t = pose_error(res.T_target_source, T)
     assert r < 1e-3 and t < 1e-4, (r, t)
     assert res.fitness > 0.9
+
+
+def test_coarse_subset_stage_same_answer_fewer_queries():
+    rng = np.random.default_rng(5)
+    tgt = wavy_surface(12000, noise=0.002, seed=1)
+    T = se3.exp(np.array([0.15, -0.1, 0.05, 0.01, -0.015, 0.03]))
+    src = (wavy_surface(12000, noise=0.002, seed=2) - T[:3, 3]) @ T[:3, :3]
+    src = src[rng.permutation(len(src))]
+    runs = {cp: register(src, tgt, np.eye(4), ICPOptions(max_correspondence_distance=0.5,
+                                                         coarse_points=cp))
+            for cp in (None, 2000)}
+    r, t = pose_error(runs[2000].T_target_source, runs[None].T_target_source)
+    assert r < 1e-3 and t < 1e-4
+    assert any(h["scale"] == "coarse" for h in runs[2000].history)
+    queried = {cp: sum(h["queried"] for h in res.history) for cp, res in runs.items()}
+    assert queried[2000] < 0.8 * queried[None], queried
+    assert runs[2000].converged

@@ -63,6 +63,28 @@ class FitOptions:
 
 
 def _as_views(object_points, image_points) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    if (isinstance(image_points, np.ndarray) and image_points.ndim == 3
+            and isinstance(object_points, np.ndarray) and object_points.ndim == 2):
+        # the common full-board case: validate the whole (V, N, 2) array at once
+        img = as_array("image_points", image_points, (-1, -1, 2), finite=False)
+        o = as_array("object_points", object_points, (-1, 3))
+        if len(img) == 0:
+            raise InputError("image_points: no views given")
+        bad = ~np.isfinite(img).all(axis=(1, 2))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise InputError(f"image_points[{k}]: {int((~np.isfinite(img[k])).sum())} value(s) "
+                             f"are NaN or inf ({int(bad.sum())} view(s) affected)")
+        if img.shape[1] != len(o):
+            raise InputError(f"object_points has {len(o)} points, image_points "
+                             f"{img.shape[1]} per view")
+        if len(o) < MIN_CORNERS_PER_VIEW:
+            raise InputError(f"{len(o)} corners per view, need at least {MIN_CORNERS_PER_VIEW}")
+        if np.abs(img).max() > 1e7 or np.abs(o).max() > 1e6:
+            raise InputError("coordinates are implausibly large (corrupt input?)")
+        if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
+            raise InputError("object_points: board points must lie on z = 0")
+        return [o] * len(img), list(img)
     if isinstance(image_points, np.ndarray) and image_points.ndim == 3:
         img = [image_points[i] for i in range(image_points.shape[0])]
     else:

@@ -69,6 +69,12 @@ class ICPOptions:
             or ``2 x`` voxel).
         workers: threads for the k-d tree queries (-1: all cores).
         degeneracy_ratio: eigenvalue ratio below which a direction is reported weak.
+        coarse_points, coarse_tolerance: clouds of at least ``4 x coarse_points`` source
+            points first iterate on an even subset of about ``coarse_points`` points until
+            a step is below ``coarse_tolerance`` (rad; times the cloud radius for the
+            translation), then on all points (None: off). The full-cloud iterations
+            decide convergence and accuracy; the subset only shortens the long first
+            correspondence searches.
     """
 
     method: str = "point-to-plane"
@@ -90,6 +96,8 @@ class ICPOptions:
     degeneracy_ratio: float = 0.02
     global_voxel: float | None = None
     seed: int = 0
+    coarse_points: int | None = 20000
+    coarse_tolerance: float = 2e-4
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -214,6 +222,9 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     total_its = 0
     history: list[dict] = []
     termination, converged = "iteration limit", False
+    if opts.coarse_points and len(src) >= 4 * opts.coarse_points:
+        T, total_its = _coarse_stage(T, src, sn, nn, tgt, tn, opts, max_d * opts.scales[0],
+                                     loss_name, radius, history)
     fam = last_m = final = None
     for scale in opts.scales:
         d_s = max_d * scale
@@ -299,6 +310,38 @@ def _auto_scale(fam, T, max_d: float, sample: int = 20000) -> float:
     e = np.linalg.norm(r, axis=1) if r.shape[1] > 1 else r[:, 0]
     mad = float(np.median(np.abs(e - np.median(e))))
     return max(1.345 * 1.4826 * mad, 1e-6 * max_d)
+
+
+def _coarse_stage(T, src, sn, nn, tgt, tn, opts, d_s, loss_name, radius, history
+                  ) -> tuple[np.ndarray, int]:
+    """ICP on an evenly strided subset (the source is in Morton order) of about
+    ``opts.coarse_points`` points until a step moves less than ``opts.coarse_tolerance``
+    (rad, and times the cloud radius); the full cloud then starts close to its optimum and
+    the cached search re-queries few points. Returns the pose and iterations run."""
+    step = max(len(src) // opts.coarse_points, 1)
+    sub = np.ascontiguousarray(src[::step])
+    ssub = None if sn is None else np.ascontiguousarray(sn[::step])
+    its = 0
+    for it in range(opts.max_iterations):
+        m = match(nn, transform_points(T, sub), d_s, _rotate(T, ssub), tn,
+                  opts.max_normal_angle_deg, opts.mutual)
+        if len(m.source_index) < MIN_CORRESPONDENCES:
+            break  # the full cloud decides (and raises if it also finds too few)
+        its += 1
+        history.append({"scale": "coarse", "iteration": it,
+                        "fitness": len(m.source_index) / len(sub),
+                        "rmse": float(np.sqrt(np.mean(m.distance ** 2))),
+                        "correspondences": len(m.source_index), "queried": nn.queried})
+        fam = _pairs(opts.method, sub, tgt, tn, m)
+        loss = make_loss(loss_name, opts.loss_scale or _auto_scale(fam, T, d_s)) \
+            if loss_name else None
+        T_new = _solve_pose(fam, T, loss, opts.inner_iterations)
+        dT = T_new @ se3.inverse(T)
+        T = T_new
+        if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.coarse_tolerance and \
+                float(np.linalg.norm(dT[:3, 3])) <= opts.coarse_tolerance * radius:
+            break
+    return T, its
 
 
 def _rotate(T: np.ndarray, normals: np.ndarray | None) -> np.ndarray | None:
