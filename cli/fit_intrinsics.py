@@ -50,7 +50,9 @@ def _load_corners(path: Path, board: Chessboard | None):
     except Exception as exc:
         raise InputError(f"{path}: not an NPZ or JSON corners file ({exc})") from None
     try:
-        img = d["image_points"]
+        if not isinstance(d, dict):
+            raise TypeError("expected a mapping of arrays")
+        img = [np.asarray(v, dtype=float) for v in d["image_points"]]
         if "object_points" in d:
             obj = np.asarray(d["object_points"], dtype=float)
         elif "pattern_cols_rows" in d and "square_size_m" in d:
@@ -63,12 +65,14 @@ def _load_corners(path: Path, board: Chessboard | None):
         size = d.get("image_size", d.get("image_size_wh"))
         if size is None:
             raise KeyError("image_size")
+        size = tuple(int(v) for v in np.asarray(size, dtype=float).ravel()[:2])
         names = [str(n) for n in d.get("names", [f"view{i}" for i in range(len(img))])]
     except KeyError as exc:
         raise InputError(f"{path}: missing key {exc} (need image_points, object_points, "
                          "image_size)") from None
-    img = [np.asarray(v, dtype=float) for v in img]
-    return names, obj, img, tuple(int(v) for v in np.asarray(size).ravel()[:2])
+    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise InputError(f"{path}: corners file has the wrong structure ({exc})") from None
+    return names, obj, img, size
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,14 @@ import typer
 import calib
 from calib.errors import CalibError
 
+try:  # typer >= 0.20 vendors click; usage errors come from its copy
+    from typer._click.exceptions import ClickException as _VendoredClickException
+except ImportError:  # pragma: no cover - older typer
+    _VendoredClickException = None
+from click.exceptions import ClickException as _ClickException
+
+USAGE_ERRORS = tuple(c for c in (_ClickException, _VendoredClickException) if c is not None)
+
 COMMAND_MODULES = ("fit_intrinsics", "register_clouds", "bundle_adjust")
 
 app = typer.Typer(
@@ -86,12 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("calib: aborted", err=True)
         return 130
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except USAGE_ERRORS as exc:  # bad command line: click's message and exit code (2)
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:  # anything unexpected
         if debug:
             raise
         typer.echo(f"calib: internal error: {type(exc).__name__}: {exc} "

@@ -26,9 +26,6 @@ def test_help_lists_the_commands(capsys):
         assert name in out
 
 
-@pytest.mark.xfail(reason="cli/main.py tests isinstance(exc, click.ClickException), but typer "
-                   ">= 0.2x raises its vendored typer._click exceptions: usage errors become "
-                   "'internal error', exit 1 (fix reported to the lead)", strict=False)
 @pytest.mark.parametrize("args", [["no-such-command"], ["fit-intrinsics", "--no-such-option"],
                                   ["bundle-adjust"]])
 def test_usage_errors_exit_2_with_usage_not_internal_error(capsys, args):

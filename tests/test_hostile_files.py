@@ -1,6 +1,6 @@
 """Hostile files and output targets found by the infrastructure review (issue 6).
 
-Cases marked ``xfail`` are known bugs reported to the owners of the code they exercise;
+Cases marked ``xfail`` are 
 each reason names the file and the failure. Remove the marker once fixed.
 """
 
@@ -37,9 +37,6 @@ def test_complete_ascii_cloud_reads(tmp_path, header):
     assert pts.shape == (50, 3) and np.abs(pts).max() <= 1
 
 
-@pytest.mark.xfail(reason="calib/io/clouds.py: ASCII PLY/PCD with fewer rows than the header "
-                   "promises returns the missing points as uninitialised memory (open3d), "
-                   "a silent wrong answer; only binary files are size-checked", strict=False)
 @pytest.mark.parametrize("header", [PCD_HEADER, PLY_HEADER], ids=["pcd", "ply"])
 def test_truncated_ascii_cloud_is_refused(tmp_path, header):
     p = tmp_path / ("c.pcd" if header is PCD_HEADER else "c.ply")
@@ -49,9 +46,6 @@ def test_truncated_ascii_cloud_is_refused(tmp_path, header):
         print(f"read {pts.shape} points, rows 50..52: {pts[50:53]}")
 
 
-@pytest.mark.xfail(reason="calib/io/clouds.py: an ASCII PLY header claiming 1e11 vertices "
-                   "raises MemoryError (std::bad_alloc from open3d), not InputError",
-                   strict=False)
 def test_ascii_ply_with_absurd_count_is_refused(tmp_path):
     p = tmp_path / "c.ply"
     p.write_text(PLY_HEADER.format(n=99_999_999_999) + _rows(2))
@@ -59,8 +53,6 @@ def test_ascii_ply_with_absurd_count_is_refused(tmp_path):
         read_cloud(p)
 
 
-@pytest.mark.xfail(reason="calib/io/clouds.py _check_binary_size: a malformed binary PLY "
-                   "header line raises ValueError/IndexError, not InputError", strict=False)
 @pytest.mark.parametrize("header", [
     b"ply\nformat binary_little_endian 1.0\nelement vertex abc\nproperty float x\nend_header\n",
     b"ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty\nend_header\n",
@@ -73,9 +65,6 @@ def test_malformed_binary_ply_header(tmp_path, header):
         read_cloud(p)
 
 
-@pytest.mark.xfail(reason="cli/fit_intrinsics.py _load_corners: only KeyError is mapped; a JSON "
-                   "file of the wrong shape gives TypeError/ValueError -> 'internal error', "
-                   "exit 1", strict=False)
 @pytest.mark.parametrize("content", [
     [1, 2, 3],
     {"image_points": "x", "object_points": [[1]], "image_size": [640]},
@@ -94,8 +83,6 @@ def test_corners_json_of_the_wrong_shape(tmp_path, capsys, content):
 
 # --- output targets -------------------------------------------------------------------------
 
-@pytest.mark.xfail(reason="calib/io/atomic.py: mkstemp creates 0600 files; outputs ignore the "
-                   "umask and an existing file's permissions are lost", strict=False)
 def test_atomic_write_keeps_permissions(tmp_path):
     old = os.umask(0o022)
     try:
@@ -110,8 +97,6 @@ def test_atomic_write_keeps_permissions(tmp_path):
         os.umask(old)
 
 
-@pytest.mark.xfail(reason="calib/io/atomic.py: os.replace on a symlink replaces the link by a "
-                   "regular file instead of writing to its target", strict=False)
 def test_atomic_write_through_symlink(tmp_path):
     (tmp_path / "real.txt").write_text("old")
     (tmp_path / "link.txt").symlink_to("real.txt")
@@ -121,8 +106,6 @@ def test_atomic_write_through_symlink(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a device node needs root")
-@pytest.mark.xfail(reason="calib/io/atomic.py: a device target (e.g. --report /dev/null run "
-                   "as root) is replaced by a regular file", strict=False)
 def test_atomic_write_to_a_device_keeps_the_device(tmp_path):
     dev = tmp_path / "null"
     os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a copy of /dev/null

@@ -69,10 +69,6 @@ def test_truncated_files_are_refused(tmp_path, kind):
     assert not bad, "\n".join(bad[:10])
 
 
-@pytest.mark.xfail(reason="calib/io/clouds.py: PCD cut inside its header (no DATA line) and "
-                   "ASCII PLY/PCD cut in the body return uninitialised memory as points "
-                   "(open3d); malformed header lines raise IndexError/MemoryError",
-                   strict=False)
 @pytest.mark.parametrize("kind", ["pcd-binary", "pcd-ascii", "ply-ascii"])
 def test_truncated_files_are_refused_known_bugs(tmp_path, kind):
     bad = _sweep(kind, tmp_path)

@@ -75,6 +75,10 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     ``method``: ``classic`` (findChessboardCorners + cornerSubPix with a window scaled to
     each corner's local square size) or ``sb`` (findChessboardCornersSB, sector-based).
     """
+    if isinstance(board, tuple | list) and len(board) == 2:
+        board = Chessboard(int(board[0]), int(board[1]), 1.0)  # (cols, rows) inner corners
+    if not isinstance(board, Chessboard):
+        raise InputError("board must be a Chessboard or a (cols, rows) pair of inner corners")
     gray = read_gray(image) if not isinstance(image, np.ndarray) else image
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)

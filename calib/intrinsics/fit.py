@@ -148,7 +148,13 @@ def fit_intrinsics(
     names = list(view_names) if view_names is not None else [f"view{k}" for k in range(len(img))]
     if len(names) != len(img):
         raise InputError("view_names must have one name per view")
+    margin = 0.1 * max(w, h)
     for k, i in enumerate(img):
+        out = (i[:, 0] < -margin) | (i[:, 0] > w + margin) | (i[:, 1] < -margin) | \
+            (i[:, 1] > h + margin)
+        if out.any():
+            raise InputError(f"{names[k]}: {int(out.sum())} corner(s) lie outside the "
+                             f"{w}x{h} image (wrong image_size or corners?)")
         if len(i) < MIN_CORNERS_PER_VIEW:
             raise InputError(f"{names[k]}: {len(i)} corners, need at least "
                              f"{MIN_CORNERS_PER_VIEW}")

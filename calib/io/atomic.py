@@ -19,16 +19,29 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
                 ) -> Iterator[IO]:
     """Open ``path`` for writing atomically (``mode`` ``'w'`` or ``'wb'``).
 
-    The data goes to a hidden temporary file next to ``path``; on a clean exit it is
-    flushed, fsynced and renamed over ``path`` (and the folder fsynced). On any exception,
-    including ``KeyboardInterrupt``, the temporary file is removed and ``path`` is untouched.
+    The data goes to a hidden temporary file next to ``path`` (next to its target when
+    ``path`` is a symlink); on a clean exit it is flushed, fsynced and renamed over it (and
+    the folder fsynced), keeping the replaced file's permissions (new files get the umask's).
+    On any exception, including ``KeyboardInterrupt``, the temporary file is removed and
+    ``path`` is untouched. A target that is not a regular file (``/dev/null``, a FIFO) is
+    written directly.
     """
     if mode not in ("w", "wb"):
         raise ValueError("atomic_open supports modes 'w' and 'wb'")
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    target = Path(os.path.realpath(path))  # write through symlinks to their target
+    if target.exists() and not target.is_file():  # a device or FIFO (/dev/null): no rename
+        with open(target, mode, encoding=None if "b" in mode else encoding) as fh:
+            yield fh
+        return
+    folder = target.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
+        if target.exists():  # keep the permissions of the file being replaced
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        else:  # what open() would have created: 0666 minus the umask
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
             fh.flush()

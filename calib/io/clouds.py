@@ -35,32 +35,32 @@ def sniff(path: Path) -> str:
 def read_cloud(path: str | os.PathLike, drop_non_finite: bool = True) -> np.ndarray:
     """Points ``(N, 3)`` float64 (metres) from a PCD, PLY, XYZ/PTS or NPY file.
 
-    Non-finite points (organized sensor clouds mark missing returns with NaN) are dropped
-    and counted in a log warning when ``drop_non_finite``; a file with no finite point,
-    an empty, truncated or unreadable file raises :class:`InputError` naming the file.
+    ASCII PLY/PCD are parsed here against their header (a file with fewer rows than its
+    header promises is refused); binary PLY/PCD go through open3d after a size check
+    against the header. Non-finite points (organized sensor clouds mark missing returns
+    with NaN) are dropped and counted in a log warning when ``drop_non_finite``; a file
+    with no finite point, an empty, truncated or unreadable file raises
+    :class:`InputError` naming the file.
     """
     p = check_file(path, "point cloud", MAX_CLOUD_BYTES)
     kind = sniff(p)
-    if kind == "npy":
-        try:
-            a = np.load(p, allow_pickle=False)
-        except Exception as exc:
-            raise InputError(f"{p}: unreadable NPY file ({exc})") from None
-        if a.ndim != 2 or a.shape[1] < 3 or a.dtype.kind not in "fiu":
-            raise InputError(f"{p}: NPY array must be numeric (N, 3+), got {a.shape} {a.dtype}")
-        pts = np.asarray(a[:, :3], dtype=np.float64)
-    elif kind == "xyz":
-        pts = _read_text(p)
-    else:
-        _check_binary_size(p, kind)
-        import open3d as o3d
-
-        pcd = o3d.io.read_point_cloud(str(p), format=kind, remove_nan_points=False,
-                                      remove_infinite_points=False)
-        pts = np.asarray(pcd.points, dtype=np.float64)
-        if len(pts) == 0:
-            raise InputError(f"{p}: no points could be read ({kind.upper()} header or data "
-                             "is invalid or truncated)")
+    try:
+        if kind == "npy":
+            pts = _read_npy(p)
+        elif kind == "xyz":
+            pts = _read_text(p)
+        else:
+            header = _header(p, kind)
+            if header["ascii"]:
+                pts = _read_ascii_table(p, header)
+            else:
+                _check_binary_size(p, header)
+                pts = _read_open3d(p, kind)
+    except InputError:
+        raise
+    except (ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+        raise InputError(f"{p}: malformed {kind.upper()} file ({type(exc).__name__}: {exc})"
+                         ) from None
     bad = ~np.isfinite(pts).all(axis=1)
     if bad.any():
         if bad.all() or not drop_non_finite:
@@ -72,62 +72,145 @@ def read_cloud(path: str | os.PathLike, drop_non_finite: bool = True) -> np.ndar
     return pts
 
 
+def _read_npy(p: Path) -> np.ndarray:
+    try:
+        a = np.load(p, allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{p}: unreadable NPY file ({exc})") from None
+    if a.ndim != 2 or a.shape[1] < 3 or a.dtype.kind not in "fiu":
+        raise InputError(f"{p}: NPY array must be numeric (N, 3+), got {a.shape} {a.dtype}")
+    return np.asarray(a[:, :3], dtype=np.float64)
+
+
+def _read_open3d(p: Path, kind: str) -> np.ndarray:
+    import open3d as o3d
+
+    pcd = o3d.io.read_point_cloud(str(p), format=kind, remove_nan_points=False,
+                                  remove_infinite_points=False)
+    pts = np.asarray(pcd.points, dtype=np.float64)
+    if len(pts) == 0:
+        raise InputError(f"{p}: no points could be read ({kind.upper()} header or data is "
+                         "invalid or truncated)")
+    return pts
+
+
 _PLY_SIZES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2,
               "int16": 2, "uint16": 2, "int": 4, "uint": 4, "int32": 4, "uint32": 4,
               "float": 4, "float32": 4, "double": 8, "float64": 8}
 
 
-def _check_binary_size(p: Path, kind: str) -> None:
-    """Refuse binary PLY/PCD files shorter than their header promises (open3d would return
-    uninitialised memory for the missing points)."""
-    head = p.open("rb").read(65536)
-    size = p.stat().st_size
+def _header(p: Path, kind: str) -> dict:
+    """Parsed PLY/PCD header: ``ascii``, ``body`` (byte offset of the data), ``count``
+    (points), ``columns`` (x, y, z column indices), ``skip_rows`` (ASCII rows before the
+    vertices), ``row_bytes`` (binary bytes per point, 0 if unknown), ``other_bytes``."""
+    head = p.open("rb").read(1 << 16)
     if kind == "ply":
         end = head.find(b"end_header")
         if end < 0:
             raise InputError(f"{p}: PLY header has no end_header")
+        nl = head.find(b"\n", end)
+        body = (nl + 1) if nl >= 0 else len(head)
         lines = head[:end].decode("latin-1").splitlines()
-        fmt = next((ln.split()[1] for ln in lines if ln.startswith("format")), "ascii")
-        if fmt == "ascii":
-            return
-        body = end + len(b"end_header") + (2 if head[end + 10:end + 12] == b"\r\n" else 1)
-        need, element, count, rowsize, has_list = 0, None, 0, 0, False
-        for ln in lines + ["element end 0"]:
+        fmt = next((ln.split()[1] for ln in lines if ln.startswith("format ")), None)
+        if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+            raise InputError(f"{p}: PLY format line missing or unknown ({fmt})")
+        elements: list[list] = []  # [name, count, [props], has_list]
+        for ln in lines:
             f = ln.split()
             if f[:1] == ["element"]:
-                if element is not None and not has_list:
-                    need += count * rowsize
-                element, count, rowsize, has_list = f[1], int(f[2]), 0, False
-            elif f[:1] == ["property"]:
+                elements.append([f[1], int(f[2]), [], False])
+            elif f[:1] == ["property"] and elements:
                 if f[1] == "list":
-                    has_list = True
+                    elements[-1][3] = True
+                    elements[-1][2].append((f[-1], 0))
                 else:
-                    rowsize += _PLY_SIZES.get(f[1], 0)
-        if size - body < need:
-            raise InputError(f"{p}: truncated binary PLY: the header promises {need} bytes of "
-                             f"data, the file has {size - body}")
-    elif kind == "pcd":
-        text = head.decode("latin-1")
-        fields = {}
-        for ln in text.splitlines():
-            f = ln.split()
-            if f and f[0] in ("SIZE", "COUNT", "POINTS", "DATA"):
-                fields[f[0]] = f[1:]
-            if f[:1] == ["DATA"]:
-                break
-        if fields.get("DATA", ["ascii"])[0] != "binary":
-            return
-        try:
-            row = sum(int(s) * int(c) for s, c in zip(fields["SIZE"], fields.get(
-                "COUNT", ["1"] * len(fields["SIZE"])), strict=True))
-            npts = int(fields["POINTS"][0])
-        except (KeyError, ValueError):
-            raise InputError(f"{p}: PCD header is incomplete (SIZE/COUNT/POINTS)") from None
-        body = head.find(b"DATA binary")
-        body = head.find(b"\n", body) + 1
-        if size - body < row * npts:
-            raise InputError(f"{p}: truncated binary PCD: the header promises {row * npts} "
-                             f"bytes of data, the file has {size - body}")
+                    if f[1] not in _PLY_SIZES:
+                        raise InputError(f"{p}: unknown PLY property type {f[1]!r}")
+                    elements[-1][2].append((f[-1], _PLY_SIZES[f[1]]))
+        vi = next((i for i, e in enumerate(elements) if e[0] == "vertex"), None)
+        if vi is None:
+            raise InputError(f"{p}: PLY file has no vertex element")
+        names = [n for n, _ in elements[vi][2]]
+        if not {"x", "y", "z"} <= set(names):
+            raise InputError(f"{p}: PLY vertices have no x, y, z properties")
+        before = elements[:vi]
+        fixed = all(not e[3] for e in elements)
+        need = sum(e[1] * sum(sz for _, sz in e[2]) for e in elements) if fixed else \
+            sum(e[1] * sum(sz for _, sz in e[2]) for e in elements[:vi + 1]) \
+            if all(not e[3] for e in elements[:vi + 1]) else 0
+        return dict(ascii=fmt == "ascii", body=body, count=elements[vi][1],
+                    columns=[names.index(c) for c in "xyz"],
+                    skip_rows=sum(e[1] for e in before), data_bytes=need)
+    text = head.decode("latin-1")
+    fields: dict[str, list[str]] = {}
+    body = None
+    pos = 0
+    for ln in text.splitlines(keepends=True):
+        pos += len(ln)
+        f = ln.split()
+        if not f or f[0].startswith("#"):
+            continue
+        fields[f[0]] = f[1:]
+        if f[0] == "DATA":
+            body = pos
+            break
+    if body is None:
+        raise InputError(f"{p}: PCD header has no DATA line (no point data)")
+    for key in ("FIELDS", "SIZE", "POINTS"):
+        if key not in fields:
+            raise InputError(f"{p}: PCD header has no {key} line")
+    names = fields["FIELDS"]
+    if not {"x", "y", "z"} <= set(names):
+        raise InputError(f"{p}: PCD fields have no x, y, z")
+    counts = [int(c) for c in fields.get("COUNT", ["1"] * len(names))]
+    sizes = [int(c) for c in fields["SIZE"]]
+    if len(counts) != len(names) or len(sizes) != len(names):
+        raise InputError(f"{p}: PCD header FIELDS/SIZE/COUNT lengths differ")
+    col_start = np.r_[0, np.cumsum(counts)[:-1]]
+    data = fields["DATA"][0] if fields["DATA"] else ""
+    if data not in ("ascii", "binary", "binary_compressed"):
+        raise InputError(f"{p}: unknown PCD DATA type {data!r}")
+    npts = int(fields["POINTS"][0])
+    return dict(ascii=data == "ascii", body=body, count=npts,
+                columns=[int(col_start[names.index(c)]) for c in "xyz"], skip_rows=0,
+                data_bytes=npts * sum(s * c for s, c in zip(sizes, counts, strict=True))
+                if data == "binary" else 0)
+
+
+def _check_binary_size(p: Path, header: dict) -> None:
+    """Refuse binary files shorter than their header promises (open3d would return
+    uninitialised memory for the missing points)."""
+    have = p.stat().st_size - header["body"]
+    if header["data_bytes"] and have < header["data_bytes"]:
+        raise InputError(f"{p}: truncated binary file: the header promises "
+                         f"{header['data_bytes']} bytes of data, the file has {have}")
+
+
+def _read_ascii_table(p: Path, header: dict) -> np.ndarray:
+    """The x, y, z columns of the first ``count`` data rows of an ASCII PLY/PCD body."""
+    n = header["count"]
+    size = p.stat().st_size - header["body"]
+    if n <= 0:
+        raise InputError(f"{p}: the header declares {n} points")
+    if n * 6 > size + 6:  # every row has at least "0 0 0\n"
+        raise InputError(f"{p}: truncated: the header promises {n} points but the data "
+                         f"section has only {size} bytes")
+    with p.open("rb") as fh:
+        fh.seek(header["body"])
+        raw = fh.read()
+    if not raw.rstrip(b" \t").endswith((b"\n", b"\r")):
+        raise InputError(f"{p}: the last data row has no line end: the file is probably "
+                         "truncated (a complete ASCII PLY/PCD ends with a newline)")
+    lines = raw.decode("latin-1").splitlines()
+    rows = [ln for ln in lines if ln.strip()][header["skip_rows"]:header["skip_rows"] + n]
+    if len(rows) < n:
+        raise InputError(f"{p}: truncated: the header promises {n} points, the file has "
+                         f"{len(rows)} data rows")
+    cols = header["columns"]
+    try:
+        return np.loadtxt(rows, usecols=cols, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise InputError(f"{p}: malformed data row ({exc})") from None
 
 
 def _read_text(p: Path) -> np.ndarray:

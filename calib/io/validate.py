@@ -19,9 +19,13 @@ def as_array(name: str, value, shape: tuple, dtype=float, finite: bool = True) -
     Raises :class:`InputError` on a wrong shape, a non-numeric value, or NaN/inf.
     """
     try:
+        raw = np.asarray(value)
         a = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{name}: not a numeric array ({exc})") from None
+    if np.dtype(dtype).kind in "iu" and raw.dtype.kind == "f":
+        if not np.isfinite(raw).all() or np.any(raw != np.round(raw)):
+            raise InputError(f"{name}: indices must be whole numbers")
     if a.ndim != len(shape) or any(s not in (-1, d) for s, d in zip(shape, a.shape, strict=True)):
         want = "(" + ", ".join("N" if s == -1 else str(s) for s in shape) + ")"
         raise InputError(f"{name}: expected shape {want}, got {a.shape}")
