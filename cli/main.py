@@ -62,14 +62,19 @@ for _name in COMMAND_MODULES:
     _mod.register(app)
 
 
-def _sigterm(signum, frame):  # turn SIGTERM into the same clean exit as Ctrl-C
+_signalled = False  # set when SIGINT/SIGTERM arrived (an import may mask the interrupt)
+
+
+def _interrupt(signum, frame):  # SIGINT and SIGTERM: the same clean exit as Ctrl-C
+    global _signalled
+    _signalled = True
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``calib`` console script; returns the exit code."""
-    signal.signal(signal.SIGTERM, _sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background
     if not logging.getLogger().handlers:  # library warnings: one line each on stderr
         logging.basicConfig(level=logging.WARNING, format="calib: warning: %(message)s")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or \
@@ -98,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except Exception as exc:  # anything unexpected
+        if _signalled:  # e.g. an extension module's import turned the interrupt into an error
+            typer.echo("calib: interrupted", err=True)
+            return 130
         if debug:
             raise
         typer.echo(f"calib: internal error: {type(exc).__name__}: {exc} "

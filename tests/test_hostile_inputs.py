@@ -1,6 +1,6 @@
 """Hostile values at the public API found by the infrastructure review (issue 6).
 
-``xfail`` marks known bugs reported to the owners; each reason names the file.
+Each case names the file it exercises; all were bugs once and are fixed.
 """
 
 from __future__ import annotations

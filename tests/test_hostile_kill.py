@@ -32,17 +32,10 @@ def test_register_clouds_killed_at_any_time(tmp_path, delay):
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode == 1 and "ImportError" in err and delay is not None:
-        # SIGTERM during a lazy import inside the command: the handler's KeyboardInterrupt
-        # is turned into "ImportError: initialization failed" by the extension module, and
-        # cli/main.py reports an internal error (exit 1) instead of 130 (reported to the lead)
-        assert not out.exists() and not report.exists()
-        pytest.xfail("known: SIGTERM during a lazy import exits 1 (cli/main.py)")
-    # killed while still importing (before main() installs its SIGTERM handler) the process
-    # dies of the signal itself; nothing can have been written yet
+    # killed while still importing (before main() installs its SIGTERM handler) or while
+    # the interpreter shuts down after a successful run, the process dies of the signal
+    # itself; either nothing was written yet or the outputs are complete (checked below)
     assert proc.returncode in (0, 130, -signal.SIGTERM), err
-    if proc.returncode == -signal.SIGTERM:
-        assert not out.exists() and not report.exists()
     assert "Traceback" not in err
     if proc.returncode == 130:
         assert "interrupted" in err

@@ -2,7 +2,7 @@
 the original cloud; a cloud of other points is a silent wrong answer (issue 6).
 
 XYZ/PTS text has no point count, so a cut there can only be caught when it breaks a row; it
-is not swept here. ``xfail`` marks formats with known bugs (owner: calib/io/clouds.py).
+is not swept here.
 """
 
 from __future__ import annotations

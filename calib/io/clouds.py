@@ -108,6 +108,9 @@ def _header(p: Path, kind: str) -> dict:
         end = head.find(b"end_header")
         if end < 0:
             raise InputError(f"{p}: PLY header has no end_header")
+        if head.count(b"end_header") > 1 and head.find(b"end_header", end + 1) < \
+                head.find(b"\n", end) + 64:
+            raise InputError(f"{p}: PLY header has more than one end_header")
         nl = head.find(b"\n", end)
         body = (nl + 1) if nl >= 0 else len(head)
         lines = head[:end].decode("latin-1").splitlines()
@@ -164,8 +167,16 @@ def _header(p: Path, kind: str) -> dict:
         raise InputError(f"{p}: PCD fields have no x, y, z")
     counts = [int(c) for c in fields.get("COUNT", ["1"] * len(names))]
     sizes = [int(c) for c in fields["SIZE"]]
-    if len(counts) != len(names) or len(sizes) != len(names):
-        raise InputError(f"{p}: PCD header FIELDS/SIZE/COUNT lengths differ")
+    types = fields.get("TYPE", ["F"] * len(names))
+    if not (len(counts) == len(names) == len(sizes) == len(types)):
+        raise InputError(f"{p}: PCD header FIELDS/SIZE/TYPE/COUNT lengths differ")
+    valid = {"F": (4, 8), "I": (1, 2, 4, 8), "U": (1, 2, 4, 8)}
+    for f_, t_, s_, c_ in zip(names, types, sizes, counts, strict=True):
+        if t_ not in valid or s_ not in valid[t_] or c_ < 1:
+            raise InputError(f"{p}: PCD field {f_!r} has an invalid TYPE/SIZE/COUNT "
+                             f"({t_} {s_} {c_})")
+    if any(types[names.index(c)] != "F" for c in "xyz"):
+        raise InputError(f"{p}: PCD x, y, z must be floating point (TYPE F)")
     col_start = np.r_[0, np.cumsum(counts)[:-1]]
     data = fields["DATA"][0] if fields["DATA"] else ""
     if data not in ("ascii", "binary", "binary_compressed"):
@@ -181,9 +192,13 @@ def _check_binary_size(p: Path, header: dict) -> None:
     """Refuse binary files shorter than their header promises (open3d would return
     uninitialised memory for the missing points)."""
     have = p.stat().st_size - header["body"]
-    if header["data_bytes"] and have < header["data_bytes"]:
-        raise InputError(f"{p}: truncated binary file: the header promises "
-                         f"{header['data_bytes']} bytes of data, the file has {have}")
+    need = header["data_bytes"]
+    if need and have < need:
+        raise InputError(f"{p}: truncated binary file: the header promises {need} bytes of "
+                         f"data, the file has {have}")
+    if need and have > need + 1:  # (a single trailing newline is tolerated)
+        raise InputError(f"{p}: the binary data is {have} bytes but the header describes "
+                         f"{need}: the header does not match the data")
 
 
 def _read_ascii_table(p: Path, header: dict) -> np.ndarray:
