@@ -123,7 +123,7 @@ def accuracy() -> None:
         rows = [
             ("calib point-to-plane (Huber, auto scale)", ours, (P, Q, N, init), {}),
             ("calib point-to-plane (least squares)", ours, (P, Q, N, init), {"loss": None}),
-            ("calib point-to-point (Huber, auto scale)", ours, (P, Q, N, init),
+            ("calib point-to-point (default: least squares)", ours, (P, Q, N, init),
              {"method": "point-to-point"}),
             ("Open3D point-to-plane", o3d_icp, (src, tgt, init), {}),
             ("Open3D point-to-point", o3d_icp, (src, tgt, init), {"plane": False}),
