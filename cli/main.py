@@ -23,7 +23,10 @@ try:  # typer >= 0.20 vendors click; usage errors come from its copy
     from typer._click.exceptions import ClickException as _VendoredClickException
 except ImportError:  # pragma: no cover - older typer
     _VendoredClickException = None
-from click.exceptions import ClickException as _ClickException
+try:
+    from click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - click is optional with typer >= 0.20
+    _ClickException = None
 
 USAGE_ERRORS = tuple(c for c in (_ClickException, _VendoredClickException) if c is not None)
 
@@ -115,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    if code == 130:  # interrupted: skip interpreter teardown (open3d may have been cut
+        sys.stdout.flush()  # short in its import); outputs are already safe on disk
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

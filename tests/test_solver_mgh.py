@@ -20,6 +20,7 @@ TIGHT = SolverOptions(max_iterations=2000, function_tolerance=1e-15, gradient_to
 # Gauss-Newton model over-predicts every step by 2x: it is checked in MINPACK mode only.
 MINPACK = replace(TIGHT, running_max_diagonal=True)
 DEFAULT_SCALING_SLOW = {"brown_dennis"}
+RANK_DEFICIENT_START = {"biggs_exp6"}
 
 
 class VectorFunction(ResidualFamily):
@@ -58,8 +59,11 @@ def test_same_minimum_as_scipy_lm(name, scaling):
     res = _solve(f, x0, options=MINPACK if scaling == "minpack" else TIGHT)
     assert res.summary.termination in ("converged", "no_convergence"), res.summary.message
     ours = res.summary.final_cost
+    # same minimum, or a lower one: at Biggs EXP6's standard start the Jacobian has rank 4
+    # of 6, and MINPACK sometimes stops at the local minimum 0.3237 while we reach 0
     assert ours <= ref.cost * (1 + 1e-8) + 1e-12, (name, ours, ref.cost)
-    assert abs(ours - ref.cost) <= 1e-8 * ref.cost + 1e-12, (name, ours, ref.cost)
+    if name not in RANK_DEFICIENT_START:
+        assert abs(ours - ref.cost) <= 1e-8 * ref.cost + 1e-12, (name, ours, ref.cost)
     # reported cost is the cost at the returned point
     x = res.values["x"][0]
     assert np.isclose(0.5 * np.sum(f(x) ** 2), ours, rtol=1e-12, atol=1e-300)

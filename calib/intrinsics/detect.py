@@ -80,8 +80,12 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     if not isinstance(board, Chessboard):
         raise InputError("board must be a Chessboard or a (cols, rows) pair of inner corners")
     gray = read_gray(image) if not isinstance(image, np.ndarray) else image
+    if gray.ndim not in (2, 3) or gray.shape[0] < 8 or gray.shape[1] < 8 or \
+            (gray.ndim == 3 and gray.shape[2] not in (3, 4)):
+        raise InputError(f"image must be (H, W) gray or (H, W, 3) color, got {gray.shape}")
     if gray.ndim == 3:
-        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY if gray.shape[2] == 3
+                            else cv2.COLOR_BGRA2GRAY)
     if gray.dtype != np.uint8:
         raise InputError("image must be 8-bit")
     if method == "sb":

@@ -16,7 +16,10 @@ def as_batch(x: np.ndarray, shape: tuple[int, ...], name: str) -> tuple[np.ndarr
 
     Raises :class:`InputError` naming ``name`` on a wrong shape or a non-finite value.
     """
-    a = np.asarray(x, dtype=float)
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: not a numeric array ({exc})") from None
     if a.shape == shape:
         a, single = a[None], True
     elif a.ndim == len(shape) + 1 and a.shape[1:] == shape:
