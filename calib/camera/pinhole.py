@@ -64,15 +64,20 @@ def distort(xy: np.ndarray, theta: np.ndarray, jacobians: bool = False):
 CHUNK = 4096
 
 
-def _project_into(points: np.ndarray, th: np.ndarray, uv: np.ndarray,
-                  j_point: np.ndarray | None = None, j_theta: np.ndarray | None = None) -> None:
-    """Write :func:`project`'s outputs for ``points (n, 3)`` into the given arrays (which
-    may be strided views, e.g. the first three columns of a pose Jacobian)."""
+def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndarray,
+                  uv: np.ndarray, j_point: np.ndarray | None = None,
+                  j_theta: np.ndarray | None = None, j_rot: np.ndarray | None = None) -> None:
+    """Write :func:`project`'s outputs for the points with coordinate columns ``points = (X,
+    Y, Z)`` (each ``(n,)``) into the given arrays (which may be strided views, e.g. the first
+    three columns of a pose Jacobian). ``j_rot (n, 2, 3)``, if given, receives ``d uv / d phi``
+    for a left rotation ``Exp(phi) P`` of the point, ``(d uv / d P) (-hat(P))``, whose rows
+    are ``P x (row of d uv / d P)``."""
     fx, fy, cx, cy = th[..., 0], th[..., 1], th[..., 2], th[..., 3]
     k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
-    inv_z = 1.0 / points[:, 2]
-    x = points[:, 0] * inv_z
-    y = points[:, 1] * inv_z
+    X, Y, Z = points
+    inv_z = 1.0 / Z
+    x = X * inv_z
+    y = Y * inv_z
     xx, yy, xy = x * x, y * y, x * y
     r2 = xx + yy
     r4 = r2 * r2
@@ -80,8 +85,9 @@ def _project_into(points: np.ndarray, th: np.ndarray, uv: np.ndarray,
     radial = 1 + k1 * r2 + k2 * r4 + k3 * r6
     t_x = r2 + 2 * xx  # p2's term in xd (p1's in yd is t_y)
     t_y = r2 + 2 * yy
-    xd = x * radial + 2 * p1 * xy + p2 * t_x
-    yd = y * radial + p1 * t_y + 2 * p2 * xy
+    xy2 = 2 * xy
+    xd = x * radial + p1 * xy2 + p2 * t_x
+    yd = y * radial + p1 * t_y + p2 * xy2
     uv[:, 0] = fx * xd + cx
     uv[:, 1] = fy * yd + cy
     if j_point is None:
@@ -89,15 +95,22 @@ def _project_into(points: np.ndarray, th: np.ndarray, uv: np.ndarray,
     dr = k1 + 2 * k2 * r2 + 3 * k3 * r4  # d radial / d r2
     # d (xd, yd) / d (x, y) = [[a, b], [b, d]]
     a = radial + 2 * xx * dr + 2 * p1 * y + 6 * p2 * x
-    b = 2 * xy * dr + 2 * p1 * x + 2 * p2 * y
+    b = xy2 * dr + 2 * p1 * x + 2 * p2 * y
     d = radial + 2 * yy * dr + 6 * p1 * y + 2 * p2 * x
     fxz, fyz = fx * inv_z, fy * inv_z
-    j_point[:, 0, 0] = fxz * a
-    j_point[:, 0, 1] = fxz * b
-    j_point[:, 0, 2] = -fxz * (a * x + b * y)
-    j_point[:, 1, 0] = fyz * b
-    j_point[:, 1, 1] = fyz * d
-    j_point[:, 1, 2] = -fyz * (b * x + d * y)
+    u0, u1 = fxz * a, fxz * b  # rows of d uv / d P: (u0, u1, u2), (v0, v1, v2)
+    u2 = -(u0 * x + u1 * y)
+    v0, v1 = fyz * b, fyz * d
+    v2 = -(v0 * x + v1 * y)
+    j_point[:, 0, 0], j_point[:, 0, 1], j_point[:, 0, 2] = u0, u1, u2
+    j_point[:, 1, 0], j_point[:, 1, 1], j_point[:, 1, 2] = v0, v1, v2
+    if j_rot is not None:
+        j_rot[:, 0, 0] = Y * u2 - Z * u1
+        j_rot[:, 0, 1] = Z * u0 - X * u2
+        j_rot[:, 0, 2] = X * u1 - Y * u0
+        j_rot[:, 1, 0] = Y * v2 - Z * v1
+        j_rot[:, 1, 1] = Z * v0 - X * v2
+        j_rot[:, 1, 2] = X * v1 - Y * v0
     j_theta[:, 0, 0] = xd
     j_theta[:, 0, 1] = 0.0
     j_theta[:, 0, 2] = 1.0
@@ -105,7 +118,7 @@ def _project_into(points: np.ndarray, th: np.ndarray, uv: np.ndarray,
     fx_x, fy_y = fx * x, fy * y
     j_theta[:, 0, 4] = fx_x * r2
     j_theta[:, 0, 5] = fx_x * r4
-    j_theta[:, 0, 6] = 2 * fx * xy
+    j_theta[:, 0, 6] = fx * xy2
     j_theta[:, 0, 7] = fx * t_x
     j_theta[:, 0, 8] = fx_x * r6
     j_theta[:, 1, 0] = 0.0
@@ -115,7 +128,7 @@ def _project_into(points: np.ndarray, th: np.ndarray, uv: np.ndarray,
     j_theta[:, 1, 4] = fy_y * r2
     j_theta[:, 1, 5] = fy_y * r4
     j_theta[:, 1, 6] = fy * t_y
-    j_theta[:, 1, 7] = 2 * fy * xy
+    j_theta[:, 1, 7] = fy * xy2
     j_theta[:, 1, 8] = fy_y * r6
 
 
@@ -136,7 +149,8 @@ def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):
     j_theta = np.empty((n, 2, 9)) if jacobians else None
     for s in range(0, n, CHUNK):
         sl = slice(s, s + CHUNK)
-        _project_into(points[sl], th if th.ndim == 1 else th[sl], uv[sl],
+        p = points[sl]
+        _project_into((p[:, 0], p[:, 1], p[:, 2]), th if th.ndim == 1 else th[sl], uv[sl],
                       None if j_point is None else j_point[sl],
                       None if j_theta is None else j_theta[sl])
     if not jacobians:

@@ -48,6 +48,12 @@ class FitOptions:
             ``max(outlier_sigmas * 1.4826 * MAD, 1 px)`` and views whose RMS exceeds
             ``max(3 x median view RMS, 1 px)``, then fit again; both are reported.
         max_iterations: LM iteration cap.
+        initial_damping: the first LM damping, relative to ``diag(J^T J)``. 1e-6 rather than
+            the engine's 1e-4: focal length against board distance and principal point
+            against board rotation make the joint problem ill-conditioned, and 1e-4 slows
+            every early step along those directions (500 views: 7 -> 4 iterations); a
+            rejected first step costs one residual evaluation. Measured over random
+            cameras, boards and view counts by ``bench/study_intrinsics_damping.py``.
     """
 
     fix_k3: bool = False
@@ -60,9 +66,37 @@ class FitOptions:
     reject_outliers: bool = False
     outlier_sigmas: float = 5.0
     max_iterations: int = 100
+    initial_damping: float = 1e-6
 
 
-def _as_views(object_points, image_points) -> tuple[list[np.ndarray], list[np.ndarray]]:
+@dataclass(frozen=True)
+class _Views:
+    """Every view's corners as flat rows: view ``k`` is rows ``offsets[k]:offsets[k + 1]``."""
+
+    board: np.ndarray  # (R, 3) board points (metres, z = 0)
+    pixels: np.ndarray  # (R, 2)
+    view: np.ndarray  # (R,) view of each row
+    offsets: np.ndarray  # (V + 1,)
+
+    @property
+    def n_views(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _check_board(name: str, o: np.ndarray, i: np.ndarray) -> None:
+    if len(o) < MIN_CORNERS_PER_VIEW:
+        raise InputError(f"{name}: {len(o)} corners, need at least {MIN_CORNERS_PER_VIEW}")
+    if np.abs(i).max() > 1e7 or np.abs(o).max() > 1e6:
+        raise InputError(f"{name}: coordinates are implausibly large (corrupt input?)")
+    if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
+        raise InputError(f"{name}: board points must lie on z = 0")
+
+
+def _as_views(object_points, image_points) -> _Views:
     if (isinstance(image_points, np.ndarray) and image_points.ndim == 3
             and isinstance(object_points, np.ndarray) and object_points.ndim == 2):
         # the common full-board case: validate the whole (V, N, 2) array at once
@@ -78,13 +112,10 @@ def _as_views(object_points, image_points) -> tuple[list[np.ndarray], list[np.nd
         if img.shape[1] != len(o):
             raise InputError(f"object_points has {len(o)} points, image_points "
                              f"{img.shape[1]} per view")
-        if len(o) < MIN_CORNERS_PER_VIEW:
-            raise InputError(f"{len(o)} corners per view, need at least {MIN_CORNERS_PER_VIEW}")
-        if np.abs(img).max() > 1e7 or np.abs(o).max() > 1e6:
-            raise InputError("coordinates are implausibly large (corrupt input?)")
-        if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
-            raise InputError("object_points: board points must lie on z = 0")
-        return [o] * len(img), list(img)
+        _check_board("object_points", o, img)
+        v, n = img.shape[:2]
+        return _Views(np.tile(o, (v, 1)), np.ascontiguousarray(img.reshape(-1, 2)),
+                      np.repeat(np.arange(v), n), np.arange(v + 1) * n)
     if isinstance(image_points, np.ndarray) and image_points.ndim == 3:
         img = [image_points[i] for i in range(image_points.shape[0])]
     else:
@@ -104,15 +135,12 @@ def _as_views(object_points, image_points) -> tuple[list[np.ndarray], list[np.nd
         i = as_array(f"image_points[{k}]", i, (-1, 2))
         if len(o) != len(i):
             raise InputError(f"view {k}: {len(o)} object points but {len(i)} image points")
-        if len(o) < MIN_CORNERS_PER_VIEW:
-            raise InputError(f"view {k}: {len(o)} corners, need at least {MIN_CORNERS_PER_VIEW}")
-        if np.abs(i).max() > 1e7 or np.abs(o).max() > 1e6:
-            raise InputError(f"view {k}: coordinates are implausibly large (corrupt input?)")
-        if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
-            raise InputError(f"object_points[{k}]: board points must lie on z = 0")
+        _check_board(f"view {k}", o, i)
         out_o.append(o)
         out_i.append(i)
-    return out_o, out_i
+    counts = np.array([len(o) for o in out_o])
+    return _Views(np.concatenate(out_o), np.concatenate(out_i),
+                  np.repeat(np.arange(len(counts)), counts), np.r_[0, np.cumsum(counts)])
 
 
 def fit_intrinsics(
@@ -144,24 +172,30 @@ def fit_intrinsics(
     w, h = (int(v) for v in as_array("image_size", image_size, (2,)))
     if w <= 0 or h <= 0:
         raise InputError(f"image_size must be positive, got {(w, h)}")
-    obj, img = _as_views(object_points, image_points)
-    names = list(view_names) if view_names is not None else [f"view{k}" for k in range(len(img))]
-    if len(names) != len(img):
+    views = _as_views(object_points, image_points)
+    nv = views.n_views
+    names = list(view_names) if view_names is not None else [f"view{k}" for k in range(nv)]
+    if len(names) != nv:
         raise InputError("view_names must have one name per view")
     margin = 0.1 * max(w, h)
-    for k, i in enumerate(img):
-        out = (i[:, 0] < -margin) | (i[:, 0] > w + margin) | (i[:, 1] < -margin) | \
-            (i[:, 1] > h + margin)
-        if out.any():
-            raise InputError(f"{names[k]}: {int(out.sum())} corner(s) lie outside the "
-                             f"{w}x{h} image (wrong image_size or corners?)")
-        if len(i) < MIN_CORNERS_PER_VIEW:
-            raise InputError(f"{names[k]}: {len(i)} corners, need at least "
-                             f"{MIN_CORNERS_PER_VIEW}")
-    if len(img) < MIN_VIEWS:
-        raise InputError(f"{len(img)} usable view(s); need at least {MIN_VIEWS} board views")
+    px = views.pixels
+    out = (px[:, 0] < -margin) | (px[:, 0] > w + margin) | (px[:, 1] < -margin) | \
+        (px[:, 1] > h + margin)
+    if out.any():
+        per_view = np.bincount(views.view[out], minlength=nv)
+        k = int(np.flatnonzero(per_view)[0])
+        raise InputError(f"{names[k]}: {int(per_view[k])} corner(s) lie outside the "
+                         f"{w}x{h} image (wrong image_size or corners?)")
+    if nv < MIN_VIEWS:
+        raise InputError(f"{nv} usable view(s); need at least {MIN_VIEWS} board views")
 
-    H = homographies([o[:, :2] for o in obj], img)
+    counts = views.counts
+    if np.all(counts == counts[0]):
+        H = homographies(views.board[:, :2].reshape(nv, -1, 2), px.reshape(nv, -1, 2))
+    else:
+        o = views.offsets
+        H = homographies([views.board[o[k]:o[k + 1], :2] for k in range(nv)],
+                         [px[o[k]:o[k + 1]] for k in range(nv)])
     K0, init_method = zhang_intrinsics(H, (w, h))
     if opts.fix_principal_point:
         K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
@@ -170,52 +204,51 @@ def fit_intrinsics(
     spread = np.degrees(np.arccos(np.clip(np.min(normals @ normals.T), -1.0, 1.0)))
     if spread < MIN_TILT_SPREAD_DEG:
         raise DegenerateError(
-            f"all {len(img)} views see the board from the same direction (board normals within "
+            f"all {nv} views see the board from the same direction (board normals within "
             f"{spread:.1f} deg): the focal length is not determined; tilt the board between "
             "views")
     theta0 = np.r_[K0[0, 0], K0[1, 1], K0[0, 2], K0[1, 2], np.zeros(5)]
 
-    keep = [np.ones(len(i), bool) for i in img]
-    used = np.ones(len(img), bool)
-    result = _solve(obj, img, keep, used, theta0, T0, opts)
+    keep = np.ones(len(px), bool)
+    used = np.ones(nv, bool)
+    result = _solve(views, keep, used, theta0, T0, opts)
     rejected_corners = 0
     rejected_views: list[int] = []
     if opts.reject_outliers:
-        err = np.linalg.norm(result["residuals"], axis=1)
+        err = np.linalg.norm(result["residuals"], axis=1)  # every row: all views, all corners
         mad = 1.4826 * np.median(np.abs(err - np.median(err)))
         thr = max(opts.outlier_sigmas * max(mad, 1e-3), 1.0)
-        view_of = result["view_index"]
         pv = result["per_view_rms"]
         med = float(np.median(pv[used]))
-        for k in range(len(img)):
+        for k in range(nv):
             if pv[k] > max(3 * med, 1.0) and used.sum() > MIN_VIEWS:
                 used[k] = False
                 rejected_views.append(k)
-        pos = 0
-        for k in range(len(img)):
-            n = len(img[k])
-            e = err[pos:pos + n] if view_of[pos:pos + n].size else np.zeros(0)
-            keep[k] = e <= thr
-            pos += n
-        rejected_corners = int(sum((~kp).sum() for kp, u in zip(keep, used, strict=True) if u))
+        keep = err <= thr
+        rejected_corners = int((~keep & used[views.view]).sum())
         if rejected_corners or rejected_views:
-            result = _solve(obj, img, keep, used, result["theta"], result["poses"], opts)
-    return _make_result(result, obj, img, keep, used, names, (w, h), opts, init_method,
-                        rejected_corners, rejected_views)
+            result = _solve(views, keep, used, result["theta"], result["poses"], opts)
+    return _make_result(result, used, names, (w, h), init_method, rejected_corners,
+                        rejected_views)
 
 
-def _solve(obj, img, keep, used, theta0, T0, opts: FitOptions) -> dict:
-    views = [k for k in range(len(img)) if used[k]]
-    bp = np.concatenate([obj[k][keep[k]] for k in views])
-    uv = np.concatenate([img[k][keep[k]] for k in views])
-    vidx = np.concatenate([np.full(int(keep[k].sum()), j) for j, k in enumerate(views)])
-    if np.bincount(vidx, minlength=len(views)).min() < MIN_CORNERS_PER_VIEW:
+def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
+           opts: FitOptions) -> dict:
+    """Refine on the rows ``keep`` (R,) of the views ``used`` (V,)."""
+    rows = keep & used[views.view]
+    if rows.all():
+        bp, uv, view_of = views.board, views.pixels, views.view
+    else:
+        bp, uv, view_of = views.board[rows], views.pixels[rows], views.view[rows]
+    vlist = np.flatnonzero(used)
+    vidx = (np.cumsum(used) - 1)[view_of]
+    if np.bincount(vidx, minlength=len(vlist)).min() < MIN_CORNERS_PER_VIEW:
         raise DegenerateError("a view has fewer than 4 corners left after outlier rejection")
     aspect = opts.aspect_ratio if opts.fix_aspect else None
     fam = BoardReprojection(bp, uv, aspect)
     p = Problem()
     p.add_parameter("camera", theta0[None], Euclidean(9))
-    p.add_parameter("poses", T0[views], SE3Manifold(), eliminate=True)
+    p.add_parameter("poses", T0[vlist], SE3Manifold(), eliminate=True)
     loss = make_loss(opts.loss, opts.loss_scale) if opts.loss not in (None, "none") else None
     p.add_residuals(fam, [("camera", np.zeros(len(uv), np.int64)), ("poses", vidx)], loss=loss)
     const = []
@@ -238,7 +271,8 @@ def _solve(obj, img, keep, used, theta0, T0, opts: FitOptions) -> dict:
     # function_tolerance 1e-6 on the cost = 5e-7 relative on the RMS (2e-7 px at 0.4 px);
     # measured against 1e-8: one iteration fewer on 13/100 views, parameters within 1e-3 std
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
-                                 function_tolerance=1e-6, parameter_tolerance=1e-10))
+                                 function_tolerance=1e-6, parameter_tolerance=1e-10,
+                                 initial_damping=opts.initial_damping))
     s = res.summary
     if s.termination == "failure":
         raise NotConvergedError(f"intrinsics solve failed: {s.message}")
@@ -246,19 +280,19 @@ def _solve(obj, img, keep, used, theta0, T0, opts: FitOptions) -> dict:
     r, _ = fam.evaluate([res.values["camera"], res.values["poses"]],
                         [np.zeros(len(uv), np.int64), vidx], jacobians=False)
     poses = T0.copy()
-    poses[views] = res.values["poses"]
+    poses[vlist] = res.values["poses"]
     sq = np.sum(r * r, axis=1)
-    per_view = np.full(len(img), np.nan)
-    per_view[views] = np.sqrt(np.bincount(vidx, sq, len(views)) / np.bincount(vidx, None,
-                                                                              len(views)))
-    return dict(theta=theta, poses=poses, residuals=r, uv=uv, view_index=np.asarray(views)[vidx],
+    per_view = np.full(views.n_views, np.nan)
+    per_view[vlist] = np.sqrt(np.bincount(vidx, sq, len(vlist)) / np.bincount(vidx, None,
+                                                                              len(vlist)))
+    return dict(theta=theta, poses=poses, residuals=r, uv=uv, view_index=view_of,
                 per_view_rms=per_view, summary=s, cov=res.covariance["camera"],
                 deficient="camera" in res.covariance_rank_deficient, n_free=s.num_parameters,
                 aspect=aspect)
 
 
-def _make_result(res, obj, img, keep, used, names, size, opts, init_method,
-                 rejected_corners, rejected_views) -> IntrinsicsResult:
+def _make_result(res, used, names, size, init_method, rejected_corners,
+                 rejected_views) -> IntrinsicsResult:
     theta = res["theta"]
     r = res["residuals"]
     n = len(r)

@@ -39,13 +39,16 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     v, n = a.shape[:2]
     # Rows of A per point: r1 = [p, 0, -u p], r2 = [0, p, -w p] with p = (x, y, 1), so
     # A^T A = [[G, 0, -Gu], [0, G, -Gw], [-Gu, -Gw, Guw]] with weighted Gram matrices
-    # G = sum p p^T, Gu = sum u p p^T, Gw = sum w p p^T, Guw = sum (u^2 + w^2) p p^T:
-    # one (3 x N) @ (N x 12) product per view instead of building the (2N, 9) matrix A.
-    p = np.concatenate([a, np.ones((v, n, 1))], axis=2)
-    u, w = b[..., 0:1], b[..., 1:2]
-    G = np.matmul(p.transpose(0, 2, 1),
-                  np.concatenate([p, u * p, w * p, (u * u + w * w) * p], axis=2))
-    g, gu, gw, guw = G[:, :, 0:3], G[:, :, 3:6], G[:, :, 6:9], G[:, :, 9:12]
+    # G = sum p p^T, Gu = sum u p p^T, Gw = sum w p p^T, Guw = sum (u^2 + w^2) p p^T. The six
+    # distinct entries of p p^T are monomials of (x, y), so all four are one (4 x N) @ (N x 6)
+    # product per view: weights (1, u, w, u^2 + w^2) times monomials (xx, xy, x, yy, y, 1).
+    x, y = a[..., 0], a[..., 1]
+    mono = np.stack([x * x, x * y, x, y * y, y, np.ones_like(x)], axis=2)  # (V, N, 6)
+    u, w = b[..., 0], b[..., 1]
+    weights = np.stack([np.ones_like(u), u, w, u * u + w * w], axis=1)  # (V, 4, N)
+    sums = np.matmul(weights, mono)  # (V, 4, 6)
+    sym = sums[:, :, [0, 1, 2, 1, 3, 4, 2, 4, 5]].reshape(v, 4, 3, 3)
+    g, gu, gw, guw = sym[:, 0], sym[:, 1], sym[:, 2], sym[:, 3]
     M = np.zeros((v, 9, 9))
     M[:, 0:3, 0:3] = g
     M[:, 3:6, 3:6] = g
@@ -62,14 +65,16 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return H / H[:, 2:3, 2:3]
 
 
-def homographies(board_xy: list[np.ndarray], pixels: list[np.ndarray]) -> np.ndarray:
-    """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view
-    (one batched normalized DLT when every view has the same number of points)."""
-    if len({len(b) for b in board_xy}) == 1:
+def homographies(board_xy: np.ndarray | list[np.ndarray],
+                 pixels: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view:
+    ``(V, N, 2)`` arrays or lists of ``(N_i, 2)`` (one batched normalized DLT when every view
+    has the same number of points)."""
+    if isinstance(board_xy, np.ndarray) or len({len(b) for b in board_xy}) == 1:
         with np.errstate(all="ignore"):
             try:
-                H = _dlt_batch(np.stack(board_xy).astype(float),
-                               np.stack(pixels).astype(float))
+                H = _dlt_batch(np.asarray(board_xy, dtype=float),
+                               np.asarray(pixels, dtype=float))
             except np.linalg.LinAlgError:
                 raise DegenerateError("a board homography is degenerate (corners collinear "
                                       "or repeated)") from None

@@ -10,6 +10,9 @@ that group residual ``n`` reads.
 residuals all share one block (registration: one pose) can broadcast instead of
 copying, and a family with per-residual blocks gathers ``values[j][indices[j]]``.
 
+A family may also implement :meth:`ResidualFamily.restrict`, so that the engine evaluates
+it in row chunks.
+
 Jacobians are taken with respect to the group's tangent-space perturbation
 (Euclidean: additive; SO3/SE3: left, ``X <- Exp(delta) X``; SE3 twists are
 translation first, ``delta = (rho, phi)``), shaped ``(N, m, d_j)`` with ``d_j`` the
@@ -43,3 +46,12 @@ class ResidualFamily(ABC):
         ``indices[j]`` the ``(N,)`` block index each residual reads from it.
         Return ``None`` for the Jacobian list when ``jacobians`` is False.
         """
+
+    def restrict(self, rows: slice) -> ResidualFamily | None:
+        """The family restricted to its residuals ``rows`` (a slice of ``0..N``), evaluated
+        with ``indices[j][rows]``; or ``None`` (the default) when it must be evaluated whole.
+
+        A family that can be restricted is evaluated and summed in cache-sized chunks, so
+        the engine never holds its whole Jacobian.
+        """
+        return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera.pinhole import CHUNK, _project_into, project
+from ..camera.pinhole import CHUNK, _project_into
 from .base import ResidualFamily
 
 
@@ -32,8 +32,14 @@ class BoardReprojection(ResidualFamily):
         self.board_points = np.ascontiguousarray(board_points, dtype=float)
         self.observed = np.ascontiguousarray(observed, dtype=float)
         self.aspect = aspect
-        self._blocks: bool | None = None  # residuals grouped by view in equal blocks?
-        self._nviews: int | None = None
+        b = self.board_points
+        self._cols = (b[:, 0].copy(), b[:, 1].copy(), b[:, 2].copy())
+        self._planar = not np.any(self._cols[2])
+        self._runs_of: np.ndarray | None = None  # the view index array _runs describes
+        self._runs: tuple[int, int, int] | None = None
+
+    def restrict(self, rows: slice) -> BoardReprojection:
+        return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect)
 
     def theta(self, values: np.ndarray) -> np.ndarray:
         """Effective parameters ``(M, 9)`` (with ``fx = aspect * fy`` when tied)."""
@@ -42,49 +48,69 @@ class BoardReprojection(ResidualFamily):
             th[:, 0] = self.aspect * th[:, 1]
         return th
 
-    def _camera_points(self, T: np.ndarray, view: np.ndarray) -> np.ndarray:
-        """``T_cam_board X`` per residual; one batched matmul when the residuals are grouped
-        by view in equal-size blocks (the usual full-board case)."""
-        if self._blocks is None:
-            counts = np.bincount(view, minlength=len(T))
-            n = len(view)
-            self._blocks = bool(len(T) and n == counts[0] * len(T) and np.all(counts == counts[0])
-                                and np.array_equal(view, np.repeat(np.arange(len(T)), counts[0])))
-        if self._blocks and len(T) == self._nviews:
-            k = len(view) // len(T)
-            pts = np.matmul(self.board_points.reshape(len(T), k, 3),
-                            T[:, :3, :3].transpose(0, 2, 1)) + T[:, None, :3, 3]
-            return pts.reshape(-1, 3)
+    def _camera_points(self, T: np.ndarray, view: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Coordinate columns ``(X, Y, Z)``, each ``(N,)``, of ``T_cam_board X_board`` per
+        residual; broadcast per view when the residuals come in equal-size runs of
+        consecutive views (the usual full-board case)."""
+        if self._runs_of is not view:
+            self._runs_of, self._runs = view, _equal_runs(view)
+        if self._runs is not None and self._runs[0] + self._runs[1] <= len(T):
+            v0, nv, k = self._runs
+            R = T[v0:v0 + nv, :3, :3]
+            t = T[v0:v0 + nv, :3, 3]
+            bx, by, bz = (c.reshape(nv, k) for c in self._cols)
+            out = []
+            for i in range(3):
+                c = R[:, i, 0:1] * bx
+                c += R[:, i, 1:2] * by
+                if not self._planar:
+                    c += R[:, i, 2:3] * bz
+                c += t[:, i:i + 1]
+                out.append(c.reshape(-1))
+            return tuple(out)
         rot = np.take(T[:, :3, :3].reshape(-1, 9), view, axis=0).reshape(-1, 3, 3)
-        return np.einsum("nij,nj->ni", rot, self.board_points) + np.take(T[:, :3, 3], view,
-                                                                          axis=0)
+        pts = np.einsum("nij,nj->ni", rot, self.board_points) + np.take(T[:, :3, 3], view,
+                                                                         axis=0)
+        return pts[:, 0], pts[:, 1], pts[:, 2]
 
     def evaluate(self, values, indices, jacobians=True):
         th_all = self.theta(values[0])
         th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
-        T = values[1]
-        if self._nviews is None:
-            self._nviews = len(T)
-        pts = self._camera_points(T, indices[1])
+        pts = self._camera_points(values[1], indices[1])
+        n = len(pts[0])
         if not jacobians:
-            return project(pts, th) - self.observed, None
-        n = len(pts)
+            uv = np.empty((n, 2))
+            for s in range(0, n, CHUNK):
+                sl = slice(s, s + CHUNK)
+                _project_into(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl])
+            uv -= self.observed
+            return uv, None
         uv = np.empty((n, 2))
         j_theta = np.empty((n, 2, 9))
         j_pose = np.empty((n, 2, 6))
         for s in range(0, n, CHUNK):  # chunks keep every temporary in cache
             sl = slice(s, s + CHUNK)
-            p = pts[sl]
-            jp = j_pose[sl]
-            _project_into(p, th if th.ndim == 1 else th[sl], uv[sl], jp[:, :, :3], j_theta[sl])
-            # d/d phi of Exp(phi) P: row j times -hat(P) equals P x j
-            x, y, z = p[:, 0], p[:, 1], p[:, 2]
-            for i in (0, 1):
-                a, b, c = jp[:, i, 0], jp[:, i, 1], jp[:, i, 2]
-                jp[:, i, 3] = y * c - z * b
-                jp[:, i, 4] = z * a - x * c
-                jp[:, i, 5] = x * b - y * a
+            _project_into(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
+                          j_pose[sl, :, :3],
+                          j_theta[sl], j_pose[sl, :, 3:])
         if self.aspect is not None:
             j_theta[:, :, 1] += self.aspect * j_theta[:, :, 0]
             j_theta[:, :, 0] = 0.0
-        return uv - self.observed, [j_theta, j_pose]
+        uv -= self.observed
+        return uv, [j_theta, j_pose]
+
+
+def _equal_runs(view: np.ndarray) -> tuple[int, int, int] | None:
+    """``(first view, number of views, run length)`` when ``view`` is ``v0, .., v0`` (k
+    times), ``v0 + 1, ..`` up to ``v0 + nv - 1``; else None."""
+    n = len(view)
+    if n == 0:
+        return None
+    v0 = int(view[0])
+    nv = int(view[-1]) - v0 + 1
+    if nv <= 0 or n % nv:
+        return None
+    k = n // nv
+    if not np.array_equal(view, np.repeat(np.arange(v0, v0 + nv), k)):
+        return None
+    return v0, nv, k

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import linear_solver
 from .covariance import covariance_and_information
-from .normal_equations import assemble, jacobian_times, linearize
+from .normal_equations import assemble, hessian_quadratic_form, linearize
 from .options import SolverOptions
 from .problem import Problem
 from .schur import LinearSolveError, back_substitute, diagonals, reduce
@@ -91,7 +91,7 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
 
     def finish(termination: str, message: str, cost: float) -> SolverResult:
         cov, info, deficient = {}, {}, ()
-        if (opts.covariance or opts.information) and lin.terms is not None:
+        if (opts.covariance or opts.information) and lin.ok:
             tc = time.perf_counter()
             final = lin if lin.has_jacobians else linearize(structure, values, True)
             cov, info, deficient = covariance_and_information(
@@ -107,7 +107,7 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
         log.debug(summary.brief())
         return SolverResult(values, summary, cov, info, deficient)
 
-    if lin.terms is None:
+    if not lin.ok:
         return finish("failure", f"at the initial point: {lin.bad}", float("inf"))
     if n_params == 0:
         return finish("converged", "no free parameters", lin.cost)
@@ -121,6 +121,7 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
     if gmax <= opts.gradient_tolerance:
         return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
 
+    trusted = False  # has the linear model predicted the last step well?
     for it in range(1, opts.max_iterations + 1):
         t_it = time.perf_counter()
         if t_it - t_start > opts.max_time_s:
@@ -151,16 +152,24 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
             return finish("converged", f"parameter tolerance: |dx| = {step_norm:.3e}", cost)
         g_dot = float(neq.g_r @ dx_r) + sum(float(np.sum(neq.elim[n].g * v))
                                           for n, v in dx_e.items())
-        predicted = -g_dot - 0.5 * jacobian_times(structure, lin, dx_r, dx_e)
+        predicted = -g_dot - 0.5 * hessian_quadratic_form(neq, dx_r, dx_e)
         t0 = clock.add("model", t0)
         trial_values = _apply_step(structure, values, dx_r, dx_e)
         t0 = clock.add("update", t0)
         last = it == opts.max_iterations  # no Jacobians needed after the last iteration
-        trial = linearize(structure, trial_values, not last)
+        # Jacobians at the trial point right away only while the model has been predicting
+        # well; otherwise (first step, after a rejection or a poor gain) the cost alone
+        # decides first, so a rejected step costs a residual evaluation, not a linearization
+        trial = linearize(structure, trial_values, not last and trusted)
         t0 = clock.add("evaluate", t0)
         actual = cost - trial.cost
         gain = actual / predicted if predicted > 0 else -np.inf
-        accepted = trial.terms is not None and predicted > 0 and actual > 0
+        accepted = trial.ok and predicted > 0 and actual > 0
+        if accepted and not last and not trial.has_jacobians:
+            trial = linearize(structure, trial_values, True)
+            t0 = clock.add("evaluate", t0)
+            accepted = trial.ok
+        trusted = accepted and gain > 0.25
         if accepted:
             n_ok += 1
             old_cost = cost

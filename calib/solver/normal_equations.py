@@ -1,5 +1,6 @@
 """Linearize a problem (residuals + robust correction + Jacobians) and assemble the
-block-sparse normal equations ``J^T J dx = -J^T r`` without ever forming them densely.
+block-sparse normal equations ``J^T J dx = -J^T r`` without ever forming them densely, nor
+holding the whole Jacobian (terms are evaluated and summed in row chunks).
 
 Reduced (non-eliminated) variables get ``A = J_r^T J_r`` as CSR and ``g_r``; every
 eliminated group gets its block diagonal ``C`` ``(P, d, d)``, ``g_e`` ``(P, d)`` and the
@@ -14,20 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from .structure import Structure, TermPlan, check_family_output
-
-
-@dataclass
-class TermLinearization:
-    r: np.ndarray  # (N, m) robust-scaled residuals
-    jac: dict  # id(SlotPlan) -> (N, m, df) robust-scaled Jacobian over free coordinates
-
-
-@dataclass
-class Linearization:
-    cost: float
-    terms: list[TermLinearization] | None
-    bad: str | None = None  # message when a residual or Jacobian is not finite
-    has_jacobians: bool = True
 
 
 @dataclass
@@ -50,6 +37,21 @@ class NormalEquations:
         for e in self.elim.values():
             m = max(m, float(np.abs(e.g).max(initial=0.0)))
         return m
+
+
+@dataclass
+class Linearization:
+    """The cost at a point and, when Jacobians were asked for, the assembled normal
+    equations there; ``bad`` says why the point is unusable (non-finite values)."""
+
+    cost: float
+    neq: NormalEquations | None
+    bad: str | None = None
+    has_jacobians: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.bad is None
 
 
 def _robust(r: np.ndarray, jac: list | None, loss):
@@ -88,104 +90,151 @@ def _robust(r: np.ndarray, jac: list | None, loss):
     return cost, r_new, out
 
 
-def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Linearization:
-    """Evaluate every residual family at ``values`` (dict name -> array)."""
+class _Sums:
+    """Accumulators of one linearization: ``g_r``, the ``A`` pair blocks, ``C``, ``g_e`` and
+    the ``W`` pair blocks, filled chunk by chunk."""
+
+    def __init__(self, structure: Structure) -> None:
+        self.g_r = np.zeros(structure.n_reduced)
+        self.rr: dict = {}  # id(PairPlan) -> (U, a, b)
+        self.re: dict = {}
+        self.elim = {name: (np.zeros((p.group.n_free, p.group.df, p.group.df)),
+                            np.zeros((p.group.n_free, p.group.df)))
+                     for name, p in structure.elim.items()}
+
+    @staticmethod
+    def add(store: dict, pair, values: np.ndarray, dst: np.ndarray | None) -> None:
+        if dst is None:  # the whole term in one chunk: the sums are the blocks
+            store[id(pair)] = values
+            return
+        acc = store.get(id(pair))
+        if acc is None:
+            acc = store[id(pair)] = np.zeros((len(pair.seg.keys),) + values.shape[1:])
+        acc[dst] += values
+
+    def normal_equations(self, structure: Structure) -> NormalEquations:
+        n = structure.n_reduced
+        a_vals, subs = [], {name: [] for name in structure.elim}
+        for tp in structure.terms:
+            a_vals += [self.rr[id(pr)].ravel() for pr in tp.rr_pairs]
+            if tp.elim is not None:
+                subs[tp.elim.group.name] += [self.re[id(pr)] for pr in tp.re_pairs]
+        a_vals.append(np.zeros(n))
+        A = structure.a_pattern.build(np.concatenate(a_vals))
+        elim = {}
+        for name, plan in structure.elim.items():
+            C, g = self.elim[name]
+            d = plan.group.df
+            rb = structure.row_block
+            w_sub = (np.concatenate([s.reshape(-1, rb, d) for s in subs[name]]) if subs[name]
+                     else np.zeros((0, rb, d)))
+            elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub),
+                                    plan.wt.build(w_sub, transpose=True))
+        return NormalEquations(self.g_r, A, elim)
+
+
+def _plan_jacobians(tp: TermPlan, valid: dict, jac: list) -> dict:
+    """id(SlotPlan) -> ``(n, m, width)`` Jacobian over the plan's free coordinates."""
+    out = {}
+    for plan in tp.reduced + ([tp.elim] if tp.elim is not None else []):
+        cols = []
+        for lay, j in plan.parts:
+            jj = jac[j]
+            cols.append(jj[:, :, lay.free_coords] if lay.df < jj.shape[2] else jj)
+        jj = cols[0] if len(cols) == 1 else np.concatenate(cols, axis=2)
+        v = valid[id(plan)]
+        out[id(plan)] = jj if v is None else jj * v[:, None, None]
+    return out
+
+
+def _accumulate(tp: TermPlan, ch, r: np.ndarray, jmap: dict, sums: _Sums) -> None:
+    for plan in tp.reduced:
+        sp, cols = ch.grad[id(plan)]
+        sums.g_r[cols] += sp.seg.weighted_sum(r, jmap[id(plan)])
+    for pair, sp in zip(tp.rr_pairs, ch.rr, strict=True):
+        sums.add(sums.rr, pair, sp.seg.sum_products(jmap[id(pair.a)], jmap[id(pair.b)]), sp.dst)
+    if tp.elim is None:
+        return
+    C, g = sums.elim[tp.elim.group.name]
+    je = jmap[id(tp.elim)]
+    seg = ch.elim
+    C[seg.keys] += seg.sum_products(je, je)
+    g[seg.keys] += seg.weighted_sum(r, je)
+    for pair, sp in zip(tp.re_pairs, ch.re, strict=True):
+        sums.add(sums.re, pair, sp.seg.sum_products(jmap[id(pair.a)], je), sp.dst)
+
+
+def _evaluate_chunk(tp: TermPlan, ch, vals: list, dims: list, jacobians: bool,
+                    sums: _Sums | None) -> tuple[float, str | None]:
+    """Cost of one chunk (and its sums into ``sums``), or ``(inf, reason)``."""
+    rb = tp.block
+    name = type(rb.family).__name__
+    r, jac = ch.family.evaluate(vals, ch.indices, jacobians)
+    r = np.asarray(r, dtype=float)
+    check_family_output(rb, r, jac if jacobians else None, dims, ch.rows.stop - ch.rows.start)
+    if not np.isfinite(r).all():
+        return np.inf, f"non-finite residual in {name}"
+    if jacobians:
+        jac = [np.asarray(j, dtype=float) for j in jac]
+        for jj in jac:
+            if not np.isfinite(jj).all():
+                return np.inf, f"non-finite Jacobian in {name}"
+    c, r, jac = _robust(r, jac if jacobians else None, rb.loss)
+    if sums is not None:
+        _accumulate(tp, ch, r, _plan_jacobians(tp, ch.valid, jac), sums)
+    return c, None
+
+
+def _evaluate_tasks(structure: Structure, tasks: list, values: dict, jacobians: bool
+                    ) -> tuple[float, str | None, _Sums | None]:
     cost = 0.0
-    terms = []
-    for tp in structure.terms:
+    sums = _Sums(structure) if jacobians else None
+    for tp, ch in tasks:
         rb = tp.block
         vals = [values[g] for g in rb.groups]
-        r, jac = rb.family.evaluate(vals, rb.indices, jacobians)
-        r = np.asarray(r, dtype=float)
         dims = [structure.layouts[g].manifold.tangent_dim for g in rb.groups]
-        check_family_output(rb, r, jac if jacobians else None, dims)
-        name = type(rb.family).__name__
-        if not np.isfinite(r).all():
-            return Linearization(np.inf, None, f"non-finite residual in {name}")
-        if jacobians:
-            jac = [np.asarray(j, dtype=float) for j in jac]
-            for jj in jac:
-                if not np.isfinite(jj).all():
-                    return Linearization(np.inf, None, f"non-finite Jacobian in {name}")
-        c, r, jac = _robust(r, jac if jacobians else None, rb.loss)
+        c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
+        if bad is not None:
+            return np.inf, bad, None
         cost += c
-        jmap = {}
-        if jacobians:
-            for plan in tp.reduced + ([tp.elim] if tp.elim is not None else []):
-                cols = []
-                for lay, j in plan.parts:
-                    jj = jac[j]
-                    cols.append(jj[:, :, lay.free_coords] if lay.df < jj.shape[2] else jj)
-                jj = cols[0] if len(cols) == 1 else np.concatenate(cols, axis=2)
-                if plan.valid is not None:
-                    jj = jj * plan.valid[:, None, None]
-                jmap[id(plan)] = jj
-        terms.append(TermLinearization(r, jmap))
+    return cost, None, sums
+
+
+def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Linearization:
+    """Cost at ``values`` (dict name -> array) and, with ``jacobians``, the normal equations.
+
+    Each term is evaluated chunk by chunk (see :mod:`calib.solver.chunks`): residuals,
+    Jacobians, the robust correction and the sums of one chunk are done before the next.
+    (Chunks in two threads were measured slower on 2 cores: numpy's per-call overhead holds
+    the GIL.)
+    """
+    tasks = [(tp, ch) for tp in structure.terms for ch in tp.chunks]
+    cost, bad, sums = _evaluate_tasks(structure, tasks, values, jacobians)
+    if bad is not None:
+        return Linearization(np.inf, None, bad, jacobians)
     if not np.isfinite(cost):
-        return Linearization(np.inf, None, "non-finite cost")
-    return Linearization(cost, terms, None, jacobians)
+        return Linearization(np.inf, None, "non-finite cost", jacobians)
+    return Linearization(cost, sums.normal_equations(structure) if jacobians else None, None,
+                         jacobians)
 
 
 def assemble(structure: Structure, lin: Linearization) -> NormalEquations:
-    """Gradient and block-sparse ``J^T J`` pieces from a linearization."""
-    n = structure.n_reduced
-    g_r = np.zeros(n)
-    a_vals = []
-    elim_acc = {}
-    for name, plan in structure.elim.items():
-        lay = plan.group
-        elim_acc[name] = (np.zeros((lay.n_free, lay.df, lay.df)), np.zeros((lay.n_free, lay.df)),
-                          [])
-    for tp, tl in zip(structure.terms, lin.terms, strict=True):
-        _assemble_term(tp, tl, g_r, a_vals, elim_acc, structure.row_block)
-    a_vals.append(np.zeros(n))
-    A = structure.a_pattern.build(np.concatenate(a_vals))
-    elim = {}
-    for name, plan in structure.elim.items():
-        C, g, subs = elim_acc[name]
-        d = plan.group.df
-        w_sub = np.concatenate(subs) if subs else np.zeros((0, structure.row_block, d))
-        elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub),
-                                plan.wt.build(w_sub, transpose=True))
-    return NormalEquations(g_r, A, elim)
+    """The normal equations of a linearization made with Jacobians."""
+    if lin.neq is None:
+        raise ValueError("the linearization has no Jacobians (or failed)")
+    return lin.neq
 
 
-def _assemble_term(tp: TermPlan, tl: TermLinearization, g_r, a_vals, elim_acc,
-                   row_block: int) -> None:
-    r = tl.r
-    for plan in tp.reduced:
-        gb = plan.grad.weighted_sum(r, tl.jac[id(plan)])
-        g_r[plan.columns(plan.grad.keys)] += gb
-    for pair in tp.rr_pairs:
-        a_vals.append(pair.seg.sum_products(tl.jac[id(pair.a)], tl.jac[id(pair.b)]).ravel())
-    if tp.elim is None:
-        return
-    C, g, subs = elim_acc[tp.elim.group.name]
-    je = tl.jac[id(tp.elim)]
-    keys = tp.elim_seg.keys
-    C[keys] += tp.elim_seg.sum_products(je, je)
-    g[keys] += tp.elim_seg.weighted_sum(r, je)
-    d = tp.elim.group.df
-    for pair in tp.re_pairs:
-        blocks = pair.seg.sum_products(tl.jac[id(pair.a)], je)
-        subs.append(blocks.reshape(-1, row_block, d))
+def hessian_quadratic_form(neq: NormalEquations, dx_r: np.ndarray, dx_e: dict) -> float:
+    """``dx^T J^T J dx = |J' dx|^2`` from the assembled blocks (``A``, ``W``, ``C``), for the
+    LM model's predicted decrease: no pass over the residuals.
 
-
-def jacobian_times(structure: Structure, lin: Linearization, dx_r: np.ndarray,
-                   dx_e: dict) -> float:
-    """``|J' dx|^2`` over all residuals (for the LM model's predicted decrease)."""
-    total = 0.0
-    for tp, tl in zip(structure.terms, lin.terms, strict=True):
-        acc = np.zeros_like(tl.r)
-        for plan in tp.reduced:
-            jj = tl.jac[id(plan)]
-            if plan.grad.single:  # one block for all residuals: a GEMV
-                n, m, w = jj.shape
-                acc += (jj.reshape(n * m, w) @ dx_r[plan.columns(plan.grad.keys)[0]]).reshape(n, m)
-            else:
-                acc += np.einsum("nmd,nd->nm", jj, dx_r[plan.columns(plan.pos)])
-        if tp.elim is not None:
-            blocks = dx_e[tp.elim.group.name]
-            acc += np.einsum("nmd,nd->nm", tl.jac[id(tp.elim)], blocks[tp.elim.pos])
-        total += float(np.einsum("nm,nm->", acc, acc))
+    ``dx_r (n_r,)`` reduced step, ``dx_e`` name -> ``(P, d)`` eliminated steps.
+    """
+    total = float(dx_r @ (neq.A @ dx_r)) if dx_r.size else 0.0
+    for name, es in neq.elim.items():
+        de = dx_e[name]
+        total += float(np.einsum("pi,pij,pj->", de, es.C, de, optimize=True))
+        if dx_r.size and es.w_sub.shape[0]:
+            total += 2.0 * float(dx_r @ (es.W @ de.ravel()))
     return total

@@ -228,6 +228,7 @@ class PairPlan:
     a: SlotPlan
     b: SlotPlan
     seg: Segments
+    nb: int  # pair key = a.pos * nb + b.pos
 
 
 @dataclass
@@ -238,6 +239,7 @@ class TermPlan:
     rr_pairs: list[PairPlan] = field(default_factory=list)
     re_pairs: list[PairPlan] = field(default_factory=list)
     elim_seg: Segments | None = None
+    chunks: list = field(default_factory=list)  # [chunks.Chunk]: rows evaluated together
 
 
 @dataclass
@@ -321,7 +323,7 @@ class Structure:
                     ra = pa.columns(seg.keys // nb)
                     cb = pb.columns(seg.keys % nb)
                     shape = (len(seg.keys), ra.shape[1], cb.shape[1])
-                    tp.rr_pairs.append(PairPlan(pa, pb, seg))
+                    tp.rr_pairs.append(PairPlan(pa, pb, seg, nb))
                     a_rows.append(np.broadcast_to(ra[:, :, None], shape).ravel())
                     a_cols.append(np.broadcast_to(cb[:, None, :], shape).ravel())
             if el is not None:
@@ -331,7 +333,7 @@ class Structure:
                     seg = Segments(pa.pos * ne + el.pos)
                     brow = pa.row_blocks(seg.keys // ne, self.row_block)
                     rows, cols = w_entries[el.group.name]
-                    tp.re_pairs.append(PairPlan(pa, el, seg))
+                    tp.re_pairs.append(PairPlan(pa, el, seg, ne))
                     rows.append(brow.ravel())
                     cols.append(np.repeat(seg.keys % ne, brow.shape[1]))
             self.terms.append(tp)
@@ -349,6 +351,10 @@ class Structure:
             plan.w = BsrPattern(brow, bcol, (nrb, p), self.row_block, d)
             plan.wt = BsrPattern(bcol, brow, (p, nrb), d, self.row_block)
             plan.sub_pos = bcol
+        from .chunks import plan_chunks  # chunks builds on this module's plans
+
+        for tp in self.terms:
+            tp.chunks = plan_chunks(tp)
 
 
 def _units(layouts: dict, plans: list[list[SlotPlan]]) -> list[list[str]]:
@@ -393,17 +399,18 @@ def _layout(g: ParameterGroup) -> GroupLayout:
 
 
 def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
-                        dims: list[int]) -> None:
-    """Raise :class:`InputError` if a family returned arrays of the wrong shape."""
+                        dims: list[int], rows: int | None = None) -> None:
+    """Raise :class:`InputError` if a family returned arrays of the wrong shape (``rows``:
+    the rows evaluated, by default all of the block's)."""
     name = type(rb.family).__name__
     m = rb.family.residual_dim
-    if r.shape != (rb.num_residuals, m):
-        raise InputError(f"{name}.evaluate returned residuals {r.shape}, "
-                         f"expected {(rb.num_residuals, m)}")
+    n = rb.num_residuals if rows is None else rows
+    if r.shape != (n, m):
+        raise InputError(f"{name}.evaluate returned residuals {r.shape}, expected {(n, m)}")
     if jac is not None:
         if len(jac) != len(dims):
             raise InputError(f"{name}.evaluate returned {len(jac)} Jacobians, expected {len(dims)}")
         for j, (jj, d) in enumerate(zip(jac, dims, strict=True)):
-            if jj.shape != (rb.num_residuals, m, d):
+            if jj.shape != (n, m, d):
                 raise InputError(f"{name}.evaluate Jacobian {j} is {jj.shape}, "
-                                 f"expected {(rb.num_residuals, m, d)}")
+                                 f"expected {(n, m, d)}")

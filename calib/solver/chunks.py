@@ -1,0 +1,106 @@
+"""Row chunks of a residual term, evaluated and summed one at a time.
+
+A term whose family can be restricted to a range of rows (``ResidualFamily.restrict``) is
+split into chunks of about :data:`CHUNK_DOUBLES` Jacobian entries (about 1 MB): each chunk's
+residuals and Jacobians are computed, robust-corrected and summed into the normal equations
+while they are still in cache, and the whole Jacobian is never held in memory. Every chunk
+carries its own :class:`Segments` (sorted once, here) and the position of each of its sums in
+the term's accumulators, so an iteration only evaluates, multiplies and adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .structure import PairPlan, Segments, SlotPlan, TermPlan
+
+#: Target Jacobian entries per chunk (rows x residual_dim x total width): 1 MB of doubles,
+#: which keeps a chunk's Jacobian and temporaries in a core's L2 cache.
+CHUNK_DOUBLES = 1 << 17
+
+
+@dataclass
+class SumPlan:
+    """A chunk's segment sums and where they land: ``dst[i]`` is the accumulator row of
+    ``seg.keys[i]`` (``None``: the chunk is the whole term, rows in the accumulator's order)."""
+
+    seg: Segments
+    dst: np.ndarray | None
+
+
+@dataclass
+class Chunk:
+    """Rows ``rows`` of one term with its restricted family and index arrays."""
+
+    rows: slice
+    family: object  # ResidualFamily
+    indices: tuple[np.ndarray, ...]
+    valid: dict  # id(SlotPlan) -> (n,) bool mask or None
+    grad: dict  # id(SlotPlan) -> (SumPlan, (U, width) reduced-vector columns)
+    rr: list[SumPlan]  # per tp.rr_pairs
+    elim: Segments | None  # sums per eliminated block (C and g_e, rows = its keys)
+    re: list[SumPlan]  # per tp.re_pairs
+
+
+def _rank_in(global_keys: np.ndarray, local_keys: np.ndarray) -> np.ndarray:
+    """Index of every ``local_keys`` entry in ``global_keys`` (which holds each key once)."""
+    order = np.argsort(global_keys, kind="stable")
+    return order[np.searchsorted(global_keys, local_keys, sorter=order)]
+
+
+def _pair_keys(pair: PairPlan, rows: slice) -> np.ndarray:
+    return pair.a.pos[rows] * pair.nb + pair.b.pos[rows]
+
+
+def chunk_rows(tp: TermPlan) -> int:
+    """Rows per chunk for a term (a multiple of the eliminated segment length when every
+    eliminated block has the same number of rows in order), or 0 for a single chunk."""
+    rb = tp.block
+    width = sum(p.width for p in tp.reduced) + (tp.elim.width if tp.elim is not None else 0)
+    rows = max(1, CHUNK_DOUBLES // max(1, rb.family.residual_dim * (width + 1)))
+    if rb.num_residuals < 2 * rows:
+        return 0
+    seg = tp.elim_seg
+    if seg is not None and getattr(seg, "uniform", 0):
+        rows = max(1, round(rows / seg.uniform)) * seg.uniform
+    return rows
+
+
+def plan_chunks(tp: TermPlan) -> list[Chunk]:
+    """The chunks of a term: one whole-term chunk unless its family can be restricted."""
+    rb = tp.block
+    n = rb.num_residuals
+    plans: list[SlotPlan] = tp.reduced + ([tp.elim] if tp.elim is not None else [])
+    step = chunk_rows(tp)
+    first = rb.family.restrict(slice(0, step)) if step else None
+    if first is None:
+        return [Chunk(slice(0, n), rb.family, rb.indices, {id(p): p.valid for p in plans},
+                      {id(p): (SumPlan(p.grad, None), p.columns(p.grad.keys)) for p in tp.reduced},
+                      [SumPlan(pr.seg, None) for pr in tp.rr_pairs], tp.elim_seg,
+                      [SumPlan(pr.seg, None) for pr in tp.re_pairs])]
+    out = []
+    for lo in range(0, n, step):
+        rows = slice(lo, min(n, lo + step))
+        fam = first if lo == 0 else rb.family.restrict(rows)
+        grad = {}
+        for p in tp.reduced:
+            seg = Segments(p.pos[rows])
+            grad[id(p)] = (SumPlan(seg, None), p.columns(seg.keys))
+        rr = []
+        for pr in tp.rr_pairs:
+            seg = Segments(_pair_keys(pr, rows))
+            rr.append(SumPlan(seg, _rank_in(pr.seg.keys, seg.keys)))
+        elim = None
+        re = []
+        if tp.elim is not None:
+            elim = Segments(tp.elim.pos[rows])
+            for pr in tp.re_pairs:
+                s2 = Segments(_pair_keys(pr, rows))
+                re.append(SumPlan(s2, _rank_in(pr.seg.keys, s2.keys)))
+        out.append(Chunk(rows, fam,
+                         tuple(ix[rows] for ix in rb.indices),
+                         {id(p): None if p.valid is None else p.valid[rows] for p in plans},
+                         grad, rr, elim, re))
+    return out
