@@ -88,8 +88,8 @@ def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndar
     xy2 = 2 * xy
     xd = x * radial + p1 * xy2 + p2 * t_x
     yd = y * radial + p1 * t_y + p2 * xy2
-    uv[:, 0] = fx * xd + cx
-    uv[:, 1] = fy * yd + cy
+    np.add(fx * xd, cx, out=uv[:, 0])
+    np.add(fy * yd, cy, out=uv[:, 1])
     if j_point is None:
         return
     dr = k1 + 2 * k2 * r2 + 3 * k3 * r4  # d radial / d r2
@@ -98,6 +98,7 @@ def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndar
     b = xy2 * dr + 2 * p1 * x + 2 * p2 * y
     d = radial + 2 * yy * dr + 6 * p1 * y + 2 * p2 * x
     fxz, fyz = fx * inv_z, fy * inv_z
+    mul = np.multiply
     u0, u1 = fxz * a, fxz * b  # rows of d uv / d P: (u0, u1, u2), (v0, v1, v2)
     u2 = -(u0 * x + u1 * y)
     v0, v1 = fyz * b, fyz * d
@@ -105,31 +106,33 @@ def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndar
     j_point[:, 0, 0], j_point[:, 0, 1], j_point[:, 0, 2] = u0, u1, u2
     j_point[:, 1, 0], j_point[:, 1, 1], j_point[:, 1, 2] = v0, v1, v2
     if j_rot is not None:
-        j_rot[:, 0, 0] = Y * u2 - Z * u1
-        j_rot[:, 0, 1] = Z * u0 - X * u2
-        j_rot[:, 0, 2] = X * u1 - Y * u0
-        j_rot[:, 1, 0] = Y * v2 - Z * v1
-        j_rot[:, 1, 1] = Z * v0 - X * v2
-        j_rot[:, 1, 2] = X * v1 - Y * v0
+        sub = np.subtract
+        sub(Y * u2, Z * u1, out=j_rot[:, 0, 0])
+        sub(Z * u0, X * u2, out=j_rot[:, 0, 1])
+        sub(X * u1, Y * u0, out=j_rot[:, 0, 2])
+        sub(Y * v2, Z * v1, out=j_rot[:, 1, 0])
+        sub(Z * v0, X * v2, out=j_rot[:, 1, 1])
+        sub(X * v1, Y * v0, out=j_rot[:, 1, 2])
+    # products written straight into the (strided) Jacobian: no temporary, one pass each
     j_theta[:, 0, 0] = xd
     j_theta[:, 0, 1] = 0.0
     j_theta[:, 0, 2] = 1.0
     j_theta[:, 0, 3] = 0.0
     fx_x, fy_y = fx * x, fy * y
-    j_theta[:, 0, 4] = fx_x * r2
-    j_theta[:, 0, 5] = fx_x * r4
-    j_theta[:, 0, 6] = fx * xy2
-    j_theta[:, 0, 7] = fx * t_x
-    j_theta[:, 0, 8] = fx_x * r6
+    mul(fx_x, r2, out=j_theta[:, 0, 4])
+    mul(fx_x, r4, out=j_theta[:, 0, 5])
+    mul(xy2, fx, out=j_theta[:, 0, 6])
+    mul(t_x, fx, out=j_theta[:, 0, 7])
+    mul(fx_x, r6, out=j_theta[:, 0, 8])
     j_theta[:, 1, 0] = 0.0
     j_theta[:, 1, 1] = yd
     j_theta[:, 1, 2] = 0.0
     j_theta[:, 1, 3] = 1.0
-    j_theta[:, 1, 4] = fy_y * r2
-    j_theta[:, 1, 5] = fy_y * r4
-    j_theta[:, 1, 6] = fy * t_y
-    j_theta[:, 1, 7] = fy * xy2
-    j_theta[:, 1, 8] = fy_y * r6
+    mul(fy_y, r2, out=j_theta[:, 1, 4])
+    mul(fy_y, r4, out=j_theta[:, 1, 5])
+    mul(t_y, fy, out=j_theta[:, 1, 6])
+    mul(xy2, fy, out=j_theta[:, 1, 7])
+    mul(fy_y, r6, out=j_theta[:, 1, 8])
 
 
 def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):

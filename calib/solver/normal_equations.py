@@ -65,9 +65,10 @@ def _robust(r: np.ndarray, jac: list | None, loss):
     robust loss) the Hessian would lose positive definiteness and plain reweighting
     (``alpha = 0``) is used, which keeps the gradient, hence the minimum, exact.
     """
-    s = np.einsum("nm,nm->n", r, r)
     if loss is None:
-        return 0.5 * float(s.sum()), r, jac
+        flat = r.reshape(-1)
+        return 0.5 * float(flat @ flat), r, jac
+    s = np.einsum("nm,nm->n", r, r)
     rho, r1, r2 = loss(s)
     cost = 0.5 * float(rho.sum())
     sqrt_r1 = np.sqrt(np.maximum(r1, 0.0))
