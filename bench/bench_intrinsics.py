@@ -10,7 +10,10 @@ with other jobs, OpenBLAS's default two threads make our solve 2-2.5x slower (me
 views 194 -> 85 ms, 500 views 1094 -> 429 ms), while OpenCV's calibrateCamera does not use
 BLAS and keeps its own default threads (``cv2.getNumThreads()``).
 
-Usage: python bench/bench_intrinsics.py [--repeat 5] [--blas-threads 1]
+The last column compares the two answers: the largest difference between calib's and
+OpenCV's nine parameters, in units of calib's standard deviation of that parameter.
+
+Usage: python bench/bench_intrinsics.py [--repeat 5] [--blas-threads 1] [--more-views 1000]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from common import SHARED, table  # noqa: E402
 
-from calib.camera.pinhole import project  # noqa: E402
+from calib.camera.pinhole import PARAM_NAMES, project  # noqa: E402
 from calib.intrinsics import fit_intrinsics  # noqa: E402
 from calib.lie import se3  # noqa: E402
 
@@ -76,6 +79,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--blas-threads", default="1", help="BLAS threads for numpy (default 1)")
+    ap.add_argument("--more-views", type=int, nargs="*", default=[],
+                    help="also synthetic sets of these many views (growth with the view count)")
     args = ap.parse_args()
     print(f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}, OpenCV threads "
           f"{cv2.getNumThreads()}, median of {args.repeat} alternating runs after a warm-up\n")
@@ -87,6 +92,8 @@ def main() -> None:
     sets.append(("15 synthetic", syn["object_points"], syn["image_points"][:15], size))
     sets.append(("100 synthetic (shared)", syn["object_points"], syn["image_points"], size))
     sets.append(("500 synthetic", syn["object_points"], synthetic_views(500, syn, 1), size))
+    for n in args.more_views:
+        sets.append((f"{n} synthetic", syn["object_points"], synthetic_views(n, syn, 2), size))
     rows = []
     for name, obj, img, sz in sets:
         o32 = [obj.astype(np.float32)] * len(img)
@@ -95,10 +102,14 @@ def main() -> None:
             o32, i32, sz, None, None)
         run_us = lambda obj=obj, img=img, sz=sz: fit_intrinsics(obj, img, sz)  # noqa: E731
         t_cv, t_us, cv, us = interleaved(run_cv, run_us, args.repeat)
+        cv_theta = np.r_[cv[1][0, 0], cv[1][1, 1], cv[1][0, 2], cv[1][1, 2], cv[2].ravel()[:5]]
+        std = np.array([us.std[k] for k in PARAM_NAMES])
         rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us,
-                     t_us * 1e3 / len(img), cv[0], us.rms_px, us.solver_summary.termination])
+                     t_us * 1e3 / len(img), cv[0], us.rms_px, us.solver_summary.termination,
+                     float(np.max(np.abs(us.camera.params - cv_theta) / std))])
     print(table(["set", "views", "OpenCV ms", "calib ms", "speed-up (OpenCV/calib)",
-                 "calib ms/view", "OpenCV RMS px", "calib RMS px", "calib termination"], rows))
+                 "calib ms/view", "OpenCV RMS px", "calib RMS px", "calib termination",
+                 "max param diff / std"], rows))
 
 
 if __name__ == "__main__":

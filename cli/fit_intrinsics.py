@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import glob
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from calib.errors import DegenerateError, InputError
+from calib.errors import CalibError, DegenerateError, InputError
 from calib.intrinsics import Chessboard, FitOptions, detect_images, fit_intrinsics
+from calib.intrinsics.detect import METHODS
 from calib.io.camera_files import FORMATS, write_camera
 from calib.io.validate import check_file
 
@@ -75,6 +79,64 @@ def _load_corners(path: Path, board: Chessboard | None):
     return names, obj, img, size
 
 
+LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
+
+
+def _check_options(board, square, workers, timeout, loss, loss_scale, method) -> None:
+    """Every option checked before any work (one line each, exit 2)."""
+    if square is not None and not (np.isfinite(square) and square > 0):
+        raise InputError(f"--square {square:g}: must be a positive number of metres")
+    if board is not None and square is None:
+        raise InputError("--board needs --square METRES (the size of one square)")
+    if square is not None and board is None:
+        raise InputError("--square needs --board COLSxROWS (inner corners)")
+    if workers < 0:
+        raise InputError(f"--workers {workers}: must be 0 (all cores) or a positive count")
+    if not timeout > 0:
+        raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
+    if loss not in LOSSES:
+        raise InputError(f"--loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    if not (np.isfinite(loss_scale) and loss_scale > 0):
+        raise InputError(f"--loss-scale {loss_scale:g}: must be a positive number of pixels")
+    if method not in METHODS:
+        raise InputError(f"--detector {method!r}: choose one of {', '.join(METHODS)}")
+
+
+def _check_distinct(outputs: dict, inputs: list[Path]) -> None:
+    """No output may overwrite another output or an input."""
+    seen: dict[Path, str] = {}
+    ins = {p.resolve(): p for p in inputs if p.exists()}
+    for flag, p in outputs.items():
+        if p is None:
+            continue
+        key = p.resolve()
+        if key in seen:
+            raise InputError(f"{p}: {flag} and {seen[key]} name the same file")
+        if key in ins:
+            raise InputError(f"{p}: {flag} would overwrite an input file")
+        seen[key] = flag
+
+
+def _check_plot_dir(plot: Path) -> Path:
+    """The folder the plots are staged in (beside the plot folder); fails before any work
+    if the plot folder cannot be made there."""
+    if plot.exists() and not plot.is_dir():
+        raise InputError(f"{plot}: --plot needs a folder, and a file of that name exists")
+    parent = plot.parent if str(plot.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{plot}: folder {parent} does not exist")
+    try:
+        tempfile.TemporaryDirectory(dir=parent, prefix=".calib-plots-").cleanup()
+    except OSError as exc:
+        raise InputError(f"{plot}: cannot write in {parent} ({exc.strerror})") from None
+    return parent
+
+
+def _same_board(obj: np.ndarray, b: Chessboard) -> bool:
+    ref = b.object_points()
+    return obj.shape == ref.shape and np.allclose(obj, ref, atol=1e-9 + 1e-6 * b.square)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("fit-intrinsics")
     def fit_intrinsics_cmd(
@@ -92,49 +154,68 @@ def register(app: typer.Typer) -> None:
         zero_tangent: bool = typer.Option(False, "--zero-tangent", help="Hold p1 = p2 = 0."),
         fix_pp: bool = typer.Option(False, "--fix-principal-point",
                                     help="Hold cx, cy at the image centre."),
-        loss: str = typer.Option("none", "--loss", help="none|huber|cauchy|soft_l1|tukey."),
+        loss: str = typer.Option("none", "--loss", help="|".join(LOSSES) + "."),
         loss_scale: float = typer.Option(1.0, "--loss-scale", help="Loss scale in pixels."),
         reject: bool = typer.Option(False, "--reject-outliers",
                                     help="Drop outlier corners and views, then refit."),
         workers: int = typer.Option(0, "--workers", help="Detection threads (0: all cores)."),
         timeout: float = typer.Option(30.0, "--timeout", help="Seconds allowed per image."),
-        strict: bool = typer.Option(False, "--strict", help="Exit 3 when the verdict is FAIL."),
+        strict: bool = typer.Option(False, "--strict",
+                                    help="Exit 3 and write nothing when the verdict is FAIL."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
     ) -> None:
         """Fit fx, fy, cx, cy, k1, k2, p1, p2, k3 from chessboard images or corners."""
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        _check_options(board, square, workers, timeout, loss, loss_scale, method)
         check_outputs(output, report)
-        b = Chessboard.parse(board, square) if board and square else None
+        stage_parent = _check_plot_dir(plot) if plot is not None else None
+        b = Chessboard.parse(board, square) if board is not None else None
+        inputs: dict = {"board": None if b is None else f"{b.cols}x{b.rows}",
+                        "square_m": None if b is None else b.square}
         if corners is not None:
+            _check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
             names, obj, img, size = _load_corners(corners, b)
+            if b is not None and not _same_board(np.asarray(obj, float), b):
+                raise InputError(f"{corners}: the file's board ({len(obj)} corners) differs "
+                                 f"from --board {b.cols}x{b.rows} --square {b.square:g}; drop "
+                                 "--board/--square or correct them")
+            inputs.update(corners=str(corners))
+            label = str(corners)
         else:
             if not images:
                 raise InputError("give board images (folder, glob or files) or --corners FILE")
             if b is None:
                 raise InputError("--board COLSxROWS and --square METRES are required with images")
             paths = _expand(images)
+            _check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
+            label = images[0] if len(images) == 1 else f"{len(paths)} images"
             with progress_bar(len(paths), "detecting corners", quiet) as advance:
                 dets = detect_images(paths, b, method, workers or None, timeout,
                                      on_done=lambda d: advance())
             good = [d for d in dets if d.ok]
+            skipped = [(d.name, d.reason) for d in dets if not d.ok]
             sizes = {d.image_size for d in good}
             if len(sizes) > 1:
                 common = max(sizes, key=lambda s: sum(d.image_size == s for d in good))
-                for d in good:
-                    if d.image_size != common:
-                        info(f"skipped {d.name}: image size {d.image_size} differs from "
-                             f"{common}")
+                skipped += [(d.name, f"image size {d.image_size} differs from {common}")
+                            for d in good if d.image_size != common]
                 good = [d for d in good if d.image_size == common]
-            for d in dets:
-                if not d.ok:
-                    info(f"skipped {d.name}: {d.reason}")  # listed even with --quiet
+            for name, reason in skipped:
+                info(f"skipped {name}: {reason}")  # listed even with --quiet
+            inputs.update(images=[d.name for d in dets], detector=method,
+                          skipped=[{"image": n, "reason": r} for n, r in skipped])
+            readable = [d for d in dets if d.image_size is not None]
+            if not readable:
+                raise InputError(f"{label}: none of the {len(dets)} images could be read "
+                                 f"({dets[0].reason})")
             if not good:
-                raise InputError(f"no {b.cols}x{b.rows} chessboard found in any of {len(dets)} "
-                                 "images (is --board the number of INNER corners, COLSxROWS?)")
+                raise InputError(f"{label}: no {b.cols}x{b.rows} chessboard found in any of the "
+                                 f"{len(readable)} readable images (is --board the number of "
+                                 "INNER corners, COLSxROWS?)")
             if len(good) < 3:
-                raise InputError(f"only {len(good)} of {len(dets)} images have a usable board; "
-                                 "need at least 3")
+                raise InputError(f"{label}: only {len(good)} of {len(dets)} images have a "
+                                 "usable board; need at least 3")
             names = [Path(d.name).name for d in good]
             img = [d.corners for d in good]
             obj = b.object_points()
@@ -142,16 +223,35 @@ def register(app: typer.Typer) -> None:
         opts = FitOptions(fix_k3=fix_k3, fix_aspect=fix_aspect, zero_tangent=zero_tangent,
                           fix_principal_point=fix_pp, loss=None if loss == "none" else loss,
                           loss_scale=loss_scale, reject_outliers=reject)
-        result = fit_intrinsics(obj, img, size, opts, view_names=names)
-        extra = {"rms_px": result.rms_px}
-        write_camera(output, result.camera, fmt, extra if fmt != "ros" else None)
-        if report is not None:
-            write_json(report, result.to_dict())
+        try:
+            result = fit_intrinsics(obj, img, size, opts, view_names=names)
+        except CalibError as exc:
+            if corners is None or str(exc).startswith(str(corners)):
+                raise
+            raise type(exc)(f"{corners}: {exc}") from None
+        if result.verdict == "FAIL":
+            info("calib: warning: verdict FAIL: " + "; ".join(result.reasons))  # even quiet
+            if strict:
+                raise DegenerateError("verdict FAIL (--strict: nothing written): "
+                                      + "; ".join(result.reasons))
+        stage = None
         if plot is not None:
             from calib.intrinsics.plots import write_plots
 
-            write_plots(result, plot)
+            stage = Path(tempfile.mkdtemp(dir=stage_parent, prefix=".calib-plots-"))
+        try:
+            if stage is not None:
+                write_plots(result, stage)
+            write_camera(output, result.camera, fmt,
+                         {"rms_px": result.rms_px} if fmt != "ros" else None)
+            if report is not None:
+                write_json(report, {**result.to_dict(), "inputs": inputs})
+            if stage is not None:
+                plot.mkdir(exist_ok=True)
+                for f in sorted(stage.iterdir()):
+                    os.replace(f, plot / f.name)
+        finally:
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
         if not quiet:
             typer.echo(result.summary())
-        if result.verdict == "FAIL" and strict:
-            raise DegenerateError("verdict FAIL: " + "; ".join(result.reasons))

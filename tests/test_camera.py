@@ -129,3 +129,10 @@ def test_bad_camera_inputs():
         CameraModel(THETA, (0, 10))
     with pytest.raises(InputError):
         CameraModel.from_opencv(np.eye(3), np.r_[0, 0, 0, 0, 0, 0.1], (10, 10))
+
+
+def test_points_behind_the_camera_have_no_pixel():
+    cam = CameraModel(THETA, (1280, 960))
+    uv = cam.project(np.array([[0.1, 0.2, 1.0], [0.0, 0.0, -1.0], [0.3, 0.1, 0.0]]))
+    assert np.isfinite(uv[0]).all() and np.isnan(uv[1:]).all()
+    np.testing.assert_allclose(uv[0], project(np.array([[0.1, 0.2, 1.0]]), THETA)[0])

@@ -185,3 +185,47 @@ def test_bad_inputs_raise(real_corners):
     same = np.repeat(img[:1], 4, axis=0)  # one view repeated: the focal length is unknown
     with pytest.raises(DegenerateError):
         fit_intrinsics(obj, same, size)
+
+
+def test_result_is_immutable_and_exports_json(real_corners):
+    import dataclasses
+    import json
+
+    obj, img, size = real_corners
+    res = fit_intrinsics(obj, img, size, fix_k3=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.rms_px = 0.0
+    with pytest.raises(TypeError):
+        res.std["fx"] = 0.0
+    for arr in (res.per_view_rms_px, res.views_used, res.residuals, res.poses, res.covariance):
+        with pytest.raises(ValueError):
+            arr.flat[0] = 0
+    assert res.fixed == ("k3",) and "k3 =  0  (fixed)" in res.summary()
+    back = json.loads(res.to_json())
+    assert back["std"]["k3"] is None and back["fixed"] == ["k3"]
+    np.testing.assert_allclose(back["K"], res.K)
+    assert back["options"]["fix_k3"] is True
+
+
+def test_option_typo_is_an_input_error(real_corners):
+    obj, img, size = real_corners
+    with pytest.raises(InputError, match="fix_K3"):
+        fit_intrinsics(obj, img, size, fix_K3=True)
+
+
+def test_degenerate_view_is_named(real_corners):
+    obj, img, size = real_corners
+    bad = img.copy()
+    bad[4] = bad[4][:1]  # every corner of one view on one pixel
+    names = [f"left{k:02d}.jpg" for k in range(len(img))]
+    with pytest.raises(DegenerateError, match="left04.jpg"):
+        fit_intrinsics(obj, bad, size, view_names=names)
+
+
+def test_robust_loss_that_ignores_a_whole_view_says_so(real_corners):
+    obj, img, size = real_corners
+    shifted = img.copy()
+    shifted[3] += np.linspace(0, 40, len(obj))[:, None]  # a view that fits no camera
+    names = [f"v{k}" for k in range(len(img))]
+    with pytest.raises(DegenerateError, match="v3: every corner lies beyond the tukey"):
+        fit_intrinsics(obj, shifted, size, loss="tukey", loss_scale=0.5, view_names=names)

@@ -240,9 +240,15 @@ class CameraModel:
         return cls(np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], d], image_size)
 
     def project(self, points_cam: np.ndarray) -> np.ndarray:
-        """Pixels ``(N, 2)`` of camera-frame points ``(N, 3)`` (metres, Z > 0)."""
+        """Pixels ``(N, 2)`` of camera-frame points ``(N, 3)`` (metres); points not in front
+        of the camera (``Z <= 0``) have no image and come back as NaN."""
         p = np.asarray(points_cam, dtype=float).reshape(-1, 3)
-        return project(p, self.params)
+        front = p[:, 2] > 0
+        out = np.full((len(p), 2), np.nan)
+        if front.all():
+            return project(p, self.params)
+        out[front] = project(p[front], self.params)
+        return out
 
     def undistort_points(self, pixels: np.ndarray, normalized: bool = False) -> np.ndarray:
         """Ideal (distortion-free) pixels, or normalized coordinates, of pixels ``(N, 2)``.

@@ -80,9 +80,11 @@ def detect_chessboard(image: np.ndarray | str | os.PathLike, board: Chessboard,
     if not isinstance(board, Chessboard):
         raise InputError("board must be a Chessboard or a (cols, rows) pair of inner corners")
     gray = read_gray(image) if not isinstance(image, np.ndarray) else image
-    if gray.ndim not in (2, 3) or gray.shape[0] < 8 or gray.shape[1] < 8 or \
-            (gray.ndim == 3 and gray.shape[2] not in (3, 4)):
+    if gray.ndim not in (2, 3) or (gray.ndim == 3 and gray.shape[2] not in (3, 4)):
         raise InputError(f"image must be (H, W) gray or (H, W, 3) color, got {gray.shape}")
+    if gray.shape[0] < 8 or gray.shape[1] < 8:
+        raise InputError(f"image of {gray.shape[1]}x{gray.shape[0]} px is too small to hold "
+                         "a board")
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY if gray.shape[2] == 3
                             else cv2.COLOR_BGRA2GRAY)
@@ -119,10 +121,20 @@ def _detect_one(path, board: Chessboard, method: str) -> Detection:
     except InputError as exc:
         return Detection(name, None, None, str(exc).split(": ", 1)[-1], time.perf_counter() - t0)
     size = (gray.shape[1], gray.shape[0])
-    corners = detect_chessboard(gray, board, method)
+    try:
+        corners = detect_chessboard(gray, board, method)
+    except InputError as exc:  # e.g. an image too small to hold a board
+        return Detection(name, None, size, str(exc), time.perf_counter() - t0)
+    except cv2.error as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "error"
+        return Detection(name, None, size, f"OpenCV failed on this image ({msg})",
+                         time.perf_counter() - t0)
     reason = None if corners is not None else \
         f"no {board.cols}x{board.rows} chessboard found"
     return Detection(name, corners, size, reason, time.perf_counter() - t0)
+
+
+METHODS = ("classic", "sb")
 
 
 def detect_images(paths: Sequence[str | os.PathLike], board: Chessboard,
@@ -135,6 +147,12 @@ def detect_images(paths: Sequence[str | os.PathLike], board: Chessboard,
     worker is abandoned, so one pathological image never hangs the run). Results are in
     the order of ``paths``.
     """
+    if method not in METHODS:
+        raise InputError(f"unknown detector {method!r}; use 'classic' or 'sb'")
+    if not timeout_s > 0:
+        raise InputError(f"the per-image time limit must be positive, got {timeout_s}")
+    if workers is not None and workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}")
     n = len(paths)
     workers = max(1, min(workers or (os.cpu_count() or 1), n or 1))
     results: list[Detection | None] = [None] * n
@@ -153,7 +171,11 @@ def detect_images(paths: Sequence[str | os.PathLike], board: Chessboard,
                 return
             with lock:
                 started[i] = time.perf_counter()
-            det = _detect_one(paths[i], board, method)
+            try:
+                det = _detect_one(paths[i], board, method)
+            except Exception as exc:  # noqa: BLE001 - one image never stops the run
+                det = Detection(str(paths[i]), None, None,
+                                f"detection failed ({type(exc).__name__}: {exc})", 0.0)
             with lock:
                 if results[i] is None:
                     results[i] = det

@@ -70,8 +70,8 @@ def coverage(pixels: np.ndarray, image_size: tuple[int, int], cells: tuple[int, 
 
 
 def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, params: np.ndarray,
-            dist: DistortionCheck, cover: np.ndarray, converged: bool
-            ) -> tuple[str, list[str]]:
+            dist: DistortionCheck, cover: np.ndarray, converged: bool,
+            names: list[str] | None = None) -> tuple[str, list[str]]:
     """``(PASS | WARN | FAIL, reasons)`` from the fit's diagnostics (thresholds documented
     in the README's "How far to trust it" section)."""
     fail, warn = [], []
@@ -95,7 +95,11 @@ def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, p
         med = float(np.median(pv))
         worst = np.flatnonzero(used & (per_view_rms > max(3 * med, 0.5)))
         if worst.size:
-            warn.append(f"{worst.size} view(s) with RMS above 3x the median ({med:.2f} px)")
+            which = ", ".join(f"{names[k] if names else k} {per_view_rms[k]:.2f} px"
+                              for k in worst[np.argsort(-per_view_rms[worst])][:5])
+            more = " ..." if worst.size > 5 else ""
+            warn.append(f"{worst.size} view(s) with RMS above 3x the median ({med:.2f} px): "
+                        f"{which}{more}")
     empty = float((cover == 0).mean())
     if empty > 0.5:
         warn.append(f"corners cover only {100 * (1 - empty):.0f}% of the image grid; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -96,7 +96,15 @@ def _check_board(name: str, o: np.ndarray, i: np.ndarray) -> None:
         raise InputError(f"{name}: board points must lie on z = 0")
 
 
-def _as_views(object_points, image_points) -> _Views:
+def _as_views(object_points, image_points, view_names=None) -> _Views:
+    """Validate and flatten the views; errors name a view by ``view_names[k]`` if given."""
+    def label(k: int, what: str = "image_points") -> str:
+        return str(view_names[k]) if view_names is not None else f"{what}[{k}]"
+
+    n_given = (image_points.shape[0] if isinstance(image_points, np.ndarray)
+               and image_points.ndim == 3 else len(image_points))
+    if view_names is not None and len(view_names) != n_given:
+        raise InputError(f"view_names has {len(view_names)} names for {n_given} views")
     if (isinstance(image_points, np.ndarray) and image_points.ndim == 3
             and isinstance(object_points, np.ndarray) and object_points.ndim == 2):
         # the common full-board case: validate the whole (V, N, 2) array at once
@@ -107,7 +115,7 @@ def _as_views(object_points, image_points) -> _Views:
         bad = ~np.isfinite(img).all(axis=(1, 2))
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise InputError(f"image_points[{k}]: {int((~np.isfinite(img[k])).sum())} value(s) "
+            raise InputError(f"{label(k)}: {int((~np.isfinite(img[k])).sum())} value(s) "
                              f"are NaN or inf ({int(bad.sum())} view(s) affected)")
         if img.shape[1] != len(o):
             raise InputError(f"object_points has {len(o)} points, image_points "
@@ -131,11 +139,11 @@ def _as_views(object_points, image_points) -> _Views:
         raise InputError(f"object_points has {len(obj)} views, image_points {len(img)}")
     out_o, out_i = [], []
     for k, (o, i) in enumerate(zip(obj, img, strict=True)):
-        o = as_array(f"object_points[{k}]", o, (-1, 3))
-        i = as_array(f"image_points[{k}]", i, (-1, 2))
+        o = as_array(label(k, "object_points"), o, (-1, 3))
+        i = as_array(label(k), i, (-1, 2))
         if len(o) != len(i):
-            raise InputError(f"view {k}: {len(o)} object points but {len(i)} image points")
-        _check_board(f"view {k}", o, i)
+            raise InputError(f"{label(k)}: {len(o)} object points but {len(i)} image points")
+        _check_board(label(k), o, i)
         out_o.append(o)
         out_i.append(i)
     counts = np.array([len(o) for o in out_o])
@@ -166,17 +174,20 @@ def fit_intrinsics(
         DegenerateError: the views do not determine the camera.
         NotConvergedError: the solver failed (non-finite values) or diverged.
     """
-    opts = options if options is not None else FitOptions(**kwargs)
     if options is not None and kwargs:
         raise InputError("pass either options or keyword options, not both")
+    if options is None:
+        unknown = sorted(set(kwargs) - {f.name for f in fields(FitOptions)})
+        if unknown:
+            raise InputError(f"unknown option(s) {', '.join(unknown)}; FitOptions has "
+                             f"{', '.join(f.name for f in fields(FitOptions))}")
+    opts = options if options is not None else FitOptions(**kwargs)
     w, h = (int(v) for v in as_array("image_size", image_size, (2,)))
     if w <= 0 or h <= 0:
         raise InputError(f"image_size must be positive, got {(w, h)}")
-    views = _as_views(object_points, image_points)
+    views = _as_views(object_points, image_points, view_names)
     nv = views.n_views
     names = list(view_names) if view_names is not None else [f"view{k}" for k in range(nv)]
-    if len(names) != nv:
-        raise InputError("view_names must have one name per view")
     margin = 0.1 * max(w, h)
     px = views.pixels
     out = (px[:, 0] < -margin) | (px[:, 0] > w + margin) | (px[:, 1] < -margin) | \
@@ -190,12 +201,19 @@ def fit_intrinsics(
         raise InputError(f"{nv} usable view(s); need at least {MIN_VIEWS} board views")
 
     counts = views.counts
-    if np.all(counts == counts[0]):
-        H = homographies(views.board[:, :2].reshape(nv, -1, 2), px.reshape(nv, -1, 2))
-    else:
-        o = views.offsets
-        H = homographies([views.board[o[k]:o[k + 1], :2] for k in range(nv)],
-                         [px[o[k]:o[k + 1]] for k in range(nv)])
+    try:
+        if np.all(counts == counts[0]):
+            H = homographies(views.board[:, :2].reshape(nv, -1, 2), px.reshape(nv, -1, 2))
+        else:
+            o = views.offsets
+            H = homographies([views.board[o[k]:o[k + 1], :2] for k in range(nv)],
+                             [px[o[k]:o[k + 1]] for k in range(nv)])
+    except DegenerateError as exc:
+        k = getattr(exc, "view", None)
+        if k is None:
+            raise
+        raise DegenerateError(f"{names[k]}: the board homography is degenerate (corners "
+                              "collinear or repeated)") from None
     K0, init_method = zhang_intrinsics(H, (w, h))
     if opts.fix_principal_point:
         K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
@@ -211,9 +229,17 @@ def fit_intrinsics(
 
     keep = np.ones(len(px), bool)
     used = np.ones(nv, bool)
+    if opts.loss not in (None, "none"):
+        # a robust loss from the closed-form start (several px off) down-weights or, for
+        # redescending losses (Tukey), ignores whole views before their poses are refined:
+        # plain least squares first, then the robust loss from there
+        make_loss(opts.loss, opts.loss_scale)  # an unknown loss fails before any work
+        start = _solve(views, keep, used, theta0, T0, replace(opts, loss=None))
+        theta0, T0 = start["theta"], start["poses"]
     result = _solve(views, keep, used, theta0, T0, opts)
     rejected_corners = 0
     rejected_views: list[int] = []
+    first_pass_rms = result["per_view_rms"]
     if opts.reject_outliers:
         err = np.linalg.norm(result["residuals"], axis=1)  # every row: all views, all corners
         mad = 1.4826 * np.median(np.abs(err - np.median(err)))
@@ -227,9 +253,30 @@ def fit_intrinsics(
         keep = err <= thr
         rejected_corners = int((~keep & used[views.view]).sum())
         if rejected_corners or rejected_views:
+            first_pass_rms = result["per_view_rms"]
             result = _solve(views, keep, used, result["theta"], result["poses"], opts)
+    _check_weights(result, views, used, names, opts)
     return _make_result(result, used, names, (w, h), init_method, rejected_corners,
-                        rejected_views)
+                        rejected_views, opts, first_pass_rms)
+
+
+def _check_weights(result: dict, views: _Views, used: np.ndarray, names: list[str],
+                   opts: FitOptions) -> None:
+    """A robust loss that gives every corner of a view zero weight leaves its pose
+    undetermined: say so (with the scale to change) instead of a singular-matrix error."""
+    if opts.loss in (None, "none"):
+        return
+    r = result["residuals"]
+    _, w, _ = make_loss(opts.loss, opts.loss_scale)(np.sum(r * r, axis=1))
+    vi = result["view_index"]
+    weight = np.bincount(vi, w, views.n_views)
+    dead = np.flatnonzero(used & (weight <= 1e-12 * max(float(weight.max()), 1e-300)))
+    if dead.size:
+        shown = ", ".join(names[k] for k in dead[:5]) + (" ..." if dead.size > 5 else "")
+        raise DegenerateError(
+            f"{shown}: every corner lies beyond the {opts.loss} loss scale "
+            f"({opts.loss_scale:g} px) and gets no weight, so the view's pose is "
+            "undetermined; raise the loss scale or use huber/cauchy")
 
 
 def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
@@ -291,8 +338,19 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
                 aspect=aspect)
 
 
-def _make_result(res, used, names, size, init_method, rejected_corners,
-                 rejected_views) -> IntrinsicsResult:
+def _fixed_names(opts: FitOptions) -> tuple[str, ...]:
+    out = []
+    if opts.fix_principal_point:
+        out += ["cx", "cy"]
+    if opts.zero_tangent:
+        out += ["p1", "p2"]
+    if opts.fix_k3:
+        out.append("k3")
+    return tuple(out)
+
+
+def _make_result(res, used, names, size, init_method, rejected_corners, rejected_views,
+                 opts: FitOptions, first_pass_rms: np.ndarray) -> IntrinsicsResult:
     theta = res["theta"]
     r = res["residuals"]
     n = len(r)
@@ -313,7 +371,8 @@ def _make_result(res, used, names, size, init_method, rejected_corners,
     cover = coverage(res["uv"], size)
     s = res["summary"]
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
-                         s.termination == "converged")
+                         s.termination == "converged", names)
+    rejected_rms = {names[k]: float(first_pass_rms[k]) for k in rejected_views}
     return IntrinsicsResult(
         camera=camera, std=std, covariance=cov, rms_px=rms,
         per_view_rms_px=res["per_view_rms"], view_names=tuple(names), views_used=used.copy(),
@@ -321,4 +380,5 @@ def _make_result(res, used, names, size, init_method, rejected_corners,
         rejected_corners=rejected_corners,
         rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
-        solver_summary=s)
+        solver_summary=s, options=opts, fixed=_fixed_names(opts),
+        rejected_view_rms_px=rejected_rms)

@@ -65,6 +65,14 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return H / H[:, 2:3, 2:3]
 
 
+def _view_error(k: int) -> DegenerateError:
+    """The error for view ``k`` (its index kept as ``.view`` so callers can name it)."""
+    err = DegenerateError(f"view {k}: the board homography is degenerate (corners collinear "
+                          "or repeated)")
+    err.view = k
+    return err
+
+
 def homographies(board_xy: np.ndarray | list[np.ndarray],
                  pixels: np.ndarray | list[np.ndarray]) -> np.ndarray:
     """Homography ``(V, 3, 3)`` from board plane ``(x, y)`` (metres) to pixels, per view:
@@ -81,14 +89,12 @@ def homographies(board_xy: np.ndarray | list[np.ndarray],
         bad = ~np.isfinite(H).all(axis=(1, 2)) | (np.abs(np.linalg.det(H)) < 1e-300)
         if not bad.any():
             return H
-        raise DegenerateError(f"view {int(np.flatnonzero(bad)[0])}: the board homography is "
-                              "degenerate (corners collinear or repeated)")
+        raise _view_error(int(np.flatnonzero(bad)[0]))
     out = []
     for i, (b, p) in enumerate(zip(board_xy, pixels, strict=True)):
         h, _ = cv2.findHomography(np.asarray(b, np.float64), np.asarray(p, np.float64), 0)
         if h is None or not np.isfinite(h).all():
-            raise DegenerateError(f"view {i}: the board homography is degenerate "
-                                  "(corners collinear or repeated)")
+            raise _view_error(i)
         out.append(h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h)
     return np.stack(out)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -26,6 +28,11 @@ class IntrinsicsResult:
         residuals: ``(N, 2)`` pixel errors of the corners used; points_px ``(N, 2)`` their
             observed pixels; view_index ``(N,)``.
         verdict: ``PASS``, ``WARN`` or ``FAIL``; reasons: why.
+        options: the :class:`~calib.intrinsics.FitOptions` used; fixed: parameters held
+            constant by them (their ``std`` is 0: not estimated).
+        rejected_view_rms_px: RMS of each rejected view in the fit that rejected it.
+
+    The result is immutable: its arrays are read-only and ``std`` is a read-only mapping.
     """
 
     camera: CameraModel
@@ -47,6 +54,19 @@ class IntrinsicsResult:
     reasons: tuple[str, ...]
     init_method: str
     solver_summary: Summary
+    options: object = None  # FitOptions (not imported here: fit.py imports this module)
+    fixed: tuple[str, ...] = ()
+    rejected_view_rms_px: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("covariance", "per_view_rms_px", "views_used", "poses", "residuals",
+                     "points_px", "view_index", "coverage"):
+            a = np.array(getattr(self, name))  # a private copy, then read-only
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "std", MappingProxyType(dict(self.std)))
+        object.__setattr__(self, "rejected_view_rms_px",
+                           MappingProxyType(dict(self.rejected_view_rms_px)))
 
     @property
     def K(self) -> np.ndarray:
@@ -70,12 +90,14 @@ class IntrinsicsResult:
             f"in {int(self.views_used.sum())}/{len(self.views_used)} views",
         ]
         for k in PARAM_NAMES:
-            lines.append(f"  {k:>2} = {p[k]: .6g}  +/- {self.std[k]:.2g}")
+            err = "(fixed)" if k in self.fixed else f"+/- {self.std[k]:.2g}"
+            lines.append(f"  {k:>2} = {p[k]: .6g}  {err}")
         worst = ", ".join(f"{n} {r:.3f} px" for n, r in self.worst_views())
         lines.append(f"worst views: {worst}")
         if self.rejected_corners or self.rejected_views:
-            lines.append(f"rejected: {self.rejected_corners} corners, views "
-                         f"{list(self.rejected_views)}")
+            views = ", ".join(f"{n} ({self.rejected_view_rms_px.get(n, float('nan')):.2f} px)"
+                              for n in self.rejected_views) or "none"
+            lines.append(f"rejected: {self.rejected_corners} corners; views: {views}")
         lines.append(f"solver: {self.solver_summary.brief()}")
         return "\n".join(lines)
 
@@ -88,12 +110,13 @@ class IntrinsicsResult:
             "dist": cam.dist.tolist(),
             "dist_order": ["k1", "k2", "p1", "p2", "k3"],
             "params": {k: float(v) for k, v in zip(PARAM_NAMES, cam.params, strict=True)},
-            "std": dict(self.std),
+            "std": {k: (None if k in self.fixed else v) for k, v in self.std.items()},
+            "fixed": list(self.fixed),
+            "options": asdict(self.options) if self.options is not None else None,
             "rms_px": self.rms_px,
-            "per_view": [
-                {"image": n, "rms_px": None if not u else float(r), "used": bool(u)}
-                for n, r, u in zip(self.view_names, self.per_view_rms_px, self.views_used,
-                                   strict=True)],
+            "per_view": [self._view_entry(n, r, u) for n, r, u in
+                         zip(self.view_names, self.per_view_rms_px, self.views_used,
+                             strict=True)],
             "worst_views": [{"image": n, "rms_px": r} for n, r in self.worst_views()],
             "rejected_corners": self.rejected_corners,
             "rejected_views": list(self.rejected_views),
@@ -105,3 +128,26 @@ class IntrinsicsResult:
             "initialization": self.init_method,
             "solver": self.solver_summary.to_dict(with_iterations=False),
         }
+
+    def _view_entry(self, name: str, rms: float, used: bool) -> dict:
+        if used:
+            return {"image": name, "rms_px": float(rms), "used": True}
+        out = {"image": name, "rms_px": None, "used": False}
+        if name in self.rejected_view_rms_px:  # its RMS in the fit that rejected it
+            out.update(rejected=True, rms_before_rejection_px=self.rejected_view_rms_px[name])
+        return out
+
+    def to_json(self, indent: int = 2) -> str:
+        """The JSON report as text (:meth:`to_dict`, NaN written as null)."""
+        def clean(v):
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [clean(x) for x in v]
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not np.isfinite(v):
+                return None
+            return v
+
+        return json.dumps(clean(self.to_dict()), indent=indent) + "\n"

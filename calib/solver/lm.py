@@ -5,7 +5,9 @@ eliminating the marked groups by the Schur complement, and updates ``mu`` from t
 ratio ``rho = (actual decrease) / (decrease predicted by the linear model)`` with
 Nielsen's rule: accepted -> ``mu *= max(1/3, 1 - (2 rho - 1)^3)``, ``nu = 2``;
 rejected -> ``mu *= nu``, ``nu *= 2``. Far from a minimum ``mu`` grows and the step
-approaches scaled gradient descent; near one it shrinks to Gauss-Newton.
+approaches scaled gradient descent; near one it shrinks to Gauss-Newton. The predicted
+decrease uses ``dx^T J^T J dx`` from the assembled blocks; a trial point is linearized at
+once only while the model has been predicting well, else its cost is checked first.
 """
 
 from __future__ import annotations
