@@ -132,6 +132,30 @@ def _check_plot_dir(plot: Path) -> Path:
     return parent
 
 
+_EDGE_WORDS = {"first_col": "first column", "last_col": "last column",
+               "first_row": "first row", "last_row": "last row"}
+
+
+def _check_board_size(b: Chessboard, good: list, skipped: list) -> tuple[list, list]:
+    """A board with more inner corners than ``--board`` shows the chessboard pattern past
+    the detected grid: an error when several views show it (the spec is wrong), else the
+    view or two that do are skipped (a pattern behind the board, say)."""
+    flagged = [d for d in good if d.grid_continues]
+    if not flagged:
+        return good, skipped
+    if len(flagged) >= max(2, 0.25 * len(good)):
+        edges = sorted({e for d in flagged for e in d.grid_continues}, key=list(_EDGE_WORDS).index)
+        where = ", ".join(_EDGE_WORDS[e] for e in edges)
+        raise InputError(f"--board {b.cols}x{b.rows}: the board has more inner corners than "
+                         f"that: the chessboard pattern continues past the detected grid's "
+                         f"{where} in {len(flagged)} of {len(good)} images (count the INNER "
+                         "corners, COLSxROWS)")
+    skipped = skipped + [
+        (d.name, f"the chessboard pattern continues past the detected {b.cols}x{b.rows} grid "
+                 f"({', '.join(_EDGE_WORDS[e] for e in d.grid_continues)})") for d in flagged]
+    return [d for d in good if not d.grid_continues], skipped
+
+
 def _same_board(obj: np.ndarray, b: Chessboard) -> bool:
     ref = b.object_points()
     return obj.shape == ref.shape and np.allclose(obj, ref, atol=1e-9 + 1e-6 * b.square)
@@ -201,6 +225,7 @@ def register(app: typer.Typer) -> None:
                 skipped += [(d.name, f"image size {d.image_size} differs from {common}")
                             for d in good if d.image_size != common]
                 good = [d for d in good if d.image_size == common]
+            good, skipped = _check_board_size(b, good, skipped)
             for name, reason in skipped:
                 info(f"skipped {name}: {reason}")  # listed even with --quiet
             inputs.update(images=[d.name for d in dets], detector=method,

@@ -63,6 +63,11 @@ def test_bad_inputs(tmp_path, bundled, capsys):
     code, msg = _run_bad(tmp_path, [str(bundled / "chessboard_left"), "--board", "10x7",
                                     "--square", "0.025"], capsys)
     assert code == 2 and "no 10x7 chessboard found" in msg and "INNER corners" in msg
+    # one column too few: OpenCV finds an 8x6 sub-grid in 12 of the 13 images
+    code, msg = _run_bad(tmp_path, [str(bundled / "chessboard_left"), "--board", "8x6",
+                                    "--square", "0.025"], capsys)
+    assert code == 2 and "--board 8x6: the board has more inner corners" in msg
+    assert "in 12 of 12 images" in msg
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x89PNG garbage")
     code, msg = _run_bad(tmp_path, [str(junk), "--board", "9x6", "--square", "0.025"], capsys)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from .board import Chessboard
+from .grid_check import board_too_small, grid_extension
 
 #: Detector used by default; chosen by measured corner accuracy on rendered boards with
 #: known corners (see bench/bench_detection.py and the README).
@@ -23,13 +24,19 @@ DEFAULT_METHOD = "classic"
 
 @dataclass(frozen=True)
 class Detection:
-    """One image's detection: ``corners (N, 2)`` pixels or ``None`` with a ``reason``."""
+    """One image's detection: ``corners (N, 2)`` pixels or ``None`` with a ``reason``.
+
+    ``grid_continues``: edges (``first_col``, ``last_col``, ``first_row``, ``last_row``)
+    beyond which the chessboard pattern continues in the image, i.e. the board seems to
+    have more inner corners than asked for (:mod:`calib.intrinsics.grid_check`).
+    """
 
     name: str
     corners: np.ndarray | None
     image_size: tuple[int, int] | None
     reason: str | None
     time_s: float
+    grid_continues: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -129,9 +136,11 @@ def _detect_one(path, board: Chessboard, method: str) -> Detection:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "error"
         return Detection(name, None, size, f"OpenCV failed on this image ({msg})",
                          time.perf_counter() - t0)
-    reason = None if corners is not None else \
-        f"no {board.cols}x{board.rows} chessboard found"
-    return Detection(name, corners, size, reason, time.perf_counter() - t0)
+    if corners is None:
+        return Detection(name, None, size, f"no {board.cols}x{board.rows} chessboard found",
+                         time.perf_counter() - t0)
+    edges = board_too_small(grid_extension(gray, corners, board.cols, board.rows))
+    return Detection(name, corners, size, None, time.perf_counter() - t0, tuple(edges))
 
 
 METHODS = ("classic", "sb")

@@ -253,7 +253,6 @@ def fit_intrinsics(
         keep = err <= thr
         rejected_corners = int((~keep & used[views.view]).sum())
         if rejected_corners or rejected_views:
-            first_pass_rms = result["per_view_rms"]
             result = _solve(views, keep, used, result["theta"], result["poses"], opts)
     _check_weights(result, views, used, names, opts)
     return _make_result(result, used, names, (w, h), init_method, rejected_corners,
