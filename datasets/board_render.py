@@ -9,6 +9,7 @@ the rendered corners sit exactly where the true camera projects the board corner
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -30,35 +31,55 @@ class RenderedSet:
     object_points: np.ndarray  # (cols*rows, 3)
 
 
-def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, square: float,
-           image_size: tuple[int, int], supersample: int = 3, noise: float = 2.0,
-           rng: np.random.Generator | None = None) -> np.ndarray:
-    """One 8-bit grayscale image ``(H, W)`` of the board seen by the camera."""
+@lru_cache(maxsize=4)
+def _rays(params: tuple, image_size: tuple[int, int], supersample: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Undistorted rays ``(M, 3)`` of every supersample of the image and whether each is
+    valid (its re-distortion lands back on the pixel): pose-independent, so cached."""
+    p = np.array(params)
     w, h = image_size
-    s = supersample
-    off = (np.arange(s) + 0.5) / s - 0.5
+    off = (np.arange(supersample) + 0.5) / supersample - 0.5
     u = (np.arange(w)[:, None] + off[None, :]).ravel()
     v = (np.arange(h)[:, None] + off[None, :]).ravel()
     uu, vv = np.meshgrid(u, v)
-    fx, fy, cx, cy = params[:4]
+    fx, fy, cx, cy = p[:4]
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
     pix = np.stack([uu.ravel(), vv.ravel()], axis=1).reshape(-1, 1, 2)
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-10)
-    xy = cv2.undistortPoints(pix, K, params[4:9], criteria=crit)[:, 0]
+    xy = cv2.undistortPoints(pix, K, p[4:9], criteria=crit)[:, 0]
     # keep only samples whose re-distortion lands back on the pixel (invertible region)
-    ok = np.linalg.norm(project(np.c_[xy, np.ones(len(xy))], params) - pix[:, 0], axis=1) < 1e-3
-    d = np.c_[xy, np.ones(len(xy))]
+    ok = np.linalg.norm(project(np.c_[xy, np.ones(len(xy))], p) - pix[:, 0], axis=1) < 1e-3
+    return np.c_[xy, np.ones(len(xy))], ok
+
+
+def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, square: float,
+           image_size: tuple[int, int], supersample: int = 3, noise: float = 2.0,
+           rng: np.random.Generator | None = None, margin: float = 1.0,
+           margin_value: float = 230.0, background: float = 120.0, outer: float = 1.0
+           ) -> np.ndarray:
+    """One 8-bit grayscale image ``(H, W)`` of the board seen by the camera.
+
+    The board's outer squares are ``outer`` squares wide (< 1: truncated, as on many printed
+    boards), surrounded by ``margin`` squares of grey level ``margin_value``, then
+    ``background``.
+    """
+    w, h = image_size
+    s = supersample
+    d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s))
     rot, t = T_cam_board[:3, :3], T_cam_board[:3, 3]
     n = rot[:, 2]
     denom = d @ n
     lam = (n @ t) / np.where(np.abs(denom) > 1e-12, denom, np.nan)
     pb = (d * lam[:, None] - t) @ rot  # board frame
     bx, by = pb[:, 0] / square, pb[:, 1] / square
-    on_board = (bx > -1) & (bx < cols) & (by > -1) & (by < rows)
-    margin = (bx > -2) & (bx < cols + 1) & (by > -2) & (by < rows + 1)
+    lo_x, hi_x, lo_y, hi_y = -outer, cols - 1 + outer, -outer, rows - 1 + outer
+    on_board = (bx > lo_x) & (bx < hi_x) & (by > lo_y) & (by < hi_y)
+    in_margin = (bx > lo_x - margin) & (bx < hi_x + margin) & (by > lo_y - margin) & \
+        (by < hi_y + margin)
     black = ((np.floor(bx) + np.floor(by)) % 2 == 0) & on_board
-    val = np.where(black, 25.0, np.where(margin, 230.0, 120.0))
-    val[~ok | ~(lam > 0)] = 120.0
+    val = np.where(black, 25.0, np.where(on_board, 230.0,
+                                         np.where(in_margin, margin_value, background)))
+    val[~ok | ~(lam > 0)] = background
     img = val.reshape(h * s, w * s).reshape(h, s, w, s).mean(axis=(1, 3))
     rng = rng or np.random.default_rng(0)
     img = img + rng.normal(0, noise, img.shape)
