@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--board COLSxROWS and --square METRES are required with images")
             paths = _expand(images)
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
-            label = images[0] if len(images) == 1 else f"{len(paths)} images"
+            label = ", ".join(images[:2]) + (" ..." if len(images) > 2 else "")
             with progress_bar(len(paths), "detecting corners", quiet) as advance:
                 dets = detect_images(paths, b, method, workers or None, timeout,
                                      on_done=lambda d: advance())
