@@ -94,7 +94,7 @@ def _check_options(board, square, workers, timeout, loss, loss_scale, method) ->
         raise InputError(f"--workers {workers}: must be 0 (all cores) or a positive count")
     if not timeout > 0:
         raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
-    if loss not in LOSSES:
+    if loss.lower() not in LOSSES:
         raise InputError(f"--loss {loss!r}: choose one of {', '.join(LOSSES)}")
     if not (np.isfinite(loss_scale) and loss_scale > 0):
         raise InputError(f"--loss-scale {loss_scale:g}: must be a positive number of pixels")
@@ -117,14 +117,24 @@ def _check_distinct(outputs: dict, inputs: list[Path]) -> None:
         seen[key] = flag
 
 
-def _check_plot_dir(plot: Path) -> Path:
-    """The folder the plots are staged in (beside the plot folder); fails before any work
-    if the plot folder cannot be made there."""
+def _check_plot_dir(plot: Path, inputs: list[Path]) -> Path:
+    """The folder the plots are staged in (beside the plot folder). Fails before any work if
+    the plot folder cannot be made there, or a plot would replace an input or a folder."""
+    from calib.intrinsics.plots import PLOT_FILES
+
     if plot.exists() and not plot.is_dir():
         raise InputError(f"{plot}: --plot needs a folder, and a file of that name exists")
     parent = plot.parent if str(plot.parent) else Path(".")
     if not parent.is_dir():
-        raise InputError(f"{plot}: folder {parent} does not exist")
+        raise InputError(f"{plot}: {parent} is not a folder" if parent.exists() else
+                         f"{plot}: folder {parent} does not exist")
+    ins = {p.resolve() for p in inputs if p.exists()}
+    for name in PLOT_FILES:
+        target = plot / name
+        if target.resolve() in ins:
+            raise InputError(f"{target}: --plot would overwrite an input file")
+        if target.is_dir():
+            raise InputError(f"{target}: a folder is in the way of the plot file")
     try:
         tempfile.TemporaryDirectory(dir=parent, prefix=".calib-plots-").cleanup()
     except OSError as exc:
@@ -193,12 +203,14 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         _check_options(board, square, workers, timeout, loss, loss_scale, method)
         check_outputs(output, report)
-        stage_parent = _check_plot_dir(plot) if plot is not None else None
+        if plot is not None:
+            _check_plot_dir(plot, [])  # before any work; again below with the inputs
         b = Chessboard.parse(board, square) if board is not None else None
         inputs: dict = {"board": None if b is None else f"{b.cols}x{b.rows}",
                         "square_m": None if b is None else b.square}
         if corners is not None:
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
+            in_files = [corners]
             names, obj, img, size = _load_corners(corners, b)
             if b is not None and not _same_board(np.asarray(obj, float), b):
                 raise InputError(f"{corners}: the file's board ({len(obj)} corners) differs "
@@ -213,6 +225,9 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--board COLSxROWS and --square METRES are required with images")
             paths = _expand(images)
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
+            in_files = paths
+            if plot is not None:
+                _check_plot_dir(plot, paths)
             label = ", ".join(images[:2]) + (" ..." if len(images) > 2 else "")
             with progress_bar(len(paths), "detecting corners", quiet) as advance:
                 dets = detect_images(paths, b, method, workers or None, timeout,
@@ -246,7 +261,8 @@ def register(app: typer.Typer) -> None:
             obj = b.object_points()
             size = good[0].image_size
         opts = FitOptions(fix_k3=fix_k3, fix_aspect=fix_aspect, zero_tangent=zero_tangent,
-                          fix_principal_point=fix_pp, loss=None if loss == "none" else loss,
+                          fix_principal_point=fix_pp,
+                          loss=None if loss.lower() == "none" else loss.lower(),
                           loss_scale=loss_scale, reject_outliers=reject)
         try:
             result = fit_intrinsics(obj, img, size, opts, view_names=names)
@@ -255,14 +271,15 @@ def register(app: typer.Typer) -> None:
                 raise
             raise type(exc)(f"{corners}: {exc}") from None
         if result.verdict == "FAIL":
-            info("calib: warning: verdict FAIL: " + "; ".join(result.reasons))  # even quiet
             if strict:
-                raise DegenerateError("verdict FAIL (--strict: nothing written): "
+                raise DegenerateError(f"{label}: verdict FAIL (--strict: nothing written): "
                                       + "; ".join(result.reasons))
+            info("calib: warning: verdict FAIL: " + "; ".join(result.reasons))  # even quiet
         stage = None
         if plot is not None:
             from calib.intrinsics.plots import write_plots
 
+            stage_parent = _check_plot_dir(plot, in_files)
             stage = Path(tempfile.mkdtemp(dir=stage_parent, prefix=".calib-plots-"))
         try:
             if stage is not None:

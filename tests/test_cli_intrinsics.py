@@ -184,6 +184,8 @@ def test_fail_verdict_is_shown_when_quiet_and_strict_writes_nothing(tmp_path, sh
                  "--plot", str(tmp_path / "p"), "--strict", "-q"])
     assert code == 3
     assert not out.exists() and not rep.exists() and not (tmp_path / "p").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"calib: error: {c}: verdict FAIL")
 
 
 def test_outputs_never_overwrite_each_other_or_inputs(tmp_path, bundled, capsys):
@@ -225,3 +227,41 @@ def test_report_records_inputs_options_and_fixed_parameters(tmp_path, bundled, c
     assert sorted(r["fixed"]) == ["k3", "p1", "p2"]
     assert r["std"]["k3"] is None and r["std"]["fx"] > 0
     assert r["dist"][4] == 0.0 and r["dist"][2] == 0.0
+
+
+def test_plots_never_replace_inputs_or_folders(tmp_path, bundled, capsys):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for p in sorted((bundled / "chessboard_left").glob("*.jpg"))[:5]:
+        (imgs / p.name).write_bytes(p.read_bytes())
+    cv2.imwrite(str(imgs / "coverage.png"), np.full((60, 80), 200, np.uint8))  # an input
+    before = (imgs / "coverage.png").read_bytes()
+    out = tmp_path / "c.yaml"
+    code = main(["fit-intrinsics", str(imgs), "--board", "9x6", "--square", "0.025", "-o",
+                 str(out), "--plot", str(imgs), "-q"])
+    assert code == 2 and (imgs / "coverage.png").read_bytes() == before and not out.exists()
+    assert "would overwrite an input" in capsys.readouterr().err
+    plots = tmp_path / "plots"
+    (plots / "coverage.png").mkdir(parents=True)  # a folder where a plot goes
+    out.write_text("prev")
+    code = main(["fit-intrinsics", str(imgs / "left01.jpg"), str(imgs / "left02.jpg"),
+                 str(imgs / "left03.jpg"), str(imgs / "left04.jpg"), "--board", "9x6",
+                 "--square", "0.025", "-o", str(out), "--plot", str(plots), "-q"])
+    assert code == 2 and out.read_text() == "prev"
+    assert "a folder is in the way" in capsys.readouterr().err
+
+
+def test_uneven_grids_from_a_wrong_board_are_skipped(tmp_path, bundled, capsys):
+    """The SB detector asked for 6x5 on the 9x6 board returns corners that skip columns in
+    some images: those are skipped as uneven grids, never fitted."""
+    code = main(["fit-intrinsics", str(bundled / "chessboard_left"), "--board", "6x5",
+                 "--square", "0.025", "--detector", "sb", "-o", str(tmp_path / "c.yaml"), "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and not (tmp_path / "c.yaml").exists()
+    assert "do not form an even 6x5 grid" in err
+
+
+def test_loss_names_are_case_insensitive(tmp_path, shared_datasets, capsys):
+    c = _corners_file(tmp_path, shared_datasets)
+    assert main(["fit-intrinsics", "--corners", str(c), "-o", str(tmp_path / "h.yaml"),
+                 "--loss", "Huber", "-q"]) == 0

@@ -414,3 +414,22 @@ def test_speed_well_under_detection(real_images):
     print(f"\ncheck {np.median(checks) * 1e3:.2f} ms per 640x480 image, "
           f"{np.median(ratios) * 100:.0f} % of detect_chessboard")
     assert np.median(ratios) < 0.3 and max(checks) < 0.005
+
+
+def test_grid_irregularity_flags_skipped_columns_not_true_grids(default_views):
+    """True grids (rendered, through the lens): spacing ratios near 1 and small turns; the
+    same corners with a column skipped (as SB returns for a wrong size) or two corners
+    swapped are irregular."""
+    from calib.intrinsics.grid_check import grid_irregularity, grid_is_regular
+
+    for _gray, true, cols, rows in default_views:
+        ratio, turn = grid_irregularity(true, cols, rows)
+        assert ratio < 1.35 and turn < 6.0 and grid_is_regular(true, cols, rows)
+        g = true.reshape(rows, cols, 2)
+        keep = [c for c in range(cols) if c != 2]  # one column skipped
+        skipped = g[:, keep].reshape(-1, 2)
+        assert grid_irregularity(skipped, cols - 1, rows)[0] > 1.8
+        assert not grid_is_regular(skipped, cols - 1, rows)
+        swapped = true.copy()
+        swapped[[cols + 1, cols + 2]] = swapped[[cols + 2, cols + 1]]
+        assert not grid_is_regular(swapped, cols, rows)

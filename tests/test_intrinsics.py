@@ -220,6 +220,9 @@ def test_degenerate_view_is_named(real_corners):
     names = [f"left{k:02d}.jpg" for k in range(len(img))]
     with pytest.raises(DegenerateError, match="left04.jpg"):
         fit_intrinsics(obj, bad, size, view_names=names)
+    bad[4] = img[4][0] + np.arange(len(obj))[:, None] * [1.0, 0.5]  # distinct, on one line
+    with pytest.raises(DegenerateError, match="left04.jpg: the board homography is degen"):
+        fit_intrinsics(obj, bad, size, view_names=names)
 
 
 def test_robust_loss_that_ignores_a_whole_view_says_so(real_corners):

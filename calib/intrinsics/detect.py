@@ -15,7 +15,13 @@ import numpy as np
 
 from ..errors import InputError
 from .board import Chessboard
-from .grid_check import board_too_small, grid_extension
+from .grid_check import (
+    MAX_SPACING_RATIO,
+    MAX_TURN_DEG,
+    board_too_small,
+    grid_extension,
+    grid_irregularity,
+)
 
 #: Detector used by default; chosen by measured corner accuracy on rendered boards with
 #: known corners (see bench/bench_detection.py and the README).
@@ -138,6 +144,13 @@ def _detect_one(path, board: Chessboard, method: str) -> Detection:
                          time.perf_counter() - t0)
     if corners is None:
         return Detection(name, None, size, f"no {board.cols}x{board.rows} chessboard found",
+                         time.perf_counter() - t0)
+    ratio, turn = grid_irregularity(corners, board.cols, board.rows)
+    if ratio > MAX_SPACING_RATIO or turn > MAX_TURN_DEG:
+        return Detection(name, None, size,
+                         f"the detected corners do not form an even {board.cols}x{board.rows} "
+                         f"grid (neighbouring squares differ {ratio:.1f}x in size, lines turn "
+                         f"{turn:.0f} deg): a wrong --board, or a mis-detection",
                          time.perf_counter() - t0)
     edges = board_too_small(grid_extension(gray, corners, board.cols, board.rows))
     return Detection(name, corners, size, None, time.perf_counter() - t0, tuple(edges))

@@ -65,6 +65,15 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return H / H[:, 2:3, 2:3]
 
 
+def _collinear(p: np.ndarray) -> np.ndarray:
+    """``(V,)``: are a view's points ``(V, N, 2)`` on one line (or one point)? The spread
+    across the best-fitting line is below 1e-6 of the spread along it."""
+    c = p - p.mean(axis=1, keepdims=True)
+    cov = np.einsum("vni,vnj->vij", c, c)
+    ev = np.linalg.eigvalsh(cov)  # ascending
+    return ev[:, 0] <= 1e-12 * np.maximum(ev[:, 1], 1e-300)
+
+
 def _view_error(k: int) -> DegenerateError:
     """The error for view ``k`` (its index kept as ``.view`` so callers can name it)."""
     err = DegenerateError(f"view {k}: the board homography is degenerate (corners collinear "
@@ -87,13 +96,17 @@ def homographies(board_xy: np.ndarray | list[np.ndarray],
                 raise DegenerateError("a board homography is degenerate (corners collinear "
                                       "or repeated)") from None
         bad = ~np.isfinite(H).all(axis=(1, 2)) | (np.abs(np.linalg.det(H)) < 1e-300)
+        bad |= _collinear(np.asarray(pixels, dtype=float)) | \
+            _collinear(np.asarray(board_xy, dtype=float))
         if not bad.any():
             return H
         raise _view_error(int(np.flatnonzero(bad)[0]))
     out = []
     for i, (b, p) in enumerate(zip(board_xy, pixels, strict=True)):
-        h, _ = cv2.findHomography(np.asarray(b, np.float64), np.asarray(p, np.float64), 0)
-        if h is None or not np.isfinite(h).all():
+        b, p = np.asarray(b, np.float64), np.asarray(p, np.float64)
+        h, _ = cv2.findHomography(b, p, 0)
+        if h is None or not np.isfinite(h).all() or _collinear(p[None])[0] or \
+                _collinear(b[None])[0]:
             raise _view_error(i)
         out.append(h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h)
     return np.stack(out)
@@ -150,7 +163,8 @@ def _focal_only(Hn: np.ndarray, N: np.ndarray) -> np.ndarray:
         a = float(np.linalg.lstsq(A.sum(axis=1, keepdims=True), rhs, rcond=None)[0][0])
         if not a > 0:
             raise DegenerateError("cannot initialise the focal length: the board views are "
-                                  "too similar (tilt the board between views)")
+                                  "too similar (tilt the board between views), or the corners "
+                                  "do not match the board's geometry")
         ab = np.array([a, a])
     f = 1.0 / np.sqrt(ab)
     return np.linalg.inv(N) @ np.array([[f[0], 0, 0], [0, f[1], 0], [0, 0, 1]])

@@ -213,8 +213,8 @@ def _per_view_rms(result: IntrinsicsResult):
                         bbox=dict(boxstyle="round,pad=0.1", fc=(1, 1, 1, 0.85), ec="none"))
     line = ax.axhline(result.rms_px, color="crimson", ls="--", lw=1.5,
                       label=f"overall RMS {result.rms_px:.3f} px")
-    handles = [Patch(facecolor=colors[used][0] if used.any() else "C0", edgecolor="0.2",
-                     lw=0.5, label="RMS of the view's corners (px)")]
+    handles = [Patch(facecolor="white", edgecolor="0.2", lw=0.5,
+                     label="RMS of the view's corners (px),\ncoloured as in residuals.png")]
     if len(named) < n:
         handles.append(Patch(facecolor=colors[named[0]], edgecolor="0.2", lw=0.5,
                              label=f"the {len(named)} worst views\n(coloured as in "
@@ -338,6 +338,10 @@ def _hull(points: np.ndarray) -> np.ndarray | None:
 
 
 #: The PNGs of :func:`write_plots`: file name and the function building its figure.
+#: File names written by :func:`write_plots`, in order.
+PLOT_FILES = ("residuals.png", "per_view_rms.png", "histogram.png", "coverage.png",
+              "distortion.png")
+
 PLOTS = (("residuals.png", _residuals), ("per_view_rms.png", _per_view_rms),
          ("histogram.png", _histogram), ("coverage.png", _coverage),
          ("distortion.png", _distortion))

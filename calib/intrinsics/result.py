@@ -91,6 +91,8 @@ class IntrinsicsResult:
         ]
         for k in PARAM_NAMES:
             err = "(fixed)" if k in self.fixed else f"+/- {self.std[k]:.2g}"
+            if k == "fx" and getattr(self.options, "fix_aspect", False):
+                err += f"  (tied: fx = {self.options.aspect_ratio:g} * fy)"
             lines.append(f"  {k:>2} = {p[k]: .6g}  {err}")
         worst = ", ".join(f"{n} {r:.3f} px" for n, r in self.worst_views())
         lines.append(f"worst views: {worst}")
@@ -112,6 +114,8 @@ class IntrinsicsResult:
             "params": {k: float(v) for k, v in zip(PARAM_NAMES, cam.params, strict=True)},
             "std": {k: (None if k in self.fixed else v) for k, v in self.std.items()},
             "fixed": list(self.fixed),
+            "tied": ({"fx": f"{self.options.aspect_ratio:g} * fy"}
+                     if getattr(self.options, "fix_aspect", False) else {}),
             "options": asdict(self.options) if self.options is not None else None,
             "rms_px": self.rms_px,
             "per_view": [self._view_entry(n, r, u) for n, r, u in
