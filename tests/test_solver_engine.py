@@ -247,21 +247,3 @@ def test_interleaved_camera_units_are_exact(fix_focal_block):
                                    atol=1e-14)
     if fix_focal_block is not None:
         np.testing.assert_array_equal(a.values["F"][fix_focal_block], 1.01)
-
-
-def test_predicted_tolerance_skips_only_the_confirming_step():
-    """With predicted_tolerance the solve stops before a step the trusted model says is
-    negligible: fewer iterations, cost within that tolerance of a tight solve, and the
-    cost-only and full solves agree on the minimum."""
-    d = toy_bundle(noise=1e-3, seed=3)
-    tight = solve(_problem(d, True), SolverOptions(function_tolerance=1e-14))
-    plain = solve(_problem(d, True), SolverOptions(function_tolerance=1e-8))
-    fast = solve(_problem(d, True), SolverOptions(function_tolerance=1e-8,
-                                                  predicted_tolerance=1e-8))
-    assert fast.summary.converged and fast.summary.message.startswith("predicted tolerance")
-    assert len(fast.summary.iterations) < len(plain.summary.iterations)
-    c0 = tight.summary.final_cost
-    assert c0 <= fast.summary.final_cost <= c0 * (1 + 1e-8) + 1e-300
-    np.testing.assert_allclose(fast.values["X"], tight.values["X"], atol=1e-4)
-    with pytest.raises(InputError):
-        SolverOptions(predicted_tolerance=-1.0)

@@ -315,14 +315,9 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
         theta_start[8] = 0.0
     p.groups["camera"].value[0] = theta_start
     # function_tolerance 1e-6 on the cost = 5e-7 relative on the RMS (2e-7 px at 0.4 px);
-    # measured against 1e-8: one iteration fewer on 13/100 views, parameters within 1e-3 std.
-    # predicted_tolerance 1e-7 skips the step that would only confirm convergence (100 and
-    # 500 views: 4 -> 3 iterations); over the 57 solvable problems of
-    # bench/study_intrinsics_damping.py both stop within 0.016 std of the exact optimum
-    # (function_tolerance 1e-14), the same worst case as the function tolerance alone.
+    # measured against 1e-8: one iteration fewer on 13/100 views, parameters within 1e-3 std
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
-                                 function_tolerance=1e-6, predicted_tolerance=1e-7,
-                                 parameter_tolerance=1e-10,
+                                 function_tolerance=1e-6, parameter_tolerance=1e-10,
                                  initial_damping=opts.initial_damping))
     s = res.summary
     if s.termination == "failure":

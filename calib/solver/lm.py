@@ -124,7 +124,6 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
         return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
 
     trusted = False  # has the linear model predicted the last step well?
-    model_exact = False  # ... to within 10% (for the predicted tolerance)?
     for it in range(1, opts.max_iterations + 1):
         t_it = time.perf_counter()
         if t_it - t_start > opts.max_time_s:
@@ -157,10 +156,6 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
                                           for n, v in dx_e.items())
         predicted = -g_dot - 0.5 * hessian_quadratic_form(neq, dx_r, dx_e)
         t0 = clock.add("model", t0)
-        if (opts.predicted_tolerance is not None and model_exact
-                and 0 < predicted <= opts.predicted_tolerance * cost):
-            return finish("converged", "predicted tolerance: the next step would decrease the "
-                          f"cost by {predicted / max(cost, 1e-300):.3e} of it", cost)
         trial_values = _apply_step(structure, values, dx_r, dx_e)
         t0 = clock.add("update", t0)
         last = it == opts.max_iterations  # no Jacobians needed after the last iteration
@@ -177,7 +172,6 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
             t0 = clock.add("evaluate", t0)
             accepted = trial.ok
         trusted = accepted and gain > 0.25
-        model_exact = accepted and abs(gain - 1.0) <= 0.1
         if accepted:
             n_ok += 1
             old_cost = cost

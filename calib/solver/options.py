@@ -19,10 +19,6 @@ class SolverOptions:
         max_time_s: wall-time cap in seconds (``inf`` for none).
         function_tolerance: stop when an accepted step gives
             ``|cost_old - cost_new| <= function_tolerance * cost_old``.
-        predicted_tolerance: if set, also stop before trying a step whose predicted decrease
-            is ``<= predicted_tolerance * cost``, when the last step was accepted with a gain
-            ratio within 10% of 1 (the quadratic model is then trusted: the step that would
-            confirm the function tolerance is not evaluated). Off by default.
         gradient_tolerance: stop when ``max_i |g_i| <= gradient_tolerance`` with
             ``g = J^T rho' r`` the gradient of the cost over free tangent coordinates.
         parameter_tolerance: stop when ``|dx| <= parameter_tolerance * (|x| + parameter_tolerance)``
@@ -48,7 +44,6 @@ class SolverOptions:
     max_iterations: int = 100
     max_time_s: float = float("inf")
     function_tolerance: float = 1e-8
-    predicted_tolerance: float | None = None
     gradient_tolerance: float = 1e-12
     parameter_tolerance: float = 1e-10
     initial_damping: float = 1e-4
@@ -75,9 +70,6 @@ class SolverOptions:
             v = getattr(self, name)
             if not (v >= 0):
                 raise InputError(f"{name} must be >= 0, got {v}")
-        if self.predicted_tolerance is not None and not (self.predicted_tolerance >= 0):
-            raise InputError(f"predicted_tolerance must be >= 0 or None, got "
-                             f"{self.predicted_tolerance}")
         if not (self.max_time_s > 0):
             raise InputError(f"max_time_s must be > 0, got {self.max_time_s}")
         if not (0 < self.min_damping <= self.initial_damping <= self.max_damping):
