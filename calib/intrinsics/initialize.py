@@ -68,10 +68,14 @@ def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def _collinear(p: np.ndarray) -> np.ndarray:
     """``(V,)``: are a view's points ``(V, N, 2)`` on one line (or one point)? The spread
     across the best-fitting line is below 1e-6 of the spread along it."""
-    c = p - p.mean(axis=1, keepdims=True)
-    cov = np.einsum("vni,vnj->vij", c, c)
-    ev = np.linalg.eigvalsh(cov)  # ascending
-    return ev[:, 0] <= 1e-12 * np.maximum(ev[:, 1], 1e-300)
+    x, y = p[..., 0], p[..., 1]  # (V, N) columns: reductions over N, not the middle axis
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    a, b, c = (x * x).sum(axis=1), (x * y).sum(axis=1), (y * y).sum(axis=1)
+    half_tr = 0.5 * (a + c)
+    root = np.sqrt(np.maximum(half_tr * half_tr - (a * c - b * b), 0.0))
+    lo, hi = half_tr - root, half_tr + root  # eigenvalues of [[a, b], [b, c]]
+    return lo <= 1e-12 * np.maximum(hi, 1e-300)
 
 
 def _view_error(k: int) -> DegenerateError:

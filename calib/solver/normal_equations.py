@@ -235,7 +235,7 @@ def hessian_quadratic_form(neq: NormalEquations, dx_r: np.ndarray, dx_e: dict) -
     total = float(dx_r @ (neq.A @ dx_r)) if dx_r.size else 0.0
     for name, es in neq.elim.items():
         de = dx_e[name]
-        total += float(np.einsum("pi,pij,pj->", de, es.C, de, optimize=True))
+        total += float(np.sum(de * np.matmul(es.C, de[:, :, None])[:, :, 0]))
         if dx_r.size and es.w_sub.shape[0]:
             total += 2.0 * float(dx_r @ (es.W @ de.ravel()))
     return total

@@ -80,11 +80,12 @@ class Segments:
                 self.keys = keys.copy()  # distinct keys: every sum is a single row
                 return
             self.order = order
-        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if n else np.zeros(0, int)
+        starts = (np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if n
+                  else np.zeros(0, int))
         self.keys = k[starts]
         if len(starts) < n:
             self.starts = starts
-        self.bounds = np.r_[starts, n]
+        self.bounds = np.append(starts, n)
         lengths = np.diff(self.bounds)
         # equal-length segments in order: sums are one batched matmul over (U, L, ...)
         self.uniform = int(lengths[0]) if (self.order is None and len(lengths)
