@@ -19,6 +19,7 @@ import numpy as np
 
 from . import linear_solver
 from .covariance import covariance_and_information
+from .heap import keep_freed_memory
 from .normal_equations import assemble, hessian_quadratic_form, linearize
 from .options import SolverOptions
 from .problem import Problem
@@ -73,6 +74,7 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
     stopped; callers turn ``failure`` / ``no_convergence`` into errors as they see fit.
     """
     opts = options or SolverOptions()
+    keep_freed_memory()
     t_start = time.perf_counter()
     clock = _Clock()
     t0 = time.perf_counter()
