@@ -203,14 +203,12 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         _check_options(board, square, workers, timeout, loss, loss_scale, method)
         check_outputs(output, report)
-        if plot is not None:
-            _check_plot_dir(plot, [])  # before any work; again below with the inputs
         b = Chessboard.parse(board, square) if board is not None else None
         inputs: dict = {"board": None if b is None else f"{b.cols}x{b.rows}",
                         "square_m": None if b is None else b.square}
         if corners is not None:
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
-            in_files = [corners]
+            stage_parent = _check_plot_dir(plot, [corners]) if plot is not None else None
             names, obj, img, size = _load_corners(corners, b)
             if b is not None and not _same_board(np.asarray(obj, float), b):
                 raise InputError(f"{corners}: the file's board ({len(obj)} corners) differs "
@@ -225,9 +223,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError("--board COLSxROWS and --square METRES are required with images")
             paths = _expand(images)
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
-            in_files = paths
-            if plot is not None:
-                _check_plot_dir(plot, paths)
+            stage_parent = _check_plot_dir(plot, paths) if plot is not None else None
             label = ", ".join(images[:2]) + (" ..." if len(images) > 2 else "")
             with progress_bar(len(paths), "detecting corners", quiet) as advance:
                 dets = detect_images(paths, b, method, workers or None, timeout,
@@ -279,7 +275,6 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             from calib.intrinsics.plots import write_plots
 
-            stage_parent = _check_plot_dir(plot, in_files)
             stage = Path(tempfile.mkdtemp(dir=stage_parent, prefix=".calib-plots-"))
         try:
             if stage is not None:

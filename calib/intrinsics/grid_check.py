@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .initialize import dlt_homographies
 
 EDGES = ("first_col", "last_col", "first_row", "last_row")
 
@@ -71,39 +72,18 @@ _QUAD_SIGNS = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)  # mm, pm, p
 
 
 def _homographies(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batched least-squares homographies mapping grid points ``src (P, N, 2)`` to pixels
-    ``dst (P, N, 2)`` (N >= 4): ``(P, 3, 3)`` and a ``(P,)`` mask of the usable ones.
-
-    Both sides are centred and the pixels scaled to unit spread, then the 8 parameters
-    with ``h33 = 1`` are solved from the normal equations (a batched 8x8 solve, 3x faster
-    than a batched SVD; ``h33`` is the projective depth of the window's centre, far from
-    0 for any window in front of the camera). A fit is unusable when it is not finite,
-    when it does not reproduce the detected corners to 0.2 of their spread (degenerate or
-    garbled corners) or when a corner would be behind the camera (``w <= 0``).
-    """
-    ms = src.mean(1, keepdims=True)
-    md = dst.mean(1, keepdims=True)
-    sd = np.maximum(np.sqrt(((dst - md) ** 2).sum(2)).mean(1), 1e-12)[:, None, None]
-    x, y = (src - ms)[..., 0], (src - ms)[..., 1]
-    u, v = ((dst - md) / sd)[..., 0], ((dst - md) / sd)[..., 1]
-    o, z = np.ones_like(x), np.zeros_like(x)
-    a = np.concatenate([np.stack([x, y, o, z, z, z, -u * x, -u * y], -1),
-                        np.stack([z, z, z, x, y, o, -v * x, -v * y], -1)], 1)  # (P, 2N, 8)
-    at = a.transpose(0, 2, 1)
-    ata = at @ a + 1e-12 * np.eye(8)  # never singular, degenerate fits fail the checks
-    p = np.linalg.solve(ata, at @ np.concatenate([u, v], 1)[..., None])[..., 0]
-    hn = np.concatenate([p, np.ones((len(p), 1))], 1).reshape(-1, 3, 3)
-    q = np.stack([x, y, o], -1) @ hn.transpose(0, 2, 1)  # normalised fit at the corners
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        res = np.abs(q[..., :2] / q[..., 2:] - np.stack([u, v], -1)).max(axis=(1, 2))
-        ok = (res < 0.2) & np.all(q[..., 2] > 0, axis=1)
-    t_src = np.tile(np.eye(3), (len(p), 1, 1))
-    t_src[:, :2, 2] = -ms[:, 0]
-    t_dst = np.tile(np.eye(3), (len(p), 1, 1))
-    t_dst[:, 0, 0] = t_dst[:, 1, 1] = sd[:, 0, 0]
-    t_dst[:, :2, 2] = md[:, 0]
-    h = t_dst @ hn @ t_src
-    ok &= np.all(np.isfinite(h), axis=(1, 2))
+    """Homographies mapping grid points ``src (P, N, 2)`` to pixels ``dst (P, N, 2)``
+    (N >= 4, the normalized DLT of :func:`~calib.intrinsics.initialize.dlt_homographies`):
+    ``(P, 3, 3)`` and a ``(P,)`` mask of the usable ones. A fit is unusable when it is not
+    finite, when it does not reproduce the detected corners to 0.2 of their spread
+    (degenerate or garbled corners) or when a corner would be behind the camera."""
+    with np.errstate(all="ignore"):
+        h = dlt_homographies(src, dst)
+        q = np.concatenate([src, np.ones(src.shape[:2] + (1,))], axis=2) @ h.transpose(0, 2, 1)
+        md = dst.mean(1, keepdims=True)
+        spread = np.maximum(np.sqrt(((dst - md) ** 2).sum(2)).mean(1), 1e-12)
+        res = np.abs(q[..., :2] / q[..., 2:] - dst).max(axis=(1, 2)) / spread
+        ok = (res < 0.2) & np.all(q[..., 2] > 0, axis=1) & np.all(np.isfinite(h), axis=(1, 2))
     return h, ok
 
 

@@ -19,7 +19,7 @@ from ..errors import DegenerateError
 log = logging.getLogger(__name__)
 
 
-def _dlt_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def dlt_homographies(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Normalized DLT for ``V`` views at once: ``src, dst (V, N, 2)`` -> ``H (V, 3, 3)``."""
 
     def normalizer(p):
@@ -94,7 +94,7 @@ def homographies(board_xy: np.ndarray | list[np.ndarray],
     if isinstance(board_xy, np.ndarray) or len({len(b) for b in board_xy}) == 1:
         with np.errstate(all="ignore"):
             try:
-                H = _dlt_batch(np.asarray(board_xy, dtype=float),
+                H = dlt_homographies(np.asarray(board_xy, dtype=float),
                                np.asarray(pixels, dtype=float))
             except np.linalg.LinAlgError:
                 raise DegenerateError("a board homography is degenerate (corners collinear "

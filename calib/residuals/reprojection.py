@@ -78,25 +78,20 @@ class BoardReprojection(ResidualFamily):
         th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
         pts = self._camera_points(values[1], indices[1])
         n = len(pts[0])
-        if not jacobians:
-            uv = np.empty((n, 2))
-            for s in range(0, n, CHUNK):
-                sl = slice(s, s + CHUNK)
-                _project_into(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl])
-            uv -= self.observed
-            return uv, None
         uv = np.empty((n, 2))
-        j_theta = np.empty((n, 2, 9))
-        j_pose = np.empty((n, 2, 6))
+        j_theta = np.empty((n, 2, 9)) if jacobians else None
+        j_pose = np.empty((n, 2, 6)) if jacobians else None
         for s in range(0, n, CHUNK):  # chunks keep every temporary in cache
             sl = slice(s, s + CHUNK)
+            jac = () if not jacobians else (j_pose[sl, :, :3], j_theta[sl], j_pose[sl, :, 3:])
             _project_into(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
-                          j_pose[sl, :, :3],
-                          j_theta[sl], j_pose[sl, :, 3:])
+                          *jac)
+        uv -= self.observed
+        if not jacobians:
+            return uv, None
         if self.aspect is not None:
             j_theta[:, :, 1] += self.aspect * j_theta[:, :, 0]
             j_theta[:, :, 0] = 0.0
-        uv -= self.observed
         return uv, [j_theta, j_pose]
 
 

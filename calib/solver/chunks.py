@@ -44,9 +44,9 @@ class Chunk:
     re: list[SumPlan]  # per tp.re_pairs
 
 
-def _rank_in(global_keys: np.ndarray, local_keys: np.ndarray) -> np.ndarray:
-    """Index of every ``local_keys`` entry in ``global_keys`` (which holds each key once)."""
-    order = np.argsort(global_keys, kind="stable")
+def _rank_in(global_keys: np.ndarray, order: np.ndarray, local_keys: np.ndarray) -> np.ndarray:
+    """Index of every ``local_keys`` entry in ``global_keys`` (which holds each key once;
+    ``order`` sorts it)."""
     return order[np.searchsorted(global_keys, local_keys, sorter=order)]
 
 
@@ -80,6 +80,8 @@ def plan_chunks(tp: TermPlan) -> list[Chunk]:
                       {id(p): (SumPlan(p.grad, None), p.columns(p.grad.keys)) for p in tp.reduced},
                       [SumPlan(pr.seg, None) for pr in tp.rr_pairs], tp.elim_seg,
                       [SumPlan(pr.seg, None) for pr in tp.re_pairs])]
+    orders = {id(pr): np.argsort(pr.seg.keys, kind="stable")
+              for pr in tp.rr_pairs + tp.re_pairs}
     out = []
     for lo in range(0, n, step):
         rows = slice(lo, min(n, lo + step))
@@ -91,14 +93,14 @@ def plan_chunks(tp: TermPlan) -> list[Chunk]:
         rr = []
         for pr in tp.rr_pairs:
             seg = Segments(_pair_keys(pr, rows))
-            rr.append(SumPlan(seg, _rank_in(pr.seg.keys, seg.keys)))
+            rr.append(SumPlan(seg, _rank_in(pr.seg.keys, orders[id(pr)], seg.keys)))
         elim = None
         re = []
         if tp.elim is not None:
             elim = Segments(tp.elim.pos[rows])
             for pr in tp.re_pairs:
                 s2 = Segments(_pair_keys(pr, rows))
-                re.append(SumPlan(s2, _rank_in(pr.seg.keys, s2.keys)))
+                re.append(SumPlan(s2, _rank_in(pr.seg.keys, orders[id(pr)], s2.keys)))
         out.append(Chunk(rows, fam,
                          tuple(ix[rows] for ix in rb.indices),
                          {id(p): None if p.valid is None else p.valid[rows] for p in plans},

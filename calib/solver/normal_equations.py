@@ -186,21 +186,6 @@ def _evaluate_chunk(tp: TermPlan, ch, vals: list, dims: list, jacobians: bool,
     return c, None
 
 
-def _evaluate_tasks(structure: Structure, tasks: list, values: dict, jacobians: bool
-                    ) -> tuple[float, str | None, _Sums | None]:
-    cost = 0.0
-    sums = _Sums(structure) if jacobians else None
-    for tp, ch in tasks:
-        rb = tp.block
-        vals = [values[g] for g in rb.groups]
-        dims = [structure.layouts[g].manifold.tangent_dim for g in rb.groups]
-        c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
-        if bad is not None:
-            return np.inf, bad, None
-        cost += c
-    return cost, None, sums
-
-
 def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Linearization:
     """Cost at ``values`` (dict name -> array) and, with ``jacobians``, the normal equations.
 
@@ -209,10 +194,17 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
     (Chunks in two threads were measured slower on 2 cores: numpy's per-call overhead holds
     the GIL.)
     """
-    tasks = [(tp, ch) for tp in structure.terms for ch in tp.chunks]
-    cost, bad, sums = _evaluate_tasks(structure, tasks, values, jacobians)
-    if bad is not None:
-        return Linearization(np.inf, None, bad, jacobians)
+    cost = 0.0
+    sums = _Sums(structure) if jacobians else None
+    for tp in structure.terms:
+        rb = tp.block
+        vals = [values[g] for g in rb.groups]
+        dims = [structure.layouts[g].manifold.tangent_dim for g in rb.groups]
+        for ch in tp.chunks:
+            c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
+            if bad is not None:
+                return Linearization(np.inf, None, bad, jacobians)
+            cost += c
     if not np.isfinite(cost):
         return Linearization(np.inf, None, "non-finite cost", jacobians)
     return Linearization(cost, sums.normal_equations(structure) if jacobians else None, None,
