@@ -1,5 +1,7 @@
-"""Pinhole camera with Brown-Conrady distortion (OpenCV's 5-coefficient model)."""
+"""Camera (lens) models behind one interface (:mod:`calib.camera.base`)."""
 
-from .pinhole import PARAM_NAMES, CameraModel, distort, project
+from .base import LensModel, get_model, model_names, register_model
+from .pinhole import PARAM_NAMES, PINHOLE, CameraModel, Pinhole, distort, project
 
-__all__ = ["PARAM_NAMES", "CameraModel", "distort", "project"]
+__all__ = ["PARAM_NAMES", "PINHOLE", "CameraModel", "LensModel", "Pinhole", "distort",
+           "get_model", "model_names", "project", "register_model"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from .base import LensModel, register_model
 
 PARAM_NAMES = ("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3")
 
@@ -269,3 +270,31 @@ class CameraModel:
     def to_dict(self) -> dict:
         return {"image_size": list(self.image_size),
                 **{k: float(v) for k, v in zip(PARAM_NAMES, self.params, strict=True)}}
+
+
+class Pinhole(LensModel):
+    """Pinhole + Brown-Conrady (OpenCV's 5-coefficient model; ROS ``plumb_bob``, Kalibr
+    ``pinhole-radtan``). Valid in front of the camera (``Z > 0``)."""
+
+    name = "pinhole"
+    kalibr_name = "pinhole-radtan"
+    ros_name = "plumb_bob"
+    param_names = PARAM_NAMES
+
+    def project(self, p_cam, params, jacobians=False):
+        p = np.asarray(p_cam, dtype=float).reshape(-1, 3)
+        valid = p[:, 2] > 0
+        out = project(p, params, jacobians)
+        return (out, valid) if not jacobians else (out[0], valid, out[1], out[2])
+
+    def unproject(self, uv, params):
+        th = np.asarray(params, dtype=float)
+        uv = np.asarray(uv, dtype=float).reshape(-1, 2)
+        xd = np.stack([(uv[:, 0] - th[2]) / th[0], (uv[:, 1] - th[3]) / th[1]], axis=1)
+        xy, ok = undistort_normalized(xd, th)
+        rays = np.c_[xy, np.ones(len(xy))]
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        return rays, ok & np.isfinite(rays).all(axis=1)
+
+
+PINHOLE = register_model(Pinhole())

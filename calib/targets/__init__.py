@@ -1,0 +1,5 @@
+"""Calibration targets: image -> observations with ids (:mod:`calib.targets.base`)."""
+
+from .base import Observation, Target
+
+__all__ = ["Observation", "Target"]
