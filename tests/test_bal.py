@@ -73,6 +73,11 @@ def test_synthetic_roundtrip_full_precision(tmp_path):
     (lambda t: "3 -7 19\n" + t.split("\n", 1)[1], "positive"),
     (lambda t: "3 7 1000000000000\n" + t.split("\n", 1)[1], "truncated"),
     (lambda t: t.replace("-3.859900e+02", "inf", 1), "NaN or inf"),
+    (lambda t: t.replace("-3.859900e+02", "-3_859.900", 1), "line 3: '-3_859.900' is not a plain"),
+    (lambda t: "3_0 7 19\n" + t.split("\n", 1)[1], "line 1: '3_0' is not a plain"),
+    (lambda t: t.replace("\n0 1 ", "\n\u0660 1 ", 1), "line 6: '\u0660' is not a plain"),
+    (lambda t: t.replace("\n0 1 ", "\n1e300 1 ", 1),
+     r"line 6: observation 3 references camera 1e\+300 but the file has 3 cameras$"),
 ])
 def test_more_bad_files(tmp_path, bundled, edit, message):
     text = (bundled / "bal" / "dubrovnik-3-7-pre.txt").read_text()

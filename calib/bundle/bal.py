@@ -50,6 +50,7 @@ def read_bal(path: str | os.PathLike) -> BALProblem:
         text = p.read_text()
     except UnicodeDecodeError:
         raise InputError(f"{p}: not a text BAL file") from None
+    _check_plain_numbers(p, text)
     head = text.split(maxsplit=3)[:3]
     values = _fast_parse(text, head)
     if values is not None:  # well-formed: only the checks that need the values remain
@@ -86,6 +87,17 @@ def read_bal(path: str | os.PathLike) -> BALProblem:
     return _build(p, text, tokens[:3], values)
 
 
+def _check_plain_numbers(p: Path, text: str) -> None:
+    """Refuse what Python's ``int()``/``float()`` would quietly read as another number:
+    ``1_0`` (ten) and non-ASCII digits (``\u0661`` is one)."""
+    odd = "_" in text or not text.isascii()
+    if odd:
+        k, t = next((k, t) for k, t in enumerate(text.split())
+                    if "_" in t or not t.isascii())
+        raise InputError(f"{p}: line {_line_of_token(text, k)}: {t[:30]!r} is not a plain "
+                         "decimal number")
+
+
 def _fast_parse(text: str, head: list[str]) -> np.ndarray | None:
     """All numbers after the header in one C-level pass, or None when anything is off (the
     slow path then finds and names the problem)."""
@@ -120,14 +132,15 @@ def _build(p: Path, text: str, head: list[str], values: np.ndarray) -> BALProble
         o = int(np.flatnonzero(np.any(idx != np.round(idx), axis=1))[0])
         raise InputError(f"{p}: line {_line_of_token(text, 3 + 4 * o)}: camera and point "
                          "indices must be integers")
-    ci = idx[:, 0].astype(np.int64)
-    pi = idx[:, 1].astype(np.int64)
-    for name, arr, n in (("camera", ci, nc), ("point", pi, npt)):
-        badi = np.flatnonzero((arr < 0) | (arr >= n))
+    for name, arr, n in (("camera", idx[:, 0], nc), ("point", idx[:, 1], npt)):
+        badi = np.flatnonzero((arr < 0) | (arr >= n))  # in float: 1e300 never reaches int
         if badi.size:
             o = int(badi[0])
             raise InputError(f"{p}: line {_line_of_token(text, 3 + 4 * o)}: observation "
-                             f"{o} references {name} {arr[o]} but the file has {n} {name}s")
+                             f"{o} references {name} {arr[o]:.15g} but the file has {n} "
+                             f"{name}s")
+    ci = idx[:, 0].astype(np.int64)
+    pi = idx[:, 1].astype(np.int64)
     rest = values[4 * nobs:]
     cams = rest[:9 * nc].reshape(nc, 9)
     pts = rest[9 * nc:].reshape(npt, 3)
