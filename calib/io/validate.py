@@ -16,10 +16,15 @@ MAX_FILE_BYTES = 2 * 1024**3
 def as_array(name: str, value, shape: tuple, dtype=float, finite: bool = True) -> np.ndarray:
     """``value`` as an array of ``dtype`` matching ``shape`` (``-1`` = any length).
 
-    Raises :class:`InputError` on a wrong shape, a non-numeric value, or NaN/inf.
+    Raises :class:`InputError` on a wrong shape, a non-numeric value (text, complex
+    numbers: numpy would drop the imaginary part with only a warning), or NaN/inf.
     """
     try:
         raw = np.asarray(value)
+        if raw.dtype.kind == "c":
+            raise TypeError(f"complex values ({raw.dtype}); give the real part explicitly")
+        if raw.dtype.kind in "SU":
+            raise TypeError("text, not numbers")
         a = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{name}: not a numeric array ({exc})") from None

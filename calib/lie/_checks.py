@@ -17,6 +17,9 @@ def as_batch(x: np.ndarray, shape: tuple[int, ...], name: str) -> tuple[np.ndarr
     Raises :class:`InputError` naming ``name`` on a wrong shape or a non-finite value.
     """
     try:
+        kind = np.asarray(x).dtype.kind
+        if kind in "cSU":
+            raise TypeError("complex values" if kind == "c" else "text, not numbers")
         a = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name}: not a numeric array ({exc})") from None

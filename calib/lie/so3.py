@@ -52,6 +52,27 @@ def exp(phi: np.ndarray) -> np.ndarray:
     return unbatch(_exp(p), single)
 
 
+#: Largest accepted ``max |R^T R - I|`` of a matrix given as a rotation: a rotation printed
+#: to 4 or more decimals passes; 2I, 0 or a reflection (det -1) is refused.
+ROTATION_TOL = 1e-3
+
+
+def check_rotation(r: np.ndarray, name: str = "R", tol: float = ROTATION_TOL) -> None:
+    """Raise :class:`InputError` naming ``name`` unless every ``(N, 3, 3)`` matrix in ``r``
+    is a rotation (orthonormal within ``tol``, determinant +1), saying how far off it is."""
+    dev = np.abs(np.swapaxes(r, -1, -2) @ r - np.eye(3)).max(axis=(-1, -2))
+    det = np.linalg.det(r)
+    bad = np.flatnonzero((dev > tol) | (det <= 0))
+    if bad.size:
+        from ..errors import InputError
+
+        k = int(bad[0])
+        which = f" (matrix {k} of {len(r)})" if len(r) > 1 else ""
+        kind = "a reflection, " if det[k] < 0 and dev[k] <= tol else ""
+        raise InputError(f"{name}: not a rotation matrix{which}: {kind}max |R^T R - I| = "
+                         f"{dev[k]:.3g} (tolerance {tol:g}), det = {det[k]:.3g}")
+
+
 def _quat_from_matrix(r: np.ndarray) -> np.ndarray:
     """Shepperd's method, batch ``(N, 3, 3) -> (N, 4)`` as ``(x, y, z, w)`` with ``w >= 0``."""
     n = r.shape[0]
@@ -96,8 +117,11 @@ def _log(r: np.ndarray) -> np.ndarray:
 
 
 def log(rot: np.ndarray) -> np.ndarray:
-    """Rotation vector ``Log(R)`` with norm in ``[0, pi]``: ``(3, 3)|(N, 3, 3) -> (3,)|(N, 3)``."""
+    """Rotation vector ``Log(R)`` with norm in ``[0, pi]``: ``(3, 3)|(N, 3, 3) -> (3,)|(N, 3)``.
+
+    A matrix that is not a rotation (see :func:`check_rotation`) raises InputError."""
     r, single = as_batch(rot, (3, 3), "R")
+    check_rotation(r)
     return unbatch(_log(r), single)
 
 
@@ -165,6 +189,7 @@ def from_quat(q_xyzw: np.ndarray) -> np.ndarray:
 def to_quat(rot: np.ndarray) -> np.ndarray:
     """Quaternions ``(x, y, z, w)`` with ``w >= 0`` from rotation matrices."""
     r, single = as_batch(rot, (3, 3), "R")
+    check_rotation(r)
     return unbatch(_quat_from_matrix(r), single)
 
 
@@ -176,4 +201,5 @@ def from_scipy(rotation: Rotation) -> np.ndarray:
 def to_scipy(rot: np.ndarray) -> Rotation:
     """A scipy ``Rotation`` from ``(3, 3)`` or ``(N, 3, 3)`` matrices."""
     r, single = as_batch(rot, (3, 3), "R")
+    check_rotation(r)
     return Rotation.from_matrix(r[0] if single else r)
