@@ -60,13 +60,28 @@ def check_file(path: str | os.PathLike, what: str = "file",
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """An output path whose folder exists and is writable."""
+    """An output path that can be written: a device or FIFO that is writable (written
+    directly), or a name within the file system's length limit in a writable folder (the
+    folder of its target when ``path`` is a symlink)."""
     p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{p}: output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{p}: output folder {folder} is not writable")
-    if p.is_dir():
-        raise InputError(f"{p}: output path is a folder")
+    try:
+        if p.exists() and not p.is_file() and not p.is_dir():  # /dev/null, a FIFO, a pipe
+            if not os.access(p, os.W_OK):
+                raise InputError(f"{p}: output is not writable")
+            return p
+        target = Path(os.path.realpath(p)) if p.is_symlink() else p
+        via = f" (the target of the symlink {p})" if p.is_symlink() else ""
+        folder = target.parent if str(target.parent) else Path(".")
+        if not folder.is_dir():
+            raise InputError(f"{p}: output folder {folder}{via} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"{p}: output folder {folder}{via} is not writable")
+        if target.is_dir():
+            raise InputError(f"{p}: output path is a folder")
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+        if len(os.fsencode(target.name)) > limit:
+            raise InputError(f"{p}: the file name is {len(os.fsencode(target.name))} bytes, "
+                             f"over this file system's limit of {limit}")
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write ({exc.strerror or type(exc).__name__})") from None
     return p
