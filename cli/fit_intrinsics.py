@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import tempfile
@@ -16,7 +15,7 @@ from calib.errors import CalibError, DegenerateError, InputError
 from calib.intrinsics import Chessboard, FitOptions, detect_images, fit_intrinsics
 from calib.intrinsics.detect import METHODS
 from calib.io.camera_files import FORMATS, write_camera
-from calib.io.validate import check_file
+from calib.io.corners import read_corners
 
 from .common import check_outputs, info, progress_bar, write_json
 
@@ -36,47 +35,6 @@ def _expand(inputs: list[str]) -> list[Path]:
     if not paths:
         raise InputError(f"no images found in {' '.join(inputs)} (PNG, JPG, BMP, TIFF)")
     return paths
-
-
-def _load_corners(path: Path, board: Chessboard | None):
-    """``(names, object_points, image_points, image_size)`` from an NPZ or JSON file.
-
-    Keys: ``image_points`` (V, N, 2), ``image_size`` (or ``image_size_wh``), and either
-    ``object_points`` (N, 3) or a board: ``pattern_cols_rows`` + ``square_size_m`` in the
-    file, or ``--board``/``--square``.
-    """
-    check_file(path, "corners file")
-    try:
-        if path.read_bytes()[:2] == b"PK":  # NPZ is a zip archive
-            d = dict(np.load(path, allow_pickle=False))
-        else:
-            d = json.loads(path.read_text())
-    except Exception as exc:
-        raise InputError(f"{path}: not an NPZ or JSON corners file ({exc})") from None
-    try:
-        if not isinstance(d, dict):
-            raise TypeError("expected a mapping of arrays")
-        img = [np.asarray(v, dtype=float) for v in d["image_points"]]
-        if "object_points" in d:
-            obj = np.asarray(d["object_points"], dtype=float)
-        elif "pattern_cols_rows" in d and "square_size_m" in d:
-            cols, rows = (int(v) for v in np.asarray(d["pattern_cols_rows"]).ravel())
-            obj = Chessboard(cols, rows, float(d["square_size_m"])).object_points()
-        elif board is not None:
-            obj = board.object_points()
-        else:
-            raise KeyError("object_points (or give --board and --square)")
-        size = d.get("image_size", d.get("image_size_wh"))
-        if size is None:
-            raise KeyError("image_size")
-        size = tuple(int(v) for v in np.asarray(size, dtype=float).ravel()[:2])
-        names = [str(n) for n in d.get("names", [f"view{i}" for i in range(len(img))])]
-    except KeyError as exc:
-        raise InputError(f"{path}: missing key {exc} (need image_points, object_points, "
-                         "image_size)") from None
-    except (TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise InputError(f"{path}: corners file has the wrong structure ({exc})") from None
-    return names, obj, img, size
 
 
 LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
@@ -209,7 +167,7 @@ def register(app: typer.Typer) -> None:
         if corners is not None:
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
             stage_parent = _check_plot_dir(plot, [corners]) if plot is not None else None
-            names, obj, img, size = _load_corners(corners, b)
+            names, obj, img, size = read_corners(corners, b, Chessboard)
             if b is not None and not _same_board(np.asarray(obj, float), b):
                 raise InputError(f"{corners}: the file's board ({len(obj)} corners) differs "
                                  f"from --board {b.cols}x{b.rows} --square {b.square:g}; drop "

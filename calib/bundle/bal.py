@@ -8,8 +8,10 @@ per line in the published files).
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,15 +34,25 @@ class BALProblem:
     observations: np.ndarray
 
 
+def _tokens(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, token)`` for every whitespace token, streamed (never a list of all
+    tokens: a 100 MB file would need a gigabyte)."""
+    start, line = 0, 1
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        for t in text[start:end].split():
+            yield line, t
+        start, line = end + 1, line + 1
+
+
 def _line_of_token(text: str, k: int) -> int:
     """1-based line number of whitespace token ``k`` (0-based), for error messages."""
-    count = 0
-    for i, line in enumerate(text.splitlines(), 1):
-        n = len(line.split())
-        if count + n > k:
-            return i
-        count += n
-    return len(text.splitlines())
+    return next(itertools.islice(_tokens(text), k, None), (_n_lines(text), ""))[0]
+
+
+def _n_lines(text: str) -> int:
+    return text.count("\n") + (not text.endswith("\n"))
 
 
 def read_bal(path: str | os.PathLike) -> BALProblem:
@@ -53,49 +65,53 @@ def read_bal(path: str | os.PathLike) -> BALProblem:
     _check_plain_numbers(p, text)
     head = text.split(maxsplit=3)[:3]
     values = _fast_parse(text, head)
-    if values is not None:  # well-formed: only the checks that need the values remain
-        return _build(p, text, head, values)
-    tokens = text.split()
-    if len(tokens) < 3:
+    if values is None:  # something is off: find and name it
+        values = _slow_parse(p, text)
+    return _build(p, text, head, values)
+
+
+def _slow_parse(p: Path, text: str) -> np.ndarray:
+    """The numbers after the header, token by token, naming the line of the first problem
+    (memory: the numbers themselves, the header's count at most)."""
+    tokens = _tokens(text)
+    head = [t for _, t in itertools.islice(tokens, 3)]
+    if len(head) < 3:
         raise InputError(f"{p}: line 1: expected the header 'n_cameras n_points "
                          "n_observations'")
     try:
-        nc, npt, nobs = (int(t) for t in tokens[:3])
+        nc, npt, nobs = (int(t) for t in head)
     except ValueError:
         raise InputError(f"{p}: line 1: header must be three integers, got "
-                         f"{' '.join(tokens[:3])!r}") from None
+                         f"{' '.join(head)!r}") from None
     if nc <= 0 or npt <= 0 or nobs <= 0:
         raise InputError(f"{p}: line 1: header counts must be positive, got {nc} {npt} {nobs}")
     expected = 3 + 4 * nobs + 9 * nc + 3 * npt
-    if len(tokens) < expected:
-        raise InputError(f"{p}: truncated: expected {expected} numbers for {nc} cameras, "
-                         f"{npt} points and {nobs} observations, found {len(tokens)} "
-                         f"(file ends at line {len(text.splitlines())})")
-    if len(tokens) > expected:
-        raise InputError(f"{p}: line {_line_of_token(text, expected)}: unexpected extra data "
-                         f"after {expected} numbers")
-    try:
-        values = np.array(tokens[3:], dtype=np.float64)
-    except ValueError:
-        for k, t in enumerate(tokens[3:], 3):
-            try:
-                float(t)
-            except ValueError:
-                raise InputError(f"{p}: line {_line_of_token(text, k)}: {t!r} is not a "
-                                 "number") from None
-        raise
-    return _build(p, text, tokens[:3], values)
+    truncated = (f"{p}: truncated: expected {expected} numbers for {nc} cameras, {npt} points "
+                 f"and {nobs} observations, found {{}} (file ends at line {_n_lines(text)})")
+    if expected > len(text) // 2 + 2:  # more numbers than the file has room for
+        raise InputError(truncated.format(3 + sum(1 for _ in tokens)))
+    values = np.empty(expected - 3)
+    k = 0
+    for line, t in tokens:
+        if k == len(values):
+            raise InputError(f"{p}: line {line}: unexpected extra data after {expected} "
+                             "numbers")
+        try:
+            values[k] = float(t)
+        except ValueError:
+            raise InputError(f"{p}: line {line}: {t!r} is not a number") from None
+        k += 1
+    if k < len(values):
+        raise InputError(truncated.format(k + 3))
+    return values
 
 
 def _check_plain_numbers(p: Path, text: str) -> None:
     """Refuse what Python's ``int()``/``float()`` would quietly read as another number:
     ``1_0`` (ten) and non-ASCII digits (``\u0661`` is one)."""
-    odd = "_" in text or not text.isascii()
-    if odd:
-        k, t = next((k, t) for k, t in enumerate(text.split())
-                    if "_" in t or not t.isascii())
-        raise InputError(f"{p}: line {_line_of_token(text, k)}: {t[:30]!r} is not a plain "
-                         "decimal number")
+    if "_" in text or not text.isascii():
+        line, t = next((i, t) for i, t in _tokens(text) if "_" in t or not t.isascii())
+        raise InputError(f"{p}: line {line}: {t[:30]!r} is not a plain decimal number")
 
 
 def _fast_parse(text: str, head: list[str]) -> np.ndarray | None:
@@ -124,8 +140,8 @@ def _build(p: Path, text: str, head: list[str], values: np.ndarray) -> BALProble
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         k = int(bad[0]) + 3
-        raise InputError(f"{p}: line {_line_of_token(text, k)}: NaN or inf value "
-                         f"({text.split()[k]})")
+        line, t = next(itertools.islice(_tokens(text), k, None))
+        raise InputError(f"{p}: line {line}: NaN or inf value ({t})")
     obs = values[:4 * nobs].reshape(nobs, 4)
     idx = obs[:, :2]
     if np.any(idx != np.round(idx)):

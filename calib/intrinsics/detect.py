@@ -8,12 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.images import read_gray
 from .board import Chessboard
 from .grid_check import (
     MAX_SPACING_RATIO,
@@ -47,20 +47,6 @@ class Detection:
     @property
     def ok(self) -> bool:
         return self.corners is not None
-
-
-def read_gray(path: str | os.PathLike) -> np.ndarray:
-    """8-bit grayscale image; :class:`InputError` naming the file if it cannot be read."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: image file does not exist")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: image file is empty")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise InputError(f"{p}: not a readable image (PNG, JPG, BMP or TIFF expected)")
-    return img
 
 
 def _subpix_windows(corners: np.ndarray, board: Chessboard) -> np.ndarray:
