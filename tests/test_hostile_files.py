@@ -110,3 +110,20 @@ def test_atomic_write_to_a_device_keeps_the_device(tmp_path):
     os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a copy of /dev/null
     atomic_write(dev, "data")
     assert stat.S_ISCHR(os.stat(dev).st_mode)
+
+
+def test_every_sources_md_lists_exactly_what_is_shipped():
+    """datasets/*/SOURCES.md name in their "Shipped here:" paragraph every file of their
+    folder and nothing else (issue 15: they listed files that are not shipped)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "datasets"
+    folders = [d for d in root.iterdir() if (d / "SOURCES.md").is_file()]
+    assert len(folders) >= 3
+    for d in folders:
+        text = (d / "SOURCES.md").read_text()
+        para = text.split("Shipped here:", 1)[1].split("\n\n", 1)[0]
+        listed = set(re.findall(r"`([^`]+)`", para)) | {"SOURCES.md"}
+        shipped = {f.name for f in d.iterdir() if f.is_file()}
+        assert listed == shipped, (d.name, listed ^ shipped)
