@@ -233,6 +233,9 @@ def test_valid_regions():
     np.testing.assert_allclose(tmax, np.sqrt(1 / 0.6), rtol=1e-12)
     dirs = np.array([[np.sin(t), 0, np.cos(t)] for t in (tmax - 1e-3, tmax + 1e-3)])
     np.testing.assert_array_equal(fish.project(dirs, th)[1], [True, False])
+    rd_max = tmax * (1 - 0.2 * tmax**2)  # theta_d(theta_max): the largest invertible radius
+    uv = th[2:4] + th[0] * np.array([[rd_max * 0.999, 0], [rd_max * 1.001, 0]])
+    np.testing.assert_array_equal(fish.unproject(uv, th)[1], [True, False])
     assert np.radians(170) < theta_max(PARAMS["fisheye"]) <= np.pi
     # double sphere: z > -w2 d1 (paper eq. 43)
     th = PARAMS["double-sphere"]
