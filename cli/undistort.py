@@ -55,7 +55,9 @@ def _read_image(path: Path):
 
     if path.stat().st_size == 0:
         raise InputError(f"{path}: image file is empty")
-    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    # any depth and channels, EXIF orientation applied (as fit-intrinsics reads images)
+    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8),
+                       cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:
         raise InputError(f"{path}: not a readable image (PNG, JPG, BMP or TIFF expected)")
     return img
@@ -92,13 +94,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the file header (Pillow reads only the header; a format it
-    does not know is decoded by OpenCV)."""
+    """``(width, height)`` as :func:`_read_image` returns it, from the file header (Pillow
+    reads only the header; a format it does not know is decoded by OpenCV)."""
     try:
         from PIL import Image
 
         with Image.open(path) as im:
-            return im.size
+            w, h = im.size
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation
+            return (h, w) if turned else (w, h)
     except Exception:
         img = _read_image(path)
         return img.shape[1], img.shape[0]
