@@ -174,3 +174,17 @@ def test_hostile_camera_files_are_refused_quickly(tmp_path):
         read_camera(tmp_path / "missing.yaml")
     with pytest.raises(InputError, match="unknown camera file format"):
         write_camera(tmp_path / "x.yaml", CAMERAS["pinhole"], "mrcal")
+
+
+def test_kalibr_pinhole_none_and_refusals(tmp_path):
+    path = tmp_path / "camchain.yaml"
+    path.write_text("cam0:\n  camera_model: pinhole\n  intrinsics: [400.0, 401.0, 320.0, "
+                    "240.0]\n  distortion_model: none\n  distortion_coeffs: []\n"
+                    "  resolution: [640, 480]\n")
+    assert read_camera(path) == Camera([400.0, 401.0, 320.0, 240.0, 0, 0, 0, 0, 0], (640, 480))
+    path.write_text(path.read_text().replace("none", "radtan").replace("[]", "[0.1, 0.2]"))
+    with pytest.raises(InputError, match="4 distortion_coeffs"):
+        read_camera(path)
+    with pytest.raises(InputError, match="alpha < 1"):
+        write_camera(path, Camera([300.0, 300, 320, 240, 0.1, 1.0], (640, 480),
+                                  "double-sphere"), "kalibr")

@@ -128,22 +128,10 @@ def kalibr_yaml(camera: Camera) -> str:
         raise InputError(f"Kalibr has no {camera.model} model; it has pinhole-radtan, "
                          "pinhole-equi and ds-none")
     cam_model, dist_model = KALIBR_NAMES[camera.model]
-    p = camera.params
-    if camera.model == "pinhole":
-        if p[8] != 0:
-            raise InputError("Kalibr's radtan model has no k3 (k1, k2, p1, p2 only); fit with "
-                             "k3 fixed at 0 to write a Kalibr camchain")
-        intr, coeffs = p[:4], p[4:8]
-    elif camera.model == "fisheye":
-        intr, coeffs = p[:4], p[4:8]
-    else:
-        if p[5] >= 1:
-            raise InputError("Kalibr's ds model needs alpha < 1")
-        intr, coeffs = np.r_[p[4:6], p[:4]], p[6:]
-    row = _row
+    intr, coeffs = camera.lens.to_kalibr(camera.params)
     w, h = camera.image_size
-    return (f"cam0:\n  camera_model: {cam_model}\n  intrinsics: {row(intr)}\n"
-            f"  distortion_model: {dist_model}\n  distortion_coeffs: {row(coeffs)}\n"
+    return (f"cam0:\n  camera_model: {cam_model}\n  intrinsics: {_row(intr)}\n"
+            f"  distortion_model: {dist_model}\n  distortion_coeffs: {_row(coeffs)}\n"
             f"  resolution: [{w}, {h}]\n")
 
 
@@ -208,27 +196,18 @@ def _from_opencv_storage(text: str, model: str | None) -> Camera:
 def _from_kalibr(d: dict, model: str | None) -> Camera:
     cam = d["cam0"]
     key = (str(cam["camera_model"]).lower(), str(cam["distortion_model"]).lower())
-    key = (key[0], "equidistant" if key[1] == "equi" else key[1])
-    intr = np.asarray(cam["intrinsics"], dtype=float).ravel()
-    coeffs = np.asarray(cam.get("distortion_coeffs") or [], dtype=float).ravel()
-    size = tuple(cam["resolution"])
-    if key == ("pinhole", "none"):
-        key, coeffs = ("pinhole", "radtan"), np.zeros(4)
+    key = (key[0], {"equi": "equidistant", "none": "radtan"}.get(key[1], key[1])
+           if key[0] == "pinhole" else key[1])  # pinhole-none: radtan with no coefficients
     found = [m for m, k in KALIBR_NAMES.items() if k == key]
     if not found:
-        raise InputError(f"Kalibr model {key[0]}-{key[1]} is not one calib can represent; "
-                         "known: pinhole-radtan, pinhole-equi, ds-none")
-    want = {"pinhole": (4, 4), "fisheye": (4, 4), "double-sphere": (6, 0)}[found[0]]
-    if (intr.size, coeffs.size) != want:
-        raise InputError(f"Kalibr {key[0]}-{key[1]} needs {want[0]} intrinsics and {want[1]} "
-                         f"distortion_coeffs, got {intr.size} and {coeffs.size}")
-    if found[0] == "double-sphere":
-        params = np.r_[intr[2:6], intr[0:2]]
-    elif found[0] == "pinhole":
-        params = np.r_[intr, coeffs, 0.0]  # radtan has no k3
-    else:
-        params = np.r_[intr, coeffs]
-    return Camera(params, size, model or found[0])
+        raise InputError(f"Kalibr model {cam['camera_model']}-{cam['distortion_model']} is "
+                         "not one calib can represent; known: pinhole-radtan, pinhole-equi, "
+                         "ds-none")
+    lens = get_model(found[0])
+    params = lens.from_kalibr(cam["intrinsics"], cam.get("distortion_coeffs") or [])
+    if model is not None and model != lens.name:
+        raise InputError(f"a Kalibr {lens.kalibr_name} camera cannot be read as {model}")
+    return Camera(params, tuple(cam["resolution"]), lens.name)
 
 
 def _from_ros(d: dict, model: str | None) -> Camera:
