@@ -24,6 +24,10 @@ import numpy as np
 
 from ..errors import InputError
 
+#: Points per chunk in :meth:`LensModel.project`: the ~30 temporaries of a chunk stay in
+#: cache and below malloc's mmap threshold.
+CHUNK = 4096
+
 
 class LensModel(ABC):
     """A lens model (see module docstring). Subclasses set the class attributes and
@@ -57,37 +61,26 @@ class LensModel(ABC):
             ``d uv / d p_cam (N, 2, 3)`` and ``d uv / d params (N, 2, P)``.
         """
 
+    def project_into(self, points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndarray,
+                     uv: np.ndarray, valid: np.ndarray, j_point: np.ndarray | None = None,
+                     j_theta: np.ndarray | None = None, j_rot: np.ndarray | None = None
+                     ) -> None:
+        """The kernel behind :meth:`project`, for the hot path of fits: writes the outputs
+        for the points with coordinate columns ``points = (X, Y, Z)`` into the given arrays
+        (may be strided views): ``uv (n, 2)``, ``valid (n,)``, ``j_point (n, 2, 3)``,
+        ``j_theta (n, 2, P)`` and ``j_rot (n, 2, 3)`` = rows ``P x (row of d uv / d P)``."""
+        p = np.stack(points, axis=1)
+        if j_point is None:
+            uv[:], valid[:] = self.project(p, th)
+            return
+        uv[:], valid[:], j_point[:], j_theta[:] = self.project(p, th, True)
+        if j_rot is not None:
+            j_rot[:] = np.cross(p[:, None, :], j_point)
+
     @abstractmethod
     def unproject(self, uv: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit rays ``(N, 3)`` in the camera frame of pixels ``uv (N, 2)`` and ``valid (N,)``
         (False where the pixel is outside the region where the model is invertible)."""
-
-    #: Points per call of :meth:`project_into` in hot loops (the temporaries of one chunk
-    #: stay in cache; see :data:`calib.camera.pinhole.CHUNK`).
-    chunk: ClassVar[int] = 4096
-
-    def project_into(self, cols: tuple[np.ndarray, np.ndarray, np.ndarray], params: np.ndarray,
-                     uv: np.ndarray, j_p: np.ndarray | None = None,
-                     j_params: np.ndarray | None = None, j_rot: np.ndarray | None = None
-                     ) -> np.ndarray:
-        """The kernel form of :meth:`project` for hot loops: points as coordinate columns
-        ``cols = (X, Y, Z)`` (each ``(n,)``), outputs written into ``uv (n, 2)`` and, when
-        given, ``j_p (n, 2, 3)``, ``j_params (n, 2, P)`` and ``j_rot (n, 2, 3)`` = ``d uv / d
-        phi`` for a left rotation ``Exp(phi) p`` of the point, ``j_p (-hat(p))`` (all may be
-        strided views). Returns ``valid (n,)``. This default calls :meth:`project`; models
-        with a faster kernel override it."""
-        p = np.stack(cols, axis=1)
-        if j_p is None:
-            out, valid = self.project(p, params)
-            uv[:] = out
-            return valid
-        out, valid, jp, jpar = self.project(p, params, True)
-        uv[:] = out
-        j_p[:] = jp
-        j_params[:] = jpar
-        if j_rot is not None:  # rows of J (-hat(p)) are p x (row of J)
-            j_rot[:] = np.cross(p[:, None, :], jp)
-        return valid
 
     def initial_params(self, K: np.ndarray) -> np.ndarray:
         """A start ``(P,)`` from a pinhole matrix ``K (3, 3)``: zero distortion (models whose

@@ -287,12 +287,9 @@ class Pinhole(LensModel):
         out = project(p, params, jacobians)
         return (out, valid) if not jacobians else (out[0], valid, out[1], out[2])
 
-    chunk = CHUNK
-
-    def project_into(self, cols, params, uv, j_p=None, j_params=None, j_rot=None):
-        """:func:`_project_into` (valid: ``Z > 0``)."""
-        _project_into(cols, params, uv, j_p, j_params, j_rot)
-        return cols[2] > 0
+    def project_into(self, points, th, uv, valid, j_point=None, j_theta=None, j_rot=None):
+        np.greater(points[2], 0.0, out=valid)
+        _project_into(points, th, uv, j_point, j_theta, j_rot)
 
     def unproject(self, uv, params):
         th = np.asarray(params, dtype=float)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera.base import LensModel
+from ..camera.base import CHUNK, LensModel
 from ..camera.pinhole import PINHOLE
 from .base import ResidualFamily
 
@@ -28,7 +28,7 @@ class BoardReprojection(ResidualFamily):
             residual ignores the stored ``fx`` and its Jacobian column is zero (hold
             coordinate 0 constant), while ``fy``'s column carries both.
         model: the lens model (pinhole by default); its :meth:`~LensModel.project_into`
-            kernel is called on chunks of :attr:`~LensModel.chunk` points.
+            kernel is called on chunks of :data:`~calib.camera.base.CHUNK` points.
     """
 
     residual_dim = 2
@@ -90,18 +90,16 @@ class BoardReprojection(ResidualFamily):
         uv = np.empty((n, 2))
         j_theta = np.empty((n, 2, npar)) if jacobians else None
         j_pose = np.empty((n, 2, 6)) if jacobians else None
-        kernel, chunk = self.model.project_into, self.model.chunk
-        invalid = []
-        for s in range(0, n, chunk):  # chunks keep every temporary in cache
-            sl = slice(s, s + chunk)
+        valid = np.empty(n, dtype=bool)
+        kernel = self.model.project_into
+        for s in range(0, n, CHUNK):  # chunks keep every temporary in cache
+            sl = slice(s, s + CHUNK)
             jac = () if not jacobians else (j_pose[sl, :, :3], j_theta[sl], j_pose[sl, :, 3:])
-            valid = kernel(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
-                           *jac)
-            if not valid.all():
-                invalid.append(s + np.flatnonzero(~valid))
+            kernel(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
+                   valid[sl], *jac)
         uv -= self.observed
-        if invalid:
-            uv[np.concatenate(invalid)] = np.nan
+        if not valid.all():
+            uv[~valid] = np.nan
         if not jacobians:
             return uv, None
         if self.aspect is not None:
