@@ -228,11 +228,11 @@ def fit_intrinsics(
         theta0, T0, init_method = _start(views, names, (w, h), model, opts)
         result, used, rej_corners, rej_views, first_pass = _refine(views, theta0, T0, model,
                                                                    opts)
+        _check_weights(result, views, used, names, opts)
+        return _make_result(result, used, names, (w, h), init_method, rej_corners, rej_views,
+                            opts, first_pass, model, views)
     except (DegenerateError, NotConvergedError) as exc:
         raise _wrong_model_error(exc, views, names, (w, h), model, opts) from None
-    _check_weights(result, views, used, names, opts)
-    return _make_result(result, used, names, (w, h), init_method, rej_corners, rej_views,
-                        opts, first_pass, model, views)
 
 
 def _options(options: FitOptions | None, kwargs: dict) -> FitOptions:
