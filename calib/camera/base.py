@@ -96,22 +96,6 @@ class LensModel(ABC):
         ``P x (row of d uv / d P)``. ``th`` is ``(P,)`` or ``(n, P)``. Values at invalid
         points are finite where the formulas allow but meaningless."""
 
-    def project_into(self, points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndarray,
-                     uv: np.ndarray, valid: np.ndarray, j_point: np.ndarray | None = None,
-                     j_theta: np.ndarray | None = None, j_rot: np.ndarray | None = None
-                     ) -> None:
-        """The kernel behind :meth:`project`, for the hot path of fits: writes the outputs
-        for the points with coordinate columns ``points = (X, Y, Z)`` into the given arrays
-        (may be strided views): ``uv (n, 2)``, ``valid (n,)``, ``j_point (n, 2, 3)``,
-        ``j_theta (n, 2, P)`` and ``j_rot (n, 2, 3)`` = rows ``P x (row of d uv / d P)``."""
-        p = np.stack(points, axis=1)
-        if j_point is None:
-            uv[:], valid[:] = self.project(p, th)
-            return
-        uv[:], valid[:], j_point[:], j_theta[:] = self.project(p, th, True)
-        if j_rot is not None:
-            j_rot[:] = np.cross(p[:, None, :], j_point)
-
     @abstractmethod
     def unproject(self, uv: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit rays ``(N, 3)`` in the camera frame of pixels ``uv (N, 2)`` and ``valid (N,)``

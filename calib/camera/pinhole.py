@@ -191,10 +191,6 @@ class Pinhole(LensModel):
         np.greater(points[2], 0.0, out=valid)
         _project_into(points, th, uv, j_point, j_theta, j_rot)
 
-    def project_into(self, points, th, uv, valid, j_point=None, j_theta=None, j_rot=None):
-        np.greater(points[2], 0.0, out=valid)
-        _project_into(points, th, uv, j_point, j_theta, j_rot)
-
     def unproject(self, uv, params):
         th = np.asarray(params, dtype=float)
         uv = np.asarray(uv, dtype=float).reshape(-1, 2)
