@@ -9,7 +9,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ..camera.base import get_model
-from ..camera.pinhole import CameraModel
+from ..camera.camera import Camera
 from ..solver import Summary
 from .diagnostics import DistortionCheck, ModelAdvice
 
@@ -19,10 +19,9 @@ class IntrinsicsResult:
     """A calibrated camera with its uncertainty and diagnostics.
 
     Attributes:
-        camera: the fitted :class:`~calib.camera.CameraModel` (pinhole model; None for the
-            others: use ``model``, ``params``, ``image_size``).
+        camera: the fitted :class:`~calib.camera.Camera` (any model).
         model: the lens model's name; params: ``(P,)`` in its ``param_names`` order;
-            image_size: ``(width, height)`` px.
+            image_size: ``(width, height)`` px (the camera's, repeated for convenience).
         std: one standard deviation per parameter by name (pixels for fx..cy), from the
             covariance at the solution scaled by the residual variance ``sum|e|^2 / (2N - p)``.
         covariance: ``(P, P)`` in the order of the model's ``param_names``.
@@ -41,7 +40,7 @@ class IntrinsicsResult:
     The result is immutable: its arrays are read-only and ``std`` is a read-only mapping.
     """
 
-    camera: CameraModel
+    camera: Camera
     std: dict
     covariance: np.ndarray
     rms_px: float
@@ -69,9 +68,10 @@ class IntrinsicsResult:
     model_advice: ModelAdvice | None = None
 
     def __post_init__(self) -> None:
-        if self.params is None:  # built from a pinhole camera alone
+        if self.params is None:  # built from a camera alone
             object.__setattr__(self, "params", self.camera.params)
             object.__setattr__(self, "image_size", self.camera.image_size)
+            object.__setattr__(self, "model", self.camera.model)
         for name in ("params", "covariance", "per_view_rms_px", "views_used", "poses", "residuals",
                      "points_px", "view_index", "coverage"):
             a = np.array(getattr(self, name))  # a private copy, then read-only
