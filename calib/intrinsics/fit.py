@@ -544,8 +544,7 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
         solver_summary=s, options=opts, fixed=_fixed_names(opts, model),
-        rejected_view_rms_px=rejected_rms, model=model.name, params=theta, image_size=size,
-        model_advice=advice)
+        rejected_view_rms_px=rejected_rms, model_advice=advice)
 
 
 def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
