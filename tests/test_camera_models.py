@@ -172,10 +172,11 @@ def test_unproject_then_project_round_trips_over_the_whole_image(model):
 
 
 def test_rational_unproject_refuses_where_the_lens_folds():
-    """The pycalib GoPro rational reference (its SOURCES.md) has numerator and denominator
-    crossing zero near r = 1.3, inside its image: there the distortion folds (negative
-    Jacobian determinant). unproject marks those pixels invalid and round-trips every pixel
-    it calls valid."""
+    """The pycalib GoPro rational reference (its SOURCES.md) has a numerator and a
+    denominator root a hair apart (r2 = 1.743970 and 1.743975) inside its image: the map
+    folds in a ring ~6 px wide around distorted radius 0.96 and is sound on both sides.
+    unproject refuses exactly that ring and round-trips every pixel it accepts; r2_max (the
+    first fold, for diagnostics) is at the ring, as a brute-force scan finds."""
     th = np.r_[586.82908524, 586.82908524, 641.01812808, 356.16960629, 0.570126130,
                -0.570435346, 3.89275117e-04, -5.89263800e-04, -0.0488942040, 0.865418192,
                -0.513053770, -0.178884281]
@@ -190,9 +191,13 @@ def test_rational_unproject_refuses_where_the_lens_folds():
     u, v = np.meshgrid(np.arange(0.0, 1280, 8), np.arange(0.0, 720, 8))
     uv = np.c_[u.ravel(), v.ravel()]
     rays, valid = lens.unproject(uv, th)
-    assert 0 < (~valid).sum() < 0.2 * len(uv)
+    rd = np.hypot((uv[:, 0] - th[2]) / th[0], (uv[:, 1] - th[3]) / th[1])
+    assert 0 < (~valid).sum() < 0.01 * len(uv)
+    assert rd[~valid].min() > 0.95 and rd[~valid].max() < 0.975
     back, ok = lens.project(rays[valid], th)
     assert ok.all() and np.abs(back - uv[valid]).max() < 1e-9
+    far = rays[valid & (rd > 1.1)]  # beyond the ring (up to the 66 deg corners): valid
+    assert len(far) > 0.04 * len(uv) and lens.project(far, th)[1].all()
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -233,6 +238,9 @@ def test_valid_regions():
     np.testing.assert_allclose(tmax, np.sqrt(1 / 0.6), rtol=1e-12)
     dirs = np.array([[np.sin(t), 0, np.cos(t)] for t in (tmax - 1e-3, tmax + 1e-3)])
     np.testing.assert_array_equal(fish.project(dirs, th)[1], [True, False])
+    rd_max = tmax * (1 - 0.2 * tmax**2)  # theta_d(theta_max): the largest invertible radius
+    uv = th[2:4] + th[0] * np.array([[rd_max * 0.999, 0], [rd_max * 1.001, 0]])
+    np.testing.assert_array_equal(fish.unproject(uv, th)[1], [True, False])
     assert np.radians(170) < theta_max(PARAMS["fisheye"]) <= np.pi
     # double sphere: z > -w2 d1 (paper eq. 43)
     th = PARAMS["double-sphere"]

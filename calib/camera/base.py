@@ -130,6 +130,27 @@ class LensModel(ABC):
         return np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], d]
 
 
+    def to_kalibr(self, params: np.ndarray) -> tuple[list[float], list[float]]:
+        """``(intrinsics, distortion_coeffs)`` in Kalibr's camchain order (default: ``[fu,
+        fv, pu, pv]`` and the distortion as in OpenCV); :class:`InputError` where Kalibr has
+        no such model."""
+        if self.kalibr_name is None:
+            raise InputError(f"Kalibr has no {self.name} model")
+        p = np.asarray(params, dtype=float)
+        return p[:4].tolist(), p[4:].tolist()
+
+    def from_kalibr(self, intrinsics, coeffs) -> np.ndarray:
+        """``params (P,)`` from Kalibr's ``intrinsics`` and ``distortion_coeffs`` lists
+        (:class:`InputError` on wrong lengths)."""
+        intr = np.asarray(intrinsics, dtype=float).ravel()
+        dist = np.asarray(coeffs, dtype=float).ravel()
+        if intr.size != 4 or dist.size != self.num_params - 4:
+            raise InputError(f"Kalibr {self.kalibr_name} needs 4 intrinsics and "
+                             f"{self.num_params - 4} distortion_coeffs, got {intr.size} and "
+                             f"{dist.size}")
+        return np.r_[intr, dist]
+
+
 _MODELS: dict[str, LensModel] = {}
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .base import LensModel, register_model, rotation_rows
 
 PARAM_NAMES = ("fx", "fy", "cx", "cy", "xi", "alpha")
@@ -130,6 +131,23 @@ class DoubleSphere(LensModel):
         valid = (s1 >= 0) & (s2 >= 0) & np.isfinite(rays).all(axis=1)
         valid &= rays[:, 2] > -w2(xi, alpha)
         return rays, valid
+
+
+    def to_kalibr(self, params):
+        """Kalibr's ``ds``: intrinsics ``[xi, alpha, fu, fv, pu, pv]``, no coefficients
+        (Kalibr needs ``alpha < 1``)."""
+        p = np.asarray(params, dtype=float)
+        if p[5] >= 1:
+            raise InputError("Kalibr's ds model needs alpha < 1")
+        return np.r_[p[4:6], p[:4]].tolist(), []
+
+    def from_kalibr(self, intrinsics, coeffs):
+        intr = np.asarray(intrinsics, dtype=float).ravel()
+        if intr.size != 6 or len(coeffs or []) != 0:
+            raise InputError("Kalibr ds-none needs 6 intrinsics [xi, alpha, fu, fv, pu, pv] "
+                             f"and no distortion_coeffs, got {intr.size} and "
+                             f"{len(coeffs or [])}")
+        return np.r_[intr[2:6], intr[0:2]]
 
 
 DOUBLE_SPHERE = register_model(DoubleSphere())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .base import CHUNK, LensModel, register_model
 from .camera import CameraModel  # noqa: F401  (its import path in calib 0.1)
 
@@ -199,6 +200,26 @@ class Pinhole(LensModel):
         rays = np.c_[xy, np.ones(len(xy))]
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         return rays, ok & np.isfinite(rays).all(axis=1)
+
+
+    def to_kalibr(self, params):
+        """Kalibr's ``radtan`` has ``k1, k2, p1, p2`` only: refused when ``k3`` is not 0."""
+        p = np.asarray(params, dtype=float)
+        if p[8] != 0:
+            raise InputError("Kalibr's radtan model has no k3 (k1, k2, p1, p2 only); fit "
+                             "with k3 fixed at 0 to write a Kalibr camchain")
+        return p[:4].tolist(), p[4:8].tolist()
+
+    def from_kalibr(self, intrinsics, coeffs):
+        """``k3 = 0`` (radtan has four coefficients; none is no distortion)."""
+        intr = np.asarray(intrinsics, dtype=float).ravel()
+        c = np.asarray(coeffs if coeffs is not None else [], dtype=float).ravel()
+        c = c if c.size else np.zeros(4)
+        if intr.size != 4 or c.size != 4:
+            raise InputError("Kalibr pinhole-radtan needs 4 intrinsics and 4 "
+                             f"distortion_coeffs (k1, k2, p1, p2), got {intr.size} and "
+                             f"{c.size}")
+        return np.r_[intr, c, 0.0]
 
 
 PINHOLE = register_model(Pinhole())

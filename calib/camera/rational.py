@@ -11,12 +11,15 @@ frame (metres, ``Z > 0`` in front) maps to ``x = X/Z, y = Y/Z``, ``r2 = x^2 + y^
 
 and ``u = fx xd + cx``, ``v = fy yd + cy`` (as ``cv2.projectPoints``).
 
-Valid region: ``Z > 0`` and ``r2 < r2_max``, the first ``r2 > 0`` where the denominator
-vanishes or the radial map ``r -> r radial(r^2)`` stops increasing (tangential terms aside):
-inside it the projection is one-to-one from the image centre outwards, beyond it the ratio
-may pass a pole (fitted rational lenses often have one inside their own image).
-:meth:`Rational.unproject` inverts the distortion by Newton's method and accepts a pixel
-where it converged to a point inside that region with a positive Jacobian determinant.
+Valid region: ``Z > 0``, a non-zero denominator and a radial map ``r -> r radial(r^2)``
+that increases at the point (``radial + 2 r2 d radial / d r2 > 0``): the projection is
+locally one-to-one there. This is a local test on purpose: fitted rational lenses (OpenCV's
+GoPro fits, e.g.) often carry a numerator and a denominator root a hair apart inside their
+own image; that pole-zero pair spoils only a hairline ring, and OpenCV's model is sound on
+both sides of it. :func:`r2_max` gives the first radius where the map stops increasing or
+the denominator vanishes (for diagnostics). :meth:`Rational.unproject` inverts the
+distortion by Newton's method and accepts a pixel where it converged to a point of the
+valid region with a positive Jacobian determinant.
 """
 
 from __future__ import annotations
@@ -51,8 +54,10 @@ def _r2_max_scalar(k: tuple[float, ...]) -> float:
 
 
 def r2_max(params: np.ndarray) -> np.ndarray | float:
-    """``r2_max`` (module docstring; ``inf`` when unbounded) of ``params (12,)`` (a float) or
-    ``(N, 12)`` (an ``(N,)`` array)."""
+    """The first ``r2 > 0`` where the denominator vanishes or the radial map ``r -> r
+    radial(r^2)`` stops increasing (``inf`` when never), of ``params (12,)`` (a float) or
+    ``(N, 12)`` (an ``(N,)`` array): the radius up to which the distortion is one-to-one
+    from the image centre out (tangential terms aside)."""
     th = np.asarray(params, dtype=float)
     cols = [4, 5, 8, 9, 10, 11]
     if th.ndim == 1:
@@ -62,8 +67,8 @@ def r2_max(params: np.ndarray) -> np.ndarray | float:
 
 
 def distort(xy: np.ndarray, th: np.ndarray):
-    """Distorted normalized points ``xd (N, 2)`` of ``xy (N, 2)`` and ``d xd / d xy (N, 2,
-    2)`` (for Newton's method in :meth:`Rational.unproject`)."""
+    """Distorted normalized points ``xd (N, 2)`` of ``xy (N, 2)``, ``d xd / d xy (N, 2, 2)``
+    and the radial slope ``d (r radial) / d r (N,)`` (for :meth:`Rational.unproject`)."""
     k1, k2, p1, p2, k3, k4, k5, k6 = (th[..., i] for i in range(4, 12))
     x, y = xy[:, 0], xy[:, 1]
     r2 = x * x + y * y
@@ -79,7 +84,7 @@ def distort(xy: np.ndarray, th: np.ndarray):
     j[:, 0, 1] = 2 * x * y * dr + 2 * p1 * x + 2 * p2 * y
     j[:, 1, 0] = j[:, 0, 1]
     j[:, 1, 1] = radial + 2 * y * y * dr + 6 * p1 * y + 2 * p2 * x
-    return xd, j
+    return xd, j, radial + 2 * r2 * dr
 
 
 class Rational(LensModel):
@@ -111,13 +116,13 @@ class Rational(LensModel):
         yd = y * radial + p1 * t_y + p2 * xy2
         np.add(fx * xd, cx, out=uv[:, 0])
         np.add(fy * yd, cy, out=uv[:, 1])
-        np.greater(Z, 0.0, out=valid)
-        valid &= r2 < r2_max(th)
-        if j_point is None:
-            return
         # d radial / d r2
         dr = ((k1 + 2 * k2 * r2 + 3 * k3 * r4) - radial * (k4 + 2 * k5 * r2 + 3 * k6 * r4)
               ) * inv_den
+        np.greater(Z, 0.0, out=valid)
+        valid &= (radial + 2 * r2 * dr > 0) & (den != 0)
+        if j_point is None:
+            return
         a = radial + 2 * xx * dr + 2 * p1 * y + 6 * p2 * x
         b = xy2 * dr + 2 * p1 * x + 2 * p2 * y
         d = radial + 2 * yy * dr + 6 * p1 * y + 2 * p2 * x
@@ -152,34 +157,49 @@ class Rational(LensModel):
         mul(xy2, fy, out=j_theta[:, 1, 7])
 
     @np.errstate(divide="ignore", invalid="ignore")
-    def unproject(self, uv, params, iterations: int = 50):
-        """Unit rays ``(N, 3)`` and ``valid (N,)`` of pixels ``uv (N, 2)`` (Newton's method on
-        the distortion from the distorted point, as the pinhole model)."""
+    def unproject(self, uv, params):
+        """Unit rays ``(N, 3)`` and ``valid (N,)`` of pixels ``uv (N, 2)``: Newton's method on
+        the distortion from the distorted point (as the pinhole model); points where that
+        fails (beyond a near-cancelling pole of the ratio, say) are retried from further
+        out and further in."""
         th = np.asarray(params, dtype=float)
         uv = np.asarray(uv, dtype=float).reshape(-1, 2)
         xd = np.stack([(uv[:, 0] - th[..., 2]) / th[..., 0],
                        (uv[:, 1] - th[..., 3]) / th[..., 1]], axis=1)
-        xy = xd.copy()
-        for _ in range(iterations):
-            f, j = distort(xy, th)
-            err = f - xd
-            det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
-            ok = np.abs(det) > 1e-12
-            safe = np.where(ok, det, 1.0)
-            step = np.stack([(j[:, 1, 1] * err[:, 0] - j[:, 0, 1] * err[:, 1]) / safe,
-                             (j[:, 0, 0] * err[:, 1] - j[:, 1, 0] * err[:, 0]) / safe], axis=1)
-            step *= ok[:, None]
-            xy = xy - step
-            if np.all(np.abs(step) < 1e-14):
+        xy, valid = _newton(xd, xd, th)
+        for scale in (1.5, 0.7, 2.5):
+            bad = np.flatnonzero(~valid)
+            if not bad.size:
                 break
-        f, j = distort(xy, th)
-        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
-        resid = np.linalg.norm(f - xd, axis=1)
-        valid = np.isfinite(resid) & (resid < 1e-9) & (det > 0)
-        valid &= (xy * xy).sum(axis=1) < r2_max(th)
+            tb = th if th.ndim == 1 else th[bad]
+            xy_b, ok = _newton(xd[bad], scale * xd[bad], tb)
+            xy[bad[ok]], valid[bad[ok]] = xy_b[ok], True
         rays = np.c_[xy, np.ones(len(xy))]
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         return rays, valid & np.isfinite(rays).all(axis=1)
+
+
+def _newton(xd: np.ndarray, xy: np.ndarray, th: np.ndarray, iterations: int = 50
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``distort(xy) = xd`` from ``xy``; ``(xy, valid)`` with valid = converged to a
+    point with a positive Jacobian determinant and radial slope."""
+    xy = xy.copy()
+    for _ in range(iterations):
+        f, j, _ = distort(xy, th)
+        err = f - xd
+        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+        ok = np.abs(det) > 1e-12
+        safe = np.where(ok, det, 1.0)
+        step = np.stack([(j[:, 1, 1] * err[:, 0] - j[:, 0, 1] * err[:, 1]) / safe,
+                         (j[:, 0, 0] * err[:, 1] - j[:, 1, 0] * err[:, 0]) / safe], axis=1)
+        step *= ok[:, None]
+        xy -= step
+        if np.all(np.abs(step) < 1e-14):
+            break
+    f, j, slope = distort(xy, th)
+    det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+    resid = np.linalg.norm(f - xd, axis=1)
+    return xy, np.isfinite(resid) & (resid < 1e-9) & (det > 0) & (slope > 0)
 
 
 RATIONAL = register_model(Rational())
