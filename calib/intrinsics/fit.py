@@ -450,8 +450,8 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     per_view = np.full(views.n_views, np.nan)
     per_view[vlist] = np.sqrt(np.bincount(vidx, sq, len(vlist)) / np.bincount(vidx, None,
                                                                               len(vlist)))
-    cov, deficient = _covariance(res.information["camera"], const)
-    return dict(cov=cov, deficient=deficient, theta=theta, poses=poses, residuals=r, uv=uv,
+    cov, undetermined = _covariance(res.information["camera"], const)
+    return dict(cov=cov, undetermined=undetermined, theta=theta, poses=poses, residuals=r, uv=uv,
                 view_index=view_of, per_view_rms=per_view, summary=s, n_free=s.num_parameters,
                 aspect=aspect, board=bp)
 
@@ -464,25 +464,28 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
 RANK_TOL = 1e-12
 
 
-def _covariance(info: np.ndarray, const: list[int]) -> tuple[np.ndarray, bool]:
-    """``(covariance (P, P), deficient)`` of the camera from its marginal information ``info
-    (P, P)`` (the Schur complement over the poses), held coordinates ``const`` zero:
-    ``D (D^-1 info D^-1)^+ D`` with ``D = sqrt(diag(info))`` (Jacobi scaling), deficient when
-    the scaled matrix has an eigenvalue below :data:`RANK_TOL` of its largest."""
+def _covariance(info: np.ndarray, const: list[int]) -> tuple[np.ndarray, list[int]]:
+    """``(covariance (P, P), undetermined coordinates)`` of the camera from its marginal
+    information ``info (P, P)`` (the Schur complement over the poses), held coordinates
+    ``const`` zero: ``D (D^-1 info D^-1)^+ D`` with ``D = sqrt(diag(info))`` (Jacobi
+    scaling). A coordinate is undetermined when it has no effect (zero column) or takes part
+    (scaled component above 0.1) in an eigenvector whose eigenvalue is below
+    :data:`RANK_TOL` of the largest."""
     n = info.shape[0]
     free = np.setdiff1d(np.arange(n), const)
     sub = info[np.ix_(free, free)]
     d = np.sqrt(np.maximum(np.diag(sub), 0.0))
     cov = np.zeros((n, n))
     if free.size == 0:
-        return cov, False
+        return cov, []
     if np.any(d <= 0):
-        return cov, True
+        return cov, [int(i) for i in free[d <= 0]]
     w, v = np.linalg.eigh(sub / d[:, None] / d[None, :])
     ok = w > RANK_TOL * max(w.max(), 1e-300)
     inv = (v * np.where(ok, 1.0 / np.where(ok, w, 1.0), 0.0)) @ v.T
     cov[np.ix_(free, free)] = inv / d[:, None] / d[None, :]
-    return cov, not bool(ok.all())
+    null = np.abs(v[:, ~ok]).max(axis=1) > 0.1 if (~ok).any() else np.zeros(len(free), bool)
+    return cov, [int(i) for i in free[null]]
 
 
 def _constant_coords(opts: FitOptions, model: LensModel) -> list[int]:
@@ -523,11 +526,15 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         cov[0, :] = res["aspect"] * cov[1, :]
         cov[:, 0] = res["aspect"] * cov[:, 1]
     std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(model.param_names)}
-    if res["deficient"]:
+    loose = [model.param_names[i] for i in res["undetermined"]]
+    if loose:
         err = DegenerateError("the board views do not determine every camera parameter "
                               "(the normal equations are singular); add views with the board "
                               "tilted in different directions")
-        raise _wrong_model_error(err, views, names, size, model, opts, rms) from None
+        wrong = _wrong_model_error(err, views, names, size, model, opts)
+        if model.name == "pinhole" or wrong is not err:
+            raise wrong from None
+        std.update({k: float("nan") for k in loose})
     camera = Camera(theta, size, model.name)
     dist = check_distortion(theta, size, model=model, corners_px=res["uv"])
     cover = coverage(res["uv"], size)
@@ -535,6 +542,11 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     advice = _advice(res, model, size, opts, dist, views, used, names)
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
                          s.termination == "converged", names, advice)
+    if loose:  # a valley of equal cost: the projection is determined, these values are not
+        v = "WARN" if v == "PASS" else v
+        reasons.append(f"{', '.join(loose)} are not separately determined at this solution "
+                       f"(the {model.name} model's cost is flat along a combination of them; "
+                       "std reported as null): the projection is, the values are not")
     rejected_rms = {names[k]: float(first_pass_rms[k]) for k in rejected_views}
     return IntrinsicsResult(
         camera=camera, std=std, covariance=cov, rms_px=rms,
