@@ -1,4 +1,5 @@
-"""``calib fit-intrinsics``: camera intrinsics and distortion from chessboard images."""
+"""``calib fit-intrinsics``: camera intrinsics and distortion from chessboard images, for any
+lens model (``--model pinhole|rational|fisheye|double-sphere``)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,39 @@ def _expand(inputs: list[str]) -> list[Path]:
 
 
 LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
+
+
+def _check_model(model: str, fix: str | None) -> tuple[str, tuple[str, ...]]:
+    """``(model name, names to hold fixed)`` from ``--model`` and ``--fix a,b``; one-line
+    errors naming the option."""
+    from calib.camera import get_model, model_names
+
+    try:
+        lens = get_model(model)
+    except InputError:
+        raise InputError(f"--model {model!r}: choose one of {', '.join(model_names())}"
+                         ) from None
+    names = tuple(n.strip() for n in (fix or "").split(",") if n.strip())
+    bad = [n for n in names if n not in lens.param_names]
+    if bad:
+        raise InputError(f"--fix {','.join(bad)}: the {lens.name} model has no such "
+                         f"parameter (it has {', '.join(lens.param_names)})")
+    return lens.name, names
+
+
+def _check_format(fmt: str, model: str, k3_fixed: bool) -> None:
+    """The camera file format can hold the model (checked before any work)."""
+    from calib.camera import get_model
+
+    lens = get_model(model)
+    if fmt == "kalibr" and lens.kalibr_name is None:
+        raise InputError(f"--format kalibr: Kalibr has no {model} model (it has pinhole-radtan, "
+                         "pinhole-equi and ds-none: --model pinhole, fisheye or double-sphere)")
+    if fmt == "kalibr" and model == "pinhole" and not k3_fixed:
+        raise InputError("--format kalibr: Kalibr's pinhole-radtan has no k3; add --fix-k3")
+    if fmt == "ros" and lens.ros_name is None:
+        raise InputError(f"--format ros: ROS camera_info has no {model} model; use --format "
+                         "opencv, kalibr or json")
 
 
 def _check_options(board, square, workers, timeout, loss, loss_scale, method) -> None:
@@ -136,14 +170,21 @@ def register(app: typer.Typer) -> None:
         board: str = typer.Option(None, "--board", help="Inner corners COLSxROWS, e.g. 9x6."),
         square: float = typer.Option(None, "--square", help="Square size in metres."),
         output: Path = typer.Option(..., "-o", "--output", help="Camera file to write."),
-        fmt: str = typer.Option("opencv", "--format", help="opencv | ros | json."),
+        model: str = typer.Option("pinhole", "--model",
+                                  help="Lens model: pinhole | rational | fisheye | "
+                                  "double-sphere."),
+        fmt: str = typer.Option("opencv", "--format", help="|".join(FORMATS) + "."),
         report: Path = typer.Option(None, "--report", help="JSON report to write."),
         plot: Path = typer.Option(None, "--plot", help="Folder for PNG plots."),
         corners: Path = typer.Option(None, "--corners", help="Pre-detected corners (NPZ/JSON)."),
         method: str = typer.Option("classic", "--detector", help="classic | sb."),
-        fix_k3: bool = typer.Option(False, "--fix-k3", help="Hold k3 = 0."),
+        fix_k3: bool = typer.Option(False, "--fix-k3",
+                                    help="Hold k3 = 0 (pinhole, rational, fisheye)."),
+        fix: str = typer.Option(None, "--fix", help="More parameters to hold at their "
+                                "start, comma-separated (e.g. k4,k5,k6 or xi)."),
         fix_aspect: bool = typer.Option(False, "--fix-aspect", help="Square pixels: fx = fy."),
-        zero_tangent: bool = typer.Option(False, "--zero-tangent", help="Hold p1 = p2 = 0."),
+        zero_tangent: bool = typer.Option(False, "--zero-tangent",
+                                          help="Hold p1 = p2 = 0 (pinhole, rational)."),
         fix_pp: bool = typer.Option(False, "--fix-principal-point",
                                     help="Hold cx, cy at the image centre."),
         loss: str = typer.Option("none", "--loss", help="|".join(LOSSES) + "."),
@@ -156,9 +197,17 @@ def register(app: typer.Typer) -> None:
                                     help="Exit 3 and write nothing when the verdict is FAIL."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
     ) -> None:
-        """Fit fx, fy, cx, cy, k1, k2, p1, p2, k3 from chessboard images or corners."""
+        """Fit a camera (fx, fy, cx, cy and the model's distortion) from chessboard images or
+        corners."""
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        model, fixed = _check_model(model, fix)
+        _check_format(fmt, model, fix_k3 or "k3" in fixed)
+        for flag, on, ok in (("--fix-k3", fix_k3, ("pinhole", "rational", "fisheye")),
+                             ("--zero-tangent", zero_tangent, ("pinhole", "rational"))):
+            if on and model not in ok:
+                raise InputError(f"{flag}: the {model} model has no such parameter (only "
+                                 f"{', '.join(ok)})")
         _check_options(board, square, workers, timeout, loss, loss_scale, method)
         check_outputs(output, report)
         b = Chessboard.parse(board, square) if board is not None else None
@@ -214,7 +263,8 @@ def register(app: typer.Typer) -> None:
             img = [d.corners for d in good]
             obj = b.object_points()
             size = good[0].image_size
-        opts = FitOptions(fix_k3=fix_k3, fix_aspect=fix_aspect, zero_tangent=zero_tangent,
+        opts = FitOptions(model=model, fix=fixed, fix_k3=fix_k3, fix_aspect=fix_aspect,
+                          zero_tangent=zero_tangent,
                           fix_principal_point=fix_pp,
                           loss=None if loss.lower() == "none" else loss.lower(),
                           loss_scale=loss_scale, reject_outliers=reject)

@@ -1,9 +1,12 @@
 """Render synthetic chessboard images with a known camera (ground truth for tests/benches).
 
-Each pixel is supersampled; every sample is undistorted through the Brown-Conrady model
-(OpenCV's iterative undistortion, checked by re-projecting with calib's model), its ray
-intersected with the board plane and shaded black or white, so
-the rendered corners sit exactly where the true camera projects the board corners.
+Each pixel is supersampled; every sample is undistorted through the camera's lens model
+(pinhole: OpenCV's iterative undistortion, checked by re-projecting with calib's model; other
+models: the model's ``unproject``, checked the same way), its ray intersected with the board
+plane and shaded black or white, so the rendered corners sit exactly where the true camera
+projects the board corners. ``model`` (``pinhole`` by default, or any name of
+:func:`calib.camera.model_names`) selects the lens; fisheye and double-sphere lenses reach
+beyond 160 deg (:data:`FISHEYE_CAMERA`, :data:`DS_CAMERA`).
 """
 
 from __future__ import annotations
@@ -14,11 +17,26 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from calib.camera import get_model
 from calib.camera.pinhole import project
 from calib.lie import se3, so3
 
 #: A camera with realistic distortion for a 640x480 sensor (barrel, small tangential).
 DEFAULT_CAMERA = np.array([520.0, 522.0, 318.5, 243.2, -0.28, 0.11, 0.0009, -0.0006, -0.02])
+#: A Kannala-Brandt fisheye for 640x480 (fx fy cx cy k1..k4): 185 deg across the image
+#: width, 140 deg across its height (the 158 deg ROS reference lens, scaled).
+FISHEYE_CAMERA = np.array([223.0, 223.4, 321.3, 238.4, -0.03, -0.02, 0.002, 0.001])
+#: A double-sphere lens for 640x480 (fx fy cx cy xi alpha), 190 deg across the width
+#: (Usenko et al. 2018's fitted values for a 195 deg lens, scaled).
+DS_CAMERA = np.array([155.0, 155.4, 320.7, 241.1, -0.2, 0.59])
+
+
+def _project(params: np.ndarray, p_cam: np.ndarray, model: str) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """``(uv (N, 2), valid (N,))`` through the named model."""
+    if model == "pinhole":
+        return project(p_cam, params), p_cam[:, 2] > 0
+    return get_model(model).project(p_cam, params)
 
 
 @dataclass(frozen=True)
@@ -26,13 +44,14 @@ class RenderedSet:
     images: list[np.ndarray]  # uint8 (H, W)
     corners: list[np.ndarray]  # (cols*rows, 2) true pixels per image
     poses: np.ndarray  # (V, 4, 4) T_cam_board
-    params: np.ndarray  # (9,) true camera
+    params: np.ndarray  # (P,) true camera, in the model's parameter order
     image_size: tuple[int, int]
     object_points: np.ndarray  # (cols*rows, 3)
+    model: str = "pinhole"
 
 
 @lru_cache(maxsize=4)
-def _rays(params: tuple, image_size: tuple[int, int], supersample: int
+def _rays(params: tuple, image_size: tuple[int, int], supersample: int, model: str = "pinhole"
           ) -> tuple[np.ndarray, np.ndarray]:
     """Undistorted rays ``(M, 3)`` of every supersample of the image and whether each is
     valid (its re-distortion lands back on the pixel): pose-independent, so cached."""
@@ -42,6 +61,11 @@ def _rays(params: tuple, image_size: tuple[int, int], supersample: int
     u = (np.arange(w)[:, None] + off[None, :]).ravel()
     v = (np.arange(h)[:, None] + off[None, :]).ravel()
     uu, vv = np.meshgrid(u, v)
+    if model != "pinhole":
+        pix = np.stack([uu.ravel(), vv.ravel()], axis=1)
+        rays, ok = get_model(model).unproject(pix, p)
+        back, valid = _project(p, np.where(ok[:, None], rays, [0.0, 0.0, 1.0]), model)
+        return rays, ok & valid & (np.linalg.norm(back - pix, axis=1) < 1e-3)
     fx, fy, cx, cy = p[:4]
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
     pix = np.stack([uu.ravel(), vv.ravel()], axis=1).reshape(-1, 1, 2)
@@ -55,9 +79,10 @@ def _rays(params: tuple, image_size: tuple[int, int], supersample: int
 def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, square: float,
            image_size: tuple[int, int], supersample: int = 3, noise: float = 2.0,
            rng: np.random.Generator | None = None, margin: float = 1.0,
-           margin_value: float = 230.0, background: float = 120.0, outer: float = 1.0
-           ) -> np.ndarray:
-    """One 8-bit grayscale image ``(H, W)`` of the board seen by the camera.
+           margin_value: float = 230.0, background: float = 120.0, outer: float = 1.0,
+           model: str = "pinhole") -> np.ndarray:
+    """One 8-bit grayscale image ``(H, W)`` of the board seen by the camera (lens
+    ``model``).
 
     The board's outer squares are ``outer`` squares wide (< 1: truncated, as on many printed
     boards), surrounded by ``margin`` squares of grey level ``margin_value``, then
@@ -65,7 +90,7 @@ def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, sq
     """
     w, h = image_size
     s = supersample
-    d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s))
+    d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s), model)
     rot, t = T_cam_board[:3, :3], T_cam_board[:3, 3]
     n = rot[:, 2]
     denom = d @ n
@@ -86,11 +111,30 @@ def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, sq
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
+def _wide_pose(rng: np.random.Generator, centre: np.ndarray, size: float, tilt: float,
+               max_angle: float, depth: tuple[float, float] = (0.9, 2.0)) -> np.ndarray:
+    """A board pose for a wide lens: the board centre at up to ``max_angle`` (rad) off the
+    axis, facing the camera, tilted by ``tilt`` (std, rad)."""
+    a = max_angle * np.sqrt(rng.uniform())  # uniform over the image disc, not the axis
+    az = rng.uniform(0, 2 * np.pi)
+    dirn = np.array([np.sin(a) * np.cos(az), np.sin(a) * np.sin(az), np.cos(a)])
+    axis = np.cross([0.0, 0.0, 1.0], dirn)
+    face = so3.exp(axis / max(np.linalg.norm(axis), 1e-12) * a)  # board z -> dirn
+    rvec = rng.normal(0, tilt, 3)
+    rvec[2] = rng.uniform(-0.4, 0.4)
+    rot = face @ so3.exp(rvec)
+    dist = rng.uniform(*depth) * size
+    return se3.from_rt(rot, dirn * dist - rot @ centre)
+
+
 def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray,
                  image_size: tuple[int, int], rng: np.random.Generator,
-                 max_tries: int = 5000, tilt: float = 0.35) -> np.ndarray:
+                 max_tries: int = 5000, tilt: float = 0.35, model: str = "pinhole",
+                 max_angle_deg: float = 75.0, depth: tuple[float, float] = (0.9, 2.0)
+                 ) -> np.ndarray:
     """``n`` board poses (tilt: std of the out-of-plane rotation, rad), whole board inside
-    the image."""
+    the image. Fisheye and double-sphere lenses: the board centre anywhere up to
+    ``max_angle_deg`` off the axis, ``depth`` board sizes away (:func:`_wide_pose`)."""
     obj = np.stack(np.meshgrid(np.arange(-1, cols + 1), np.arange(-1, rows + 1)), -1
                    ).reshape(-1, 2) * square
     obj = np.c_[obj, np.zeros(len(obj))]
@@ -98,7 +142,17 @@ def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray
     w, h = image_size
     size = max(cols, rows) * square
     out = []
+    wide = model in ("fisheye", "double-sphere")
     for _ in range(max_tries):
+        if wide:
+            T = _wide_pose(rng, centre, size, tilt, np.radians(max_angle_deg), depth)
+            uv, valid = _project(params, se3.act(T, obj), model)
+            if valid.all() and np.all((uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2)
+                                      & (uv[:, 1] < h - 3)):
+                out.append(T)
+                if len(out) == n:
+                    return np.stack(out)
+            continue
         rvec = rng.normal(0, tilt, 3)
         rvec[2] = rng.uniform(-0.4, 0.4)
         rot = so3.exp(rvec)
@@ -121,14 +175,17 @@ def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray
 def render_set(n_views: int = 12, cols: int = 9, rows: int = 6, square: float = 0.025,
                params: np.ndarray = DEFAULT_CAMERA, image_size: tuple[int, int] = (640, 480),
                seed: int = 0, supersample: int = 3, noise: float = 2.0,
-               tilt: float = 0.35) -> RenderedSet:
-    """A seeded set of rendered board views with their true corners."""
+               tilt: float = 0.35, model: str = "pinhole") -> RenderedSet:
+    """A seeded set of rendered board views with their true corners (lens ``model``)."""
     rng = np.random.default_rng(seed)
-    poses = random_poses(n_views, cols, rows, square, params, image_size, rng, tilt=tilt)
+    poses = random_poses(n_views, cols, rows, square, params, image_size, rng, tilt=tilt,
+                         model=model)
     i = np.arange(cols * rows)
     obj = np.stack([(i % cols) * square, (i // cols) * square, np.zeros(cols * rows)], axis=1)
     images, corners = [], []
     for T in poses:
-        images.append(render(params, T, cols, rows, square, image_size, supersample, noise, rng))
-        corners.append(project(se3.act(T, obj), params))
-    return RenderedSet(images, corners, poses, np.asarray(params, float), image_size, obj)
+        images.append(render(params, T, cols, rows, square, image_size, supersample, noise, rng,
+                             model=model))
+        corners.append(_project(params, se3.act(T, obj), model)[0])
+    return RenderedSet(images, corners, poses, np.asarray(params, float), image_size, obj,
+                       model)

@@ -1,9 +1,16 @@
 """Intrinsics and distortion from board observations, on the shared LM engine.
 
-The camera parameters ``(fx, fy, cx, cy, k1, k2, p1, p2, k3)`` are one Euclidean block and
-every view's board pose ``T_cam_board`` is an SE3 block eliminated by the Schur complement,
-so a solve costs time linear in the number of views (OpenCV's calibrateCamera solves dense
-normal equations over all views, cubic in their number).
+The camera parameters (``param_names`` of the lens model: ``fx, fy, cx, cy`` then its
+distortion, e.g. ``k1, k2, p1, p2, k3`` for pinhole) are one Euclidean block and every
+view's board pose ``T_cam_board`` is an SE3 block eliminated by the Schur complement, so a
+solve costs time linear in the number of views (OpenCV's calibrateCamera solves dense normal
+equations over all views, cubic in their number).
+
+Starts (no guess needed): pinhole and rational from Zhang's homographies
+(:func:`~calib.intrinsics.initialize.zhang_intrinsics`); fisheye and double-sphere, whose
+fields of view break Zhang's pinhole start beyond about 120 deg, from a 1-D search over the
+focal length with the principal point at the image centre and each view's pose in closed
+form from the unprojected rays (:func:`~calib.intrinsics.initialize.focal_search`).
 """
 
 from __future__ import annotations
@@ -14,13 +21,28 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from ..camera.pinhole import PARAM_NAMES, CameraModel
+from ..camera.base import LensModel, get_model, model_names
+from ..camera.camera import Camera
 from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
 from ..residuals.reprojection import BoardReprojection
 from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
-from .diagnostics import check_distortion, coverage, verdict
-from .initialize import homographies, poses_from_homographies, zhang_intrinsics
+from .diagnostics import (
+    RICHER,
+    ModelAdvice,
+    check_distortion,
+    compare_models,
+    coverage,
+    radial_pattern,
+    verdict,
+)
+from .initialize import (
+    WIDE_MODELS,
+    homographies,
+    poses_from_homographies,
+    wide_starts,
+    zhang_intrinsics,
+)
 from .result import IntrinsicsResult
 
 log = logging.getLogger(__name__)
@@ -37,10 +59,15 @@ class FitOptions:
     """Model and robustness options (OpenCV flag equivalents in brackets).
 
     Attributes:
-        fix_k3: hold k3 at 0 [CALIB_FIX_K3].
+        model: lens model name (``pinhole``, ``rational``, ``fisheye``, ``double-sphere``;
+            :func:`calib.camera.model_names`) [CALIB_RATIONAL_MODEL; cv2.fisheye].
+        fix: further parameters (by name, e.g. ``("k4", "k5", "k6")``) held at their start:
+            0 for distortion coefficients, the model's neutral value for ``xi``/``alpha``
+            [CALIB_FIX_K1..K6, cv2.fisheye.CALIB_FIX_K1..K4].
+        fix_k3: hold k3 at 0 (models with a k3) [CALIB_FIX_K3].
         fix_aspect: tie ``fx = aspect_ratio * fy`` [CALIB_FIX_ASPECT_RATIO]; square pixels
             (``aspect_ratio = 1``) by default.
-        zero_tangent: hold p1 = p2 = 0 [CALIB_ZERO_TANGENT_DIST].
+        zero_tangent: hold p1 = p2 = 0 (pinhole, rational) [CALIB_ZERO_TANGENT_DIST].
         fix_principal_point: hold cx, cy at their initial value, by default the image centre
             [CALIB_FIX_PRINCIPAL_POINT].
         loss, loss_scale: robust loss on each corner's pixel error (scale in pixels).
@@ -54,8 +81,20 @@ class FitOptions:
             every early step along those directions (500 views: 7 -> 4 iterations); a
             rejected first step costs one residual evaluation. Measured over random
             cameras, boards and view counts by ``bench/study_intrinsics_damping.py``.
+        advise: when the residuals keep a radial pattern, the RMS exceeds 1 px or the
+            distortion check fails, also fit the next richer models
+            (:data:`~calib.intrinsics.diagnostics.RICHER`) and name one that explains the
+            corners far better (:class:`~calib.intrinsics.diagnostics.ModelAdvice`).
+        function_tolerance: stop when a step lowers the cost by less than this fraction;
+            None: 1e-6 for pinhole (5e-7 relative on the RMS; one iteration fewer than 1e-8
+            on 13/100 views, parameters within 1e-3 std) and 1e-10 for the other models,
+            whose long curved valleys (rational numerator against denominator, fx against
+            xi) make early steps that small while far from the minimum (measured: rational
+            fits 0.76 std from OpenCV's minimum at 1e-6, 1e-4 std at 1e-10).
     """
 
+    model: str = "pinhole"
+    fix: tuple[str, ...] = ()
     fix_k3: bool = False
     fix_aspect: bool = False
     aspect_ratio: float = 1.0
@@ -67,6 +106,8 @@ class FitOptions:
     outlier_sigmas: float = 5.0
     max_iterations: int = 100
     initial_damping: float = 1e-6
+    advise: bool = True
+    function_tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -159,21 +200,49 @@ def fit_intrinsics(
     view_names: Sequence[str] | None = None,
     **kwargs,
 ) -> IntrinsicsResult:
-    """Fit a pinhole + Brown-Conrady camera to board corners seen in several views.
+    """Fit a camera (any registered lens model, ``options.model``) to board corners seen in
+    several views.
 
     Args:
         object_points: board corners ``(N, 3)`` (metres, z = 0) shared by all views, or a
             list with one ``(N_i, 3)`` array per view.
         image_points: ``(V, N, 2)`` pixels, or a list with one ``(N_i, 2)`` per view.
         image_size: ``(width, height)`` in pixels.
-        options: :class:`FitOptions` (or pass its fields as keyword arguments).
+        options: :class:`FitOptions` (or pass its fields as keyword arguments, e.g.
+            ``model="fisheye"``).
         view_names: a label per view for reports (image file names).
 
+    The start needs no guess (see the module docstring: Zhang for pinhole and rational, a
+    focal-length search for fisheye and double-sphere). After the fit, when the residuals
+    keep a radial pattern or the distortion check fails, the next richer model is fitted
+    too and the result names it when it explains the corners far better
+    (:func:`~calib.intrinsics.diagnostics.model_advice`).
+
     Raises:
-        InputError: shapes, NaN/inf, fewer than 3 views or 4 corners in a view.
+        InputError: shapes, NaN/inf, unknown model or option, fewer than 3 views or 4
+            corners in a view, fewer corners than the model's parameters need.
         DegenerateError: the views do not determine the camera.
         NotConvergedError: the solver failed (non-finite values) or diverged.
     """
+    opts = _options(options, kwargs)
+    model = get_model(opts.model)
+    w, h = _image_size(image_size)
+    views = _as_views(object_points, image_points, view_names)
+    names = list(view_names) if view_names is not None else [f"view{k}"
+                                                             for k in range(views.n_views)]
+    _check_inputs(views, names, (w, h), model, opts)
+    try:
+        starts, init_method = _start(views, names, (w, h), model, opts)
+        result, used, rej_corners, rej_views, first_pass = _best_refine(views, starts, model,
+                                                                        opts)
+        _check_weights(result, views, used, names, opts)
+        return _make_result(result, used, names, (w, h), init_method, rej_corners, rej_views,
+                            opts, first_pass, model, views)
+    except (DegenerateError, NotConvergedError) as exc:
+        raise _wrong_model_error(exc, views, names, (w, h), model, opts) from None
+
+
+def _options(options: FitOptions | None, kwargs: dict) -> FitOptions:
     if options is not None and kwargs:
         raise InputError("pass either options or keyword options, not both")
     if options is None:
@@ -181,13 +250,21 @@ def fit_intrinsics(
         if unknown:
             raise InputError(f"unknown option(s) {', '.join(unknown)}; FitOptions has "
                              f"{', '.join(f.name for f in fields(FitOptions))}")
-    opts = options if options is not None else FitOptions(**kwargs)
+    return options if options is not None else FitOptions(**kwargs)
+
+
+def _image_size(image_size) -> tuple[int, int]:
     w, h = (int(v) for v in as_array("image_size", image_size, (2,)))
     if w <= 0 or h <= 0:
         raise InputError(f"image_size must be positive, got {(w, h)}")
-    views = _as_views(object_points, image_points, view_names)
+    return w, h
+
+
+def _check_inputs(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
+                  opts: FitOptions) -> None:
+    """Corners inside the image, enough views, and more equations than unknowns."""
+    w, h = size
     nv = views.n_views
-    names = list(view_names) if view_names is not None else [f"view{k}" for k in range(nv)]
     margin = 0.1 * max(w, h)
     px = views.pixels
     out = (px[:, 0] < -margin) | (px[:, 0] > w + margin) | (px[:, 1] < -margin) | \
@@ -199,44 +276,95 @@ def fit_intrinsics(
                          f"{w}x{h} image (wrong image_size or corners?)")
     if nv < MIN_VIEWS:
         raise InputError(f"{nv} usable view(s); need at least {MIN_VIEWS} board views")
+    n_free = model.num_params - len(_constant_coords(opts, model))
+    unknowns = n_free + 6 * nv
+    if 2 * len(px) <= unknowns:
+        raise InputError(
+            f"{len(px)} corners in {nv} views give {2 * len(px)} equations for {n_free} "
+            f"{model.name} camera parameters and {6 * nv} pose parameters; need more than "
+            f"{unknowns} (more corners per view, more views, or hold parameters fixed)")
 
-    counts = views.counts
+
+def _start(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
+           opts: FitOptions) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """``([(params (P,), T_cam_board (V, 4, 4))], method)`` without a guess (module
+    docstring; one start, or the two best for double-sphere); fails when every board is seen
+    from one direction."""
+    w, h = size
+    if model.name in WIDE_MODELS:
+        starts = wide_starts(model, views.board[:, :2], views.pixels, views.offsets, (w, h))
+        method = "focal-search"
+    else:
+        H = _homographies(views, names)
+        K0, method = zhang_intrinsics(H, (w, h))
+        if opts.fix_principal_point:
+            K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
+        starts = [(model.initial_params(K0), poses_from_homographies(K0, H))]
+    if opts.fix_principal_point:
+        for theta0, _ in starts:
+            theta0[2:4] = (w - 1) / 2.0, (h - 1) / 2.0
+    _check_tilt(starts[0][1])
+    return starts, method
+
+
+def _check_tilt(T0: np.ndarray) -> None:
+    normals = T0[:, :3, 2]
+    spread = np.degrees(np.arccos(np.clip(np.min(normals @ normals.T), -1.0, 1.0)))
+    if spread < MIN_TILT_SPREAD_DEG:
+        raise DegenerateError(
+            f"all {len(T0)} views see the board from the same direction (board normals "
+            f"within {spread:.1f} deg): the focal length is not determined; tilt the board "
+            "between views")
+
+
+def _homographies(views: _Views, names: list[str]) -> np.ndarray:
+    nv, px, counts = views.n_views, views.pixels, views.counts
     try:
         if np.all(counts == counts[0]):
-            H = homographies(views.board[:, :2].reshape(nv, -1, 2), px.reshape(nv, -1, 2))
-        else:
-            o = views.offsets
-            H = homographies([views.board[o[k]:o[k + 1], :2] for k in range(nv)],
-                             [px[o[k]:o[k + 1]] for k in range(nv)])
+            return homographies(views.board[:, :2].reshape(nv, -1, 2), px.reshape(nv, -1, 2))
+        o = views.offsets
+        return homographies([views.board[o[k]:o[k + 1], :2] for k in range(nv)],
+                            [px[o[k]:o[k + 1]] for k in range(nv)])
     except DegenerateError as exc:
         k = getattr(exc, "view", None)
         if k is None:
             raise
         raise DegenerateError(f"{names[k]}: the board homography is degenerate (corners "
                               "collinear or repeated)") from None
-    K0, init_method = zhang_intrinsics(H, (w, h))
-    if opts.fix_principal_point:
-        K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
-    T0 = poses_from_homographies(K0, H)
-    normals = T0[:, :3, 2]
-    spread = np.degrees(np.arccos(np.clip(np.min(normals @ normals.T), -1.0, 1.0)))
-    if spread < MIN_TILT_SPREAD_DEG:
-        raise DegenerateError(
-            f"all {nv} views see the board from the same direction (board normals within "
-            f"{spread:.1f} deg): the focal length is not determined; tilt the board between "
-            "views")
-    theta0 = np.r_[K0[0, 0], K0[1, 1], K0[0, 2], K0[1, 2], np.zeros(5)]
 
-    keep = np.ones(len(px), bool)
+
+def _best_refine(views: _Views, starts: list, model: LensModel, opts: FitOptions):
+    """:func:`_refine` from each start; the one with the lowest final cost."""
+    best, error = None, None
+    for theta0, T0 in starts:
+        try:
+            out = _refine(views, theta0, T0, model, opts)
+        except (DegenerateError, NotConvergedError) as exc:
+            error = error or exc
+            continue
+        if best is None or out[0]["summary"].final_cost < best[0]["summary"].final_cost:
+            best = out
+    if best is None:
+        raise error
+    return best
+
+
+def _refine(views: _Views, theta0: np.ndarray, T0: np.ndarray, model: LensModel,
+            opts: FitOptions):
+    """LM from the start (least squares first under a robust loss), then optional outlier
+    rejection and a second fit. Returns ``(solve dict, used views, rejected corner count,
+    rejected view indices, first-pass per-view RMS)``."""
+    nv = views.n_views
+    keep = np.ones(len(views.pixels), bool)
     used = np.ones(nv, bool)
     if opts.loss not in (None, "none"):
+        make_loss(opts.loss, opts.loss_scale)  # an unknown loss fails before any work
         # a robust loss from the closed-form start (several px off) down-weights or, for
         # redescending losses (Tukey), ignores whole views before their poses are refined:
         # plain least squares first, then the robust loss from there
-        make_loss(opts.loss, opts.loss_scale)  # an unknown loss fails before any work
-        start = _solve(views, keep, used, theta0, T0, replace(opts, loss=None))
+        start = _solve(views, keep, used, theta0, T0, replace(opts, loss=None), model)
         theta0, T0 = start["theta"], start["poses"]
-    result = _solve(views, keep, used, theta0, T0, opts)
+    result = _solve(views, keep, used, theta0, T0, opts, model)
     rejected_corners = 0
     rejected_views: list[int] = []
     first_pass_rms = result["per_view_rms"]
@@ -253,10 +381,8 @@ def fit_intrinsics(
         keep = err <= thr
         rejected_corners = int((~keep & used[views.view]).sum())
         if rejected_corners or rejected_views:
-            result = _solve(views, keep, used, result["theta"], result["poses"], opts)
-    _check_weights(result, views, used, names, opts)
-    return _make_result(result, used, names, (w, h), init_method, rejected_corners,
-                        rejected_views, opts, first_pass_rms)
+            result = _solve(views, keep, used, result["theta"], result["poses"], opts, model)
+    return result, used, rejected_corners, rejected_views, first_pass_rms
 
 
 def _check_weights(result: dict, views: _Views, used: np.ndarray, names: list[str],
@@ -279,7 +405,7 @@ def _check_weights(result: dict, views: _Views, used: np.ndarray, names: list[st
 
 
 def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
-           opts: FitOptions) -> dict:
+           opts: FitOptions, model: LensModel) -> dict:
     """Refine on the rows ``keep`` (R,) of the views ``used`` (V,)."""
     rows = keep & used[views.view]
     if rows.all():
@@ -291,26 +417,30 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     if np.bincount(vidx, minlength=len(vlist)).min() < MIN_CORNERS_PER_VIEW:
         raise DegenerateError("a view has fewer than 4 corners left after outlier rejection")
     aspect = opts.aspect_ratio if opts.fix_aspect else None
-    fam = BoardReprojection(bp, uv, aspect)
+    fam = BoardReprojection(bp, uv, aspect, model)
+    npar = model.num_params
     p = Problem()
-    p.add_parameter("camera", theta0[None], Euclidean(9))
+    p.add_parameter("camera", theta0[None], Euclidean(npar))
     p.add_parameter("poses", T0[vlist], SE3Manifold(), eliminate=True)
     loss = make_loss(opts.loss, opts.loss_scale) if opts.loss not in (None, "none") else None
     p.add_residuals(fam, [("camera", np.zeros(len(uv), np.int64)), ("poses", vidx)], loss=loss)
-    const = _constant_coords(opts)
+    const = _constant_coords(opts, model)
     if const:
         p.set_constant("camera", coords=const)
     theta_start = theta0.copy()
-    theta_start[[i for i in const if i >= 4]] = 0.0  # held distortion terms are zero
+    neutral = model.initial_params(np.eye(3))
+    held = [i for i in const if i >= 4]
+    theta_start[held] = neutral[held]  # held distortion terms at the neutral value
     p.groups["camera"].value[0] = theta_start
-    # function_tolerance 1e-6 on the cost = 5e-7 relative on the RMS (2e-7 px at 0.4 px);
-    # measured against 1e-8: one iteration fewer on 13/100 views, parameters within 1e-3 std
-    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
-                                 function_tolerance=1e-6, parameter_tolerance=1e-10,
+    ftol = opts.function_tolerance
+    if ftol is None:
+        ftol = 1e-6 if model.name == "pinhole" else 1e-10
+    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
+                                 function_tolerance=ftol, parameter_tolerance=1e-12,
                                  initial_damping=opts.initial_damping))
     s = res.summary
     if s.termination == "failure":
-        raise NotConvergedError(f"intrinsics solve failed: {s.message}")
+        raise NotConvergedError(f"intrinsics solve ({model.name} model) failed: {s.message}")
     theta = fam.theta(res.values["camera"])[0]
     r, _ = fam.evaluate([res.values["camera"], res.values["poses"]],
                         [np.zeros(len(uv), np.int64), vidx], jacobians=False)
@@ -320,32 +450,71 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     per_view = np.full(views.n_views, np.nan)
     per_view[vlist] = np.sqrt(np.bincount(vidx, sq, len(vlist)) / np.bincount(vidx, None,
                                                                               len(vlist)))
-    return dict(theta=theta, poses=poses, residuals=r, uv=uv, view_index=view_of,
-                per_view_rms=per_view, summary=s, cov=res.covariance["camera"],
-                deficient="camera" in res.covariance_rank_deficient, n_free=s.num_parameters,
-                aspect=aspect)
+    cov, undetermined = _covariance(res.information["camera"], const)
+    return dict(cov=cov, undetermined=undetermined, theta=theta, poses=poses, residuals=r, uv=uv,
+                view_index=view_of, per_view_rms=per_view, summary=s, n_free=s.num_parameters,
+                aspect=aspect, board=bp)
 
 
-def _constant_coords(opts: FitOptions) -> list[int]:
-    """Camera coordinates (indices into PARAM_NAMES) the options hold constant; fx (0)
-    when it is tied to fy."""
+#: Smallest eigenvalue, relative to the largest, of the scaled marginal information matrix
+#: of the camera (unit diagonal) below which a direction counts as undetermined. The
+#: scaling makes the test independent of units (fx in pixels, k6 per radius^12): the
+#: rational model's numerator and denominator terms are strongly correlated and its
+#: unscaled matrix reaches 1e-16 on well-posed sets.
+RANK_TOL = 1e-12
+
+
+def _covariance(info: np.ndarray, const: list[int]) -> tuple[np.ndarray, list[int]]:
+    """``(covariance (P, P), undetermined coordinates)`` of the camera from its marginal
+    information ``info (P, P)`` (the Schur complement over the poses), held coordinates
+    ``const`` zero: ``D (D^-1 info D^-1)^+ D`` with ``D = sqrt(diag(info))`` (Jacobi
+    scaling). A coordinate is undetermined when it has no effect (zero column) or takes part
+    (scaled component above 0.1) in an eigenvector whose eigenvalue is below
+    :data:`RANK_TOL` of the largest."""
+    n = info.shape[0]
+    free = np.setdiff1d(np.arange(n), const)
+    sub = info[np.ix_(free, free)]
+    d = np.sqrt(np.maximum(np.diag(sub), 0.0))
+    cov = np.zeros((n, n))
+    if free.size == 0:
+        return cov, []
+    if np.any(d <= 0):
+        return cov, [int(i) for i in free[d <= 0]]
+    w, v = np.linalg.eigh(sub / d[:, None] / d[None, :])
+    ok = w > RANK_TOL * max(w.max(), 1e-300)
+    inv = (v * np.where(ok, 1.0 / np.where(ok, w, 1.0), 0.0)) @ v.T
+    cov[np.ix_(free, free)] = inv / d[:, None] / d[None, :]
+    null = np.abs(v[:, ~ok]).max(axis=1) > 0.1 if (~ok).any() else np.zeros(len(free), bool)
+    return cov, [int(i) for i in free[null]]
+
+
+def _constant_coords(opts: FitOptions, model: LensModel) -> list[int]:
+    """Camera coordinates (indices into ``model.param_names``) the options hold constant;
+    fx (0) when it is tied to fy. Names the model does not have are an InputError."""
+    names = model.param_names
+    held = list(opts.fix)
+    if opts.fix_k3:
+        held.append("k3")
+    if opts.zero_tangent:
+        held += ["p1", "p2"]
+    missing = [n for n in held if n not in names]
+    if missing:
+        raise InputError(f"options: the {model.name} model has no parameter(s) "
+                         f"{', '.join(missing)} to hold fixed (it has {', '.join(names)})")
     const = [0] if opts.fix_aspect else []
     if opts.fix_principal_point:
         const += [2, 3]
-    if opts.zero_tangent:
-        const += [6, 7]
-    if opts.fix_k3:
-        const.append(8)
-    return const
+    return sorted(set(const) | {names.index(n) for n in held})
 
 
-def _fixed_names(opts: FitOptions) -> tuple[str, ...]:
+def _fixed_names(opts: FitOptions, model: LensModel) -> tuple[str, ...]:
     """Parameters held fixed (a tied fx is estimated through fy: not fixed)."""
-    return tuple(PARAM_NAMES[i] for i in sorted(_constant_coords(opts)) if i != 0)
+    return tuple(model.param_names[i] for i in _constant_coords(opts, model) if i != 0)
 
 
 def _make_result(res, used, names, size, init_method, rejected_corners, rejected_views,
-                 opts: FitOptions, first_pass_rms: np.ndarray) -> IntrinsicsResult:
+                 opts: FitOptions, first_pass_rms: np.ndarray, model: LensModel,
+                 views: _Views) -> IntrinsicsResult:
     theta = res["theta"]
     r = res["residuals"]
     n = len(r)
@@ -356,17 +525,28 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     if res["aspect"] is not None:  # fx = aspect * fy
         cov[0, :] = res["aspect"] * cov[1, :]
         cov[:, 0] = res["aspect"] * cov[:, 1]
-    std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(PARAM_NAMES)}
-    if res["deficient"]:
-        raise DegenerateError("the board views do not determine every camera parameter "
+    std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(model.param_names)}
+    loose = [model.param_names[i] for i in res["undetermined"]]
+    if loose:
+        err = DegenerateError("the board views do not determine every camera parameter "
                               "(the normal equations are singular); add views with the board "
                               "tilted in different directions")
-    camera = CameraModel(theta, size)
-    dist = check_distortion(theta, size)
+        wrong = _wrong_model_error(err, views, names, size, model, opts)
+        if model.name == "pinhole" or wrong is not err:
+            raise wrong from None
+        std.update({k: float("nan") for k in loose})
+    camera = Camera(theta, size, model.name)
+    dist = check_distortion(theta, size, model=model, corners_px=res["uv"])
     cover = coverage(res["uv"], size)
     s = res["summary"]
+    advice = _advice(res, model, size, opts, dist, views, used, names)
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
-                         s.termination == "converged", names)
+                         s.termination == "converged", names, advice)
+    if loose:  # a valley of equal cost: the projection is determined, these values are not
+        v = "WARN" if v == "PASS" else v
+        reasons.append(f"{', '.join(loose)} are not separately determined at this solution "
+                       f"(the {model.name} model's cost is flat along a combination of them; "
+                       "std reported as null): the projection is, the values are not")
     rejected_rms = {names[k]: float(first_pass_rms[k]) for k in rejected_views}
     return IntrinsicsResult(
         camera=camera, std=std, covariance=cov, rms_px=rms,
@@ -375,5 +555,71 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         rejected_corners=rejected_corners,
         rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
-        solver_summary=s, options=opts, fixed=_fixed_names(opts),
-        rejected_view_rms_px=rejected_rms)
+        solver_summary=s, options=opts, fixed=_fixed_names(opts, model),
+        rejected_view_rms_px=rejected_rms, model_advice=advice)
+
+
+def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
+               opts: FitOptions) -> dict | None:
+    """A plain fit of ``model`` (no fixed parameters, no rejection, no advice) for the model
+    comparison: its solve dict plus ``ok`` (distortion check passed), or None on failure."""
+    sub = replace(opts, model=model.name, fix=(), fix_k3=False, zero_tangent=False,
+                  reject_outliers=False, advise=False)
+    try:
+        starts, _ = _start(views, names, size, model, sub)
+        res = _best_refine(views, starts, model, sub)[0]
+    except (DegenerateError, NotConvergedError, InputError):
+        return None
+    dist = check_distortion(res["theta"], size, model=model, corners_px=res["uv"])
+    return dict(res, ok=dist.usable, model=model.name)
+
+
+def _advice(res: dict, model: LensModel, size, opts: FitOptions, dist, views: _Views,
+            used: np.ndarray, names: list[str]) -> ModelAdvice:
+    """The radial-pattern test and, when it (or a bad RMS or distortion check) calls for it,
+    the comparison with the next richer models."""
+    pattern = radial_pattern(res["residuals"], res["uv"], res["theta"][2:4], res["n_free"])
+    res = dict(res, dist_ok=dist.usable)
+    rms = float(np.sqrt(np.mean(np.sum(res["residuals"] ** 2, axis=1))))
+    trigger = pattern.significant or rms > 1.0 or not dist.usable
+    if not (opts.advise and trigger):
+        return compare_models(model.name, res, pattern, [])
+    sub = _Views(views.board, views.pixels, views.view, views.offsets)
+    if not used.all():
+        rows = used[views.view]
+        counts = views.counts[used]
+        sub = _Views(views.board[rows], views.pixels[rows],
+                     np.repeat(np.arange(len(counts)), counts), np.r_[0, np.cumsum(counts)])
+        names = [n for n, u in zip(names, used, strict=True) if u]
+    fits = [_quick_fit(sub, names, size, get_model(m), opts) for m in RICHER.get(model.name, ())
+            if m in model_names()]
+    return compare_models(model.name, res, pattern, [f for f in fits if f is not None])
+
+
+def _wrong_model_error(exc: Exception, views: _Views, names: list[str], size, model: LensModel,
+                       opts: FitOptions, rms: float | None = None) -> Exception:
+    """``exc`` with, when a wider model fits the same corners well (below 2 px RMS and, if
+    this model's fit got as far as an ``rms``, below half of it), a sentence saying the lens
+    needs it (a fisheye lens given to the pinhole model fails to start, converge or
+    determine its parameters); else, for a rank-deficient fit of a model with more than
+    the pinhole's parameters, the hint to hold some fixed."""
+    if opts.advise and model.name not in WIDE_MODELS:
+        for name in RICHER.get(model.name, ()):
+            if name not in WIDE_MODELS or name not in model_names():
+                continue
+            alt = _quick_fit(views, names, size, get_model(name), opts)
+            if alt is None or not alt["ok"]:
+                continue
+            r = alt["residuals"]
+            alt_rms = float(np.sqrt(np.mean(np.sum(r * r, axis=1))))
+            if alt_rms < 2.0 and (rms is None or alt_rms < 0.5 * rms):
+                vs = "" if rms is None else f" (vs {rms:.2f} px)"
+                return type(exc)(f"{exc}; the {name} model fits these corners at "
+                                 f"{alt_rms:.2f} px RMS{vs}: the {model.name} model is wrong "
+                                 f"for this lens (use model {name!r})")
+    if rms is not None and model.num_params > 9:
+        extra = model.param_names[9:]
+        return type(exc)(f"{exc}; or hold some of the {model.name} model's parameters fixed "
+                         f"(fix={extra!r} / --fix {','.join(extra)}), or use the pinhole "
+                         "model")
+    return exc

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera.pinhole import distort, undistort_normalized
+from ..camera.base import LensModel, get_model
+from ..camera.pinhole import PINHOLE, distort, undistort_normalized
 from ..plotting import figure, save_png
 from .diagnostics import check_distortion
 from .result import IntrinsicsResult
@@ -35,6 +36,13 @@ class DistortionMap:
             + k3 r^6)`` stops growing (``first_fold_radius``).
         first_fold_radius: normalized radius of the first fold (None if monotonic).
         vmin, vmax: colour limits, from the valid cells only (NaN if none is valid).
+        reference: the ideal projection the displacement is measured against: ``pinhole``
+            (``f tan(theta)``; pinhole and rational models) or ``equidistant`` (``f theta``;
+            fisheye and double-sphere, whose field of view a pinhole cannot reach).
+
+    For models other than pinhole, ``invalid`` follows the model-generic check (unproject
+    fails or does not re-project, or the ray lies beyond the first fold angle) and
+    ``first_fold_radius`` is that angle (rad).
     """
 
     u: np.ndarray
@@ -45,12 +53,15 @@ class DistortionMap:
     first_fold_radius: float | None
     vmin: float
     vmax: float
+    reference: str = "pinhole"
 
 
-def distortion_map(params: np.ndarray, image_size: tuple[int, int], columns: int = 160
-                   ) -> DistortionMap:
+def distortion_map(params: np.ndarray, image_size: tuple[int, int], columns: int = 160,
+                   model: LensModel = PINHOLE) -> DistortionMap:
     """The data of ``distortion.png`` (see :class:`DistortionMap`); ``columns`` cells across,
     rows in proportion to the image aspect."""
+    if model.name != "pinhole":
+        return _model_map(np.asarray(params, dtype=float), image_size, columns, model)
     p = np.asarray(params, dtype=float)
     fx, fy, cx, cy = p[:4]
     w, h = (int(s) for s in image_size)
@@ -83,14 +94,48 @@ def distortion_map(params: np.ndarray, image_size: tuple[int, int], columns: int
                          first_fold_radius=fold, vmin=vmin, vmax=vmax)
 
 
+def _model_map(p: np.ndarray, image_size: tuple[int, int], columns: int, model: LensModel
+               ) -> DistortionMap:
+    """:func:`distortion_map` for any model through its unproject."""
+    fx, fy, cx, cy = p[:4]
+    w, h = (int(s) for s in image_size)
+    nu = max(2, int(columns))
+    nv = max(2, round(nu * h / w))
+    u = (np.arange(nu) + 0.5) * w / nu - 0.5
+    v = (np.arange(nv) + 0.5) * h / nv - 0.5
+    uu, vv = np.meshgrid(u, v)
+    pix = np.stack([uu.ravel(), vv.ravel()], axis=1)
+    with np.errstate(all="ignore"):
+        rays, ok = model.unproject(pix, p)
+        ok &= np.isfinite(rays).all(axis=1)
+        back, valid = model.project(np.where(ok[:, None], rays, [0.0, 0.0, 1.0]), p)
+        ok &= valid & (np.linalg.norm(back - pix, axis=1) < 1e-3)
+        theta = np.arccos(np.clip(rays[:, 2], -1.0, 1.0))
+        fold = check_distortion(p, (w, h), model=model).first_fold_radius
+        if fold is not None:
+            ok &= theta < fold
+        wide = model.name in ("fisheye", "double-sphere")
+        scale = theta / np.hypot(rays[:, 0], rays[:, 1]) if wide else 1.0 / rays[:, 2]
+        ideal = np.stack([fx * rays[:, 0] * scale + cx, fy * rays[:, 1] * scale + cy], axis=1)
+        disp = np.linalg.norm(ideal - pix, axis=1)
+    ok &= np.isfinite(disp)
+    disp[~ok] = np.nan
+    vmin, vmax = (0.0, float(np.max(disp[ok]))) if ok.any() else (float("nan"),) * 2
+    return DistortionMap(u=u, v=v, extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+                         displacement_px=disp.reshape(nv, nu), invalid=~ok.reshape(nv, nu),
+                         first_fold_radius=fold, vmin=vmin, vmax=vmax,
+                         reference="equidistant" if wide else "pinhole")
+
+
 def _caption(result: IntrinsicsResult) -> str:
-    fx, fy, cx, cy, k1, k2, p1, p2, k3 = result.camera.params
-    w, h = result.camera.image_size
+    p = dict(zip(result.param_names, result.params, strict=True))
+    w, h = result.image_size
     used = int(np.sum(result.views_used))
+    dist = "  ".join(f"{k} {p[k]:.3g}" for k in result.param_names[4:])
     return (f"verdict {result.verdict}  |  {used}/{len(result.views_used)} views, "
-            f"RMS {result.rms_px:.3f} px\n"
-            f"{w}x{h} px  |  fx {fx:.1f}  fy {fy:.1f}  cx {cx:.1f}  cy {cy:.1f} px  |  "
-            f"k1 {k1:.3g}  k2 {k2:.3g}  p1 {p1:.2g}  p2 {p2:.2g}  k3 {k3:.3g}")
+            f"RMS {result.rms_px:.3f} px  |  {result.model} model\n"
+            f"{w}x{h} px  |  fx {p['fx']:.1f}  fy {p['fy']:.1f}  cx {p['cx']:.1f}  "
+            f"cy {p['cy']:.1f} px  |  {dist}")
 
 
 def _titles(fig, ax, title: str, result: IntrinsicsResult) -> None:
@@ -135,7 +180,7 @@ def _view_colors(result: IntrinsicsResult) -> tuple[np.ndarray, list[int]]:
 def _residuals(result: IntrinsicsResult):
     from matplotlib.lines import Line2D
 
-    w, h = result.camera.image_size
+    w, h = result.image_size
     r, uv, vi = result.residuals, result.points_px, np.asarray(result.view_index)
     colors, named = _view_colors(result)
     err = np.linalg.norm(r, axis=1)
@@ -249,7 +294,7 @@ def _histogram(result: IntrinsicsResult):
 
 
 def _coverage(result: IntrinsicsResult):
-    w, h = result.camera.image_size
+    w, h = result.image_size
     uv = result.points_px
     cov = np.asarray(result.coverage)
     rows, cols = cov.shape
@@ -283,8 +328,8 @@ def _coverage(result: IntrinsicsResult):
 def _distortion(result: IntrinsicsResult):
     import matplotlib as mpl
 
-    w, h = result.camera.image_size
-    m = distortion_map(result.camera.params, (w, h))
+    w, h = result.image_size
+    m = distortion_map(result.params, (w, h), model=get_model(result.model))
     fig, ax = figure(figsize=(9, 6.5), layout="constrained")
     ax.add_patch(_rect(w, h, facecolor=_INVALID_COLOR, edgecolor="0.55", hatch=_INVALID_HATCH,
                        lw=0, zorder=0))
@@ -293,15 +338,17 @@ def _distortion(result: IntrinsicsResult):
     vmin, vmax = (m.vmin, m.vmax) if valid.any() and m.vmax > m.vmin else (0.0, 1.0)
     im = ax.imshow(np.ma.masked_array(m.displacement_px, m.invalid), extent=m.extent,
                    cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", zorder=1)
-    fig.colorbar(im, ax=ax, label="distortion displacement (px)\n|distorted - undistorted "
-                 "pixel|", shrink=0.8)
+    ref = ("undistorted pixel" if m.reference == "pinhole" else
+           "equidistant (f theta) pixel")
+    fig.colorbar(im, ax=ax, label=f"distortion displacement (px)\n|distorted - {ref}|",
+                 shrink=0.8)
     if valid.sum() > 3:
         levels = [lv for lv in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if lv < vmax]
         if levels:
             cs = ax.contour(m.u, m.v, m.displacement_px, levels=levels, colors="white",
                             linewidths=0.7, alpha=0.8, zorder=2)
             ax.clabel(cs, fmt="%g px", fontsize=7)
-    ax.plot(result.camera.params[2], result.camera.params[3], "+", color="red", ms=12,
+    ax.plot(result.params[2], result.params[3], "+", color="red", ms=12,
             mew=2, zorder=3, label="principal point")
     handles = [ax.get_lines()[-1]]
     hull = _hull(result.points_px)

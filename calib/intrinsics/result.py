@@ -8,20 +8,21 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..camera.pinhole import PARAM_NAMES, CameraModel
+from ..camera.base import get_model
+from ..camera.camera import Camera
 from ..solver import Summary
-from .diagnostics import DistortionCheck
+from .diagnostics import DistortionCheck, ModelAdvice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IntrinsicsResult:
     """A calibrated camera with its uncertainty and diagnostics.
 
     Attributes:
-        camera: the fitted :class:`~calib.camera.CameraModel`.
-        std: one standard deviation per parameter (pixels for fx..cy), from the covariance
-            at the solution scaled by the residual variance ``sum|e|^2 / (2N - p)``.
-        covariance: ``(9, 9)`` in the order of :data:`~calib.camera.PARAM_NAMES`.
+        camera: the fitted :class:`~calib.camera.Camera` (any model).
+        std: one standard deviation per parameter by name (pixels for fx..cy), from the
+            covariance at the solution scaled by the residual variance ``sum|e|^2 / (2N - p)``.
+        covariance: ``(P, P)`` in the order of the model's ``param_names``.
         rms_px: ``sqrt(sum |e|^2 / N)`` over the N corners used (OpenCV's definition).
         per_view_rms_px: ``(V,)`` RMS per view (NaN for views not used).
         views_used: ``(V,)`` bool; poses: ``(V, 4, 4)`` ``T_cam_board`` per view.
@@ -31,11 +32,13 @@ class IntrinsicsResult:
         options: the :class:`~calib.intrinsics.FitOptions` used; fixed: parameters held
             constant by them (their ``std`` is 0: not estimated).
         rejected_view_rms_px: RMS of each rejected view in the fit that rejected it.
+        model_advice: :class:`~calib.intrinsics.diagnostics.ModelAdvice`: residual structure
+            and the richer models compared, with the one to use instead if any.
 
     The result is immutable: its arrays are read-only and ``std`` is a read-only mapping.
     """
 
-    camera: CameraModel
+    camera: Camera
     std: dict
     covariance: np.ndarray
     rms_px: float
@@ -57,6 +60,7 @@ class IntrinsicsResult:
     options: object = None  # FitOptions (not imported here: fit.py imports this module)
     fixed: tuple[str, ...] = ()
     rejected_view_rms_px: dict = field(default_factory=dict)
+    model_advice: ModelAdvice | None = None
 
     def __post_init__(self) -> None:
         for name in ("covariance", "per_view_rms_px", "views_used", "poses", "residuals",
@@ -69,12 +73,33 @@ class IntrinsicsResult:
                            MappingProxyType(dict(self.rejected_view_rms_px)))
 
     @property
+    def model(self) -> str:
+        """The lens model's name (``camera.model``)."""
+        return self.camera.model
+
+    @property
+    def params(self) -> np.ndarray:
+        """``(P,)`` read-only, in the order of :attr:`param_names` (``camera.params``)."""
+        return self.camera.params
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(width, height)`` px (``camera.image_size``)."""
+        return self.camera.image_size
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return get_model(self.model).param_names
+
+    @property
     def K(self) -> np.ndarray:
-        return self.camera.K
+        """``(3, 3)`` camera matrix."""
+        return get_model(self.model).to_opencv(self.params)[0]
 
     @property
     def dist(self) -> np.ndarray:
-        return self.camera.dist
+        """Distortion in the model's (OpenCV's) order; ``[xi, alpha]`` for double-sphere."""
+        return get_model(self.model).to_opencv(self.params)[1]
 
     def worst_views(self, n: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(-np.nan_to_num(self.per_view_rms_px, nan=-1.0))
@@ -82,18 +107,19 @@ class IntrinsicsResult:
                 if self.views_used[i]]
 
     def summary(self) -> str:
-        p = dict(zip(PARAM_NAMES, self.camera.params, strict=True))
+        p = dict(zip(self.param_names, self.params, strict=True))
         lines = [
+            f"model: {self.model}",
             f"verdict: {self.verdict}" + ("" if not self.reasons else
                                           " (" + "; ".join(self.reasons) + ")"),
             f"RMS reprojection error: {self.rms_px:.4f} px over {len(self.residuals)} corners "
             f"in {int(self.views_used.sum())}/{len(self.views_used)} views",
         ]
-        for k in PARAM_NAMES:
+        for k in self.param_names:
             err = "(fixed)" if k in self.fixed else f"+/- {self.std[k]:.2g}"
             if k == "fx" and getattr(self.options, "fix_aspect", False):
                 err += f"  (tied: fx = {self.options.aspect_ratio:g} * fy)"
-            lines.append(f"  {k:>2} = {p[k]: .6g}  {err}")
+            lines.append(f"  {k:>5} = {p[k]: .6g}  {err}")
         worst = ", ".join(f"{n} {r:.3f} px" for n, r in self.worst_views())
         lines.append(f"worst views: {worst}")
         if self.rejected_corners or self.rejected_views:
@@ -105,13 +131,14 @@ class IntrinsicsResult:
 
     def to_dict(self) -> dict:
         """The JSON report (see the README for the keys)."""
-        cam = self.camera
+        names = self.param_names
         return {
-            "image_size": list(cam.image_size),
-            "K": cam.K.tolist(),
-            "dist": cam.dist.tolist(),
-            "dist_order": ["k1", "k2", "p1", "p2", "k3"],
-            "params": {k: float(v) for k, v in zip(PARAM_NAMES, cam.params, strict=True)},
+            "model": self.model,
+            "image_size": list(self.image_size),
+            "K": self.K.tolist(),
+            "dist": self.dist.tolist(),
+            "dist_order": list(names[4:]),
+            "params": {k: float(v) for k, v in zip(names, self.params, strict=True)},
             "std": {k: (None if k in self.fixed else v) for k, v in self.std.items()},
             "fixed": list(self.fixed),
             "tied": ({"fx": f"{self.options.aspect_ratio:g} * fy"}
@@ -127,6 +154,8 @@ class IntrinsicsResult:
             "verdict": self.verdict,
             "reasons": list(self.reasons),
             "distortion_check": self.distortion_check.to_dict(),
+            "model_advice": (self.model_advice.to_dict() if self.model_advice is not None
+                             else None),
             "coverage": {"grid_counts": self.coverage.tolist(),
                          "empty_cells_fraction": float((self.coverage == 0).mean())},
             "initialization": self.init_method,

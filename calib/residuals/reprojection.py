@@ -1,16 +1,20 @@
 """Reprojection residuals of known 3-D points (a calibration board) into a camera.
 
-Slots: ``(intrinsics (M, 9) Euclidean, pose (V, 4, 4) SE3 = T_cam_board)``. Residual
-``r = project(T_cam_board * X_board; theta) - uv_observed`` in pixels, shape ``(N, 2)``.
-Jacobians: ``(N, 2, 9)`` w.r.t. ``theta`` and ``(N, 2, 6)`` w.r.t. a left perturbation of
-the pose.
+Slots: ``(intrinsics (M, P) Euclidean, pose (V, 4, 4) SE3 = T_cam_board)`` for any
+:class:`~calib.camera.LensModel` with ``P`` parameters. Residual
+``r = project(p_cam; params) - uv_observed`` with ``p_cam = T_cam_board X_board``, in pixels,
+shape ``(N, 2)``. Jacobians: ``J_uv_params (N, 2, P)`` and, for a left perturbation
+``(rho, phi)`` of the pose, ``J_uv_p [I, -hat(p_cam)] (N, 2, 6)``. A point outside the
+model's domain (``valid`` False, e.g. behind a pinhole camera) gives a NaN residual, so the
+solver rejects any step that moves a corner there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..camera.pinhole import CHUNK, _project_into
+from ..camera.base import CHUNK, LensModel
+from ..camera.pinhole import PINHOLE
 from .base import ResidualFamily
 
 
@@ -23,12 +27,15 @@ class BoardReprojection(ResidualFamily):
         aspect: when set, ``fx`` is tied to ``aspect * fy`` (OpenCV's fix-aspect-ratio): the
             residual ignores the stored ``fx`` and its Jacobian column is zero (hold
             coordinate 0 constant), while ``fy``'s column carries both.
+        model: the lens model (pinhole by default); its :meth:`~LensModel.project_into`
+            kernel is called on chunks of :data:`~calib.camera.base.CHUNK` points.
     """
 
     residual_dim = 2
 
     def __init__(self, board_points: np.ndarray, observed: np.ndarray,
-                 aspect: float | None = None) -> None:
+                 aspect: float | None = None, model: LensModel = PINHOLE) -> None:
+        self.model = model
         self.board_points = np.ascontiguousarray(board_points, dtype=float)
         self.observed = np.ascontiguousarray(observed, dtype=float)
         self.aspect = aspect
@@ -39,10 +46,11 @@ class BoardReprojection(ResidualFamily):
         self._runs: tuple[int, int, int] | None = None
 
     def restrict(self, rows: slice) -> BoardReprojection:
-        return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect)
+        return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect,
+                                 self.model)
 
     def theta(self, values: np.ndarray) -> np.ndarray:
-        """Effective parameters ``(M, 9)`` (with ``fx = aspect * fy`` when tied)."""
+        """Effective parameters ``(M, P)`` (with ``fx = aspect * fy`` when tied)."""
         th = np.array(values, dtype=float)
         if self.aspect is not None:
             th[:, 0] = self.aspect * th[:, 1]
@@ -78,15 +86,20 @@ class BoardReprojection(ResidualFamily):
         th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
         pts = self._camera_points(values[1], indices[1])
         n = len(pts[0])
+        npar = self.model.num_params
         uv = np.empty((n, 2))
-        j_theta = np.empty((n, 2, 9)) if jacobians else None
+        j_theta = np.empty((n, 2, npar)) if jacobians else None
         j_pose = np.empty((n, 2, 6)) if jacobians else None
+        valid = np.empty(n, dtype=bool)
+        kernel = self.model.project_into
         for s in range(0, n, CHUNK):  # chunks keep every temporary in cache
             sl = slice(s, s + CHUNK)
             jac = () if not jacobians else (j_pose[sl, :, :3], j_theta[sl], j_pose[sl, :, 3:])
-            _project_into(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
-                          *jac)
+            kernel(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
+                   valid[sl], *jac)
         uv -= self.observed
+        if not valid.all():
+            uv[~valid] = np.nan
         if not jacobians:
             return uv, None
         if self.aspect is not None:
