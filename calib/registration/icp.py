@@ -21,6 +21,7 @@ from ..residuals.point_to_plane import PointToPlane
 from ..residuals.point_to_point import PointToPoint, transform_points
 from ..solver import Problem, SE3Manifold, SolverOptions, make_loss, solve
 from .correspondences import NearestNeighbors, match
+from .covariance import cluster_cells, noise_inflation, sandwich_covariance
 from .degeneracy import analyze
 from .global_init import fpfh_ransac
 from .result import RegistrationResult
@@ -280,7 +281,7 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
         raise NotConvergedError(f"only {n} correspondences at the final pose")
     if fam is None or not _same(m, last_m):
         fam = _pairs(opts.method, src, tgt, tn, m)
-    info, cov = _uncertainty(fam, T, n)
+    info, cov = _uncertainty(fam, T, n, src, tgt)
     degeneracy = analyze(info, fam.target, opts.degeneracy_ratio)
     if degeneracy.degenerate:
         warnings.append(degeneracy.message())
@@ -385,21 +386,18 @@ def _solve_pose(fam, T, loss, iterations: int) -> np.ndarray:
     return res.values["pose"][0]
 
 
-def _uncertainty(fam, T, n) -> tuple[np.ndarray, np.ndarray]:
-    """Information ``J^T J`` (6x6) at ``T`` and covariance ``sigma^2 H^+``.
+def _uncertainty(fam, T, n, src, tgt) -> tuple[np.ndarray, np.ndarray]:
+    """Information ``J^T J`` (6x6) at ``T`` and the covariance of
+    :mod:`calib.registration.covariance` (cluster-robust, residuals correlated within a
+    spatial cell count as one piece of evidence; scaled up where nearest-neighbour residuals
+    understate the clouds' noise ``src``, ``tgt``).
 
     The twist is a left perturbation in the centred target frame; its rotation part is the
     same in the original frame and the translation part differs by the centring shift,
     which leaves the eigen-analysis unchanged in meaning for motions about the centroid.
     """
-    prob = Problem()
-    prob.add_parameter("pose", T[None], SE3Manifold())
-    prob.add_residuals(fam, [("pose", np.zeros(n, np.int64))])
-    res = solve(prob, SolverOptions(max_iterations=0, information=("pose",),
-                                    covariance=("pose",)))
-    info = res.information["pose"]
-    r, _ = fam.evaluate([T[None]], [None], jacobians=False)
-    dof = max(r.size - 6, 1)
-    sigma2 = float(np.sum(r * r)) / dof
-    return info, res.covariance["pose"] * sigma2
-
+    r, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
+    j = jac[0]
+    info = np.einsum("nki,nkj->ij", j, j)
+    cov = sandwich_covariance(j, r, cluster_cells(fam.target))
+    return info, cov * noise_inflation(r, src, tgt)

@@ -28,8 +28,10 @@ class RegistrationResult:
             (``T <- S^-1 Exp(delta) S T`` with ``S`` the translation by ``-centroid``), so
             the translation block is the uncertainty at the centre of the data, not at a
             possibly far-away origin (georeferenced clouds).
-        covariance: ``(6, 6)`` ``sigma^2 H^-1`` with ``sigma^2`` the residual variance
-            (pseudo-inverse when degenerate).
+        covariance: ``(6, 6)``, same twist; cluster-robust (residuals correlated within a
+            spatial cell count once) and scaled up where nearest-neighbour residuals
+            understate the clouds' noise: :mod:`calib.registration.covariance`
+            (pseudo-inverse of ``H`` when degenerate).
         degeneracy: :class:`DegeneracyReport`.
         warnings: human-readable warnings (degeneracy, low fitness, global init...).
     """

@@ -16,7 +16,8 @@ from .normal_equations import NormalEquations
 from .schur import LinearSolveError, batched_inverse, eliminate, reduce
 from .structure import GroupLayout, Structure
 
-_DENSE_LIMIT = 6000
+#: Reduced unknowns up to which covariances are computed (a dense pseudo-inverse).
+DENSE_LIMIT = 6000
 
 
 def _pinv_psd(m: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -68,9 +69,9 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
             info[name] = _scatter_reduced(lay, S[idx][:, idx].toarray())
     if not cov_names:
         return cov, info, ()
-    if n > _DENSE_LIMIT:
+    if n > DENSE_LIMIT:
         raise InputError(f"covariance needs the reduced system inverse; {n} unknowns exceed "
-                         f"the dense limit {_DENSE_LIMIT}")
+                         f"the dense limit {DENSE_LIMIT}")
     s_inv, full = _pinv_psd(S.toarray()) if n else (np.zeros((0, 0)), True)
     for name in cov_names:
         lay = structure.layouts[name]

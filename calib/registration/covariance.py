@@ -1,0 +1,112 @@
+"""A pose covariance that covers the actual registration error: cluster-robust (sandwich).
+
+The textbook covariance ``sigma^2 H^-1`` (``H = J^T J`` of the pose residuals) assumes every
+correspondence residual is independent noise. On real scans they are not: neighbouring
+residuals share the scanner's systematic error, the target surface's sampling and its
+normals, so that figure was 5-15x smaller than the actual error on the Stanford bunny
+pairs. The sandwich estimator
+
+    cov = H^-1 M H^-1,   M = G/(G-1) (N-1)/(N-6) sum_c g_c g_c^T,   g_c = sum_{i in c} J_i^T r_i
+
+sums the gradient contributions ``g_c`` of spatial clusters ``c`` (cubic cells of the target
+points, sized so that about ``clusters`` cells are occupied) before squaring them, so
+residuals correlated within a cell count as one piece of evidence; for independent residuals
+it reduces to ``sigma^2 H^-1`` in expectation (the factor is the usual small-sample correction
+of the cluster-robust estimator, ``N`` residuals, six pose parameters).
+
+Nearest-neighbour residuals also understate the noise: the nearest of a noisy target's
+points is preferentially one whose noise moved it toward the source point. On re-samplings
+of one real scan (two disjoint halves of its points, 0.3 mm noise each) the mean squared
+residual was 2.7x smaller than the noise the pose actually feels. So the covariance is
+scaled by ``max(1, (s_source^2 + s_target^2) / mean(r^2))``, with each cloud's noise
+along its surface normal measured by local quadric fits (:func:`plane_noise`). On the bunny
+scan pairs, which are far less noisy than they are mis-modelled, that factor stays near 1.
+
+Twist order ``(rho, phi)``, left perturbation, as the registration result documents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Occupied cells aimed for. Over 28-105 cells the bunny pairs' error/σ moved within
+#: 2.6-3.0 (bun045) and 0.6-0.9 (bun090); fewer cells make the 6x6 estimate itself noisy.
+CLUSTERS = 48
+
+
+def cluster_cells(points: np.ndarray, clusters: int = CLUSTERS) -> np.ndarray:
+    """``(N,)`` cell index of each point, for cubic cells sized so that about ``clusters``
+    cells are occupied (a surface fills cells in proportion to ``1 / size^2``)."""
+    lo = points.min(axis=0)
+    ext = float(np.max(np.ptp(points, axis=0))) or 1.0
+    size = ext / 4.0
+    for _ in range(12):
+        _, cid = np.unique(np.floor((points - lo) / size).astype(np.int64), axis=0,
+                           return_inverse=True)
+        g = int(cid.max()) + 1
+        if clusters / 2 <= g <= 2 * clusters or size < 1e-9 * ext:
+            break
+        size *= np.sqrt(g / clusters)
+    return cid.ravel()
+
+
+#: Neighbours per local surface fit in :func:`plane_noise`. With few, the fitted frame tilts
+#: toward the noise where noise and point spacing are alike (a plane through 12 neighbours
+#: measured half the true variance on the re-sampled bunny, 30 two thirds, 60 all of it).
+PLANE_NEIGHBOURS = 60
+
+
+def plane_noise(points: np.ndarray, sample: int = 2000, k: int = PLANE_NEIGHBOURS,
+                seed: int = 0) -> float:
+    """Noise variance (m²) of ``points (N, 3)`` along the surface normal: at a random sample
+    of at most ``sample`` points, the ``k`` nearest neighbours are expressed in their
+    principal axes ``(a, b, c)`` (``c`` along the normal) and ``c`` is fitted by a quadric in
+    ``(a, b)``, so the surface's curvature is not taken for noise; the mean squared misfit
+    over ``k - 6`` degrees of freedom."""
+    from scipy.spatial import cKDTree
+
+    k = min(k, len(points))
+    if k < 12:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    sel = rng.choice(len(points), min(sample, len(points)), replace=False)
+    _, idx = cKDTree(points).query(points[sel], k=k)
+    nb = points[idx]
+    nb = nb - nb.mean(axis=1, keepdims=True)
+    _, axes = np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb))
+    local = np.einsum("nki,nij->nkj", nb, axes)  # columns: normal, then the two tangents
+    c, a, b = local[:, :, 0], local[:, :, 1], local[:, :, 2]
+    design = np.stack([a * a, a * b, b * b, a, b, np.ones_like(a)], axis=2)
+    coef = np.linalg.solve(np.einsum("nki,nkj->nij", design, design) + 1e-30 * np.eye(6),
+                           np.einsum("nki,nk->ni", design, c)[:, :, None])[:, :, 0]
+    misfit = c - np.einsum("nki,ni->nk", design, coef)
+    return float(np.mean(np.sum(misfit ** 2, axis=1)) / (k - 6))
+
+
+def noise_inflation(residuals: np.ndarray, source: np.ndarray, target: np.ndarray) -> float:
+    """``max(1, (s_source^2 + s_target^2) / mean(r^2))`` (module docstring)."""
+    ms = float(np.mean(residuals ** 2))
+    if ms <= 0:
+        return 1.0
+    return max(1.0, (plane_noise(source) + plane_noise(target)) / ms)
+
+
+def sandwich_covariance(jacobian: np.ndarray, residuals: np.ndarray, cells: np.ndarray
+                        ) -> np.ndarray:
+    """``(6, 6)`` cluster-robust covariance (module docstring).
+
+    Args:
+        jacobian: ``(N, m, 6)`` residual Jacobians w.r.t. the pose twist.
+        residuals: ``(N, m)`` residuals at the solution.
+        cells: ``(N,)`` cluster of each residual (:func:`cluster_cells`).
+    """
+    H = np.einsum("nki,nkj->ij", jacobian, jacobian)
+    g = np.einsum("nki,nk->ni", jacobian, residuals)
+    n_cells = int(cells.max()) + 1
+    gc = np.zeros((n_cells, 6))
+    np.add.at(gc, cells, g)
+    n = len(residuals)
+    meat = gc.T @ gc * (n_cells / max(n_cells - 1, 1)) * ((n - 1) / max(n - 6, 1))
+    H_inv = np.linalg.pinv(H)
+    cov = H_inv @ meat @ H_inv
+    return 0.5 * (cov + cov.T)
