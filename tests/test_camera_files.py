@@ -157,7 +157,10 @@ def test_hostile_camera_files_are_refused_quickly(tmp_path):
         for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     cases = {"bomb.yaml": laughs, "bomb_cv.yaml": "%YAML:1.0\n---\n" + laughs,
              "list.yaml": "- 1\n- 2\n", "text.yaml": "hello\n",
-             "big.yaml": "#" * (MAX_CAMERA_FILE_BYTES + 1)}
+             "big.yaml": "#" * (MAX_CAMERA_FILE_BYTES + 1),
+             "deep.yaml": "a: " + "[" * 100000 + "]" * 100000 + "\n",
+             "deep_cv.yaml": "%YAML:1.0\n---\na: " + "[" * 100000 + "]" * 100000 + "\n",
+             "deep.json": "[" * 100000 + "]" * 100000}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         t0 = time.perf_counter()
