@@ -69,7 +69,8 @@ LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
 def _check_options(board, square, workers, timeout, loss, loss_scale, method) -> None:
     """Every option checked before any work (one line each, exit 2)."""
     if square is not None and not (np.isfinite(square) and 1e-5 <= square <= 10):
-        raise InputError(f"--square {square:g}: must be a positive length between 1e-05 and 10 metres")
+        raise InputError(f"--square {square:g}: must be a positive length between 1e-05 and "
+                         "10 metres")
     if square is not None and square > 0.5:
         info(f"calib: warning: --square {square:g} m: a square larger than half a metre "
              "(millimetres given as metres?)")

@@ -307,7 +307,7 @@ def _refine(T: np.ndarray, clouds: _Clouds, opts: ICPOptions) -> _Trace:
 
 def _no_overlap(n: int, d: float, clouds: _Clouds) -> str:
     a, b = clouds.extents
-    units = f"; {_units_hint(clouds.extents)}" if max(a, b) >= 20 * min(a, b) else ""
+    units = f"; {_units_hint(clouds.extents)}" if max(a, b) >= 50 * min(a, b) else ""
     return (f"{n} correspondences within {format_length(d)} (need {MIN_CORRESPONDENCES}): the "
             "clouds do not overlap at this pose; give a better init or a larger "
             f"max_correspondence_distance{units}")
