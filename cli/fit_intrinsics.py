@@ -17,7 +17,15 @@ from calib.intrinsics.detect import METHODS
 from calib.io.camera_files import FORMATS, write_camera
 from calib.io.validate import check_file
 
-from .common import check_distinct, check_outputs, expand_inputs, info, progress_bar, write_json
+from .common import (
+    check_distinct,
+    check_outputs,
+    expand_inputs,
+    info,
+    progress_bar,
+    write_json,
+    write_outputs,
+)
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -252,10 +260,10 @@ def register(app: typer.Typer) -> None:
         try:
             if stage is not None:
                 write_plots(result, stage)
-            write_camera(output, result.camera, fmt,
-                         {"rms_px": result.rms_px} if fmt != "ros" else None)
-            if report is not None:
-                write_json(report, {**result.to_dict(), "inputs": inputs})
+            extra = {"rms_px": result.rms_px} if fmt != "ros" else None
+            write_outputs([(output, lambda p: write_camera(p, result.camera, fmt, extra)),
+                           (report, lambda p: write_json(p, {**result.to_dict(),
+                                                             "inputs": inputs}))])
             if stage is not None:
                 plot.mkdir(exist_ok=True)
                 for f in sorted(stage.iterdir()):

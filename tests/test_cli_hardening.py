@@ -194,3 +194,21 @@ def test_bundle_adjust_refuses_huge_values_and_plots(tmp_path, bundled, capsys, 
     assert code == 0 and png.stat().st_size > 10000
     assert "under-determined: 38 residuals for 41 unknowns" in caplog.text
     assert "under-determined" in json.loads(rep.read_text())["warnings"][0]
+
+
+def test_fit_intrinsics_camera_and_report_committed_together(tmp_path, bundled, capsys,
+                                                             monkeypatch):
+    import calib_cli.fit_intrinsics as fi
+
+    cam, rep = tmp_path / "cam.yaml", tmp_path / "r.json"
+    cam.write_text("old")
+
+    def boom(path, data):
+        raise InputError(f"{path}: cannot write (simulated)")
+
+    monkeypatch.setattr(fi, "write_json", boom)
+    code, err = _run(["fit-intrinsics", "--corners", str(bundled / "chessboard_left" /
+                                                         "corners_9x6.npz"),
+                      "-o", str(cam), "--report", str(rep)], capsys)
+    assert code == 2 and "simulated" in err[-1]
+    assert cam.read_text() == "old" and not rep.exists()

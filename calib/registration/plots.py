@@ -8,7 +8,7 @@ import numpy as np
 
 from ..plotting import figure, save_png
 from ..residuals.point_to_point import transform_points
-from .result import RegistrationResult, length_unit
+from .result import RegistrationResult, format_length, length_unit
 
 
 def plot_registration(source: np.ndarray, target: np.ndarray, init: np.ndarray,
@@ -44,6 +44,6 @@ def plot_registration(source: np.ndarray, target: np.ndarray, init: np.ndarray,
             ax.tick_params(labelsize=7)
     axes[0, 0].legend(markerscale=12, loc="best", fontsize=8)
     fig.colorbar(art, ax=axes, shrink=0.6, label=f"source: distance to the target ({unit})")
-    fig.suptitle(f"fitness {result.fitness:.3f}, inlier RMSE {result.inlier_rmse:.3g} m, "
+    fig.suptitle(f"fitness {result.fitness:.3f}, inlier RMSE {format_length(result.inlier_rmse)}, "
                  f"converged {result.converged}")
     save_png(fig, path)
