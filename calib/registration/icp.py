@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CalibError, DegenerateError, InputError, NotConvergedError
+from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
 from ..lie import se3, so3
 from ..residuals.point_to_plane import PointToPlane
@@ -122,8 +122,8 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
 
     The result says whether to trust it: ``converged``, ``problems`` (no convergence, overlap
     below ``min_fitness``, an initial guess that looks inverted: when the result fails and
-    starting from ``inv(init)`` fits better, that is said), ``degeneracy`` (``singular``: a
-    motion the data do not determine) and ``ok`` for all of them.
+    ``inv(init)`` matches clearly more of the source at the start, that is said),
+    ``degeneracy`` (``singular``: a motion the data do not determine) and ``ok`` for all.
 
     Raises:
         InputError: bad shapes, NaN/inf, too few points, bad options or keywords.
@@ -134,40 +134,43 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     opts = merge_options(options, kwargs)
     warnings: list[str] = []
     T0 = None if init is None else check_init(init, warnings)
+    clouds = _prepare(source, target, target_normals, opts, warnings)
+    T, initialization = _initial_pose(clouds, T0, opts, warnings)
     try:
-        result = _register(source, target, T0, opts, target_normals, warnings)
+        trace = _refine(T, clouds, opts)
+        result = _result(trace, clouds, opts, initialization, warnings)
     except NotConvergedError as exc:
-        hint = _inverse_hint(source, target, T0, opts, target_normals, 0.0)
+        hint = _inverse_hint(clouds, T0, opts)
         if hint:
             raise NotConvergedError(f"{exc}; {hint}") from None
         raise
     if not result.ok and not result.degeneracy.singular:
-        hint = _inverse_hint(source, target, T0, opts, target_normals, result.fitness)
+        hint = _inverse_hint(clouds, T0, opts)
         if hint:
             result = dataclasses.replace(result, problems=result.problems + (hint,))
     return result
 
 
-def _inverse_hint(source, target, T0, opts, target_normals, fitness: float) -> str | None:
-    """When a given initial guess failed: does its inverse reach a good result?"""
+def _start_fitness(clouds: _Clouds, T: np.ndarray, opts: ICPOptions) -> float:
+    """Fraction of the source within the first scale's distance of the target at ``T``
+    (centred frame): one neighbour query."""
+    nn = NearestNeighbors(clouds.tgt, opts.workers)
+    _, dist = nn.nearest(transform_points(T, clouds.src), clouds.max_d * opts.scales[0])
+    return float(np.isfinite(dist).mean())
+
+
+def _inverse_hint(clouds: _Clouds, T0, opts: ICPOptions) -> str | None:
+    """When a given initial guess failed: does its inverse match clearly more of the source
+    at the start (at least twice as much, and 10 points of percentage more)?"""
     if T0 is None:
         return None
-    try:
-        rev = _register(source, target, se3.inverse(T0), opts, target_normals, [])
-    except CalibError:
-        return None
-    if not rev.ok or rev.fitness <= fitness:
+    given = _start_fitness(clouds, _shift(T0, clouds.centre), opts)
+    inverse = _start_fitness(clouds, _shift(se3.inverse(T0), clouds.centre), opts)
+    if inverse < max(2 * given, given + 0.1):
         return None
     return (f"the initial guess may be inverted (T_source_target given for T_target_source?): "
-            f"starting from its inverse reaches fitness {rev.fitness:.2f} (vs {fitness:.2f})")
-
-
-def _register(source, target, T0, opts: ICPOptions, target_normals, warnings: list[str]
-              ) -> RegistrationResult:
-    clouds = _prepare(source, target, target_normals, opts, warnings)
-    T, initialization = _initial_pose(clouds, T0, opts, warnings)
-    trace = _refine(T, clouds, opts)
-    return _result(trace, clouds, opts, initialization, warnings)
+            f"its inverse matches {100 * inverse:.0f}% of the source at the start, the guess "
+            f"{100 * given:.0f}%")
 
 
 def _prepare(source, target, target_normals, opts: ICPOptions, warnings: list[str]) -> _Clouds:
