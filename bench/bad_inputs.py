@@ -17,6 +17,75 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "datasets"
 
 
+def _bunny_truth() -> np.ndarray:
+    """``T_bun000_bun045`` from the bundled bun.conf (``bmesh NAME tx ty tz qx qy qz qw``)."""
+    from scipy.spatial.transform import Rotation
+
+    poses = {}
+    for line in (DATA / "bunny" / "bun.conf").read_text().splitlines():
+        f = line.split()
+        if len(f) == 9 and f[0] == "bmesh":
+            T = np.eye(4)
+            T[:3, :3] = Rotation.from_quat(np.array(f[5:9], float)).as_matrix().T
+            T[:3, 3] = np.array(f[2:5], float)
+            poses[f[1]] = T
+    return np.linalg.inv(poses["bun000.ply"]) @ poses["bun045.ply"]
+
+
+def _registration_cases(w: Path, out: str) -> list[tuple[str, list[str]]]:
+    """Issue 15: wrong answers that used to exit 0, collisions, degenerate clouds, ranges."""
+    from calib.bundle import read_bal, write_bal
+
+    G = _bunny_truth()
+    refl = G.copy()
+    refl[:3, :3] = refl[:3, :3] @ np.diag([1.0, 1.0, -1.0])
+    np.savetxt(w / "reflection.txt", refl)
+    np.savetxt(w / "inverse.txt", np.linalg.inv(G))
+    np.savetxt(w / "scaled105.txt", np.diag([1.05, 1.05, 1.05, 1.0]))
+    t = np.linspace(0, 1, 500)
+    np.save(w / "line.npy", np.c_[t, 2 * t, 0 * t])
+    b45, b0 = w / "src45.ply", str(DATA / "bunny" / "bun000.ply")
+    b45.write_bytes((DATA / "bunny" / "bun045.ply").read_bytes())
+    from calib.io.clouds import read_cloud
+
+    np.save(w / "mm.npy", read_cloud(b45) * 1000)
+    bal = read_bal(DATA / "bal" / "dubrovnik-3-7-pre.txt")
+    write_bal(w / "bal_huge.txt", bal.__class__(bal.cameras, np.full_like(bal.points, 1e200),
+                                                bal.camera_index, bal.point_index,
+                                                bal.observations))
+    (w / "bal_in.txt").write_text((DATA / "bal" / "dubrovnik-3-7-pre.txt").read_text())
+    ri = ["register-clouds", str(b45), b0]
+    eye = str(w / "eye.txt")
+    corners = str(DATA / "chessboard_left" / "corners_9x6.npz")
+    return [
+        ("init is a reflection (det -1)", ri + ["--init", str(w / "reflection.txt"), "-o", out]),
+        ("init scaled by 1.05", ri + ["--init", str(w / "scaled105.txt"), "-o", out]),
+        ("init is the inverse of the right one", ri + ["--init", str(w / "inverse.txt"),
+                                                        "--voxel", "0.002", "-o", out]),
+        ("straight-line cloud registered to itself",
+         ["register-clouds", str(w / "line.npy"), str(w / "line.npy"), "--init", eye,
+          "--report", str(w / "line.json"), "-o", out]),
+        ("source in mm, target in m", ["register-clouds", str(w / "mm.npy"), b0, "--init", eye,
+                                       "-o", out]),
+        ("-o onto the source cloud", ri + ["-o", str(b45)]),
+        ("--aligned onto the source cloud", ri + ["--aligned", str(b45), "-o", out]),
+        ("-o X --report X", ri + ["--report", out, "-o", out]),
+        ("--voxel 1e-11", ri + ["--voxel", "1e-11", "-o", out]),
+        ("--loss-scale 1e-300", ri + ["--loss", "huber", "--loss-scale", "1e-300", "-o", out]),
+        ("--max-distance 1e300", ri + ["--max-distance", "1e300", "-o", out]),
+        ("BAL points at 1e200", ["bundle-adjust", str(w / "bal_huge.txt"), "-o", out]),
+        ("--report onto the BAL input", ["bundle-adjust", str(w / "bal_in.txt"), "--report",
+                                         str(w / "bal_in.txt"), "-o", out]),
+        ("BAL --loss-scale 1e-300", ["bundle-adjust", str(w / "bal_in.txt"), "--loss", "huber",
+                                     "--loss-scale", "1e-300", "-o", out]),
+        ("--square 1e-300", ["fit-intrinsics", "--corners", corners, "--board", "9x6",
+                             "--square", "1e-300", "-o", out]),
+        ("stray word after a flag (--fix-k3 true)",
+         ["fit-intrinsics", str(DATA / "chessboard_left"), "--board", "9x6", "--square",
+          "0.025", "--fix-k3", "true", "-o", out]),
+    ]
+
+
 def cases(tmp: Path) -> list[tuple[str, list[str]]]:
     w = tmp
     (w / "empty.ply").write_bytes(b"")
@@ -116,6 +185,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
                                             "--linear-solver", "magic", "-o", out]),
         ("BAL unknown loss", ba + [str(DATA / "bal" / "dubrovnik-3-7-pre.txt"), "--loss", "l3",
                                    "-o", out]),
+        *_registration_cases(w, out),
     ]
 
 
@@ -125,12 +195,16 @@ def main() -> int:
         tmp = Path(d)
         for label, args in cases(tmp):
             out = Path(args[args.index("-o") + 1])
+            old = out.read_bytes() if out.is_file() else None  # an input named as -o
             p = subprocess.run([sys.executable, "-m", "calib_cli.main", *args, "--quiet"],
                                capture_output=True, text=True, timeout=300)
             lines = [ln for ln in p.stderr.strip().splitlines() if ln.startswith("calib:")]
             msg = lines[-1] if lines else p.stderr.strip().splitlines()[-1:]
             msg = str(msg).replace(d, "<tmp>").replace(str(ROOT), "<repo>").replace("|", "\\|")
-            rows.append((label, args[0], p.returncode, msg, out.exists()))
+            left = out.is_file() and out.read_bytes() != old
+            if old is None:  # the next case starts without it
+                out.unlink(missing_ok=True)
+            rows.append((label, args[0], p.returncode, msg, left))
     lines = ["# Bad inputs and what the user sees", "",
              "Generated by `python bench/bad_inputs.py` (every case runs the real CLI in a "
              "subprocess). Exit codes: 2 input, 3 degenerate geometry, 4 no convergence.", "",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from calib.bundle import bundle_adjust_problem, read_bal, write_bal
-from calib.errors import InputError
+from .common import check_distinct, check_outputs, flags, info, write_json, write_outputs
 
-from .common import check_outputs, info, write_json
+FLAGS = {"loss_scale": "--loss-scale", "loss": "--loss", "max_iterations": "--max-iterations",
+         "linear_solver": "--linear-solver"}
 
 
 def register(app: typer.Typer) -> None:
@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
         problem: Path = typer.Argument(..., help="BAL problem file."),
         output: Path = typer.Option(..., "-o", "--output", help="Refined BAL file."),
         report: Path = typer.Option(None, "--report", help="JSON report."),
+        plot: Path = typer.Option(None, "--plot", help="PNG: cost per iteration and a "
+                                  "histogram of reprojection errors."),
         loss: str = typer.Option("none", "--loss", help="none|huber|cauchy|soft_l1|tukey."),
         loss_scale: float = typer.Option(1.0, "--loss-scale", help="Loss scale (pixels)."),
         max_iterations: int = typer.Option(50, "--max-iterations", help="LM iteration cap."),
@@ -26,10 +28,14 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
     ) -> None:
         """Bundle adjustment with points eliminated by the Schur complement."""
+        from calib.bundle import bundle_adjust_problem, read_bal, write_bal
+        from calib.errors import InputError
+
         if linear_solver not in ("auto", "dense", "sparse", "cg"):
             raise InputError(f"--linear-solver {linear_solver!r}: choose auto, dense, sparse "
                              "or cg")
-        check_outputs(output, report)
+        check_outputs(output, report, plot)
+        check_distinct({"-o": output, "--report": report, "--plot": plot}, [problem])
         bal = read_bal(problem)
         info(f"{problem}: {len(bal.cameras)} cameras, {len(bal.points)} points, "
              f"{len(bal.observations)} observations", quiet)
@@ -41,13 +47,21 @@ def register(app: typer.Typer) -> None:
                            f"{'accepted' if rec.accepted else 'rejected'}  {rec.time_s:.3f} s",
                            err=True)
 
-        res = bundle_adjust_problem(bal, loss=None if loss == "none" else loss,
-                                    loss_scale=loss_scale, max_iterations=max_iterations,
-                                    linear_solver=linear_solver, callback=progress)
-        write_bal(output, res.as_problem(bal))
-        if report is not None:
-            write_json(report, res.to_dict())
+        with flags(FLAGS):
+            res = bundle_adjust_problem(bal, loss=None if loss == "none" else loss,
+                                        loss_scale=loss_scale, max_iterations=max_iterations,
+                                        linear_solver=linear_solver, callback=progress)
+
+        def draw(path: Path) -> None:
+            from calib.bundle.plots import plot_bundle
+
+            plot_bundle(bal, res, path)
+
+        write_outputs([(output, lambda p: write_bal(p, res.as_problem(bal))),
+                       (report, lambda p: write_json(p, res.to_dict())), (plot, draw)])
         if not quiet:
             typer.echo(f"{res.termination}: {res.message}\ninitial cost {res.initial_cost:.6e}"
                        f"  final cost {res.final_cost:.6e}  iterations {res.iterations}  "
                        f"time {res.time_s:.2f} s  ({res.summary.linear_solver})")
+            if plot is not None:
+                info(f"plot: {plot}")

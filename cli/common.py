@@ -1,17 +1,22 @@
-"""Helpers shared by the CLI commands: progress, output files, error formatting."""
+"""Helpers shared by the CLI commands: progress, inputs, output files, error formatting."""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
+import re
 import sys
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import typer
 
+from calib.errors import CalibError, InputError
 from calib.io import atomic_write
 from calib.io.validate import check_output_path
 
@@ -78,3 +83,123 @@ def check_outputs(*paths) -> None:
     for p in paths:
         if p is not None:
             check_output_path(p)
+
+
+def check_distinct(outputs: dict, inputs: Sequence[Path]) -> None:
+    """No output may overwrite another output or an input (``outputs``: flag -> path or
+    None); checked on resolved paths, so a symlink or ``./`` does not hide a collision."""
+    seen: dict[Path, str] = {}
+    ins = {Path(p).resolve(): p for p in inputs if p is not None and Path(p).exists()}
+    for flag, p in outputs.items():
+        if p is None:
+            continue
+        key = Path(p).resolve()
+        if key in seen:
+            raise InputError(f"{p}: {flag} and {seen[key]} name the same file")
+        if key in ins:
+            raise InputError(f"{p}: {flag} would overwrite an input file")
+        seen[key] = flag
+
+
+GLOB_CHARS = "*?["
+
+
+def expand_inputs(items: Sequence[str], suffixes: set[str], what: str = "input") -> list[Path]:
+    """Input paths from the command line, the same way for every command: a folder gives
+    its files with one of ``suffixes`` (sorted); an existing file is taken literally (even
+    when its name has glob characters, ``img[1].png``); otherwise an item with ``*?[`` is a
+    glob that must match something. An item that names nothing is an error (a stray word
+    after a flag that takes no value, ``--fix-k3 true``, is not silently skipped)."""
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in suffixes)
+            if not found:
+                raise InputError(f"{item}: no {what} files in this folder "
+                                 f"({', '.join(sorted(suffixes))})")
+            paths += found
+        elif p.exists() or p.is_symlink():
+            paths.append(p)
+        elif any(c in item for c in GLOB_CHARS):
+            found = sorted(Path(q) for q in glob.glob(item))
+            if not found:
+                raise InputError(f"{item}: the pattern matches no file")
+            paths += found
+        else:
+            raise InputError(f"{item}: no such {what} file or folder (a word after a flag that "
+                             "takes no value?)")
+    if not paths:
+        raise InputError(f"no {what} files given")
+    return paths
+
+
+@contextmanager
+def flags(names: dict[str, str]) -> Iterator[None]:
+    """Re-raise a library error with its parameter names (``voxel_size``) as this command's
+    flags (``--voxel``), same class, one line (STYLE B2: the library names its arguments)."""
+    try:
+        yield
+    except CalibError as exc:
+        msg = str(exc)
+        for name, flag in names.items():
+            msg = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, msg)
+        if msg == str(exc):
+            raise
+        raise type(exc)(msg) from None
+
+
+def write_outputs(outputs: Sequence[tuple[str | os.PathLike | None, Callable[[Path], None]]]
+                  ) -> None:
+    """Write several outputs as one: each ``write(path)`` goes to a temporary file beside
+    its destination, and only when all succeeded are they renamed into place (a failed
+    report never leaves a new transform beside an old report). Destinations that are not
+    regular files (``/dev/null``, a pipe) are written directly, last. ``None`` is skipped.
+    An OS error (full disk, read-only folder, a name too long) is an :class:`InputError`
+    naming the file; the temporaries are removed on any failure or interrupt."""
+    staged: list[tuple[Path, Path]] = []
+    direct = []
+    try:
+        for path, write in outputs:
+            if path is None:
+                continue
+            dest = Path(os.path.realpath(path))
+            if Path(path).exists() and not dest.is_file():
+                direct.append((Path(path), write))
+                continue
+            with _os_errors(path):
+                fd, tmp = tempfile.mkstemp(prefix=".calib-", suffix=dest.suffix,
+                                           dir=dest.parent)
+                os.close(fd)
+                staged.append((Path(tmp), dest))
+            with _os_errors(path):
+                write(Path(tmp))
+        for path, write in direct:
+            with _os_errors(path):
+                write(path)
+        for tmp, dest in staged:
+            with _os_errors(dest):
+                _keep_mode(tmp, dest)
+                os.replace(tmp, dest)
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _keep_mode(tmp: Path, dest: Path) -> None:
+    """The replaced file's permissions, or what ``open()`` would give a new file."""
+    if dest.exists():
+        os.chmod(tmp, dest.stat().st_mode & 0o7777)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+
+
+@contextmanager
+def _os_errors(path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -3,7 +3,6 @@ lens model (``--model pinhole|rational|fisheye|double-sphere``)."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import tempfile
@@ -18,24 +17,19 @@ from calib.intrinsics.detect import METHODS
 from calib.io.camera_files import FORMATS, write_camera
 from calib.io.corners import read_corners
 
-from .common import check_outputs, info, progress_bar, write_json
+from .common import (
+    check_distinct,
+    check_outputs,
+    expand_inputs,
+    info,
+    progress_bar,
+    write_json,
+    write_outputs,
+)
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
-def _expand(inputs: list[str]) -> list[Path]:
-    paths: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            paths += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXT)
-        elif any(c in item for c in "*?["):
-            paths += sorted(Path(q) for q in glob.glob(item))
-        else:
-            paths.append(p)
-    if not paths:
-        raise InputError(f"no images found in {' '.join(inputs)} (PNG, JPG, BMP, TIFF)")
-    return paths
 
 
 LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
@@ -76,8 +70,12 @@ def _check_format(fmt: str, model: str, k3_fixed: bool) -> None:
 
 def _check_options(board, square, workers, timeout, loss, loss_scale, method) -> None:
     """Every option checked before any work (one line each, exit 2)."""
-    if square is not None and not (np.isfinite(square) and square > 0):
-        raise InputError(f"--square {square:g}: must be a positive number of metres")
+    if square is not None and not (np.isfinite(square) and 1e-5 <= square <= 10):
+        raise InputError(f"--square {square:g}: must be a positive length between 1e-05 and "
+                         "10 metres")
+    if square is not None and square > 0.5:
+        info(f"calib: warning: --square {square:g} m: a square larger than half a metre "
+             "(millimetres given as metres?)")
     if board is not None and square is None:
         raise InputError("--board needs --square METRES (the size of one square)")
     if square is not None and board is None:
@@ -92,21 +90,6 @@ def _check_options(board, square, workers, timeout, loss, loss_scale, method) ->
         raise InputError(f"--loss-scale {loss_scale:g}: must be a positive number of pixels")
     if method not in METHODS:
         raise InputError(f"--detector {method!r}: choose one of {', '.join(METHODS)}")
-
-
-def _check_distinct(outputs: dict, inputs: list[Path]) -> None:
-    """No output may overwrite another output or an input."""
-    seen: dict[Path, str] = {}
-    ins = {p.resolve(): p for p in inputs if p.exists()}
-    for flag, p in outputs.items():
-        if p is None:
-            continue
-        key = p.resolve()
-        if key in seen:
-            raise InputError(f"{p}: {flag} and {seen[key]} name the same file")
-        if key in ins:
-            raise InputError(f"{p}: {flag} would overwrite an input file")
-        seen[key] = flag
 
 
 def _check_plot_dir(plot: Path, inputs: list[Path]) -> Path:
@@ -214,7 +197,7 @@ def register(app: typer.Typer) -> None:
         inputs: dict = {"board": None if b is None else f"{b.cols}x{b.rows}",
                         "square_m": None if b is None else b.square}
         if corners is not None:
-            _check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
+            check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
             stage_parent = _check_plot_dir(plot, [corners]) if plot is not None else None
             names, obj, img, size = read_corners(corners, b, Chessboard)
             if b is not None and not _same_board(np.asarray(obj, float), b):
@@ -228,8 +211,8 @@ def register(app: typer.Typer) -> None:
                 raise InputError("give board images (folder, glob or files) or --corners FILE")
             if b is None:
                 raise InputError("--board COLSxROWS and --square METRES are required with images")
-            paths = _expand(images)
-            _check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
+            paths = expand_inputs(images, IMAGE_EXT, "image")
+            check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
             stage_parent = _check_plot_dir(plot, paths) if plot is not None else None
             label = ", ".join(images[:2]) + (" ..." if len(images) > 2 else "")
             with progress_bar(len(paths), "detecting corners", quiet) as advance:
@@ -287,14 +270,15 @@ def register(app: typer.Typer) -> None:
         try:
             if stage is not None:
                 write_plots(result, stage)
-            write_camera(output, result.camera, fmt,
-                         {"rms_px": result.rms_px} if fmt != "ros" else None)
-            if report is not None:
-                write_json(report, {**result.to_dict(), "inputs": inputs})
+            extra = {"rms_px": result.rms_px} if fmt != "ros" else None
+            write_outputs([(output, lambda p: write_camera(p, result.camera, fmt, extra)),
+                           (report, lambda p: write_json(p, {**result.to_dict(),
+                                                             "inputs": inputs}))])
             if stage is not None:
                 plot.mkdir(exist_ok=True)
                 for f in sorted(stage.iterdir()):
                     os.replace(f, plot / f.name)
+                info(f"plots: {plot}/", quiet)
         finally:
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)

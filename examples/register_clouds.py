@@ -41,7 +41,7 @@ err = np.linalg.inv(truth) @ result.T_target_source
 angle = np.degrees(np.linalg.norm(Rotation.from_matrix(err[:3, :3]).as_rotvec()))
 print(f"\nerror against bun.conf: {angle:.3f} deg, {1e3 * np.linalg.norm(err[:3, 3]):.3f} mm")
 print("pose standard deviations (tx, ty, tz m; rx, ry, rz rad):",
-      np.sqrt(np.diag(result.covariance)).round(7))
+      np.sqrt(np.diag(result.covariance)).round(7), f"ok={result.ok}")
 
 # 2. A corridor: translation along its axis is not determined by the geometry. calib
 #    converges, but says which motion is free instead of pretending.
@@ -50,7 +50,12 @@ shifted = walls + [0.3, 0.02, -0.01]
 res = calib.register(walls, shifted, np.eye(4), ICPOptions(max_correspondence_distance=0.5))
 print("\ncorridor:", res.degeneracy.message())
 
-# 3. Clouds that do not overlap at the given pose: a typed error, never the identity.
+# 3. An initial guess given the wrong way round (T_source_target for T_target_source): the
+#    result is not ok, and calib says the reverse fits better (the CLI exits 4, writes nothing).
+res = calib.register(source, target, np.linalg.inv(truth), ICPOptions(voxel_size=0.002))
+print(f"\ninverted guess: ok={res.ok}:", "; ".join(res.problems))
+
+# 4. Clouds that do not overlap at the given pose: a typed error, never the identity.
 try:
     calib.register(source, target + [1.0, 0, 0], np.eye(4),
                    ICPOptions(max_correspondence_distance=0.005))

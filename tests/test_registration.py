@@ -171,7 +171,7 @@ def test_failures_are_never_a_silent_identity():
         register(bad, pts, np.eye(4))
     with pytest.raises(DegenerateError):
         register(np.ones((50, 3)), pts, np.eye(4))
-    with pytest.raises(InputError, match="smaller --voxel"):
+    with pytest.raises(InputError, match="smaller voxel_size"):
         register(pts, pts, np.eye(4), ICPOptions(voxel_size=100.0))
     with pytest.raises(InputError, match="rigid"):
         register(pts, pts, np.diag([2.0, 1, 1, 1]))

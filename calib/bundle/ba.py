@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -32,14 +33,27 @@ from .bal import BALProblem
 
 log = logging.getLogger(__name__)
 
+#: largest magnitude accepted in a camera or point value: beyond it sums of squares in the
+#: solver's step test overflow (points at 1e200 "converged" after one unchanged step), and no
+#: BAL problem comes near it (the largest values in the shipped problems are ~1e4)
+MAX_ABS_VALUE = 1e12
+#: the gauge of a BAL problem (a similarity: rotation, translation, scale) is free
+GAUGE_DOF = 7
 
-@dataclass(frozen=True)
+
+def _finite(x):
+    return float(x) if np.isfinite(x) else None
+
+
+@dataclass(frozen=True, eq=False)
 class BundleAdjustmentResult:
     """Refined cameras ``(C, 9)`` (BAL layout) and points ``(P, 3)`` with the solve's story.
 
     ``initial_cost`` / ``final_cost`` are ``0.5 * sum rho(|r|^2)`` over all observations
     (Ceres' definition); ``num_behind_camera`` counts observations whose point was behind
-    its camera at the start (kept, as Ceres does).
+    its camera at the start (kept, as Ceres does). ``warnings``: what the user should know
+    (an under-determined problem, unobserved cameras or points, points behind cameras).
+    The result is immutable: its arrays are read-only, ``phase_times_s`` a read-only mapping.
     """
 
     cameras: np.ndarray
@@ -53,16 +67,30 @@ class BundleAdjustmentResult:
     phase_times_s: dict
     num_behind_camera: int
     summary: Summary
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("cameras", "points"):
+            a = np.array(getattr(self, name), dtype=float)
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "phase_times_s", MappingProxyType(dict(self.phase_times_s)))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
     def to_dict(self) -> dict:
-        return {"initial_cost": self.initial_cost, "final_cost": self.final_cost,
+        """JSON-ready report (a non-finite number, such as the gain ratio of a step the
+        model predicted no decrease for, becomes ``None``)."""
+        return {"initial_cost": _finite(self.initial_cost), "final_cost": _finite(self.final_cost),
                 "iterations": self.iterations, "termination": self.termination,
                 "message": self.message, "time_s": self.time_s,
-                "phase_times_s": self.phase_times_s, "num_behind_camera": self.num_behind_camera,
+                "phase_times_s": dict(self.phase_times_s),
+                "num_behind_camera": self.num_behind_camera,
                 "num_cameras": len(self.cameras), "num_points": len(self.points),
                 "num_observations": self.summary.num_residuals,
-                "linear_solver": self.summary.linear_solver,
-                "per_iteration": [r.__dict__ for r in self.summary.iterations]}
+                "linear_solver": self.summary.linear_solver, "warnings": list(self.warnings),
+                "per_iteration": [{k: _finite(v) if isinstance(v, float) else v
+                                   for k, v in r.__dict__.items()}
+                                  for r in self.summary.iterations]}
 
     def as_problem(self, template: BALProblem) -> BALProblem:
         return BALProblem(self.cameras, self.points, template.camera_index,
@@ -107,34 +135,20 @@ def bundle_adjust(
         NotConvergedError: the engine failed (non-finite residuals).
     """
     t0 = time.perf_counter()
-    cams = as_array("cameras", cameras, (-1, 9))
-    pts = as_array("points", points, (-1, 3))
-    obs = as_array("observations", observations, (-1, 2))
-    ci = as_array("camera_index", camera_index, (-1,), dtype=np.int64)
-    pi = as_array("point_index", point_index, (-1,), dtype=np.int64)
-    n = len(obs)
-    if len(ci) != n or len(pi) != n:
-        raise InputError(f"camera_index ({len(ci)}), point_index ({len(pi)}) and observations "
-                         f"({n}) must have the same length")
-    if n == 0:
-        raise InputError("no observations")
-    for name, idx, count in (("camera_index", ci, len(cams)), ("point_index", pi, len(pts))):
-        bad = np.flatnonzero((idx < 0) | (idx >= count))
-        if bad.size:
-            raise InputError(f"{name}[{bad[0]}] = {idx[bad[0]]} is out of range [0, {count})")
-    unseen = [(name, int(np.sum(np.bincount(idx, minlength=count) == 0)))
-              for name, idx, count in (("cameras", ci, len(cams)), ("points", pi, len(pts)))]
-    for name, k in unseen:
-        if k:
-            log.warning("%d %s have no observation; they are left unchanged", k, name)
+    cams, pts, obs, ci, pi = _check(cameras, points, observations, camera_index, point_index)
+    if not (isinstance(loss_scale, int | float | np.floating) and 1e-6 <= loss_scale <= 1e6):
+        raise InputError(f"loss_scale {loss_scale!r}: must be between 1e-06 and 1e+06 pixels")
+    warnings = _coverage_warnings(cams, pts, ci, pi)
     fam = BALProjection(obs)
     T0 = cameras_to_poses(cams)
     K0 = cams[:, 6:9]
     depth = fam.camera_points([T0, K0, pts], [ci, ci, pi])[:, 2]
     behind = int(np.sum(depth >= 0))
     if behind:
-        log.warning("%d of %d observations are behind their camera; they are kept (as Ceres "
-                    "does)", behind, n)
+        warnings.append(f"{behind} of {len(obs)} observations are behind their camera; they "
+                        "are kept (as Ceres does)")
+    for w in warnings:
+        log.warning("%s", w)
     prob = Problem()
     prob.add_parameter("poses", T0, SE3Manifold())
     prob.add_parameter("intrinsics", K0, Euclidean(3))
@@ -154,7 +168,48 @@ def bundle_adjust(
         cameras=out_cams, points=res.values["points"], initial_cost=s.initial_cost,
         final_cost=s.final_cost, iterations=len(s.iterations), termination=s.termination,
         message=s.message, time_s=time.perf_counter() - t0, phase_times_s=s.phase_times_s,
-        num_behind_camera=behind, summary=s)
+        num_behind_camera=behind, summary=s, warnings=tuple(warnings))
+
+
+def _check(cameras, points, observations, camera_index, point_index):
+    """Shapes, finiteness, magnitudes, lengths and index ranges (one InputError each)."""
+    cams = as_array("cameras", cameras, (-1, 9))
+    pts = as_array("points", points, (-1, 3))
+    obs = as_array("observations", observations, (-1, 2))
+    ci = as_array("camera_index", camera_index, (-1,), dtype=np.int64)
+    pi = as_array("point_index", point_index, (-1,), dtype=np.int64)
+    for name, a in (("cameras", cams), ("points", pts), ("observations", obs)):
+        big = np.argwhere(np.abs(a) > MAX_ABS_VALUE)
+        if big.size:
+            i, j = big[0]
+            raise InputError(f"{name}[{i}, {j}] = {a[i, j]:.3g} is beyond +-{MAX_ABS_VALUE:.0e} "
+                             "(corrupt data or wrong units?)")
+    n = len(obs)
+    if len(ci) != n or len(pi) != n:
+        raise InputError(f"camera_index ({len(ci)}), point_index ({len(pi)}) and observations "
+                         f"({n}) must have the same length")
+    if n == 0:
+        raise InputError("no observations")
+    for name, idx, count in (("camera_index", ci, len(cams)), ("point_index", pi, len(pts))):
+        bad = np.flatnonzero((idx < 0) | (idx >= count))
+        if bad.size:
+            raise InputError(f"{name}[{bad[0]}] = {idx[bad[0]]} is out of range [0, {count})")
+    return cams, pts, obs, ci, pi
+
+
+def _coverage_warnings(cams, pts, ci, pi) -> list[str]:
+    """Unobserved cameras or points, and a problem with fewer residuals than unknowns."""
+    out = []
+    for name, idx, count in (("cameras", ci, len(cams)), ("points", pi, len(pts))):
+        k = int(np.sum(np.bincount(idx, minlength=count) == 0))
+        if k:
+            out.append(f"{k} {name} have no observation; they are left unchanged")
+    unknowns = 9 * len(np.unique(ci)) + 3 * len(np.unique(pi)) - GAUGE_DOF
+    if 2 * len(ci) < unknowns:
+        out.append(f"under-determined: {2 * len(ci)} residuals for {unknowns} unknowns (9 per "
+                   f"camera, 3 per point, less a {GAUGE_DOF}-dof gauge); the solution is not "
+                   "unique and the solver may stop without converging")
+    return out
 
 
 def bundle_adjust_problem(problem: BALProblem, **kwargs) -> BundleAdjustmentResult:

@@ -290,6 +290,46 @@ def coverage(pixels: np.ndarray, image_size: tuple[int, int], cells: tuple[int, 
                                                                                  cells[0])
 
 
+def view_warn_threshold(per_view_rms: np.ndarray, used: np.ndarray) -> float | None:
+    """Per-view RMS (px) above which a view is reported in a WARN: 3x the median of the
+    views used, at least 0.5 px (``None`` with fewer than 3 views)."""
+    pv = np.asarray(per_view_rms, dtype=float)[np.asarray(used, dtype=bool)]
+    return max(3 * float(np.median(pv)), 0.5) if pv.size >= 3 else None
+
+
+#: the smallest empty part of the image (a rectangle of coverage cells, as a fraction of the
+#: image) that gives a WARN: a third of the image without corners leaves the distortion
+#: there extrapolated
+GAP_FRACTION = 1 / 3
+
+
+def largest_gap(cover: np.ndarray) -> tuple[float, tuple[int, int, int, int]]:
+    """``(area fraction, (col0, col1, row0, row1))`` of the largest rectangle of empty cells
+    (half-open cell ranges) in the coverage grid ``(rows, cols)``."""
+    rows, cols = cover.shape
+    filled = np.zeros((rows + 1, cols + 1))
+    filled[1:, 1:] = np.cumsum(np.cumsum(cover > 0, axis=0), axis=1)
+    best, where = 0, (0, 0, 0, 0)
+    for r0 in range(rows):
+        for r1 in range(r0 + 1, rows + 1):
+            for c0 in range(cols):
+                for c1 in range(c0 + 1, cols + 1):
+                    area = (r1 - r0) * (c1 - c0)
+                    if area > best and filled[r1, c1] - filled[r0, c1] - filled[r1, c0] + \
+                            filled[r0, c0] == 0:
+                        best, where = area, (c0, c1, r0, r1)
+    return best / (rows * cols), where
+
+
+def _gap_words(where: tuple[int, int, int, int], shape: tuple[int, int]) -> str:
+    """The rectangle in percent of the image width (x, from the left) and height (y, from
+    the top)."""
+    c0, c1, r0, r1 = where
+    rows, cols = shape
+    return (f"x {100 * c0 / cols:.0f}-{100 * c1 / cols:.0f}% of the width, "
+            f"y {100 * r0 / rows:.0f}-{100 * r1 / rows:.0f}% of the height")
+
+
 def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, params: np.ndarray,
             dist: DistortionCheck, cover: np.ndarray, converged: bool,
             names: list[str] | None = None, advice: ModelAdvice | None = None
@@ -323,10 +363,10 @@ def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, p
     n_used = int(used.sum())
     if n_used < 6:
         warn.append(f"only {n_used} views used (>= 10 recommended)")
-    pv = per_view_rms[used]
-    if pv.size >= 3:
-        med = float(np.median(pv))
-        worst = np.flatnonzero(used & (per_view_rms > max(3 * med, 0.5)))
+    limit = view_warn_threshold(per_view_rms, used)
+    if limit is not None:
+        med = float(np.median(per_view_rms[used]))
+        worst = np.flatnonzero(used & (per_view_rms > limit))
         if worst.size:
             which = ", ".join(f"{names[k] if names else k} {per_view_rms[k]:.2f} px"
                               for k in worst[np.argsort(-per_view_rms[worst])][:5])
@@ -334,9 +374,14 @@ def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, p
             warn.append(f"{worst.size} view(s) with RMS above 3x the median ({med:.2f} px): "
                         f"{which}{more}")
     empty = float((cover == 0).mean())
+    gap, where = largest_gap(cover)
     if empty > 0.5:
         warn.append(f"corners cover only {100 * (1 - empty):.0f}% of the image grid; "
                     "distortion is extrapolated elsewhere")
+    elif gap >= GAP_FRACTION - 1e-9:
+        warn.append(f"no corners in {100 * gap:.0f}% of the image ("
+                    f"{_gap_words(where, cover.shape)}); distortion is "
+                    "extrapolated there")
     for name, idx in (("fx", 0), ("fy", 1)):
         if std.get(name, 0) > 0.01 * params[idx]:
             warn.append(f"{name} uncertain: std {std[name]:.2f} px (> 1%)")

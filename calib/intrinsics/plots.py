@@ -12,7 +12,7 @@ import numpy as np
 from ..camera.base import LensModel, get_model
 from ..camera.pinhole import PINHOLE, distort, undistort_normalized
 from ..plotting import figure, save_png
-from .diagnostics import check_distortion
+from .diagnostics import check_distortion, view_warn_threshold
 from .result import IntrinsicsResult
 
 DPI = 120
@@ -258,6 +258,12 @@ def _per_view_rms(result: IntrinsicsResult):
                         bbox=dict(boxstyle="round,pad=0.1", fc=(1, 1, 1, 0.85), ec="none"))
     line = ax.axhline(result.rms_px, color="crimson", ls="--", lw=1.5,
                       label=f"overall RMS {result.rms_px:.3f} px")
+    limit = view_warn_threshold(rms, used)
+    lines = [line]
+    if limit is not None:
+        top = max(top, 1.05 * limit)
+        lines.append(ax.axhline(limit, color="darkorange", ls=":", lw=1.8,
+                                label=f"WARN above {limit:.3f} px\n(3x the median, >= 0.5 px)"))
     handles = [Patch(facecolor="white", edgecolor="0.2", lw=0.5,
                      label="RMS of the view's corners (px),\ncoloured as in residuals.png")]
     if len(named) < n:
@@ -268,7 +274,7 @@ def _per_view_rms(result: IntrinsicsResult):
         handles.append(Patch(facecolor=_INVALID_COLOR, edgecolor="0.6", hatch=_INVALID_HATCH,
                              label="view not used in the fit" + (
                                  "\n(its RMS before rejection)" if before else "")))
-    ax.legend(handles=[*handles, line], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1),
+    ax.legend(handles=[*handles, *lines], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1),
               frameon=False)
     ax.set_xticks(x, names, rotation=90, fontsize=8 if n <= 40 else 6)
     ax.set(xlim=(-0.6, n - 0.4), ylim=(0, top * 1.15), xlabel="view",

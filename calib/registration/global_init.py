@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spatial import to_o3d, voxel_downsample
+from .spatial import open3d, to_o3d, voxel_downsample
 
 
 def fpfh_ransac(source: np.ndarray, target: np.ndarray, voxel: float, seed: int = 0,
@@ -15,8 +15,7 @@ def fpfh_ransac(source: np.ndarray, target: np.ndarray, voxel: float, seed: int 
     Both clouds are downsampled to ``voxel``; normals use a ``2 voxel`` radius and features a
     ``5 voxel`` radius (the values of open3d's global registration tutorial).
     """
-    import open3d as o3d
-
+    o3d = open3d()
     reg = o3d.pipelines.registration
     o3d.utility.random.seed(seed)
     feats = []

@@ -9,6 +9,7 @@ accurately as clouds at the origin.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -24,104 +25,35 @@ from .correspondences import NearestNeighbors, match
 from .covariance import cluster_cells, noise_inflation, sandwich_covariance
 from .degeneracy import analyze
 from .global_init import fpfh_ransac
-from .result import RegistrationResult
+from .options import METHODS, MIN_CORRESPONDENCES, ICPOptions, merge_options
+from .result import RegistrationResult, format_length
 from .spatial import estimate_normals, morton_order, spacing, voxel_downsample
+
+__all__ = ["METHODS", "MIN_CORRESPONDENCES", "ICPOptions", "check_init", "register"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("point-to-plane", "point-to-point")
-MIN_CORRESPONDENCES = 10
+#: an initial rotation may be this far from orthonormal (max |R^T R - I|) and is then
+#: re-orthonormalised with a warning: a matrix printed with 4-6 decimals (logs, tf_echo)
+#: is 1e-6..2e-4 off, one printed with 3 decimals up to ~2e-3; a scaled or sheared matrix
+#: (1.05 I: 0.1) is refused
+INIT_TOLERANCE = 5e-3
+#: Open3D refuses a voxel grid with more cells per axis than a 32-bit int holds
+MAX_VOXELS_PER_AXIS = 1e9
 
 
 @dataclass(frozen=True)
-class ICPOptions:
-    """Registration options.
+class _Clouds:
+    """The prepared problem: centred (by ``centre``), downsampled, Morton-ordered source."""
 
-    Attributes:
-        method: ``point-to-plane`` (needs target normals, estimated when not given) or
-            ``point-to-point``. Point-to-point converges slowly along smooth surfaces
-            (points slide tangentially); with the auto-scaled Huber loss it needs more
-            iterations than Open3D's closed-form step (bunny bun045->bun000 from the
-            identity, 30 iterations: 6.4 deg vs Open3D 1.8 deg; 100 iterations: 0.18 deg
-            vs 1.4 deg). Prefer point-to-plane (0.1 deg in 20 iterations there).
-        max_correspondence_distance: pairs farther apart are ignored (metres); default
-            ``3 x`` the voxel size, or ``5 x`` the source's median point spacing.
-        voxel_size: downsample both clouds to this voxel size first (None: no downsampling).
-        max_iterations: ICP iterations (correspondence searches) at the finest scale.
-        scales: coarse-to-fine multipliers of the maximum correspondence distance, e.g.
-            ``(4, 2, 1)``; each scale runs up to ``max_iterations`` iterations.
-        loss, loss_scale: robust loss on the residuals (scale in metres). The default
-            ``auto`` is Huber for point-to-plane (none for point-to-point, where it only
-            slowed convergence on the bunny pairs); with ``loss_scale=None`` Huber
-            re-estimates the scale at every iteration as
-            1.345 x the residuals' robust standard deviation (1.4826 MAD): the classic
-            95%-efficient Huber tuning, so inliers keep least-squares weight and partial-
-            overlap outliers are down-weighted whatever the sensor's noise level.
-        relative_fitness, relative_rmse: stop when both change by less than this between
-            iterations (Open3D's criteria).
-        transform_tolerance: also stop when an iteration rotates by less than this (rad) and
-            translates by less than this times the cloud radius.
-        inner_iterations: LM iterations per correspondence set (one, as in Open3D; the
-            next correspondence search re-linearizes anyway).
-        mutual: keep a pair only when the source point is also the nearest neighbour of
-            its target point among the moved source points.
-        max_normal_angle_deg: reject pairs whose source normal (rotated by the current
-            pose) and target normal differ by more than this angle (sign ignored); source
-            normals are then estimated like the target's.
-        normal_radius, normal_max_nn: normal estimation (radius default ``3 x`` spacing,
-            or ``2 x`` voxel).
-        workers: threads for the k-d tree queries (-1: all cores).
-        degeneracy_ratio: eigenvalue ratio below which a direction is reported weak.
-        coarse_points, coarse_tolerance: clouds of at least ``4 x coarse_points`` source
-            points first iterate on an even subset of about ``coarse_points`` points until
-            a step is below ``coarse_tolerance`` (rad; times the cloud radius for the
-            translation), then on all points (None: off). The full-cloud iterations
-            decide convergence and accuracy; the subset only shortens the long first
-            correspondence searches.
-    """
-
-    method: str = "point-to-plane"
-    max_correspondence_distance: float | None = None
-    voxel_size: float | None = None
-    max_iterations: int = 30
-    scales: tuple[float, ...] = (1.0,)
-    loss: str | None = "auto"
-    loss_scale: float | None = None
-    relative_fitness: float = 1e-6
-    relative_rmse: float = 1e-6
-    transform_tolerance: float = 1e-8
-    inner_iterations: int = 1
-    mutual: bool = False
-    max_normal_angle_deg: float | None = None
-    normal_radius: float | None = None
-    normal_max_nn: int = 30
-    workers: int = -1
-    degeneracy_ratio: float = 0.02
-    global_voxel: float | None = None
-    seed: int = 0
-    coarse_points: int | None = 20000
-    coarse_tolerance: float = 2e-4
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
-        for name in ("max_correspondence_distance", "voxel_size", "loss_scale",
-                     "normal_radius", "global_voxel"):
-            v = getattr(self, name)
-            if v is not None and not (np.isfinite(v) and v > 0):
-                raise InputError(f"{name} must be a positive number, got {v}")
-        if self.max_iterations < 1:
-            raise InputError("max_iterations must be >= 1")
-        if not self.scales or any(not (s > 0) for s in self.scales):
-            raise InputError("scales must be positive numbers")
-        if self.loss not in (None, "none", "auto"):
-            make_loss(self.loss, 1.0)  # an unknown name fails here, before any work
-        if self.max_normal_angle_deg is not None and \
-                not (0 < self.max_normal_angle_deg <= 90):
-            raise InputError("max_normal_angle_deg must be in (0, 90], got "
-                             f"{self.max_normal_angle_deg}")
-        if self.inner_iterations < 1:
-            raise InputError("inner_iterations must be >= 1")
+    src: np.ndarray
+    tgt: np.ndarray
+    tn: np.ndarray | None
+    sn: np.ndarray | None
+    centre: np.ndarray
+    radius: float
+    max_d: float
+    extents: tuple[float, float]
 
 
 def _check_cloud(name: str, pts) -> np.ndarray:
@@ -134,6 +66,37 @@ def _check_cloud(name: str, pts) -> np.ndarray:
     if float(np.ptp(a, axis=0).max()) == 0.0:
         raise DegenerateError(f"{name}: all points are identical")
     return a
+
+
+def check_init(init, warnings: list[str] | None = None) -> np.ndarray:
+    """A rigid ``(4, 4)`` from ``init``: refuses a reflection, a last row other than
+    ``[0, 0, 0, 1]`` and a rotation part more than ``INIT_TOLERANCE`` from orthonormal
+    (saying how far); a smaller deviation (a rounded printout) is re-orthonormalised (SVD,
+    the nearest rotation) with a warning appended to ``warnings``."""
+    T = as_array("init", init, (4, 4)).copy()
+    row = float(np.abs(T[3] - [0, 0, 0, 1]).max())
+    if row > 1e-6:
+        raise InputError(f"init: last row is {np.array2string(T[3], precision=4)}, expected "
+                         f"[0, 0, 0, 1] (off by {row:.2g})")
+    R = T[:3, :3]
+    det = float(np.linalg.det(R))
+    if det <= 0:
+        raise InputError(f"init: the rotation part has determinant {det:.3g}: a reflection "
+                         "(a left-handed frame?), not a rotation")
+    dev = float(np.abs(R.T @ R - np.eye(3)).max())
+    if dev > INIT_TOLERANCE:
+        raise InputError(f"init: not a rigid transform: the rotation part is {dev:.2g} from "
+                         f"orthonormal (max |R^T R - I|; up to {INIT_TOLERANCE:g} is accepted "
+                         "as rounding)")
+    u, _, vt = np.linalg.svd(R)
+    Rn = u @ vt
+    if dev > 1e-6 and warnings is not None:
+        warnings.append(f"init: the rotation part was {dev:.1g} from orthonormal (rounded "
+                        "numbers?); used the nearest rotation (entries changed by up to "
+                        f"{float(np.abs(Rn - R).max()):.1g})")
+    T[:3, :3] = Rn
+    T[3] = [0, 0, 0, 1]
+    return T
 
 
 def _shift(T: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -154,150 +117,238 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
              **kwargs) -> RegistrationResult:
     """Align ``source (N, 3)`` to ``target (M, 3)`` (metres); returns ``T_target_source``.
 
-    ``init``: a ``(4, 4)`` initial ``T_target_source``; ``None`` runs a global FPFH + RANSAC
-    alignment first. ``options`` (or its fields as keyword arguments): :class:`ICPOptions`.
+    ``init``: a ``(4, 4)`` initial ``T_target_source`` (see :func:`check_init`); ``None``
+    runs a global FPFH + RANSAC alignment first. ``options`` or its fields as keyword
+    arguments (not both): :class:`ICPOptions`.
+
+    The result says whether to trust it: ``converged``, ``problems`` (no convergence, overlap
+    below ``min_fitness``, an initial guess that looks inverted: when the result fails and
+    ``inv(init)`` matches clearly more of the source at the start, that is said),
+    ``degeneracy`` (``singular``: a motion the data do not determine) and ``ok`` for all.
 
     Raises:
-        InputError: bad shapes, NaN/inf, too few points, bad options.
+        InputError: bad shapes, NaN/inf, too few points, bad options or keywords.
         DegenerateError: the clouds cannot determine a pose (identical points...).
         NotConvergedError: no (or too few) correspondences within the maximum distance,
             or the solver failed. Never returns a silent identity.
     """
-    opts = options if options is not None else ICPOptions(**kwargs)
+    opts = merge_options(options, kwargs)
+    warnings: list[str] = []
+    T0 = None if init is None else check_init(init, warnings)
+    clouds = _prepare(source, target, target_normals, opts, warnings)
+    T, initialization = _initial_pose(clouds, T0, opts, warnings)
+    try:
+        trace = _refine(T, clouds, opts)
+        result = _result(trace, clouds, opts, initialization, warnings)
+    except NotConvergedError as exc:
+        hint = _inverse_hint(clouds, T0, opts)
+        if hint:
+            raise NotConvergedError(f"{exc}; {hint}") from None
+        raise
+    if not result.ok and not result.degeneracy.singular:
+        hint = _inverse_hint(clouds, T0, opts)
+        if hint:
+            result = dataclasses.replace(result, problems=result.problems + (hint,))
+    return result
+
+
+def _start_fitness(clouds: _Clouds, T: np.ndarray, opts: ICPOptions) -> float:
+    """Fraction of the source within the first scale's distance of the target at ``T``
+    (centred frame): one neighbour query."""
+    nn = NearestNeighbors(clouds.tgt, opts.workers)
+    _, dist = nn.nearest(transform_points(T, clouds.src), clouds.max_d * opts.scales[0])
+    return float(np.isfinite(dist).mean())
+
+
+def _inverse_hint(clouds: _Clouds, T0, opts: ICPOptions) -> str | None:
+    """When a given initial guess failed: does its inverse match clearly more of the source
+    at the start (at least twice as much, and 10 points of percentage more)?"""
+    if T0 is None:
+        return None
+    given = _start_fitness(clouds, _shift(T0, clouds.centre), opts)
+    inverse = _start_fitness(clouds, _shift(se3.inverse(T0), clouds.centre), opts)
+    if inverse < max(2 * given, given + 0.1):
+        return None
+    return (f"the initial guess may be inverted (T_source_target given for T_target_source?): "
+            f"its inverse matches {100 * inverse:.0f}% of the source at the start, the guess "
+            f"{100 * given:.0f}%")
+
+
+def _prepare(source, target, target_normals, opts: ICPOptions, warnings: list[str]) -> _Clouds:
+    """Check, centre on the target centroid, downsample, estimate normals, Morton-order."""
     src = _check_cloud("source", source)
     tgt = _check_cloud("target", target)
-    if init is not None:
-        init = as_array("init", init, (4, 4))
-        if not np.allclose(init[3], [0, 0, 0, 1]) or \
-                not np.allclose(init[:3, :3] @ init[:3, :3].T, np.eye(3), atol=1e-6):
-            raise InputError("init: not a rigid transform (rotation not orthonormal or last "
-                             "row not [0, 0, 0, 1])")
-    c = tgt.mean(axis=0)
-    src = src - c
-    tgt = tgt - c
     tn = None
     if target_normals is not None:
-        tn = as_array("target_normals", target_normals, (len(target), 3))
+        tn = as_array("target_normals", target_normals, (len(tgt), 3))
+    extents = (float(np.ptp(src, axis=0).max()), float(np.ptp(tgt, axis=0).max()))
+    ratio = max(extents) / max(min(extents), 1e-300)
+    if 300 <= ratio <= 3000:
+        warnings.append(_units_hint(extents))
+    for name in ("voxel_size", "global_voxel"):
+        v = getattr(opts, name)
+        if v is not None and max(extents) / v > MAX_VOXELS_PER_AXIS:
+            raise InputError(f"{name} {v:g} m: too small for clouds {max(extents):.3g} m "
+                             f"across (more than {MAX_VOXELS_PER_AXIS:.0e} voxels per axis)")
+    c = tgt.mean(axis=0)
+    src, tgt = src - c, tgt - c
     if opts.voxel_size is not None:
         src = voxel_downsample(src, opts.voxel_size)
         if tn is None:
             tgt = voxel_downsample(tgt, opts.voxel_size)
         if min(len(src), len(tgt)) < MIN_CORRESPONDENCES:
-            raise InputError(f"voxel size {opts.voxel_size:g} m leaves {len(src)} source and "
+            raise InputError(f"voxel_size {opts.voxel_size:g} m leaves {len(src)} source and "
                              f"{len(tgt)} target points (need {MIN_CORRESPONDENCES}); use a "
-                             "smaller --voxel")
-    radius = float(np.sqrt(np.max(np.sum(tgt * tgt, axis=1))))
-    warnings: list[str] = []
+                             "smaller voxel_size")
     max_d = opts.max_correspondence_distance or (3 * opts.voxel_size if opts.voxel_size
                                                  else 5 * spacing(src))
     angle_check = opts.max_normal_angle_deg is not None
     if (opts.method == "point-to-plane" or angle_check) and tn is None:
-        nr = opts.normal_radius or (2 * opts.voxel_size if opts.voxel_size else
-                                    3 * spacing(tgt))
-        tn = estimate_normals(tgt, nr, opts.normal_max_nn)
-    sn = None
-    if angle_check:  # source normals, rotated with the pose at every iteration
-        nr = opts.normal_radius or (2 * opts.voxel_size if opts.voxel_size else
-                                    3 * spacing(src))
-        sn = estimate_normals(src, nr, opts.normal_max_nn)
-    if init is None:
-        gv = opts.global_voxel or radius / 25
-        try:
-            T_glob, gfit = fpfh_ransac(src, tgt, gv, seed=opts.seed)
-        except RuntimeError as exc:
-            raise NotConvergedError(f"global initialisation failed ({exc}); give --init") \
-                from None
-        T = T_glob
-        initialization = f"fpfh-ransac (fitness {gfit:.3f} at voxel {gv:.4g} m)"
-        if gfit < 0.2:
-            warnings.append(f"global initialisation is weak (RANSAC fitness {gfit:.2f}); give "
-                            "--init if the result looks wrong")
-    else:
-        T = _shift(init, c)
-        initialization = "given"
-
+        tn = estimate_normals(tgt, _normal_radius(tgt, opts), opts.normal_max_nn)
+    sn = estimate_normals(src, _normal_radius(src, opts), opts.normal_max_nn) \
+        if angle_check else None  # source normals, rotated with the pose at every iteration
     order = morton_order(src)  # query the k-d tree in space-filling-curve order
     src = np.ascontiguousarray(src[order])
-    if sn is not None:
-        sn = np.ascontiguousarray(sn[order])
-    nn = NearestNeighbors(tgt, opts.workers)
-    loss_name = opts.loss if opts.loss not in (None, "none") else None
-    if loss_name == "auto":  # Huber for point-to-plane; point-to-point distances are all
+    sn = None if sn is None else np.ascontiguousarray(sn[order])
+    radius = float(np.sqrt(np.max(np.sum(tgt * tgt, axis=1))))
+    return _Clouds(src, tgt, tn, sn, c, radius, float(max_d), extents)
+
+
+def _normal_radius(points: np.ndarray, opts: ICPOptions) -> float:
+    return opts.normal_radius or (2 * opts.voxel_size if opts.voxel_size else
+                                  3 * spacing(points))
+
+
+def _units_hint(extents: tuple[float, float]) -> str:
+    a, b = extents
+    return (f"the source spans {format_length(a)} and the target {format_length(b)} "
+            f"({max(a, b) / min(a, b):.0f}x): are they in the same units (mm vs m)?")
+
+
+def _initial_pose(clouds: _Clouds, T0, opts: ICPOptions, warnings: list[str]):
+    """``(T in the centred frame, how it was obtained)``: given, or FPFH + RANSAC."""
+    if T0 is not None:
+        return _shift(T0, clouds.centre), "given"
+    gv = opts.global_voxel or clouds.radius / 25
+    try:
+        T, gfit = fpfh_ransac(clouds.src, clouds.tgt, gv, seed=opts.seed)
+    except RuntimeError as exc:
+        raise NotConvergedError(f"global initialisation failed ({exc}); give init") from None
+    if gfit < 0.2:
+        warnings.append(f"global initialisation is weak (RANSAC fitness {gfit:.2f}); give "
+                        "init if the result looks wrong")
+    return T, f"fpfh-ransac (fitness {gfit:.3f} at voxel {gv:.4g} m)"
+
+
+@dataclass
+class _Trace:
+    """The state the ICP loop hands to the result."""
+
+    T: np.ndarray
+    termination: str = "iteration limit"
+    converged: bool = False
+    iterations: int = 0
+    history: list = dataclasses.field(default_factory=list)
+    final: object = None  # matches at the final pose at the final distance, when known
+    fam: object = None
+    last_m: object = None
+    nn: object = None  # the target's neighbour index
+
+
+def _loss_name(opts: ICPOptions) -> str | None:
+    name = opts.loss if opts.loss not in (None, "none") else None
+    if name == "auto":  # Huber for point-to-plane; point-to-point distances are all
         # positive, so down-weighting the far ones early only slows its slow convergence
-        loss_name = "huber" if opts.method == "point-to-plane" else None
-    total_its = 0
-    history: list[dict] = []
-    termination, converged = "iteration limit", False
+        name = "huber" if opts.method == "point-to-plane" else None
+    return name
+
+
+def _refine(T: np.ndarray, clouds: _Clouds, opts: ICPOptions) -> _Trace:
+    """Coarse subset stage (large clouds), then every scale up to ``max_iterations``."""
+    nn = NearestNeighbors(clouds.tgt, opts.workers)
+    tr = _Trace(T, nn=nn)
+    loss_name = _loss_name(opts)
+    src, sn, tgt, tn = clouds.src, clouds.sn, clouds.tgt, clouds.tn
     if opts.coarse_points and len(src) >= 4 * opts.coarse_points:
-        T, total_its = _coarse_stage(T, src, sn, nn, tgt, tn, opts, max_d * opts.scales[0],
-                                     loss_name, radius, history)
-    fam = last_m = final = None
+        tr.T, tr.iterations = _coarse_stage(tr.T, src, sn, nn, tgt, tn, opts,
+                                            clouds.max_d * opts.scales[0], loss_name,
+                                            clouds.radius, tr.history)
     for scale in opts.scales:
-        d_s = max_d * scale
-        last_fit = last_rmse = final = None
-        termination, converged = "iteration limit", False
+        d_s = clouds.max_d * scale
+        last_fit = last_rmse = tr.final = None
+        tr.termination, tr.converged = "iteration limit", False
         for it in range(opts.max_iterations):
-            q = transform_points(T, src)
-            m = match(nn, q, d_s, _rotate(T, sn), tn, opts.max_normal_angle_deg, opts.mutual)
-            total_its += 1
+            m = match(nn, transform_points(tr.T, src), d_s, _rotate(tr.T, sn), tn,
+                      opts.max_normal_angle_deg, opts.mutual)
+            tr.iterations += 1
             n = len(m.source_index)
             if n < MIN_CORRESPONDENCES:
-                raise NotConvergedError(
-                    f"{n} correspondences within {d_s:.4g} m (need {MIN_CORRESPONDENCES}): the "
-                    "clouds do not overlap at this pose; give a better --init or a larger "
-                    "--max-distance")
-            fit = n / len(src)
-            rmse = float(np.sqrt(np.mean(m.distance ** 2)))
-            history.append({"scale": scale, "iteration": it, "fitness": fit, "rmse": rmse,
-                            "correspondences": n, "queried": nn.queried})
+                raise NotConvergedError(_no_overlap(n, d_s, clouds))
+            fit, rmse = n / len(src), float(np.sqrt(np.mean(m.distance ** 2)))
+            tr.history.append({"scale": scale, "iteration": it, "fitness": fit, "rmse": rmse,
+                               "correspondences": n, "queried": nn.queried})
             if last_fit is not None and abs(fit - last_fit) <= opts.relative_fitness * \
                     max(last_fit, 1e-12) and abs(rmse - last_rmse) <= opts.relative_rmse * \
                     max(last_rmse, 1e-300):
-                termination, converged = "fitness and RMSE stopped changing", True
-                final = m if d_s == max_d else None  # matched at the final pose already
+                tr.termination, tr.converged = "fitness and RMSE stopped changing", True
+                tr.final = m if d_s == clouds.max_d else None  # matched at the final pose
                 break
             last_fit, last_rmse = fit, rmse
-            if fam is None or not _same(m, last_m):  # late iterations keep their pairs
-                fam = _pairs(opts.method, src, tgt, tn, m)
-            last_m = m
-            loss = make_loss(loss_name, opts.loss_scale or _auto_scale(fam, T, d_s)) \
+            if tr.fam is None or not _same(m, tr.last_m):  # late iterations keep their pairs
+                tr.fam = _pairs(opts.method, src, tgt, tn, m)
+            tr.last_m = m
+            loss = make_loss(loss_name, opts.loss_scale or _auto_scale(tr.fam, tr.T, d_s)) \
                 if loss_name else None
-            T_new = _solve_pose(fam, T, loss, opts.inner_iterations)
-            dT = T_new @ se3.inverse(T)
-            rot = float(np.linalg.norm(so3.log(dT[:3, :3])))
-            trans = float(np.linalg.norm(dT[:3, 3]))
-            T = T_new
-            if rot <= opts.transform_tolerance and trans <= opts.transform_tolerance * radius:
-                termination, converged = "transform stopped changing", True
+            T_new = _solve_pose(tr.fam, tr.T, loss, opts.inner_iterations)
+            dT = T_new @ se3.inverse(tr.T)
+            tr.T = T_new
+            if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.transform_tolerance and \
+                    float(np.linalg.norm(dT[:3, 3])) <= opts.transform_tolerance * clouds.radius:
+                tr.termination, tr.converged = "transform stopped changing", True
                 break
-    # final statistics and uncertainty at the final pose
-    if final is not None:
-        m = final
-    else:
-        q = transform_points(T, src)
-        m = match(nn, q, max_d, _rotate(T, sn), tn, opts.max_normal_angle_deg, opts.mutual)
+    return tr
+
+
+def _no_overlap(n: int, d: float, clouds: _Clouds) -> str:
+    a, b = clouds.extents
+    units = f"; {_units_hint(clouds.extents)}" if max(a, b) >= 50 * min(a, b) else ""
+    return (f"{n} correspondences within {format_length(d)} (need {MIN_CORRESPONDENCES}): the "
+            "clouds do not overlap at this pose; give a better init or a larger "
+            f"max_correspondence_distance{units}")
+
+
+def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
+            warnings: list[str]) -> RegistrationResult:
+    """Statistics, uncertainty, degeneracy and the checks at the final pose."""
+    T, src = tr.T, clouds.src
+    m = tr.final if tr.final is not None else match(
+        tr.nn, transform_points(T, src), clouds.max_d, _rotate(T, clouds.sn), clouds.tn,
+        opts.max_normal_angle_deg, opts.mutual)
     n = len(m.source_index)
     if n < MIN_CORRESPONDENCES:
         raise NotConvergedError(f"only {n} correspondences at the final pose")
-    if fam is None or not _same(m, last_m):
-        fam = _pairs(opts.method, src, tgt, tn, m)
-    info, cov = _uncertainty(fam, T, n, src, tgt)
+    fam = tr.fam if tr.fam is not None and _same(m, tr.last_m) else \
+        _pairs(opts.method, src, clouds.tgt, clouds.tn, m)
+    info, cov = _uncertainty(fam, T, n, src, clouds.tgt)
     degeneracy = analyze(info, fam.target, opts.degeneracy_ratio)
+    warnings = list(warnings)
     if degeneracy.degenerate:
         warnings.append(degeneracy.message())
-    if not converged:
-        warnings.append(f"did not converge within {opts.max_iterations} iterations")
+    problems = []
+    if not tr.converged:
+        problems.append(f"did not converge within {opts.max_iterations} iterations")
     fitness = n / len(src)
-    if fitness < 0.3:
-        warnings.append(f"low overlap: only {100 * fitness:.0f}% of source points have a "
-                        "correspondence")
+    if fitness < opts.min_fitness:
+        problems.append(f"low overlap: only {100 * fitness:.0f}% of source points have a "
+                        f"correspondence within {format_length(clouds.max_d)} (min_fitness "
+                        f"{opts.min_fitness:g})")
     return RegistrationResult(
-        T_target_source=_unshift(T, c), converged=converged, termination=termination,
-        iterations=total_its, fitness=fitness,
+        T_target_source=_unshift(T, clouds.centre), converged=tr.converged,
+        termination=tr.termination, iterations=tr.iterations, fitness=fitness,
         inlier_rmse=float(np.sqrt(np.mean(m.distance ** 2))), num_correspondences=n,
         information=info, covariance=cov, degeneracy=degeneracy, warnings=tuple(warnings),
-        method=opts.method, max_correspondence_distance=float(max_d),
-        initialization=initialization, history=tuple(history))
+        method=opts.method, max_correspondence_distance=clouds.max_d,
+        initialization=initialization, history=tuple(tr.history), problems=tuple(problems))
 
 
 def _auto_scale(fam, T, max_d: float, sample: int = 20000) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -10,7 +11,31 @@ from ..lie import so3
 from .degeneracy import DegeneracyReport
 
 
-@dataclass(frozen=True)
+def length_unit(top: float) -> tuple[float, str]:
+    for scale, name in ((1.0, "m"), (1e-3, "mm"), (1e-6, "µm")):
+        if top >= 0.1 * scale:
+            return scale, name
+    return 1e-9, "nm"
+
+
+def format_lengths(values) -> str:
+    """``values (k,)`` in metres with one unit that fits them: ``[0.781, 0.52, 0.3] mm``."""
+    v = np.atleast_1d(np.asarray(values, dtype=float))
+    scale, name = length_unit(float(np.max(np.abs(v))) if v.size else 0.0)
+    return "[" + ", ".join(f"{x / scale:.3g}" for x in v) + f"] {name}"
+
+
+def format_length(value: float) -> str:
+    """One length in metres with a unit that fits it: ``0.781 mm``."""
+    scale, name = length_unit(abs(float(value)))
+    return f"{value / scale:.4g} {name}"
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+@dataclass(frozen=True, eq=False)
 class RegistrationResult:
     """Rigid alignment of a source cloud onto a target cloud.
 
@@ -34,6 +59,11 @@ class RegistrationResult:
             (pseudo-inverse of ``H`` when degenerate).
         degeneracy: :class:`DegeneracyReport`.
         warnings: human-readable warnings (degeneracy, low fitness, global init...).
+        problems: why the result should not be used (did not converge, overlap below
+            ``min_fitness``, a possibly inverted initial guess); empty when ``ok``.
+
+    The result is immutable: its arrays are read-only and ``history`` holds read-only
+    mappings. ``ok`` is ``converged`` and no problem and no free motion.
     """
 
     T_target_source: np.ndarray
@@ -51,12 +81,30 @@ class RegistrationResult:
     max_correspondence_distance: float
     initialization: str
     history: tuple[dict, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("T_target_source", "information", "covariance"):
+            a = np.array(getattr(self, name), dtype=float)
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "history",
+                           tuple(MappingProxyType(dict(h)) for h in self.history))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "problems", tuple(self.problems))
+
+    @property
+    def ok(self) -> bool:
+        """Converged, passed its checks, and the data determine every motion."""
+        return self.converged and not self.problems and not self.degeneracy.singular
 
     @property
     def rotation_deg(self) -> float:
         return float(np.degrees(np.linalg.norm(so3.log(self.T_target_source[:3, :3]))))
 
-    def summary(self) -> str:
+    def summary(self, warnings: bool = True) -> str:
+        """Human summary; ``warnings=False`` leaves the warning lines out (the CLI prints
+        them once on stderr)."""
         rv = so3.log(self.T_target_source[:3, :3])
         ang = np.linalg.norm(rv)
         axis = rv / ang if ang > 0 else np.array([0.0, 0.0, 1.0])
@@ -68,25 +116,30 @@ class RegistrationResult:
             f"rotation: {np.degrees(ang):.4f} deg about [{axis[0]:.4f}, {axis[1]:.4f}, "
             f"{axis[2]:.4f}]",
             f"translation: [{t[0]:.6f}, {t[1]:.6f}, {t[2]:.6f}] m",
-            f"fitness: {self.fitness:.4f}  inlier RMSE: {self.inlier_rmse:.6g} m  "
+            f"fitness: {self.fitness:.4f}  inlier RMSE: {format_length(self.inlier_rmse)}  "
             f"correspondences: {self.num_correspondences}",
-            f"pose std: translation {np.array2string(std[:3], precision=2)} m, rotation "
-            f"{np.array2string(np.degrees(std[3:]), precision=3)} deg",
+            f"pose std: translation {format_lengths(std[:3])}, rotation ["
+            + ", ".join(f"{x:.3g}" for x in np.degrees(std[3:])) + "] deg",
             f"geometry: {self.degeneracy.message()}",
         ]
-        lines += [f"warning: {w}" for w in self.warnings]
+        if warnings:
+            lines += [f"warning: {w}" for w in self.warnings + self.problems]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
+        """JSON-ready report (no NaN or Infinity: a non-finite number becomes ``None``)."""
         return {
             "T_target_source": self.T_target_source.tolist(),
-            "converged": self.converged, "termination": self.termination,
+            "converged": self.converged, "ok": self.ok, "termination": self.termination,
             "iterations": self.iterations, "fitness": self.fitness,
             "inlier_rmse": self.inlier_rmse, "num_correspondences": self.num_correspondences,
             "rotation_deg": self.rotation_deg,
             "translation": self.T_target_source[:3, 3].tolist(),
             "information": self.information.tolist(), "covariance": self.covariance.tolist(),
             "degeneracy": self.degeneracy.to_dict(), "warnings": list(self.warnings),
+            "problems": list(self.problems),
             "method": self.method, "max_correspondence_distance": self.max_correspondence_distance,
-            "initialization": self.initialization, "history": list(self.history),
+            "initialization": self.initialization,
+            "history": [{k: (_finite(v) if isinstance(v, float) else v) for k, v in h.items()}
+                        for h in self.history],
         }

@@ -28,8 +28,17 @@ def morton_order(points: np.ndarray, bits: int = 16) -> np.ndarray:
     return np.argsort(code, kind="stable")
 
 
-def to_o3d(points: np.ndarray, normals: np.ndarray | None = None):
+def open3d():
+    """The ``open3d`` module, its console output limited to errors (its own coloured
+    warnings would otherwise reach the user beside calib's)."""
     import open3d as o3d
+
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+    return o3d
+
+
+def to_o3d(points: np.ndarray, normals: np.ndarray | None = None):
+    o3d = open3d()
 
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points)))
     if normals is not None:
@@ -42,20 +51,28 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
     return np.asarray(to_o3d(points).voxel_down_sample(voxel).points)
 
 
-def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
-    """Median nearest-neighbour distance (from a random sample of at most ``sample``)."""
+def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8) -> float:
+    """Median distance to the nearest *distinct* neighbour (from a random sample of at most
+    ``sample`` points): repeated points (a cloud stored twice, stacked scans) would
+    otherwise give 0. Points with ``k - 1`` copies or more fall back to the unique points."""
     from scipy.spatial import cKDTree
 
     rng = np.random.default_rng(seed)
     sel = rng.choice(len(points), min(sample, len(points)), replace=False)
-    d, _ = cKDTree(points).query(points[sel], k=2)
-    return float(np.median(d[:, 1]))
+    k = min(k, len(points))
+    d, _ = cKDTree(points).query(points[sel], k=k)
+    pos = d > 0
+    first = d[np.arange(len(d)), np.argmax(pos, axis=1)]
+    ok = pos.any(axis=1)
+    if ok.mean() >= 0.5:
+        return float(np.median(first[ok]))
+    unique = np.unique(points, axis=0)
+    return spacing(unique, sample, seed, k) if len(unique) < len(points) else 0.0
 
 
 def estimate_normals(points: np.ndarray, radius: float, max_nn: int = 30) -> np.ndarray:
     """Unit normals ``(N, 3)`` by local PCA over neighbours within ``radius`` (open3d)."""
-    import open3d as o3d
-
+    o3d = open3d()
     pcd = to_o3d(points)
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=max_nn))
     n = np.asarray(pcd.normals)

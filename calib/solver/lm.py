@@ -181,8 +181,8 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
             if last:
                 records.append(IterationRecord(it, cost, actual, gmax, step_norm, float(gain),
                                                mu, True, lin_its, time.perf_counter() - t_it))
-                if opts.callback is not None:
-                    opts.callback(records[-1])
+                if opts.callback is not None and opts.callback(records[-1]) is False:
+                    return finish("user", "stopped by the callback", cost)
                 if actual <= opts.function_tolerance * old_cost:
                     return finish("converged", "function tolerance: |dcost|/cost = "
                                   f"{actual / max(old_cost, 1e-300):.3e}", cost)
