@@ -134,7 +134,7 @@ def test_zip_bomb_corners_refused_before_inflating(tmp_path):
     assert p.stat().st_size < 3_000_000
     msg, mb = _peak_mb(f"from calib.io.corners import read_corners; read_corners({str(p)!r})")
     assert msg.startswith(f"{p}: the archive inflates to 346 MB (image_points.npy 346 MB), "
-                          "over the 268 MB limit"), msg
+                          "over the 134 MB limit"), msg
     assert mb < 300, mb
 
 
