@@ -111,8 +111,10 @@ def _issue15(w: Path, b: str, out: str) -> list[tuple]:
     head = (f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\nproperty double x\n"
             "property double y\nproperty double z\nproperty list uchar int idx\nend_header\n")
     (w / "list.ply").write_text(head + rows)
-    (w / "list_first.ply").write_text(head.replace("property double x\n", "").replace(
-        "end_header", "property double x\nend_header") + rows)
+    (w / "list_first.ply").write_text(
+        head.replace("property list uchar int idx\n", "").replace(
+            "property double x\n", "property list uchar int idx\nproperty double x\n")
+        + "".join(f"2 5 6 {x!r} {y!r} {z!r}\n" for x, y, z in pts.tolist()))
     (w / "under.xyz").write_text("".join(f"{x} {y} {z}\n" for x, y, z in pts[:100].tolist())
                                  + "1_0 2 3\n")
     eye = str(w / "eye.txt")
@@ -122,9 +124,9 @@ def _issue15(w: Path, b: str, out: str) -> list[tuple]:
         ("binary PLY mesh, y x z double, faces after the vertices", "yxz8.ply"),
         ("PLY header over 64 kB, a comment naming end_header", "long.ply"),
         ("PCD with double coordinates", "double.pcd"),
-        ("ASCII PLY with a list property in the vertex element", "list.ply"))]
-    bad = [("ASCII PLY, list property before x", ri + [str(w / "list_first.ply"), b, "-o", out]),
-           ("binary_compressed PCD, POINTS/WIDTH a tenth of the data",
+        ("ASCII PLY with a list property in the vertex element", "list.ply"),
+        ("ASCII PLY, a list property before x, y, z", "list_first.ply"))]
+    bad = [("binary_compressed PCD, POINTS/WIDTH a tenth of the data",
             ri + [str(w / "few.pcd"), b, "-o", out]),
            ("binary_compressed PCD, POINTS/WIDTH 1e7", ri + [str(w / "many.pcd"), b, "-o", out]),
            ("XYZ with 1_0 (Python's float reads 10)", ri + [str(w / "under.xyz"), b, "-o", out])]
