@@ -6,9 +6,14 @@ Usage: python bench/bad_inputs.py  (from the repository root)
 
 from __future__ import annotations
 
+import json
+import os
+import struct
 import subprocess
 import sys
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +91,153 @@ def _registration_cases(w: Path, out: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-def cases(tmp: Path) -> list[tuple[str, list[str]]]:
+def _ply(path: Path, pts: np.ndarray, order: str = "xyz", code: str = ">f4",
+         comments: tuple = (), faces: int = 0) -> None:
+    """Binary PLY with the vertex properties in ``order`` (numpy type ``code``), an extra
+    property, and optionally ``faces`` triangles after the vertices."""
+    kind = {"f4": "float", "f8": "double"}[code[1:]]
+    e = "little" if code[0] == "<" else "big"
+    head = ["ply", f"format binary_{e}_endian 1.0", *[f"comment {c}" for c in comments],
+            f"element vertex {len(pts)}", "property uchar red",
+            *[f"property {kind} {c}" for c in order]]
+    if faces:
+        head += [f"element face {faces}", "property list uchar int vertex_indices"]
+    dt = np.dtype([("red", "u1")] + [(c, code) for c in order])
+    rows = np.zeros(len(pts), dt)
+    for j, c in enumerate("xyz"):
+        rows[c] = pts[:, j]
+    tri = np.zeros(faces, np.dtype([("n", "u1"), ("v", code[0] + "i4", 3)]))
+    tri["n"], tri["v"] = 3, np.arange(3)
+    path.write_bytes(("\n".join(head + ["end_header"]) + "\n").encode() + rows.tobytes()
+                     + tri.tobytes())
+
+
+def _pcd(path: Path, pts: np.ndarray, size: int, data: str, points: int | None = None) -> None:
+    """PCD with x, y, z of ``size`` bytes; ``binary_compressed`` as literal-only LZF; the
+    header's POINTS/WIDTH may claim ``points``."""
+    n = len(pts) if points is None else points
+    head = (f"VERSION 0.7\nFIELDS x y z\nSIZE {size} {size} {size}\nTYPE F F F\nCOUNT 1 1 1\n"
+            f"WIDTH {n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA {data}\n")
+    raw = np.ascontiguousarray(pts, dtype=f"<f{size}")
+    body = raw.tobytes()
+    if data == "binary_compressed":
+        soa = raw.T.tobytes()
+        lzf = b"".join(bytes([len(soa[i:i + 32]) - 1]) + soa[i:i + 32]
+                       for i in range(0, len(soa), 32))
+        body = struct.pack("<II", len(lzf), len(soa)) + lzf
+    path.write_bytes(head.encode() + body)
+
+
+def _png_bomb(path: Path, w: int, h: int) -> None:
+    """A valid gray PNG of w x h zeros, compressed in chunks (about 0.4 MB for 20000^2)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(bytes(w + 1) * 500) for _ in range(h // 500)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0,
+                                                                      0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _npz_bomb(path: Path, n_views: int, like: dict) -> None:
+    """An NPZ whose image_points inflate to n_views x 54 x 2 doubles of zeros."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zf.open("image_points.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False,
+                                                      "shape": (n_views, 54, 2)})
+            for _ in range(n_views // 1000):
+                fh.write(bytes(54 * 2 * 8 * 1000))
+        for key in ("object_points", "image_size"):
+            with zf.open(f"{key}.npy", "w") as fh:
+                np.lib.format.write_array(fh, np.asarray(like[key], dtype=float))
+
+
+def _is_identity(path: Path) -> str:
+    """For valid inputs registered to themselves: how far the written T is from identity."""
+    try:
+        T = np.loadtxt(path)
+    except (OSError, ValueError) as exc:
+        return f"no transform written ({exc})"
+    ang = np.degrees(np.arccos(np.clip((np.trace(T[:3, :3]) - 1) / 2, -1, 1)))
+    return (f"T vs identity: {ang:.2g} deg, {np.linalg.norm(T[:3, 3]) * 1e3:.2g} mm "
+            f"({'correct' if ang < 0.01 and np.linalg.norm(T[:3, 3]) < 1e-4 else 'WRONG'})")
+
+
+def _issue15(w: Path, b: str, out: str) -> list[tuple]:
+    """Cases of issue 15 (files misread, values changed, writes failing, memory)."""
+    from calib.io.clouds import read_cloud
+
+    pts = read_cloud(b)
+    _ply(w / "zyx.ply", pts, "zyx", ">f4")
+    _ply(w / "yxz8.ply", pts, "yxz", "<f8", faces=10)
+    _ply(w / "long.ply", pts, "xyz", "<f8", comments=("a comment naming end_header",
+                                                      *["c" * 70] * 1200))
+    _pcd(w / "double.pcd", pts, 8, "binary")
+    _pcd(w / "few.pcd", pts, 4, "binary_compressed", points=len(pts) // 10)
+    _pcd(w / "many.pcd", pts, 4, "binary_compressed", points=10_000_000)
+    rows = "".join(f"{x!r} {y!r} {z!r} 2 5 6\n" for x, y, z in pts.tolist())
+    head = (f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\nproperty double x\n"
+            "property double y\nproperty double z\nproperty list uchar int idx\nend_header\n")
+    (w / "list.ply").write_text(head + rows)
+    (w / "list_first.ply").write_text(
+        head.replace("property list uchar int idx\n", "").replace(
+            "property double x\n", "property list uchar int idx\nproperty double x\n")
+        + "".join(f"2 5 6 {x!r} {y!r} {z!r}\n" for x, y, z in pts.tolist()))
+    (w / "under.xyz").write_text("".join(f"{x} {y} {z}\n" for x, y, z in pts[:100].tolist())
+                                 + "1_0 2 3\n")
+    eye = str(w / "eye.txt")
+    ri = ["register-clouds", "--init", eye]
+    valid = [(f"valid: {what}", ri + [str(w / f), b, "-o", out], _is_identity) for what, f in (
+        ("binary PLY, vertex properties z y x, float, big-endian", "zyx.ply"),
+        ("binary PLY mesh, y x z double, faces after the vertices", "yxz8.ply"),
+        ("PLY header over 64 kB, a comment naming end_header", "long.ply"),
+        ("PCD with double coordinates", "double.pcd"),
+        ("ASCII PLY with a list property in the vertex element", "list.ply"),
+        ("ASCII PLY, a list property before x, y, z", "list_first.ply"))]
+    bad = [("binary_compressed PCD, POINTS/WIDTH a tenth of the data",
+            ri + [str(w / "few.pcd"), b, "-o", out]),
+           ("binary_compressed PCD, POINTS/WIDTH 1e7", ri + [str(w / "many.pcd"), b, "-o", out]),
+           ("XYZ with 1_0 (Python's float reads 10)", ri + [str(w / "under.xyz"), b, "-o", out])]
+    return valid + bad
+
+
+def _issue15_more(w: Path, npz, bal: str, out: str) -> list[tuple]:
+    fi = ["fit-intrinsics"]
+    ba = ["bundle-adjust"]
+    like = {k: npz[k] for k in npz.files}
+    np.savez(w / "complex.npz", **{**like, "image_points": like["image_points"] * (1 + 1j)})
+    _npz_bomb(w / "bomb.npz", 400_000, like)
+    for name, size in (("inf", "Infinity"), ("1e999", "1e999"), ("1e20", "[1e20, 480]")):
+        good = json.dumps({k: like[k].tolist() for k in ("image_points", "object_points")})
+        (w / f"size_{name}.json").write_text(good[:-1] + f', "image_size": {size}}}')
+    _png_bomb(w / "bomb.png", 20000, 20000)
+    (w / "bal_under.txt").write_text(bal.replace("-3.859900e+02", "-3_859.900", 1))
+    (w / "bal_1e300.txt").write_text(bal.replace("\n0 0 ", "\n1e300 0 ", 1))
+    (w / "dangling.txt").symlink_to(w / "no_dir" / "x.txt")
+    src = str(DATA / "bal" / "dubrovnik-3-7-pre.txt")
+    limit = os.pathconf(w, "PC_NAME_MAX")
+    return [
+        ("corners: complex image_points", fi + ["--corners", str(w / "complex.npz"), "-o", out]),
+        ("corners: zip bomb (1.7 MB inflating to 346 MB)",
+         fi + ["--corners", str(w / "bomb.npz"), "-o", out]),
+        *[(f"corners: image_size {n}", fi + ["--corners", str(w / f"size_{n}.json"), "-o", out])
+          for n in ("inf", "1e999", "1e20")],
+        ("images: 0.4 MB PNG of 20000x20000 pixels (x3)",
+         fi + [str(w / "bomb.png")] * 3 + ["--board", "9x6", "--square", "0.025", "-o", out]),
+        ("BAL with 1_0", ba + [str(w / "bal_under.txt"), "-o", out]),
+        ("BAL camera index 1e300", ba + [str(w / "bal_1e300.txt"), "-o", out]),
+        ("-o /dev/full", ba + [src, "-o", "/dev/full"]),
+        ("-o in a read-only place (/proc/self)", ba + [src, "-o", "/proc/self/ba.txt"]),
+        ("-o a dangling symlink", ba + [src, "-o", str(w / "dangling.txt")]),
+        ("-o a name one byte over the length limit",
+         ba + [src, "-o", str(w / ("n" * (limit + 1)))]),
+        ("valid: -o a name at the length limit", ba + [src, "-o", str(w / ("m" * limit))], None),
+        ("valid: -o /dev/stdout through a pipe", ba + [src, "-o", "/dev/stdout"], None),
+    ]
+
+
+def cases(tmp: Path) -> list[tuple]:
     w = tmp
     (w / "empty.ply").write_bytes(b"")
     (w / "random.pcd").write_bytes(np.random.default_rng(0).bytes(4096))
@@ -186,35 +337,66 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("BAL unknown loss", ba + [str(DATA / "bal" / "dubrovnik-3-7-pre.txt"), "--loss", "l3",
                                    "-o", out]),
         *_registration_cases(w, out),
+        *_issue15(w, b, out),
+        *_issue15_more(w, npz, bal, out),
     ]
+
+
+def _run(args: list[str], err_path: Path) -> tuple[int, str, str, int]:
+    """Exit code, stdout, stderr and peak RSS (MB) of the CLI on ``args`` (stdout a pipe)."""
+    with err_path.open("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "calib_cli.main", *args, "--quiet"],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return proc.returncode, out, err.read(), usage.ru_maxrss // 1024
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:  # a name over the length limit
+        return False
 
 
 def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for label, args in cases(tmp):
+        for label, args, *check in cases(tmp):
             out = Path(args[args.index("-o") + 1])
-            old = out.read_bytes() if out.is_file() else None  # an input named as -o
-            p = subprocess.run([sys.executable, "-m", "calib_cli.main", *args, "--quiet"],
-                               capture_output=True, text=True, timeout=300)
-            lines = [ln for ln in p.stderr.strip().splitlines() if ln.startswith("calib:")]
-            msg = lines[-1] if lines else p.stderr.strip().splitlines()[-1:]
+            ours = out.parent == tmp  # an output in the case folder: check it is left or not
+            if ours and _is_file(out):
+                out.unlink()
+            old = None if ours or not _is_file(out) else out.read_bytes()  # an input as -o
+            code, _, err, mb = _run(args, tmp / "stderr.txt")
+            lines = [ln for ln in err.strip().splitlines() if ln.startswith("calib:")]
+            msg = lines[-1] if lines else (err.strip().splitlines() or [""])[-1]
+            if check and check[0] is not None and code == 0:
+                msg = check[0](out)
             msg = str(msg).replace(d, "<tmp>").replace(str(ROOT), "<repo>").replace("|", "\\|")
-            left = out.is_file() and out.read_bytes() != old
-            if old is None:  # the next case starts without it
-                out.unlink(missing_ok=True)
-            rows.append((label, args[0], p.returncode, msg, left))
+            msg = msg if len(msg) < 300 else msg[:150] + " ... " + msg[-100:]
+            left = "yes" if ours and _is_file(out) else "no" if ours else "-"
+            if old is not None and (not _is_file(out) or out.read_bytes() != old):
+                left = "INPUT OVERWRITTEN"
+            rows.append((label, args[0], code, msg, left, mb, bool(check)))
     lines = ["# Bad inputs and what the user sees", "",
              "Generated by `python bench/bad_inputs.py` (every case runs the real CLI in a "
-             "subprocess). Exit codes: 2 input, 3 degenerate geometry, 4 no convergence.", "",
-             "| # | input | command | exit | message (stderr) | output left |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for i, (label, cmd, code, msg, left) in enumerate(rows, 1):
-        lines.append(f"| {i} | {label} | `{cmd}` | {code} | {msg} | {'yes' if left else 'no'} |")
-    bad = [r for r in rows if r[2] == 0 or r[4] or "internal error" in r[3]]
-    lines += ["", f"{len(rows)} cases; {len(bad)} with exit 0, an internal error or a "
-              "leftover output file."]
+             "subprocess, stdout a pipe). Exit codes: 2 input, 3 degenerate geometry, 4 no "
+             "convergence. Rows marked *valid* are inputs that must be read correctly (exit 0); "
+             "peak RSS is the child's maximum resident memory.", "",
+             "| # | input | command | exit | message (stderr) | output left | peak RSS MB |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for i, (label, cmd, code, msg, left, mb, _) in enumerate(rows, 1):
+        lines.append(f"| {i} | {label} | `{cmd}` | {code} | {msg} | {left} | {mb} |")
+    bad = [r for r in rows if (r[2] != 0 or "WRONG" in r[3]) == r[6]
+           or (r[4] != "-" and (r[4] == "yes") != r[6]) or "internal error" in r[3]
+           or r[5] > 1024]
+    lines += ["", f"{len(rows)} cases; {len(bad)} with a wrong exit code (0 for bad input, "
+              "non-zero or a wrong result for valid input), an internal error, a leftover "
+              "output file or a peak over 1 GB."]
     (ROOT / "docs" / "BAD_INPUTS.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if bad else 0

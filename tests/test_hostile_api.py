@@ -129,3 +129,17 @@ def test_lie_arbitrary_shapes_and_values(a):
         out = _calls_ok(fn, a)
         if out is not None:
             assert np.isfinite(out).all()
+
+
+@FUZZ
+@given(st.sampled_from([b"\xff\xd8", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"BM", b"II*\x00",
+                        b"MM\x00*", b"PK\x03\x04", b""]), st.binary(max_size=512))
+def test_image_and_corner_readers_random_bytes(tmp_path_factory, magic, data):
+    from calib.io import read_corners, read_gray
+
+    d = tmp_path_factory.mktemp("i")
+    (d / "f").write_bytes(magic + data)
+    out = _calls_ok(read_gray, d / "f")
+    if out is not None:
+        assert out.ndim == 2 and out.dtype == np.uint8
+    _calls_ok(read_corners, d / "f")

@@ -117,3 +117,19 @@ def test_killed_command_exits_130_and_keeps_old_output(tmp_path, sig):
     assert "interrupted" in err and "Traceback" not in err
     assert out.read_text() == "previous result\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "solved.txt"]
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "dangling", "too-long"])
+def test_output_that_cannot_be_written_is_exit_2(tmp_path, bundled, capsys, where):
+    """Environment problems when writing are exit 2 with one line naming the file, and leave
+    no temporary file (issue 15: they were internal errors, exit 1)."""
+    out = {"/dev/full": "/dev/full", "dangling": str(tmp_path / "link.txt"),
+           "too-long": str(tmp_path / ("n" * (os.pathconf(tmp_path, "PC_NAME_MAX") + 1)))}[where]
+    if where == "dangling":
+        os.symlink(tmp_path / "missing" / "x.txt", out)
+    code = main(["bundle-adjust", str(bundled / "bal" / "dubrovnik-3-7-pre.txt"), "-o", out,
+                 "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"calib: error: {out}: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["link.txt"] if where == "dangling"
+                                                          else [])

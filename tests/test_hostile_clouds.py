@@ -84,11 +84,16 @@ def test_ascii_ply_with_list_property_in_vertices(tmp_path):
             "property double y\nproperty double z\nproperty list uchar int extra\nend_header\n")
     (tmp_path / "a.ply").write_text(head + rows)
     np.testing.assert_array_equal(read_cloud(tmp_path / "a.ply"), PTS)
-    before = head.replace("property double x\n", "").replace(
-        "property list uchar int extra\n", "property list uchar int extra\nproperty double x\n")
-    (tmp_path / "b.ply").write_text(before + rows)
-    with pytest.raises(InputError, match="b.ply: ASCII PLY with a list property before"):
-        read_cloud(tmp_path / "b.ply")
+    before = head.replace("property list uchar int extra\n", "").replace(
+        "property double x\n", "property list uchar int extra\nproperty double x\n")
+    rows_before = "".join(f"{k % 3} " + " ".join(["7"] * (k % 3)) + f" {x!r} {y!r} {z!r}\n"
+                          for k, (x, y, z) in enumerate(PTS.tolist()))
+    (tmp_path / "b.ply").write_text(before + rows_before)  # columns move from row to row
+    np.testing.assert_array_equal(read_cloud(tmp_path / "b.ply"), PTS)
+    (tmp_path / "c.ply").write_text(before + rows_before.replace("\n2 7 7 ", "\n1 7 7 ", 1))
+    with pytest.raises(InputError, match="c.ply: vertex row 3 has 6 values, the header "
+                       "describes 5"):
+        read_cloud(tmp_path / "c.ply")
 
 
 def test_long_ply_header_and_end_header_in_a_comment(tmp_path):

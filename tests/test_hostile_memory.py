@@ -134,7 +134,7 @@ def test_zip_bomb_corners_refused_before_inflating(tmp_path):
     assert p.stat().st_size < 3_000_000
     msg, mb = _peak_mb(f"from calib.io.corners import read_corners; read_corners({str(p)!r})")
     assert msg.startswith(f"{p}: the archive inflates to 346 MB (image_points.npy 346 MB), "
-                          "over the 268 MB limit"), msg
+                          "over the 134 MB limit"), msg
     assert mb < 300, mb
 
 
@@ -207,3 +207,14 @@ def test_text_clouds_read_in_memory_near_the_result(tmp_path, kind):
                                           text=True, timeout=120, check=True).stdout.split())
     assert n == len(pts)
     assert grown_mb < 3 * pts.nbytes / 2**20, (grown_mb, p.stat().st_size / 2**20)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xd8\xff\xe0\x00\x00", b"\xff\xd8\xff\xe0\x00\x01",
+                                  b"\xff\xd8\xff\xc0\x00", b"\xff\xd8" + b"\xff" * 100,
+                                  b"II*\x00\xff\xff\xff\xff", b"MM\x00*\x00\x00\x00\x08\xff\xff",
+                                  b"BM" + bytes(30), b"\x89PNG\r\n\x1a\n" + bytes(24)])
+def test_broken_image_headers_end_in_an_input_error(tmp_path, data):
+    p = tmp_path / "h.img"
+    p.write_bytes(data)
+    with pytest.raises(InputError, match=f"^{p}: not a readable image"):
+        read_gray(p)

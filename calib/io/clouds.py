@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,9 @@ def read_transform(path: str | os.PathLike) -> np.ndarray:
                         break
             T = np.asarray(d, dtype=float)
         else:
-            T = np.loadtxt(p, ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+                T = np.loadtxt(p, ndmin=2)
     except Exception as exc:
         raise InputError(f"{p}: not a 4x4 transform ({exc})") from None
     if T.shape != (4, 4) or not np.isfinite(T).all():

@@ -19,7 +19,7 @@ from ..errors import InputError
 from .validate import check_file
 
 #: Largest corners file (bytes on disk) and largest total of its arrays once inflated.
-MAX_CORNERS_BYTES = 256 * 1024**2
+MAX_CORNERS_BYTES = 128 * 1024**2
 #: Largest image side accepted in ``image_size`` (pixels).
 MAX_IMAGE_SIDE = 1_000_000
 

@@ -78,6 +78,8 @@ def _jpeg_size(fh: BinaryIO) -> tuple[int, int] | None:
         if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
             return None
         (length,) = struct.unpack(">H", fh.read(2))
+        if length < 2:  # (a length below its own 2 bytes would loop forever)
+            raise ValueError(f"JPEG segment length {length}")
         if marker in _SOF:
             h, w = struct.unpack(">xHH", fh.read(5))
             return w, h

@@ -156,9 +156,48 @@ def _read_ascii(p: Path, elements: list[Element], vi: int, body: int) -> np.ndar
     cols = [names.index(c) for c in "xyz"]
     first_list = next((k for k, (_, c) in enumerate(vertex.props) if isinstance(c, tuple)),
                       len(names))
-    if max(cols) > first_list:
-        raise InputError(f"{p}: ASCII PLY with a list property before x, y or z in the "
-                         "vertex element is not supported")
     check_line_end(p)
     skip = sum(e.count for e in elements[:vi])
+    if max(cols) > first_list:  # columns move from row to row: walk each row
+        return _read_ascii_rows(p, vertex, body, skip)
     return read_columns(p, body, cols, vertex.count, skip_rows=skip)
+
+
+def _read_ascii_rows(p: Path, vertex: Element, body: int, skip: int) -> np.ndarray:
+    """x, y, z of ASCII vertex rows whose lists come before them, row by row."""
+    n = vertex.count
+    if n * 4 > p.stat().st_size - body:  # every row has at least "a b c" and a line end
+        raise InputError(f"{p}: truncated: the header promises {n} vertices")
+    out = np.empty((n, 3))
+    want = {c: "xyz".index(c) for c in "xyz"}
+    with p.open("rb") as fh:
+        fh.seek(body)
+        rows = (ln.split() for ln in fh if ln.strip())
+        for _ in range(skip):
+            next(rows, None)
+        for k in range(n):
+            words = next(rows, None)
+            if words is None:
+                raise InputError(f"{p}: truncated: the header promises {n} vertices, the "
+                                 f"file has {k}")
+            out[k] = _walk(p, k, words, vertex.props, want)
+    return out
+
+
+def _walk(p: Path, k: int, words: list[bytes], props: list, want: dict) -> list[float]:
+    """x, y, z of one row: each list property is its length followed by that many items."""
+    xyz, pos = [0.0, 0.0, 0.0], 0
+    try:
+        for name, code in props:
+            if isinstance(code, tuple):
+                pos += 1 + int(words[pos])
+            else:
+                if name in want:
+                    xyz[want[name]] = float(words[pos].decode("ascii"))
+                pos += 1
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: vertex row {k + 1} does not match the header ({exc})") from None
+    if pos != len(words) or b"_" in b"".join(words):
+        raise InputError(f"{p}: vertex row {k + 1} has {len(words)} values, the header "
+                         f"describes {pos}, or a value that is not a plain number")
+    return xyz
