@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "calib"
 CLI = ROOT / "cli"
 
-TASKS = ("calib.intrinsics", "calib.registration", "calib.bundle")
+TASKS = ("calib.intrinsics", "calib.registration", "calib.bundle", "calib.extrinsics")
 
 
 def _module_name(path: Path, base: Path, package: str) -> tuple[str, bool]:
