@@ -67,8 +67,9 @@ def stations(n: int = 20, setup: str = "eye-in-hand", corner_noise_px: float = 0
                       image_size, cols, rows, square)
 
 
-def images(data: HandEyeSet, seed: int = 0, noise: float = 2.0) -> list[np.ndarray]:
+def images(data: HandEyeSet, seed: int = 0, noise: float = 2.0, supersample: int = 3
+           ) -> list[np.ndarray]:
     """Rendered 8-bit images of the board at each station's true camera pose."""
     rng = np.random.default_rng(seed)
     return [render(data.params, c, data.cols, data.rows, data.square, data.image_size,
-                   noise=noise, rng=rng) for c in data.target_poses]
+                   supersample, noise, rng) for c in data.target_poses]

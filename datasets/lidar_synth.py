@@ -138,8 +138,9 @@ def frames(n: int = 10, beams: int = 32, range_noise: float = 0.015, corner_nois
                        np.asarray(params, float), image_size, cols, rows, square, margin)
 
 
-def images(data: LidarFrames, seed: int = 0, noise: float = 2.0) -> list[np.ndarray]:
+def images(data: LidarFrames, seed: int = 0, noise: float = 2.0, supersample: int = 3
+           ) -> list[np.ndarray]:
     """Rendered 8-bit camera images of each frame's board."""
     rng = np.random.default_rng(seed)
     return [render(data.params, T, data.cols, data.rows, data.square, data.image_size,
-                   noise=noise, rng=rng, margin=data.margin) for T in data.T_camera_board]
+                   supersample, noise, rng, margin=data.margin) for T in data.T_camera_board]

@@ -39,8 +39,7 @@ class HandEyeOptions:
 
     ``robot_sigma_mm`` / ``robot_sigma_deg``: standard deviation of each robot pose's
     position (per axis, base frame) and rotation (per axis); ``refine_intrinsics`` frees the
-    camera parameters; a station whose residual RMS exceeds ``outlier_factor`` times the
-    median (and 2 σ of the observations) is named an outlier.
+    camera parameters; ``outlier_factor``: see :func:`_outliers`.
     """
 
     robot_sigma_mm: float = 0.2
@@ -141,9 +140,14 @@ def _station_rms(data, values, model, sign) -> np.ndarray:
     return np.sqrt(sq / np.maximum(cnt, 1))
 
 
-def _outliers(rms: np.ndarray, sigma: float, factor: float, names) -> tuple[str, ...]:
-    med = float(np.median(rms))
-    bad = (rms > factor * med) & (rms > 2.0 * sigma)
+def _outliers(rms, sigma, corr_mm, corr_deg, opts, names) -> tuple[str, ...]:
+    """Stations that do not fit: a residual RMS above ``outlier_factor`` times the median
+    (and 2 σ of the observations), or a robot pose the fit had to move more than 4 stated
+    σ (and ``outlier_factor`` times the median move) in position or rotation."""
+    f = opts.outlier_factor
+    bad = (rms > f * np.median(rms)) & (rms > 2.0 * sigma)
+    for corr, sig in ((corr_mm, opts.robot_sigma_mm), (corr_deg, opts.robot_sigma_deg)):
+        bad |= (corr > 4.0 * sig) & (corr > f * np.median(corr))
     return tuple(names[i] for i in np.flatnonzero(bad))
 
 
@@ -240,7 +244,7 @@ def _result(setup, res, data, B, X0, sigma, factor, lens, sign, opts, names) -> 
         params=res.values["theta"][0] if lens is not None else None,
         residual_unit="px" if lens is not None else "m", sigma_observation=sigma,
         station_names=tuple(names), station_rms=rms,
-        outlier_stations=_outliers(rms, sigma, opts.outlier_factor, names),
+        outlier_stations=_outliers(rms, sigma, corr_mm, corr_deg, opts, names),
         robot_correction_mm=corr_mm, robot_correction_deg=corr_deg,
         robot_sigma_mm=opts.robot_sigma_mm, robot_sigma_deg=opts.robot_sigma_deg,
         converged=s.termination == "converged", iterations=len(s.iterations),

@@ -1,0 +1,73 @@
+"""``calib camera-lidar`` end to end on rendered frames; bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from calib.camera import CameraModel
+from calib.extrinsics.uncertainty import pose_error
+from calib.io.camera_files import write_camera
+from calib.io.clouds import write_ply
+from calib_cli.main import main
+from calib_datasets import lidar_synth
+
+CAM = np.array([560.0, 561.0, 322.0, 238.5, -0.12, 0.05, 0.0004, -0.0003, 0.0])
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    d = lidar_synth.frames(5, 32, seed=11, az_step_deg=0.4, params=CAM, image_size=(640, 480))
+    p = tmp_path_factory.mktemp("cl")
+    (p / "img").mkdir()
+    (p / "pc").mkdir()
+    for i, im in enumerate(lidar_synth.images(d, supersample=2)):
+        cv2.imwrite(str(p / "img" / f"cam_{i + 10:04d}.png"), im)
+        write_ply(p / "pc" / f"velo{i + 10}.ply", d.clouds[i])
+    write_camera(p / "cam.yaml", CameraModel(CAM, (640, 480)))
+    return d, p
+
+
+def _args(p, *extra):
+    return ["camera-lidar", "--images", str(p / "img"), "--clouds", str(p / "pc"), "--camera",
+            str(p / "cam.yaml"), "--board", "7x5", "--square", "0.12", "--workers", "1",
+            *extra]
+
+
+def test_end_to_end(scene):
+    d, p = scene
+    out, rep, png = p / "T.txt", p / "r.json", p / "check.png"
+    assert main(_args(p, "-o", str(out), "--report", str(rep), "--plot", str(png), "-q")) == 0
+    T = np.loadtxt(out)
+    r = json.loads(rep.read_text())
+    np.testing.assert_allclose(T, r["T_camera_lidar"], atol=1e-15)
+    er, et = pose_error(T, d.T_camera_lidar)
+    assert er < 3 * r["std_rot_deg"] and et < 3 * r["std_trans_m"] and et < 0.01
+    assert [f["name"] for f in r["frames"]] == [f"velo{i}.ply" for i in range(10, 15)]
+    assert all(0.003 < f["plane_rms_m"] < 0.02 for f in r["frames"])
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[0] > 200
+
+
+def test_frame_without_partner(scene, tmp_path, capsys):
+    d, p = scene
+    (p / "pc" / "velo14.ply").rename(tmp_path / "velo14.ply")
+    try:
+        assert main(_args(p, "-o", str(tmp_path / "T.txt"))) == 2
+    finally:
+        (tmp_path / "velo14.ply").rename(p / "pc" / "velo14.ply")
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"calib: error: .*cam_0014\.png: frame 14 has no cloud partner.*", err)
+    assert not (tmp_path / "T.txt").exists()
+
+
+def test_bad_roi(scene, tmp_path, capsys):
+    _, p = scene
+    assert main(_args(p, "-o", str(tmp_path / "T.txt"), "--roi", "1,2,3")) == 2
+    assert "--roi '1,2,3': expected xmin,xmax" in capsys.readouterr().err
+    assert main(_args(p, "-o", str(tmp_path / "T.txt"), "--roi", "-1,1,-1,1,-1,1")) == 2
+    assert "no plane of the board's size" in capsys.readouterr().err
