@@ -144,8 +144,8 @@ def write_plot(path: Path, frames, clouds, model: str, params, T: np.ndarray,
 def register(app: typer.Typer) -> None:
     @app.command("camera-lidar")
     def camera_lidar_cmd(
-        images: list[str] = typer.Option(..., "--images", help="Image folder, glob or files."),
-        clouds: list[str] = typer.Option(..., "--clouds", help="Cloud folder, glob or files."),
+        images: list[str] = typer.Option(None, "--images", help="Image folder, glob or files."),
+        clouds: list[str] = typer.Option(None, "--clouds", help="Cloud folder, glob or files."),
         camera: Path = typer.Option(..., "--camera", help="Camera file (intrinsics)."),
         output: Path = typer.Option(..., "-o", "--output", help="4x4 text: T_camera_lidar."),
         report: Path = typer.Option(None, "--report", help="JSON report to write."),
@@ -156,6 +156,9 @@ def register(app: typer.Typer) -> None:
         size: str = typer.Option(None, "--board-size",
                                  help="Outer board size WxH (m), if not grid + one square."),
         roi: str = typer.Option(None, "--roi", help="xmin,xmax,ymin,ymax,zmin,zmax (LiDAR, m)."),
+        pairs: Path = typer.Option(None, "--correspondences",
+                                   help="2D-3D pairs instead of frames: NPZ (image_points, "
+                                        "lidar_points) or text rows u v x y z."),
         detector: str = typer.Option("classic", "--detector", help="classic | sb (chessboard)."),
         workers: int = typer.Option(0, "--workers", help="Detection processes (0: all cores)."),
         timeout: float = typer.Option(30.0, "--timeout", help="Seconds allowed per image."),
@@ -168,6 +171,12 @@ def register(app: typer.Typer) -> None:
         from calib.io.clouds import read_cloud
 
         check_outputs(output, report, plot)
+        if pairs is not None:
+            if images or clouds or plot is not None:
+                raise InputError("--correspondences replaces --images/--clouds (and --plot)")
+            return _from_pairs(pairs, camera, output, report, quiet)
+        if not images or not clouds:
+            raise InputError("give --images and --clouds (or --correspondences FILE)")
         opts = CameraLidarOptions(roi=parse_roi(roi))
         target = make_target(board, square, target_file, detector)
         bsize = board_size(target, size)
@@ -206,3 +215,43 @@ def register(app: typer.Typer) -> None:
                        f"{res.std_trans_m * 1e3:.2f} mm, {res.std_rot_deg:.3f} deg; plane RMS "
                        f"{np.sqrt(np.mean(res.frame_plane_rms_m ** 2)) * 1e3:.1f} mm over "
                        f"{len(frames)} frames")
+
+
+def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(pixels (N, 2), lidar points (N, 3))`` from an NPZ (``image_points``,
+    ``lidar_points``) or a text file of ``u v x y z`` rows (comma or whitespace)."""
+    from calib.errors import InputError
+    from calib.io.validate import check_file
+
+    check_file(path, "correspondences file")
+    try:
+        if path.read_bytes()[:2] == b"PK":
+            d = np.load(path, allow_pickle=False)
+            return np.asarray(d["image_points"], float), np.asarray(d["lidar_points"], float)
+        rows = np.loadtxt(path, delimiter=None if b"," not in path.read_bytes() else ",",
+                          ndmin=2)
+    except KeyError as exc:
+        raise InputError(f"{path}: missing key {exc} (need image_points, lidar_points)"
+                         ) from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not rows of u v x y z ({exc})") from None
+    if rows.shape[1] != 5:
+        raise InputError(f"{path}: rows have {rows.shape[1]} values, expected 5 (u v x y z)")
+    return rows[:, :2], rows[:, 2:]
+
+
+def _from_pairs(pairs: Path, camera: Path, output: Path, report, quiet: bool) -> None:
+    from calib.extrinsics.correspondences import calibrate_from_pairs
+
+    uv, pts = load_pairs(pairs)
+    model, params, _ = load_camera(camera)
+    res = calibrate_from_pairs(pts, uv, params, model)
+    write_text(output, matrix_text(res.T_camera_lidar))
+    if report is not None:
+        write_json(report, {**res.to_dict(), "inputs": {"camera": str(camera),
+                                                        "correspondences": str(pairs)}})
+    if not quiet:
+        d = res.to_dict()
+        typer.echo(f"T_camera_lidar from {len(uv)} pairs: RMS {d['rms_all_px']:.2f} px "
+                   f"({int(res.inliers.sum())} inliers: {d['rms_inliers_px']:.2f} px), σ "
+                   f"{res.std_trans_m * 1e3:.1f} mm, {res.std_rot_deg:.2f} deg")

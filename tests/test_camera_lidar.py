@@ -159,3 +159,26 @@ def test_normals_in_a_narrow_cone_are_degenerate():
         check_spread(n, 5.0)
     n[0] = [0.5, 0, 0.866]
     assert check_spread(n, 5.0) > 25
+
+
+def test_pairs_mode_recovers_the_truth_and_flags_bad_picks():
+    from calib.camera.pinhole import project
+    from calib.extrinsics.correspondences import calibrate_from_pairs
+
+    rng = np.random.default_rng(4)
+    T = lidar_synth.T_CAMERA_LIDAR
+    covered = 0
+    for _ in range(10):
+        pl = np.c_[rng.uniform(2, 5, 30), rng.uniform(-1.5, 1.5, 30), rng.uniform(-0.8, 0.5, 30)]
+        uv = project(se3.act(T, pl), lidar_synth.CAMERA) + rng.normal(0, 1.0, (30, 2))
+        uv[:2] += 40.0  # two bad picks
+        r = calibrate_from_pairs(pl, uv, lidar_synth.CAMERA)
+        assert not r.inliers[:2].any() and r.inliers[2:].all()
+        er, et = pose_error(r.T_camera_lidar, T)
+        covered += (er < 3 * r.std_rot_deg) + (et < 3 * r.std_trans_m)
+    assert covered >= 19
+    exact = project(se3.act(T, pl), lidar_synth.CAMERA)
+    er, et = pose_error(calibrate_from_pairs(pl, exact, lidar_synth.CAMERA).T_camera_lidar, T)
+    assert er < 1e-7 and et < 1e-8
+    with pytest.raises(InputError, match="5 pairs; need at least 6"):
+        calibrate_from_pairs(pl[:5], exact[:5], lidar_synth.CAMERA)
