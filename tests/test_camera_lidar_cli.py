@@ -35,6 +35,7 @@ def scene(tmp_path_factory):
 def _args(p, *extra):
     return ["camera-lidar", "--images", str(p / "img"), "--clouds", str(p / "pc"), "--camera",
             str(p / "cam.yaml"), "--board", "7x5", "--square", "0.12", "--workers", "1",
+            "--timeout", "120",
             *extra]
 
 
@@ -97,3 +98,14 @@ def test_correspondences_on_heethesh(shared_datasets, tmp_path, capsys):
                  str(src / "camera_calibration" / "ost.yaml"), "--images", "x", "-o",
                  str(tmp_path / "T2.txt")]) == 2
     assert "--correspondences replaces" in capsys.readouterr().err
+
+
+def test_target_yaml(scene, tmp_path):
+    d, p = scene
+    (tmp_path / "t.yaml").write_text("target_type: checkerboard\ntargetCols: 7\ntargetRows: 5\n"
+                                     "rowSpacingMeters: 0.12\ncolSpacingMeters: 0.12\n")
+    out = tmp_path / "T.txt"
+    assert main(["camera-lidar", "--images", str(p / "img"), "--clouds", str(p / "pc"),
+                 "--camera", str(p / "cam.yaml"), "--target", str(tmp_path / "t.yaml"),
+                 "--workers", "1", "--timeout", "120", "-o", str(out), "-q"]) == 0
+    assert pose_error(np.loadtxt(out), d.T_camera_lidar)[1] < 0.01

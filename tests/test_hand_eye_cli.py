@@ -64,7 +64,7 @@ def test_images(tmp_path):
     assert main(["hand-eye", str(tmp_path), "--robot-poses", str(tmp_path / "poses.csv"),
                  "--camera", str(tmp_path / "cam.yaml"), "--board", "9x6", "--square", "0.03",
                  "--setup", "eye-in-hand", "-o", str(out), "--report", str(rep), "-q",
-                 "--workers", "1"]) == 0
+                 "--workers", "1", "--timeout", "120"]) == 0
     r = json.loads(rep.read_text())
     er, et = pose_error(np.loadtxt(out), d.X)
     assert et < 3 * r["std_trans_m"] and er < 3 * r["std_rot_deg"] and et < 2e-3
