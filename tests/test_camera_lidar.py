@@ -182,3 +182,11 @@ def test_pairs_mode_recovers_the_truth_and_flags_bad_picks():
     assert er < 1e-7 and et < 1e-8
     with pytest.raises(InputError, match="5 pairs; need at least 6"):
         calibrate_from_pairs(pl[:5], exact[:5], lidar_synth.CAMERA)
+
+
+def test_same_board_orientation_in_every_frame_exits_degenerate(small):
+    c, uv = small.clouds[0], small.corners[0]
+    shifted = [c, c + [0.0, 0.3, 0.0], c + [0.0, -0.3, 0.1]]  # the same plane, moved
+    with pytest.raises(DegenerateError, match="all board normals lie within 0.0 deg"):
+        calibrate_camera_lidar(shifted, small.object_points, [uv, uv, uv], small.params,
+                               board_size(small))
