@@ -5,7 +5,8 @@ stations. The grid is found by calib.targets.CircleGrid; its labelling is then t
 (a 90-degree turn of the index grid keeps the handedness the detector made consistent) so
 that the big dot is point 0 in every view. Writes poses.csv and corners.npz to OUT and runs
 ``calib hand-eye --corners`` with the upstream nominal intrinsics (fx = fy = 550,
-cx = 320, cy = 240, no distortion), with and without --refine-intrinsics; then prints the
+cx = 320, cy = 240, no distortion), with and without --refine-intrinsics, and with the
+intrinsics ``calib fit-intrinsics --corners`` fits to the same circle centres; prints the
 upstream checks: per-coordinate RMS, and the mean difference between the calibrated
 camera->target pose and a per-image PnP.
 
@@ -72,9 +73,14 @@ def main(out: Path) -> None:
              image_size=np.array([640, 480]), names=np.array([f"{k}.png" for k in range(15)]))
     write_camera(out / "nominal.yaml", CameraModel(NOMINAL, (640, 480)))
     calib = str(Path(sys.executable).parent / "calib")
-    for extra in ([], ["--refine-intrinsics"]):
+    fit = [calib, "fit-intrinsics", "--corners", str(out / "corners.npz"), "-o",
+           str(out / "fitted.yaml"), "-q"]
+    print("$", " ".join(fit))
+    subprocess.run(fit, check=True)
+    for cam, extra in (("nominal.yaml", []), ("nominal.yaml", ["--refine-intrinsics"]),
+                       ("fitted.yaml", [])):
         cmd = [calib, "hand-eye", "--robot-poses", str(out / "poses.csv"), "--corners",
-               str(out / "corners.npz"), "--camera", str(out / "nominal.yaml"), "--setup",
+               str(out / "corners.npz"), "--camera", str(out / cam), "--setup",
                "eye-in-hand", "-o", str(out / "X.txt"), "--report", str(out / "he.json"),
                *extra]
         print("$", " ".join(cmd))
