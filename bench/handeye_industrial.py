@@ -78,7 +78,8 @@ def main(out: Path) -> None:
     print("$", " ".join(fit))
     subprocess.run(fit, check=True)
     for cam, extra in (("nominal.yaml", []), ("nominal.yaml", ["--refine-intrinsics"]),
-                       ("fitted.yaml", [])):
+                       ("fitted.yaml", []), ("fitted.yaml", ["--estimate-robot-noise"]),
+                       ("nominal.yaml", ["--refine-intrinsics", "--estimate-robot-noise"])):
         cmd = [calib, "hand-eye", "--robot-poses", str(out / "poses.csv"), "--corners",
                str(out / "corners.npz"), "--camera", str(out / cam), "--setup",
                "eye-in-hand", "-o", str(out / "X.txt"), "--report", str(out / "he.json"),
@@ -107,7 +108,8 @@ def check(out: Path, B: np.ndarray, views: np.ndarray, obj: np.ndarray) -> None:
           f"{np.mean(dang):.3f} deg (upstream bounds 20 mm, 3 deg)")
     print(f"  T_gripper_camera t = {np.round(X[:3, 3], 4)} m, sigma {r['std_trans_m'] * 1e3:.2f}"
           f" mm / {r['std_rot_deg']:.3f} deg; outliers {r['outlier_stations']}; "
-          f"robot moves (mm) max {max(s['robot_correction_mm'] for s in r['stations']):.2f}")
+          f"robot moves (mm) max {max(s['robot_correction_mm'] for s in r['stations']):.2f}; "
+          f"robot noise {r['noise_model']}")
 
 
 if __name__ == "__main__":

@@ -156,6 +156,9 @@ def register(app: typer.Typer) -> None:
                                        help="Robot position noise (mm, per axis)."),
         sigma_deg: float = typer.Option(0.02, "--robot-sigma-deg",
                                         help="Robot rotation noise (deg, per axis)."),
+        estimate: bool = typer.Option(False, "--estimate-robot-noise",
+                                      help="Estimate the robot noise from the residuals "
+                                           "(the stated σ is the start)."),
         detector: str = typer.Option("classic", "--detector", help="classic | sb (chessboard)."),
         workers: int = typer.Option(0, "--workers", help="Detection processes (0: all cores)."),
         timeout: float = typer.Option(30.0, "--timeout", help="Seconds allowed per image."),
@@ -169,7 +172,8 @@ def register(app: typer.Typer) -> None:
         if setup not in SETUPS:
             raise InputError(f"--setup {setup!r}: choose one of {', '.join(SETUPS)}")
         opts = HandEyeOptions(robot_sigma_mm=sigma_mm, robot_sigma_deg=sigma_deg,
-                              refine_intrinsics=refine_intrinsics)
+                              refine_intrinsics=refine_intrinsics,
+                              estimate_robot_noise=estimate)
         check_outputs(output, report)
         B, kw, names, inputs = _stations(robot_poses, images, corners, target_poses, camera,
                                          board, square, target_file, detector, workers,

@@ -39,12 +39,15 @@ class HandEyeOptions:
 
     ``robot_sigma_mm`` / ``robot_sigma_deg``: standard deviation of each robot pose's
     position (per axis, base frame) and rotation (per axis); ``refine_intrinsics`` frees the
-    camera parameters; ``outlier_factor``: see :func:`_outliers`.
+    camera parameters; ``estimate_robot_noise`` re-estimates the robot σ (and the
+    observation σ) from the residuals by variance component estimation (the stated values
+    are the start); ``outlier_factor``: see :func:`_outliers`.
     """
 
     robot_sigma_mm: float = 0.2
     robot_sigma_deg: float = 0.02
     refine_intrinsics: bool = False
+    estimate_robot_noise: bool = False
     outlier_factor: float = 3.0
     max_iterations: int = 100
 
@@ -103,7 +106,8 @@ def _pose_data(target_poses) -> _Data:
     return _Data(np.tile(VIRTUAL, (S, 1)), obs, np.repeat(np.arange(S), P), C, 1e-3)
 
 
-def _problem(data, B, X0, Y0, sign, model, params, opts, sigma) -> Problem:
+def _problem(data, B, X0, Y0, sign, model, params, opts, sig) -> Problem:
+    sigma, st, sr = sig
     pb = Problem()
     n = len(data.station)
     zeros = np.zeros(n, int)
@@ -120,7 +124,7 @@ def _problem(data, B, X0, Y0, sign, model, params, opts, sigma) -> Problem:
     from ..residuals.pose_prior import PosePrior
 
     pb.add_residuals(ChainReprojection(model, data.pts, data.obs, sign, 1.0 / sigma), slots)
-    pb.add_residuals(PosePrior(B, opts.robot_sigma_mm * 1e-3, np.radians(opts.robot_sigma_deg)),
+    pb.add_residuals(PosePrior(B, st, sr),
                      [("B", np.arange(len(B)))])
     return pb
 
@@ -151,25 +155,53 @@ def _outliers(rms, sigma, corr_mm, corr_deg, opts, names) -> tuple[str, ...]:
     return tuple(names[i] for i in np.flatnonzero(bad))
 
 
+def _components(res, data, B, sign, model, sig, nfree):
+    """One step of variance component estimation (Förstner): each group's noise σ scaled by
+    sqrt(sum of its squared whitened residuals / its redundancy), the redundancy of a
+    residual row being 1 minus its share of the fit (``J Cov J^T`` diagonal, from the
+    engine's marginal covariances of the robot poses). Returns the new ``(sigma_obs,
+    sigma_t, sigma_r)``."""
+    from ..residuals.pose_prior import PosePrior
+
+    sigma, st, sr = sig
+    S = len(B)
+    r, (j,) = PosePrior(B, st, sr).evaluate([res.values["B"]], [np.arange(S)])
+    share = np.einsum("sij,sjk,sik->si", j, res.covariance["B"], j)
+    red_t, red_r = 3 * S - share[:, :3].sum(), 3 * S - share[:, 3:].sum()
+    rms = _station_rms(data, res.values, model, sign)
+    cnt = np.bincount(data.station, minlength=S)
+    red_o = data.obs.size + 6 * S - nfree - red_t - red_r
+    out = []
+    for s_, sq, red in ((sigma, np.sum(rms ** 2 * cnt) / sigma ** 2, red_o),
+                        (st, np.sum(r[:, :3] ** 2), red_t), (sr, np.sum(r[:, 3:] ** 2), red_r)):
+        out.append(s_ * np.sqrt(sq / red) if red > 0.5 else s_)
+    return max(out[0], 1e-7), max(out[1], 1e-7), max(out[2], 1e-9)
+
+
 def _refine(data, B, X0, Y0, sign, model, params, opts):
-    """Solve (twice for 3-D data: the second time with the noise estimated by the first);
-    returns ``(result, sigma, variance factor)``."""
-    sigma = data.sigma
-    for _ in range(1 if model is not None else 2):
-        pb = _problem(data, B, X0, Y0, sign, model, params, opts, sigma)
-        res = solve(pb, SolverOptions(max_iterations=opts.max_iterations,
-                                      covariance=("X", "Y")))
-        if model is None:
-            rms = _station_rms(data, res.values, None, sign)
-            cnt = np.bincount(data.station, minlength=len(B))
-            dof = max(3 * len(data.station) - 12, 1)
-            sigma = max(float(np.sqrt(np.sum(rms ** 2 * cnt) / dof)), 1e-7)
-            X0, Y0 = res.values["X"][0], res.values["Y"][0]
-    m = data.obs.size + 6 * len(B)
+    """Solve; with 3-D data or ``estimate_robot_noise`` re-solve with the noise σ of the
+    observations (and of the robot) estimated from the previous solve. Returns
+    ``(result, sigma_obs, variance factor, robot sigma_t m, robot sigma_r rad)``."""
+    sig = (data.sigma, opts.robot_sigma_mm * 1e-3, np.radians(opts.robot_sigma_deg))
     nfree = 12 + 6 * len(B) + (len(params) if model is not None and opts.refine_intrinsics
                                else 0)
-    factor = 2.0 * res.summary.final_cost / max(m - nfree, 1)
-    return res, sigma, factor
+    passes = 12 if opts.estimate_robot_noise else (1 if model is not None else 2)
+    k = 0
+    while True:
+        pb = _problem(data, B, X0, Y0, sign, model, params, opts, sig)
+        res = solve(pb, SolverOptions(max_iterations=opts.max_iterations,
+                                      covariance=("X", "Y", "B")))
+        k += 1
+        if k >= passes:
+            break
+        X0, Y0 = res.values["X"][0], res.values["Y"][0]
+        new = _components(res, data, B, sign, model, sig, nfree)
+        new = new if opts.estimate_robot_noise else (new[0], sig[1], sig[2])
+        if np.allclose(new, sig, rtol=0.01, atol=0):
+            passes = k + 1  # the estimates settled (within 1 %): one last solve with them
+        sig = new
+    factor = 2.0 * res.summary.final_cost / max(data.obs.size + 6 * len(B) - nfree, 1)
+    return res, sig[0], factor, sig[1], sig[2]
 
 
 def calibrate_hand_eye(robot_poses: np.ndarray, setup: str, *,
@@ -220,7 +252,11 @@ def calibrate_hand_eye(robot_poses: np.ndarray, setup: str, *,
     x_name = "T_gripper_camera" if sign < 0 else "T_base_camera"
     check_axes(relative_motions(M, data.C)[0], "gripper" if sign < 0 else "base", x_name)
     X0, Y0 = park_martin(M, data.C)
-    res, sigma, factor = _refine(data, B, X0, Y0, sign, lens, params, opts)
+    res, sigma, factor, st, sr = _refine(data, B, X0, Y0, sign, lens, params, opts)
+    if opts.estimate_robot_noise:
+        from dataclasses import replace
+
+        opts = replace(opts, robot_sigma_mm=st * 1e3, robot_sigma_deg=float(np.degrees(sr)))
     return _result(setup, res, data, B, X0, sigma, factor, lens, sign, opts, names)
 
 
@@ -248,4 +284,4 @@ def _result(setup, res, data, B, X0, sigma, factor, lens, sign, opts, names) -> 
         robot_correction_mm=corr_mm, robot_correction_deg=corr_deg,
         robot_sigma_mm=opts.robot_sigma_mm, robot_sigma_deg=opts.robot_sigma_deg,
         converged=s.termination == "converged", iterations=len(s.iterations),
-        message=s.message)
+        message=s.message, robot_noise_estimated=opts.estimate_robot_noise)

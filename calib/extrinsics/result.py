@@ -59,6 +59,7 @@ class HandEyeResult:
     converged: bool
     iterations: int
     message: str
+    robot_noise_estimated: bool = False
 
     def __post_init__(self) -> None:
         _freeze(self)
@@ -80,7 +81,8 @@ class HandEyeResult:
              "message": self.message, f"{self.x_name}_closed_form": self.X_closed_form,
              "residual_unit": self.residual_unit, "sigma_observation": self.sigma_observation,
              "noise_model": {"robot_sigma_mm": self.robot_sigma_mm,
-                             "robot_sigma_deg": self.robot_sigma_deg},
+                             "robot_sigma_deg": self.robot_sigma_deg,
+                             "estimated": self.robot_noise_estimated},
              "stations": [{"name": n, "rms": r, "robot_correction_mm": cm,
                            "robot_correction_deg": cd, "outlier": n in self.outlier_stations}
                           for n, r, cm, cd in zip(self.station_names, self.station_rms.tolist(),
