@@ -199,6 +199,8 @@ def register(app: typer.Typer) -> None:
                                      frame_names=[f[2].name for f in frames])
         if not res.converged:
             info(f"calib: warning: the refinement did not converge ({res.message})")
+        if res.outlier_frames:
+            info("calib: warning: outlier frames: " + ", ".join(res.outlier_frames))
         if plot is not None:
             write_plot(plot, frames, cl, model, params, res.T_camera_lidar, isize)
         write_text(output, matrix_text(res.T_camera_lidar))

@@ -23,7 +23,9 @@ def board_size(d) -> tuple[float, float]:
 def baseline(d, board_points: list[np.ndarray]) -> np.ndarray:
     """The standard baseline: board plane from the camera by PnP (OpenCV), plane in the cloud
     by RANSAC (Open3D), closed-form plane correspondence, then least squares (scipy) on the
-    point-to-plane distances with the camera planes held fixed. Returns T_camera_lidar."""
+    point-to-plane distances with the camera planes held fixed. Returns T_camera_lidar.
+    (Open3D's RANSAC runs threads, so its inliers, and this baseline's error, vary a little
+    from run to run; calib's margin over it on these cases is ~2x.)"""
     import cv2
     import open3d as o3d
 
@@ -69,7 +71,8 @@ def _true_board_roi(d, cloud, T_cam_board, pad=0.15):
     return cloud[keep]
 
 
-CASES = [(0, 32, 0.015, 10), (1, 64, 0.01, 8), (3, 64, 0.02, 12)]
+CASES = [(0, 32, 0.015, 10), (1, 64, 0.01, 8), (2, 32, 0.02, 12), (3, 64, 0.02, 12),
+         (4, 32, 0.01, 8)]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,7 @@ def runs():
     out = []
     for seed, beams, noise, n in CASES:
         d = lidar_synth.frames(n, beams, range_noise=noise, seed=seed,
-                               az_step_deg=0.3 if beams == 32 else 0.4)
+                               az_step_deg=0.4 if beams == 32 else 0.5)
         r = calibrate_camera_lidar(d.clouds, d.object_points, d.corners, d.params,
                                    board_size(d))
         pts = [_true_board_roi(d, c, T) for c, T in zip(d.clouds, d.T_camera_board, strict=True)]
@@ -97,7 +100,7 @@ def test_error_at_most_the_baseline_and_sigma_covers(runs):
     rms_ours = np.sqrt(np.mean(ours ** 2, axis=0))
     rms_base = np.sqrt(np.mean(base ** 2, axis=0))
     assert np.all(rms_ours <= rms_base), (rms_ours, rms_base)
-    assert rms_ours[0] < 0.15 and rms_ours[1] < 0.006, rms_ours
+    assert rms_ours[0] < 0.1 and rms_ours[1] < 0.005, rms_ours
     assert covered == 2 * len(runs)
 
 
@@ -190,3 +193,21 @@ def test_same_board_orientation_in_every_frame_exits_degenerate(small):
     with pytest.raises(DegenerateError, match="all board normals lie within 0.0 deg"):
         calibrate_camera_lidar(shifted, small.object_points, [uv, uv, uv], small.params,
                                board_size(small))
+
+
+def test_a_moved_board_is_named(small):
+    clouds = list(small.clouds)
+    x0, x1, y0, y1 = small.board_extent
+    T = se3.compose(se3.inverse(small.T_camera_lidar), small.T_camera_board[1])
+    pb = se3.act(se3.inverse(T), clouds[1])
+    on = (np.abs(pb[:, 2]) < 0.1) & (pb[:, 0] > x0 - 0.05) & (pb[:, 0] < x1 + 0.05) & \
+        (pb[:, 1] > y0 - 0.05) & (pb[:, 1] < y1 + 0.05)
+    pb[on] = se3.act(se3.exp(np.r_[0.0, 0, 0, 0.06, -0.05, 0]), pb[on])  # board tipped 4 deg
+    clouds[1] = se3.act(T, pb)
+    names = [f"f{i}" for i in range(4)]
+    r = calibrate_camera_lidar(clouds, small.object_points, small.corners, small.params,
+                               board_size(small), frame_names=names)
+    assert r.outlier_frames == ("f1",)
+    clean = calibrate_camera_lidar(small.clouds, small.object_points, small.corners,
+                                   small.params, board_size(small), frame_names=names)
+    assert clean.outlier_frames == ()

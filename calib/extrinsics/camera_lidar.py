@@ -104,6 +104,18 @@ def _problem(T0, C, boards: list[BoardPlane], pts, uv, lens, params, sig_px, sig
     return pb, lp, frame, F
 
 
+def _outlier_frames(plane_rms, sig_r, cnt, corner_rms, sig_px, n_corners, names
+                    ) -> tuple[str, ...]:
+    """Frames that do not fit (a wrong piece of the cloud, a board that moved between image
+    and scan, a bad detection): LiDAR board points farther from the camera's plane than
+    their own plane-fit noise allows (RMS ratio above ``max(1.15, 1 + 5 / sqrt(2 N))``), or
+    corners above ``max(1.8, 1 + 5 / sqrt(4 K))`` times their expected RMS."""
+    bad = plane_rms / sig_r > np.maximum(1.15, 1 + 5 / np.sqrt(2 * cnt))
+    ratio = corner_rms / (np.sqrt(2) * sig_px)
+    bad |= ratio > np.maximum(1.8, 1 + 5 / np.sqrt(4 * n_corners))
+    return tuple(names[i] for i in np.flatnonzero(bad))
+
+
 def _check_inputs(clouds, image_points, names):
     if len(clouds) != len(image_points):
         raise InputError(f"{len(image_points)} camera views but {len(clouds)} clouds: one of "
@@ -175,12 +187,14 @@ def calibrate_camera_lidar(clouds: list[np.ndarray], board_points: np.ndarray,
         (lens.project(se3.act(c, pts), params)[0] - v) ** 2, axis=1))) for c, v in zip(Cf, uv,
                                                                                      strict=True)])
     s = res.summary
+    n_corners = np.array([np.isfinite(v).all(axis=1).sum() for v in uv])
+    outl = _outlier_frames(plane_rms, sig_r, cnt, corner_rms, sig_px, n_corners, names)
     return CameraLidarResult(
         T_camera_lidar=T, cov=cov, std_rot_deg=sd["rot_deg_total"],
         std_trans_m=sd["trans_m_total"], std_rot_deg_xyz=sd["rot_deg"],
         std_trans_m_xyz=sd["trans_m"], T_closed_form=T0, board_poses=Cf,
         frame_names=tuple(names), frame_plane_rms_m=plane_rms, frame_corner_rms_px=corner_rms,
         frame_points=cnt, sigma_range_m=float(np.sqrt(np.mean(sig_r ** 2))), sigma_px=sig_px,
-        normal_spread_deg=spread,
+        normal_spread_deg=spread, outlier_frames=outl,
         converged=s.termination == "converged", iterations=len(s.iterations),
         message=s.message)

@@ -120,6 +120,7 @@ class CameraLidarResult:
     converged: bool
     iterations: int
     message: str
+    outlier_frames: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _freeze(self)
@@ -132,7 +133,9 @@ class CameraLidarResult:
              "iterations": self.iterations, "message": self.message,
              "sigma_range_m": self.sigma_range_m, "sigma_px": self.sigma_px,
              "normal_spread_deg": self.normal_spread_deg,
-             "frames": [{"name": n, "plane_rms_m": r, "corner_rms_px": c, "board_points": k}
+             "outlier_frames": list(self.outlier_frames),
+             "frames": [{"name": n, "plane_rms_m": r, "corner_rms_px": c, "board_points": k,
+                         "outlier": n in self.outlier_frames}
                         for n, r, c, k in zip(self.frame_names, self.frame_plane_rms_m.tolist(),
                                               self.frame_corner_rms_px.tolist(),
                                               self.frame_points.tolist(), strict=True)]}
