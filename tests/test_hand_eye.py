@@ -203,3 +203,16 @@ def test_estimated_robot_noise_recovers_the_truth_and_the_coverage():
     assert np.allclose(med, [0.3, 0.03, 0.3], rtol=[0.25, 0.35, 0.1]), est
     assert inside == 12 and worse >= 8
     assert r.to_dict()["noise_model"]["estimated"] is True
+
+
+def test_station_with_too_few_corners(data):
+    uv = data.corners.copy()
+    uv[3, 4:] = np.nan
+    with pytest.raises(InputError, match="station 3: 4 board point\\(s\\) seen; need at least 6"):
+        calibrate_hand_eye(data.robot_measured, "eye-in-hand", board_points=data.object_points,
+                           image_points=uv, params=data.params)
+    uv[3] = data.corners[3]
+    uv[3, 10:20] = np.nan  # partial views are fine
+    r = calibrate_hand_eye(data.robot_measured, "eye-in-hand", board_points=data.object_points,
+                           image_points=uv, params=data.params)
+    assert r.converged and pose_error(r.X, data.X)[1] < 3 * r.std_trans_m

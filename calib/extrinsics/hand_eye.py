@@ -90,7 +90,16 @@ def _corner_data(model, params, board_points, image_points, names) -> _Data:
     pts = np.asarray(board_points, dtype=float)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise InputError(f"board points: expected (P, 3), got shape {pts.shape}")
-    views = [np.asarray(v, dtype=float).reshape(len(pts), 2) for v in image_points]
+    try:
+        views = [np.asarray(v, dtype=float).reshape(len(pts), 2) for v in image_points]
+    except ValueError:
+        raise InputError(f"image points: each station needs ({len(pts)}, 2) pixels, one row "
+                         "per board point (NaN where not seen)") from None
+    for v, name in zip(views, names, strict=True):
+        k = int(np.isfinite(v).all(axis=1).sum())
+        if k < 6:
+            raise InputError(f"station {name}: {k} board point(s) seen; need at least 6 "
+                             "(drop the station or its robot pose)")
     C, sigma, _ = views_poses(model, params, pts, views, names)
     keep = [np.isfinite(v).all(axis=1) for v in views]
     station = np.concatenate([np.full(k.sum(), i) for i, k in enumerate(keep)])
