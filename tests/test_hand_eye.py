@@ -216,3 +216,22 @@ def test_station_with_too_few_corners(data):
     r = calibrate_hand_eye(data.robot_measured, "eye-in-hand", board_points=data.object_points,
                            image_points=uv, params=data.params)
     assert r.converged and pose_error(r.X, data.X)[1] < 3 * r.std_trans_m
+
+
+def test_unsolved_covariance_is_a_one_line_error():
+    from types import SimpleNamespace
+
+    from calib.errors import NotConvergedError
+    from calib.extrinsics.uncertainty import solved_covariance
+
+    ok = SimpleNamespace(summary=SimpleNamespace(termination="converged", message=""),
+                         covariance={"X": np.eye(6)}, covariance_rank_deficient=())
+    assert solved_covariance(ok, "X", "T_gripper_camera").shape == (6, 6)
+    bad = SimpleNamespace(summary=ok.summary, covariance={"X": np.eye(6)},
+                          covariance_rank_deficient=("X",))
+    with pytest.raises(DegenerateError, match="T_gripper_camera is not determined"):
+        solved_covariance(bad, "X", "T_gripper_camera")
+    failed = SimpleNamespace(summary=SimpleNamespace(termination="failure", message="NaN"),
+                             covariance={}, covariance_rank_deficient=())
+    with pytest.raises(NotConvergedError, match="refinement failed"):
+        solved_covariance(failed, "X", "T_gripper_camera")

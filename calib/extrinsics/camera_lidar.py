@@ -25,7 +25,7 @@ from ..solver import Euclidean, HuberLoss, Problem, SE3Manifold, SolverOptions, 
 from .cloud_plane import BoardPlane, find_board
 from .pnp import views_poses
 from .result import CameraLidarResult
-from .uncertainty import pose_std
+from .uncertainty import pose_std, solved_covariance
 
 MIN_FRAMES = 3
 
@@ -177,7 +177,7 @@ def calibrate_camera_lidar(clouds: list[np.ndarray], board_points: np.ndarray,
     nobs = sum(int(np.isfinite(v).all(axis=1).sum()) for v in uv)
     m = 2 * nobs + len(lp)
     factor = 2.0 * res.summary.final_cost / max(m - 6 - 6 * F, 1)
-    cov = res.covariance["T"] * factor
+    cov = solved_covariance(res, "T", "T_camera_lidar") * factor
     sd = pose_std(T, cov)
     Cf = res.values["boards"]
     q = lp @ T[:3, :3].T + T[:3, 3]

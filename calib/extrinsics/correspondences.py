@@ -13,7 +13,7 @@ from ..errors import DegenerateError, InputError
 from ..lie import se3, so3
 from ..solver import Euclidean, HuberLoss, Problem, SE3Manifold, SolverOptions, solve
 from .result import _freeze, _json
-from .uncertainty import pose_std
+from .uncertainty import pose_std, solved_covariance
 
 MIN_PAIRS = 6
 
@@ -99,7 +99,7 @@ def calibrate_from_pairs(lidar_points: np.ndarray, pixels: np.ndarray, params: n
         sigma = max(1.4826 * float(np.median(r)) / np.sqrt(2), 1e-3)
     inl = r < 3 * np.sqrt(2) * sigma
     factor = max(float(np.sum(r[inl] ** 2)) / sigma ** 2 / max(2 * inl.sum() - 6, 1), 1.0)
-    cov = res.covariance["T"] * factor
+    cov = solved_covariance(res, "T", "T_camera_lidar") * factor
     sd = pose_std(T0, cov)
     return PairsResult(T0, cov, sd["rot_deg_total"], sd["trans_m_total"], r, inl, sigma,
                        res.summary.termination == "converged", res.summary.message)

@@ -25,7 +25,7 @@ from .closed_form import check_axes, park_martin
 from .pnp import views_poses
 from .poses import check_rigid, duplicate_pairs
 from .result import HandEyeResult
-from .uncertainty import pose_std
+from .uncertainty import pose_std, solved_covariance
 
 SETUPS = ("eye-in-hand", "eye-to-hand")
 MIN_STATIONS = 3
@@ -174,8 +174,11 @@ def _components(res, data, B, sign, model, sig, nfree):
 
     sigma, st, sr = sig
     S = len(B)
+    covB = res.covariance.get("B")
+    if covB is None or not np.isfinite(covB).all():
+        return sig  # no marginals (a failed or rank-deficient solve): keep the noise model
     r, (j,) = PosePrior(B, st, sr).evaluate([res.values["B"]], [np.arange(S)])
-    share = np.einsum("sij,sjk,sik->si", j, res.covariance["B"], j)
+    share = np.einsum("sij,sjk,sik->si", j, covB, j)
     red_t, red_r = 3 * S - share[:, :3].sum(), 3 * S - share[:, 3:].sum()
     rms = _station_rms(data, res.values, model, sign)
     cnt = np.bincount(data.station, minlength=S)
@@ -271,8 +274,10 @@ def calibrate_hand_eye(robot_poses: np.ndarray, setup: str, *,
 
 def _result(setup, res, data, B, X0, sigma, factor, lens, sign, opts, names) -> HandEyeResult:
     X, Y = res.values["X"][0], res.values["Y"][0]
-    cov_X = res.covariance["X"] * factor
-    cov_Y = res.covariance["Y"] * factor
+    x_name = "T_gripper_camera" if sign < 0 else "T_base_camera"
+    cov_X = solved_covariance(res, "X", x_name) * factor
+    y_name = "T_base_target" if sign < 0 else "T_gripper_target"
+    cov_Y = solved_covariance(res, "Y", y_name) * factor
     sx = pose_std(X, cov_X)
     rms = _station_rms(data, res.values, lens, sign)
     Bf = res.values["B"]

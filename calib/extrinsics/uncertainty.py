@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DegenerateError, NotConvergedError
 from ..lie import so3
+
+
+def solved_covariance(res, group: str, what: str) -> np.ndarray:
+    """The engine's covariance of ``group`` from solver result ``res``, or one-line errors:
+    :class:`NotConvergedError` when the solve failed, :class:`DegenerateError` when the
+    group's covariance is rank deficient (``what`` names the unknown)."""
+    if res.summary.termination == "failure":
+        raise NotConvergedError(f"{what}: the refinement failed ({res.summary.message})")
+    cov = res.covariance.get(group)
+    if cov is None or group in res.covariance_rank_deficient or not np.isfinite(cov).all():
+        raise DegenerateError(f"{what} is not determined by the data (its covariance is rank "
+                              "deficient): add views with more varied poses")
+    return cov
 
 
 def pose_std(T: np.ndarray, cov: np.ndarray) -> dict[str, np.ndarray | float]:
