@@ -5,6 +5,7 @@ Public API (imported lazily so ``import calib`` stays light):
 * intrinsics: :func:`fit_intrinsics`, :func:`detect_chessboard`, :class:`IntrinsicsResult`,
   :class:`Camera` (any lens model; :class:`CameraModel` is the same class)
 * registration: :func:`register`, :class:`RegistrationResult`
+* extrinsics: :func:`calibrate_hand_eye`, :func:`calibrate_camera_lidar` and results
 * bundle adjustment: :func:`bundle_adjust`, :class:`BundleAdjustmentResult`,
   :func:`read_bal`, :func:`write_bal`
 * errors: :class:`CalibError` and its subclasses.
@@ -37,6 +38,10 @@ _LAZY = {
     "BundleAdjustmentResult": "calib.bundle",
     "read_bal": "calib.bundle",
     "write_bal": "calib.bundle",
+    "calibrate_hand_eye": "calib.extrinsics",
+    "HandEyeResult": "calib.extrinsics",
+    "calibrate_camera_lidar": "calib.extrinsics",
+    "CameraLidarResult": "calib.extrinsics",
 }
 
 __all__ = ["CalibError", "DegenerateError", "InputError", "NotConvergedError", "__version__",

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "calib"
 CLI = ROOT / "cli"
 
-TASKS = ("calib.intrinsics", "calib.registration", "calib.bundle")
+TASKS = ("calib.intrinsics", "calib.registration", "calib.bundle", "calib.extrinsics")
 
 
 def _module_name(path: Path, base: Path, package: str) -> tuple[str, bool]:
@@ -120,6 +120,12 @@ def test_residuals_know_only_lie_and_camera():
 def test_camera_imports_nothing_from_tasks_solver_or_residuals():
     allowed = ("calib.camera", "calib.lie", "calib.errors", "calib.io.validate")
     assert not _violations("calib.camera", allowed)
+
+
+def test_targets_import_no_task_solver_or_residuals():
+    # targets sit below the tasks: intrinsics, rig, hand-eye all read boards through them
+    allowed = ("calib.targets", "calib.errors", "calib.io", "calib.camera", "calib.lie")
+    assert not _violations("calib.targets", allowed)
 
 
 @pytest.mark.parametrize("task", TASKS)

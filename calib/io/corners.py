@@ -44,7 +44,7 @@ def read_corners(path: str | os.PathLike, board=None,
                                                 d["pattern_cols_rows"]).ravel())
             obj = make_board(cols, rows, float(d["square_size_m"])).object_points()
         elif board is not None:
-            obj = board.object_points()
+            obj = board.points()
         else:
             raise KeyError("object_points (or give the board)")
         size = d.get("image_size", d.get("image_size_wh"))

@@ -1,0 +1,194 @@
+"""``calib hand-eye``: where the camera sits on the robot (or the robot sits in front of it).
+
+Inputs: robot poses (CSV ``x y z qx qy qz qw`` of T_base_gripper, one station a line) and,
+per station in the same order, a board image (with ``--camera`` and ``--board``/
+``--target``), or pre-detected corners (``--corners``, the ``fit-intrinsics --corners``
+layout, one view per station), or the board poses themselves (``--target-poses``,
+T_camera_target in the same CSV layout). Output: X as a 4x4 text matrix, a JSON report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from .common import check_outputs, info, progress_bar, write_json, write_text
+
+SETUP_HELP = "eye-in-hand (camera on the gripper) | eye-to-hand (camera fixed)."
+
+
+def matrix_text(T: np.ndarray) -> str:
+    """A 4x4 matrix as text, one row a line, full precision."""
+    return "\n".join(" ".join(f"{v:.17g}" for v in row) for row in np.asarray(T)) + "\n"
+
+
+def load_camera(path: Path):
+    """``(model name, params, image_size)`` of a camera file."""
+    from calib.io.camera_files import read_camera
+    from calib.io.validate import check_file
+
+    check_file(path, "camera file")
+    cam = read_camera(path)
+    model = getattr(cam, "model", "pinhole")
+    return getattr(model, "name", model), np.asarray(cam.params, float), tuple(cam.image_size)
+
+
+def make_target(board: str | None, square: float | None, target_file: Path | None,
+                detector: str = "classic"):
+    """The board from ``--board/--square`` or ``--target`` (one of the two)."""
+    from calib.errors import InputError
+
+    if target_file is not None:
+        if board is not None or square is not None:
+            raise InputError("--target replaces --board/--square; give one or the other")
+        from calib.targets.config import load_target
+
+        return load_target(target_file)
+    if board is None or square is None:
+        raise InputError("--board COLSxROWS and --square METRES (or --target FILE) are "
+                         "required with images")
+    from calib.targets.chessboard import Chessboard
+
+    return Chessboard.parse(board, square, detector)
+
+
+def detect_views(paths: list[Path], target, image_size, workers: int, timeout: float,
+                 quiet: bool) -> tuple[list[np.ndarray], list[str | None]]:
+    """Per image: ``(P, 2)`` pixels of the target's points (NaN where not seen) and the
+    reason it has no board (None when it has one)."""
+    from calib.errors import InputError
+    from calib.targets import detect_images
+
+    with progress_bar(len(paths), "detecting the board", quiet) as advance:
+        obs = detect_images(paths, target, workers or None, timeout,
+                            on_done=lambda o: advance())
+    P = len(target.points())
+    views, reasons = [], []
+    for o in obs:
+        uv = np.full((P, 2), np.nan)
+        if o.ok:
+            if image_size is not None and o.image_size != tuple(image_size):
+                raise InputError(f"{o.view}: image is {o.image_size[0]}x{o.image_size[1]} "
+                                 f"but the camera file is for {image_size[0]}x{image_size[1]}")
+            uv[o.ids] = o.uv
+        views.append(uv)
+        reasons.append(None if o.ok and len(o.ids) >= 4 else (o.reason or "too few points"))
+    return views, reasons
+
+
+def expand_images(inputs: list[str]) -> list[Path]:
+    from .fit_intrinsics import _expand
+
+    return _expand(inputs)
+
+
+def _stations(robot_poses, images, corners, target_poses, camera, board, square, target_file,
+              detector, workers, timeout, quiet):
+    """``(B, kwargs for calibrate_hand_eye, station names, inputs for the report)``."""
+    from calib.errors import InputError
+    from calib.extrinsics import read_pose_csv
+
+    B = read_pose_csv(robot_poses)
+    names = [str(i) for i in range(len(B))]
+    given = [x for x in (bool(images), corners is not None, target_poses is not None) if x]
+    if len(given) != 1:
+        raise InputError("give exactly one of: board IMAGES, --corners FILE, --target-poses FILE")
+    inputs = {"robot_poses": str(robot_poses), "stations": len(B)}
+    if target_poses is not None:
+        C = read_pose_csv(target_poses)
+        inputs["target_poses"] = str(target_poses)
+        return B, {"target_poses": C}, names, inputs
+    if camera is None:
+        raise InputError("--camera FILE is required with images or --corners")
+    model, params, size = load_camera(camera)
+    inputs["camera"] = str(camera)
+    if corners is not None:
+        from .fit_intrinsics import _load_corners
+
+        tgt = make_target(board, square, target_file) if (board or target_file) else None
+        cnames, obj, img, _ = _load_corners(corners, tgt)
+        inputs["corners"] = str(corners)
+        if len(img) != len(B):
+            raise InputError(f"{corners}: {len(img)} views but {robot_poses} has {len(B)} "
+                             "stations: one view per station, in station order")
+        return B, {"board_points": obj, "image_points": img, "params": params,
+                   "model": model}, cnames, inputs
+    paths = expand_images(images)
+    if len(paths) != len(B):
+        raise InputError(f"{len(paths)} images but {robot_poses} has {len(B)} stations: one "
+                         "image per station, in station order (sorted by name)")
+    tgt = make_target(board, square, target_file, detector)
+    views, reasons = detect_views(paths, tgt, size, workers, timeout, quiet)
+    keep = [i for i, r in enumerate(reasons) if r is None]
+    for i, r in enumerate(reasons):
+        if r is not None:
+            info(f"calib: warning: station {i} ({paths[i].name}) dropped: {r}")
+    inputs.update(images=[str(p) for p in paths],
+                  dropped=[{"station": i, "image": str(paths[i]), "reason": r}
+                           for i, r in enumerate(reasons) if r is not None])
+    return B[keep], {"board_points": tgt.points(), "image_points": [views[i] for i in keep],
+                     "params": params, "model": model}, [paths[i].name for i in keep], inputs
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("hand-eye")
+    def hand_eye_cmd(
+        images: list[str] = typer.Argument(None, help="Board images, one per station."),
+        robot_poses: Path = typer.Option(..., "--robot-poses",
+                                         help="CSV of x y z qx qy qz qw (T_base_gripper, m)."),
+        setup: str = typer.Option(..., "--setup", help=SETUP_HELP),
+        output: Path = typer.Option(..., "-o", "--output",
+                                    help="4x4 text: T_gripper_camera | T_base_camera."),
+        report: Path = typer.Option(None, "--report", help="JSON report to write."),
+        camera: Path = typer.Option(None, "--camera", help="Camera file (intrinsics)."),
+        board: str = typer.Option(None, "--board", help="Inner corners COLSxROWS, e.g. 9x6."),
+        square: float = typer.Option(None, "--square", help="Square size in metres."),
+        target_file: Path = typer.Option(None, "--target", help="Kalibr-style target.yaml."),
+        corners: Path = typer.Option(None, "--corners",
+                                     help="Pre-detected corners (NPZ/JSON), one view a station."),
+        target_poses: Path = typer.Option(None, "--target-poses",
+                                          help="CSV of T_camera_target per station."),
+        refine_intrinsics: bool = typer.Option(False, "--refine-intrinsics",
+                                               help="Refine the camera parameters too."),
+        sigma_mm: float = typer.Option(0.2, "--robot-sigma-mm",
+                                       help="Robot position noise (mm, per axis)."),
+        sigma_deg: float = typer.Option(0.02, "--robot-sigma-deg",
+                                        help="Robot rotation noise (deg, per axis)."),
+        estimate: bool = typer.Option(False, "--estimate-robot-noise",
+                                      help="Estimate the robot noise from the residuals "
+                                           "(the stated σ is the start)."),
+        detector: str = typer.Option("classic", "--detector", help="classic | sb (chessboard)."),
+        workers: int = typer.Option(0, "--workers", help="Detection processes (0: all cores)."),
+        timeout: float = typer.Option(30.0, "--timeout", help="Seconds allowed per image."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
+    ) -> None:
+        """Hand-eye calibration: closed-form start, then a joint refinement of both unknowns
+        on the board corners with the robot poses weighted by their stated noise."""
+        from calib.errors import InputError
+        from calib.extrinsics import SETUPS, HandEyeOptions, calibrate_hand_eye
+
+        if setup not in SETUPS:
+            raise InputError(f"--setup {setup!r}: choose one of {', '.join(SETUPS)}")
+        opts = HandEyeOptions(robot_sigma_mm=sigma_mm, robot_sigma_deg=sigma_deg,
+                              refine_intrinsics=refine_intrinsics,
+                              estimate_robot_noise=estimate)
+        check_outputs(output, report)
+        B, kw, names, inputs = _stations(robot_poses, images, corners, target_poses, camera,
+                                         board, square, target_file, detector, workers,
+                                         timeout, quiet)
+        res = calibrate_hand_eye(B, setup, options=opts, station_names=names, **kw)
+        if not res.converged:
+            info(f"calib: warning: the refinement did not converge ({res.message})")
+        if res.outlier_stations:
+            info("calib: warning: outlier stations: " + ", ".join(res.outlier_stations))
+        write_text(output, matrix_text(res.X))
+        if report is not None:
+            write_json(report, {**res.to_dict(), "inputs": inputs})
+        if not quiet:
+            t = res.X[:3, 3]
+            typer.echo(f"{res.x_name}: t = [{t[0]:.5f}, {t[1]:.5f}, {t[2]:.5f}] m, "
+                       f"σ {res.std_trans_m * 1e3:.3f} mm, {res.std_rot_deg:.4f} deg; "
+                       f"residual RMS {np.sqrt(np.mean(res.station_rms ** 2)):.3g} "
+                       f"{res.residual_unit} over {len(names)} stations")
