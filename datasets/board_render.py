@@ -208,31 +208,31 @@ def render_texture(params: np.ndarray, T_cam_board: np.ndarray, tex: Texture,
                    background: float = 120.0, dark: float = 25.0, light: float = 230.0
                    ) -> np.ndarray:
     """One 8-bit image ``(H, W)`` of a textured board (black -> ``dark``, white ->
-    ``light``), then a Gaussian blur of ``blur`` px (sigma) and noise."""
+    ``light``), then a Gaussian blur of ``blur`` px (sigma) and noise. Every supersample's
+    ray is intersected with the board plane and the texture sampled there (bilinear)."""
+    import cv2
+
     w, h = image_size
     s = supersample
     d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s))
     rot, t = T_cam_board[:3, :3], T_cam_board[:3, 3]
-    n = rot[:, 2]
-    denom = d @ n
-    lam = (n @ t) / np.where(np.abs(denom) > 1e-12, denom, np.nan)
-    pb = (d * lam[:, None] - t) @ rot
-    th, tw = tex.image.shape
-    fx = (pb[:, 0] - tex.x0) * tex.px_per_m
-    fy = (pb[:, 1] - tex.y0) * tex.px_per_m
-    with np.errstate(invalid="ignore"):
-        inside = (fx >= 0) & (fx < tw) & (fy >= 0) & (fy < th)
-        m = tex.margin * tex.px_per_m
-        in_margin = (fx >= -m) & (fx < tw + m) & (fy >= -m) & (fy < th + m)
-    ix = np.clip(np.nan_to_num(fx), 0, tw - 1).astype(int)
-    iy = np.clip(np.nan_to_num(fy), 0, th - 1).astype(int)
-    level = tex.image[iy, ix] / 255.0
-    val = np.where(inside, dark + (light - dark) * level, np.where(in_margin, light, background))
-    val[~ok | ~(lam > 0)] = background
-    img = val.reshape(h * s, w * s).reshape(h, s, w, s).mean(axis=(1, 3))
+    denom = d @ rot[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = (rot[:, 2] @ t) / denom
+    # board coordinates of the hit point: rot^T (lam d - t), x and y only
+    bx = lam * (d @ rot[:, 0]) - t @ rot[:, 0]
+    by = lam * (d @ rot[:, 1]) - t @ rot[:, 1]
+    m = int(np.ceil(tex.margin * tex.px_per_m))
+    padded = cv2.copyMakeBorder(tex.image, m, m, m, m, cv2.BORDER_CONSTANT, value=255)
+    level = dark + (light - dark) * padded.astype(np.float32) / 255.0
+    mx = ((bx - tex.x0) * tex.px_per_m + m - 0.5).astype(np.float32)
+    my = ((by - tex.y0) * tex.px_per_m + m - 0.5).astype(np.float32)
+    bad = ~ok | ~(lam > 0) | ~np.isfinite(mx) | ~np.isfinite(my)
+    mx[bad], my[bad] = -1e6, -1e6
+    val = cv2.remap(level, mx.reshape(h * s, w * s), my.reshape(h * s, w * s),
+                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=background)
+    img = val.reshape(h, s, w, s).mean(axis=(1, 3), dtype=np.float64)
     if blur > 0:
-        import cv2
-
         img = cv2.GaussianBlur(img, (0, 0), blur)
     rng = rng or np.random.default_rng(0)
     img = img + rng.normal(0, noise, img.shape)
@@ -279,6 +279,7 @@ class TargetRenderedSet:
     images: list[np.ndarray]  # uint8 (H, W)
     ids: list[np.ndarray]  # (K_v,) ids of the points inside each image
     uv: list[np.ndarray]  # (K_v, 2) their true pixels
+    uv_all: np.ndarray  # (V, P, 2) true pixels of every point (inside the image or not)
     poses: np.ndarray  # (V, 4, 4) T_cam_board
     params: np.ndarray
     image_size: tuple[int, int]
@@ -305,11 +306,13 @@ def render_target_set(target, n_views: int = 12, params: np.ndarray = DEFAULT_CA
                         tilt, min_inside, from_front=kind != "aprilgrid")
     pts = target.points()
     w, h = image_size
-    images, ids, uvs = [], [], []
+    images, ids, uvs, uv_all = [], [], [], []
     for T in poses:
         images.append(render_texture(params, T, tex, image_size, supersample, noise, blur, rng))
         uv = project(se3.act(T, pts), params)
         ok = (uv[:, 0] > 3) & (uv[:, 0] < w - 4) & (uv[:, 1] > 3) & (uv[:, 1] < h - 4)
         ids.append(np.flatnonzero(ok))
         uvs.append(uv[ok])
-    return TargetRenderedSet(images, ids, uvs, poses, np.asarray(params, float), image_size)
+        uv_all.append(uv)
+    return TargetRenderedSet(images, ids, uvs, np.stack(uv_all), poses,
+                             np.asarray(params, float), image_size)

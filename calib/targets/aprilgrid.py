@@ -119,12 +119,15 @@ class AprilGrid(Target):
 def _edge_points(img: np.ndarray, uv: np.ndarray, samples: int) -> np.ndarray:
     """Sub-pixel points ``(T, 4, samples, 2)`` on the 4 outer edges of each tag: along
     edge ``k`` (corner ``k`` to ``k + 1``), the gradient-weighted centre of an intensity
-    profile across the edge, ``+-`` 0.8 of a border bit long."""
+    profile across the edge, ``+-`` 0.8 of a border bit long (at least 1 px)."""
     p0 = uv.astype(np.float32)
     e = np.roll(p0, -1, axis=1) - p0
     length = np.sqrt((e * e).sum(-1))  # (T, 4)
     nx, ny = -e[..., 1] / length, e[..., 0] / length
-    half = np.maximum(0.08 * length, 1.5)
+    # 0.8 of a border bit across the edge: the bit size across edge k comes from the
+    # neighbouring edges k - 1 and k + 1 (a foreshortened tag is narrow across its long edges)
+    across = np.minimum(np.roll(length, 1, axis=1), np.roll(length, -1, axis=1))
+    half = np.maximum(0.08 * across, 1.0)
     t = np.linspace(0.12, 0.88, samples, dtype=np.float32)
     q = p0[:, :, None] + t[None, None, :, None] * e[:, :, None]  # (T, 4, M, 2)
     unit = np.linspace(-1.0, 1.0, _PROFILE, dtype=np.float32)
