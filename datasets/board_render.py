@@ -158,28 +158,32 @@ def charuco_texture(target, px_per_square: int = 120) -> Texture:
 
 
 def aprilgrid_texture(target, px_per_bit: int = 12) -> Texture:
-    """The printed face of a :class:`calib.targets.aprilgrid.AprilGrid` as Kalibr prints it
-    (2-bit black border; tag ``t`` at column ``t % cols``, row ``t // cols``). Kalibr's board
-    frame has y up on the print, so in board coordinates (rows = +y) each tag is OpenCV's
-    marker image mirrored left-right; the camera must see the board from +z."""
+    """The printed face of a :class:`calib.targets.aprilgrid.AprilGrid` as Kalibr prints it:
+    tags with a 2-bit black border (tag ``t`` at column ``t % cols``, row ``t // cols``) and
+    a black square of the gap's size in the gap at every tag corner, so each tag corner is
+    an X-corner. Kalibr's board frame has y up on the print, so in board coordinates
+    (rows = +y) each tag is OpenCV's marker image mirrored left-right; the camera must see
+    the board from +z."""
     import cv2
 
     from calib.targets.aprilgrid import family_dictionary
 
     d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, family_dictionary(target.family)))
-    bits = d.markerSize + 4
-    side = bits * px_per_bit
+    side = (d.markerSize + 4) * px_per_bit
     scale = side / target.tag_size
-    pitch = target.tag_size * (1 + target.tag_spacing)
-    w = int(round((target.tag_cols - 1) * pitch * scale)) + side
-    h = int(round((target.tag_rows - 1) * pitch * scale)) + side
+    gap = int(round(target.tag_spacing * target.tag_size * scale))
+    pitch = side + gap
+    w, h = target.tag_cols * pitch + gap, target.tag_rows * pitch + gap
     img = np.full((h, w), 255, np.uint8)
+    for c in range(target.tag_cols + 1):  # the corner squares
+        for r in range(target.tag_rows + 1):
+            img[r * pitch:r * pitch + gap, c * pitch:c * pitch + gap] = 0
     for t in range(target.num_tags):
         m = cv2.aruco.generateImageMarker(d, t, side, borderBits=2)
-        c, r = t % target.tag_cols, t // target.tag_cols
-        x, y = int(round(c * pitch * scale)), int(round(r * pitch * scale))
+        x = gap + (t % target.tag_cols) * pitch
+        y = gap + (t // target.tag_cols) * pitch
         img[y:y + side, x:x + side] = m[:, ::-1]
-    return Texture(img, 0.0, 0.0, scale, target.tag_spacing * target.tag_size)
+    return Texture(img, -gap / scale, -gap / scale, scale, gap / scale)
 
 
 def circlegrid_texture(target, radius_ratio: float = 0.3, px_per_spacing: int = 100
