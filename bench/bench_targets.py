@@ -27,7 +27,7 @@ import time
 import cv2
 import numpy as np
 import yaml
-from common import SHARED, table
+from common import ROOT, SHARED, table
 
 from calib.intrinsics import fit_intrinsics
 from calib.targets import Chessboard
@@ -76,9 +76,7 @@ def _cases():
     april = _cv_april()
     ds = SHARED
     return [
-        ("checkerboard", CHESS, sorted((ds.parent.parent / "main" / "datasets" /
-                                        "chessboard_left").glob("*.jpg"))
-         or sorted((ds / "opencv_stereo_chessboard_left").glob("*.jpg")),
+        ("checkerboard", CHESS, sorted((ROOT / "datasets" / "chessboard_left").glob("*.jpg")),
          _cv_chess, "findChessboardCorners + cornerSubPix 11x11"),
         ("charuco", GOPRO, sorted((ds / "pycalib_charuco").glob("*.jpg")),
          charuco.detectBoard, "CharucoDetector.detectBoard"),
@@ -141,7 +139,7 @@ def render() -> None:
     for target, methods in [
         (ch, {"calib Charuco.detect": ch.detect,
               "OpenCV CharucoDetector": lambda g: _cv_charuco(ch, g)}),
-        (ag, {"calib AprilGrid.detect (edge lines)": ag.detect,
+        (ag, {"calib AprilGrid.detect (edge lines + X-corner)": ag.detect,
               **{f"OpenCV refine={n}": (lambda g, m=m: _cv_april_points(ag, _cv_april(m), g))
                  for n, m in [("NONE", 0), ("SUBPIX", 1), ("CONTOUR", 2), ("APRILTAG", 3)]}}),
     ]:
