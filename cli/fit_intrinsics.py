@@ -261,7 +261,8 @@ def register(app: typer.Typer) -> None:
             stage_parent = _check_plot_dir(plot, paths) if plot is not None else None
             label = ", ".join(images[:2]) + (" ..." if len(images) > 2 else "")
             sel, obs = _detect(paths, b, blabel, workers, timeout, quiet)
-            inputs.update(images=[o.view for o in obs], detector=method,
+            inputs.update(images=[o.view for o in obs],
+                          detector=method if b.name == "checkerboard" else None,
                           skipped=[{"image": n, "reason": r} for n, r in sel.skipped],
                           ignored_ids=sel.ignored_ids)
             pts = b.points()

@@ -215,28 +215,32 @@ def charuco_texture(target, px_per_square: int = 120) -> Texture:
 
 
 def aprilgrid_texture(target, px_per_bit: int = 12) -> Texture:
-    """The printed face of a :class:`calib.targets.aprilgrid.AprilGrid` as Kalibr prints it
-    (2-bit black border; tag ``t`` at column ``t % cols``, row ``t // cols``). Kalibr's board
-    frame has y up on the print, so in board coordinates (rows = +y) each tag is OpenCV's
-    marker image mirrored left-right; the camera must see the board from +z."""
+    """The printed face of a :class:`calib.targets.aprilgrid.AprilGrid` as Kalibr prints it:
+    tags with a 2-bit black border (tag ``t`` at column ``t % cols``, row ``t // cols``) and
+    a black square of the gap's size in the gap at every tag corner, so each tag corner is
+    an X-corner. Kalibr's board frame has y up on the print, so in board coordinates
+    (rows = +y) each tag is OpenCV's marker image mirrored left-right; the camera must see
+    the board from +z."""
     import cv2
 
     from calib.targets.aprilgrid import family_dictionary
 
     d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, family_dictionary(target.family)))
-    bits = d.markerSize + 4
-    side = bits * px_per_bit
+    side = (d.markerSize + 4) * px_per_bit
     scale = side / target.tag_size
-    pitch = target.tag_size * (1 + target.tag_spacing)
-    w = int(round((target.tag_cols - 1) * pitch * scale)) + side
-    h = int(round((target.tag_rows - 1) * pitch * scale)) + side
+    gap = int(round(target.tag_spacing * target.tag_size * scale))
+    pitch = side + gap
+    w, h = target.tag_cols * pitch + gap, target.tag_rows * pitch + gap
     img = np.full((h, w), 255, np.uint8)
+    for c in range(target.tag_cols + 1):  # the corner squares
+        for r in range(target.tag_rows + 1):
+            img[r * pitch:r * pitch + gap, c * pitch:c * pitch + gap] = 0
     for t in range(target.num_tags):
         m = cv2.aruco.generateImageMarker(d, t, side, borderBits=2)
-        c, r = t % target.tag_cols, t // target.tag_cols
-        x, y = int(round(c * pitch * scale)), int(round(r * pitch * scale))
+        x = gap + (t % target.tag_cols) * pitch
+        y = gap + (t // target.tag_cols) * pitch
         img[y:y + side, x:x + side] = m[:, ::-1]
-    return Texture(img, 0.0, 0.0, scale, target.tag_spacing * target.tag_size)
+    return Texture(img, -gap / scale, -gap / scale, scale, gap / scale)
 
 
 def circlegrid_texture(target, radius_ratio: float = 0.3, px_per_spacing: int = 100
@@ -265,31 +269,31 @@ def render_texture(params: np.ndarray, T_cam_board: np.ndarray, tex: Texture,
                    background: float = 120.0, dark: float = 25.0, light: float = 230.0
                    ) -> np.ndarray:
     """One 8-bit image ``(H, W)`` of a textured board (black -> ``dark``, white ->
-    ``light``), then a Gaussian blur of ``blur`` px (sigma) and noise."""
+    ``light``), then a Gaussian blur of ``blur`` px (sigma) and noise. Every supersample's
+    ray is intersected with the board plane and the texture sampled there (bilinear)."""
+    import cv2
+
     w, h = image_size
     s = supersample
     d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s))
     rot, t = T_cam_board[:3, :3], T_cam_board[:3, 3]
-    n = rot[:, 2]
-    denom = d @ n
-    lam = (n @ t) / np.where(np.abs(denom) > 1e-12, denom, np.nan)
-    pb = (d * lam[:, None] - t) @ rot
-    th, tw = tex.image.shape
-    fx = (pb[:, 0] - tex.x0) * tex.px_per_m
-    fy = (pb[:, 1] - tex.y0) * tex.px_per_m
-    with np.errstate(invalid="ignore"):
-        inside = (fx >= 0) & (fx < tw) & (fy >= 0) & (fy < th)
-        m = tex.margin * tex.px_per_m
-        in_margin = (fx >= -m) & (fx < tw + m) & (fy >= -m) & (fy < th + m)
-    ix = np.clip(np.nan_to_num(fx), 0, tw - 1).astype(int)
-    iy = np.clip(np.nan_to_num(fy), 0, th - 1).astype(int)
-    level = tex.image[iy, ix] / 255.0
-    val = np.where(inside, dark + (light - dark) * level, np.where(in_margin, light, background))
-    val[~ok | ~(lam > 0)] = background
-    img = val.reshape(h * s, w * s).reshape(h, s, w, s).mean(axis=(1, 3))
+    denom = d @ rot[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = (rot[:, 2] @ t) / denom
+    # board coordinates of the hit point: rot^T (lam d - t), x and y only
+    bx = lam * (d @ rot[:, 0]) - t @ rot[:, 0]
+    by = lam * (d @ rot[:, 1]) - t @ rot[:, 1]
+    m = int(np.ceil(tex.margin * tex.px_per_m))
+    padded = cv2.copyMakeBorder(tex.image, m, m, m, m, cv2.BORDER_CONSTANT, value=255)
+    level = dark + (light - dark) * padded.astype(np.float32) / 255.0
+    mx = ((bx - tex.x0) * tex.px_per_m + m - 0.5).astype(np.float32)
+    my = ((by - tex.y0) * tex.px_per_m + m - 0.5).astype(np.float32)
+    bad = ~ok | ~(lam > 0) | ~np.isfinite(mx) | ~np.isfinite(my)
+    mx[bad], my[bad] = -1e6, -1e6
+    val = cv2.remap(level, mx.reshape(h * s, w * s), my.reshape(h * s, w * s),
+                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=background)
+    img = val.reshape(h, s, w, s).mean(axis=(1, 3), dtype=np.float64)
     if blur > 0:
-        import cv2
-
         img = cv2.GaussianBlur(img, (0, 0), blur)
     rng = rng or np.random.default_rng(0)
     img = img + rng.normal(0, noise, img.shape)
@@ -336,6 +340,7 @@ class TargetRenderedSet:
     images: list[np.ndarray]  # uint8 (H, W)
     ids: list[np.ndarray]  # (K_v,) ids of the points inside each image
     uv: list[np.ndarray]  # (K_v, 2) their true pixels
+    uv_all: np.ndarray  # (V, P, 2) true pixels of every point (inside the image or not)
     poses: np.ndarray  # (V, 4, 4) T_cam_board
     params: np.ndarray
     image_size: tuple[int, int]
@@ -362,11 +367,13 @@ def render_target_set(target, n_views: int = 12, params: np.ndarray = DEFAULT_CA
                         tilt, min_inside, from_front=kind != "aprilgrid")
     pts = target.points()
     w, h = image_size
-    images, ids, uvs = [], [], []
+    images, ids, uvs, uv_all = [], [], [], []
     for T in poses:
         images.append(render_texture(params, T, tex, image_size, supersample, noise, blur, rng))
         uv = project(se3.act(T, pts), params)
         ok = (uv[:, 0] > 3) & (uv[:, 0] < w - 4) & (uv[:, 1] > 3) & (uv[:, 1] < h - 4)
         ids.append(np.flatnonzero(ok))
         uvs.append(uv[ok])
-    return TargetRenderedSet(images, ids, uvs, poses, np.asarray(params, float), image_size)
+        uv_all.append(uv)
+    return TargetRenderedSet(images, ids, uvs, np.stack(uv_all), poses,
+                             np.asarray(params, float), image_size)

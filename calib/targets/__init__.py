@@ -5,10 +5,15 @@ runner (:func:`detect_images`), one view filter (:func:`select_views`) and the K
 ``target.yaml`` reader (:func:`load_target`).
 """
 
+from .aprilgrid import AprilGrid
 from .base import Observation, Target
+from .charuco import Charuco
 from .chessboard import Chessboard, detect_chessboard
+from .circlegrid import CircleGrid
+from .config import load_target, target_from_dict
 from .detect import detect_images, detect_one, read_gray
 from .select import ViewSelection, select_views
 
-__all__ = ["Chessboard", "Observation", "Target", "ViewSelection", "detect_chessboard",
-           "detect_images", "detect_one", "read_gray", "select_views"]
+__all__ = ["AprilGrid", "Charuco", "Chessboard", "CircleGrid", "Observation", "Target",
+           "ViewSelection", "detect_chessboard", "detect_images", "detect_one",
+           "load_target", "read_gray", "select_views", "target_from_dict"]

@@ -1,18 +1,20 @@
 """AprilGrid target (Kalibr's layout): ``tag_cols x tag_rows`` AprilTags with 4 points each.
 
 Tag ``t`` sits at column ``t % tag_cols``, row ``t // tag_cols``; tags are ``tag_size``
-metres (edge of the black square) with gaps of ``tag_spacing * tag_size``. Points form a
-``(2 tag_rows) x (2 tag_cols)`` grid numbered row-major, as Kalibr numbers them: corner
-``k`` of tag ``t`` is point ``(2 r + k // 2 ... )`` with Kalibr's corner order
-0 = (x0, y0), 1 = (x0 + s, y0), 2 = (x0 + s, y0 + s), 3 = (x0, y0 + s), where
-``(x0, y0) = (c, r) * s * (1 + spacing)``. Kalibr's board frame has y "up" on the print
-and z out of the printed face.
+metres (edge of the black square) with gaps of ``tag_spacing * tag_size``, and a black
+square fills the gap at every tag corner. Points form the row-major
+``(2 tag_rows) x (2 tag_cols)`` grid of tag corners, as Kalibr numbers them; Kalibr's
+corner order within a tag is 0 = (x0, y0), 1 = (x0 + s, y0), 2 = (x0 + s, y0 + s),
+3 = (x0, y0 + s) with ``(x0, y0) = (col, row) * s * (1 + spacing)``, ``s = tag_size``.
+Kalibr's board frame has y "up" on the print and z out of the printed face.
 
 Detection: OpenCV's ArUco detector with the AprilTag dictionary and
-``markerBorderBits = 2`` (Kalibr prints a 2-bit black border), then each corner refined
-to sub-pixel by intersecting straight lines fitted to the tag's edges
-(:func:`refine_tag_corners`). Tags whose id is not on the
-grid get point ids >= the number of points (the view filter drops and counts them).
+``markerBorderBits = 2`` (Kalibr prints a 2-bit black border); its corners are 1-3 px off
+on Kalibr's grids (the corner squares touch the tags), so each tag's corners are first
+moved to the intersections of straight lines fitted to its edges
+(:func:`refine_tag_corners`), then refined as X-corners (:func:`refine_x_corners`).
+Tags whose id is not on the grid get point ids >= the number of points (the view filter
+drops and counts them).
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ from .base import Target
 #: Kalibr tag family names -> OpenCV dictionaries.
 FAMILIES = {"t36h11": "DICT_APRILTAG_36h11", "t36h10": "DICT_APRILTAG_36h10",
             "t25h9": "DICT_APRILTAG_25h9", "t16h5": "DICT_APRILTAG_16h5"}
-#: cv2 corner ``CV2_TO_KALIBR[k]`` is Kalibr corner ... : cv2 [0, 1, 2, 3] = Kalibr [1, 0, 3, 2]
-#: (checked against yac's Kalibr-convention detections of the real D435i images).
+#: OpenCV's corner ``j`` of a tag is Kalibr's corner ``CV2_TO_KALIBR[j]`` (checked against
+#: yac's Kalibr-convention detections of the real D435i images and on rendered grids).
 CV2_TO_KALIBR = np.array([1, 0, 3, 2])
 _PROFILE = 13  # samples across an edge
+#: cornerSubPix half-window / the tag's shortest edge in pixels (a 2-bit border is 0.2;
+#: measured on rendered and real grids, bench/bench_targets.py: 0.15-0.18 best)
+XCORNER_WINDOW = 0.15
+#: ... and at most this many pixels (larger windows reach the data bits of oblique tags)
+XCORNER_MAX = 4
 
 
 def family_dictionary(family: str) -> str:
@@ -55,7 +62,9 @@ class AprilGrid(Target):
     tag_size: float
     tag_spacing: float
     family: str = "t36h11"
-    refine: str = "edges"  # "edges" (refine_tag_corners) or "none" (OpenCV's corners)
+    #: "xcorner" (edge lines, then the X-corner), "edges" (edge lines only: for grids
+    #: printed without the corner squares) or "none" (OpenCV's corners as they come)
+    refine: str = "xcorner"
 
     def __post_init__(self) -> None:
         if self.tag_cols < 1 or self.tag_rows < 1:
@@ -108,23 +117,66 @@ class AprilGrid(Target):
         if ids is None or not len(ids):
             return f"no {self.family} tags found"
         uv = np.asarray(corners, dtype=np.float32).reshape(-1, 4, 2)
-        if self.refine == "edges":
+        if self.refine in ("xcorner", "edges"):
             uv = refine_tag_corners(gray, uv)
+        if self.refine == "xcorner":
+            uv = refine_x_corners(gray, uv)
         uv_k = np.empty_like(uv)
         uv_k[:, CV2_TO_KALIBR] = uv  # cv2 corner j is Kalibr corner CV2_TO_KALIBR[j]
-        pid = self.point_ids(ids.reshape(-1))
-        return pid.reshape(-1), uv_k.reshape(-1, 2).astype(float)
+        pid = self.point_ids(ids.reshape(-1)).reshape(-1)
+        uv_k = uv_k.reshape(-1, 2).astype(float)
+        ok = np.all(np.isfinite(uv_k), axis=1)  # corners refine_x_corners gave up on
+        return pid[ok], uv_k[ok]
+
+
+def refine_x_corners(gray: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """``uv (T, 4, 2)`` tag corners, near their true place, refined by ``cornerSubPix``:
+    Kalibr prints a black square in the gap at every tag corner, so each tag corner is an
+    X-corner, which the saddle-point refinement locates without the bias that blooming and
+    blur give an edge (bench/bench_targets.py: real D435i calibration RMS 0.23 px against
+    0.39 px from edge lines alone; EuRoC PnP with the official calibration 0.16-0.18 px
+    against 0.20 px). The half-window is :data:`XCORNER_WINDOW` x the tag's shortest edge
+    (inside the 2-bit border), 2 to :data:`XCORNER_MAX` px. A corner that moves more than
+    half its window (at least 1 px) ran off to another feature and is set to NaN (on
+    rendered grids 0.7 % of the corners, all from a start that was off too)."""
+    uv = np.asarray(uv, dtype=np.float32).reshape(-1, 4, 2)
+    if not len(uv):
+        return uv
+    edges = np.nanmin(np.linalg.norm(uv - np.roll(uv, 1, axis=1), axis=2), axis=1)
+    edges = np.nan_to_num(edges, nan=0.0)  # a tag with NaN corners: smallest window
+    win = np.repeat(np.clip((XCORNER_WINDOW * edges).astype(int), 2, XCORNER_MAX), 4)
+    flat = uv.reshape(-1, 2)
+    out = np.full_like(flat, np.nan)
+    known = np.all(np.isfinite(flat), axis=1)
+    out[known] = _subpix(gray, flat[known], win[known])
+    with np.errstate(invalid="ignore"):
+        out[np.linalg.norm(out - flat, axis=1) > np.maximum(1.0, 0.5 * win)] = np.nan
+    return out.reshape(-1, 4, 2)
+
+
+def _subpix(gray: np.ndarray, pts: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """``cornerSubPix`` of ``pts (N, 2)`` with half-window ``win (N,)`` px."""
+    out = pts.astype(np.float32).copy()
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 50, 1e-3)
+    for w in np.unique(win):
+        sel = win == w
+        out[sel] = cv2.cornerSubPix(gray, np.ascontiguousarray(out[sel].reshape(-1, 1, 2)),
+                                    (int(w), int(w)), (-1, -1), crit).reshape(-1, 2)
+    return out
 
 
 def _edge_points(img: np.ndarray, uv: np.ndarray, samples: int) -> np.ndarray:
     """Sub-pixel points ``(T, 4, samples, 2)`` on the 4 outer edges of each tag: along
     edge ``k`` (corner ``k`` to ``k + 1``), the gradient-weighted centre of an intensity
-    profile across the edge, ``+-`` 0.8 of a border bit long."""
+    profile across the edge, ``+-`` 0.8 of a border bit long (at least 1 px)."""
     p0 = uv.astype(np.float32)
     e = np.roll(p0, -1, axis=1) - p0
     length = np.sqrt((e * e).sum(-1))  # (T, 4)
     nx, ny = -e[..., 1] / length, e[..., 0] / length
-    half = np.maximum(0.08 * length, 1.5)
+    # 0.8 of a border bit across the edge: the bit size across edge k comes from the
+    # neighbouring edges k - 1 and k + 1 (a foreshortened tag is narrow across its long edges)
+    across = np.minimum(np.roll(length, 1, axis=1), np.roll(length, -1, axis=1))
+    half = np.maximum(0.08 * across, 1.0)
     t = np.linspace(0.12, 0.88, samples, dtype=np.float32)
     q = p0[:, :, None] + t[None, None, :, None] * e[:, :, None]  # (T, 4, M, 2)
     unit = np.linspace(-1.0, 1.0, _PROFILE, dtype=np.float32)
@@ -147,13 +199,16 @@ def refine_tag_corners(gray: np.ndarray, uv: np.ndarray, iterations: int = 1,
     straight line is fitted (total least squares) to sub-pixel points on each of the tag's
     4 outer edges, and each corner is the intersection of its two edges' lines.
 
-    A tag corner is an L-corner, where ``cornerSubPix`` is biased by blur; the edges are
-    straight and unbiased. Measured on rendered AprilGrids (bench/bench_targets.py): median
-    error 0.08 px against 0.23 px (cornerSubPix, best window) and 0.55-0.69 px (OpenCV's
-    own refinements). A corner that would move more than 0.15 tag edges keeps its value.
+    Brings OpenCV's corners (1-3 px off on Kalibr grids) to within about 0.1 px on
+    rendered grids (0.3 px inward on real prints, where the black bleeds into the white),
+    close enough for :func:`refine_x_corners`. A corner whose edge lines do not meet
+    within 0.15 tag edges of where it was is set to NaN (OpenCV's corner is too far off
+    to be trusted).
     """
     img = np.ascontiguousarray(gray, dtype=np.uint8)
     uv = np.asarray(uv, dtype=np.float64).reshape(-1, 4, 2)
+    if not len(uv):
+        return uv
     for _ in range(iterations):
         e = _edge_points(img, uv, samples)
         c = e.mean(axis=2)  # (T, 4, 2) a point on each edge line
@@ -172,7 +227,7 @@ def refine_tag_corners(gray: np.ndarray, uv: np.ndarray, iterations: int = 1,
         ok = good & np.all(np.isfinite(new), axis=-1) & \
             (np.linalg.norm(new - uv, axis=2) < 0.15 * length)
         uv = np.where(ok[..., None], new, uv)
-    return uv
+    return np.where(ok[..., None], uv, np.nan)
 
 
 @lru_cache(maxsize=8)
@@ -180,4 +235,8 @@ def _detector(family: str) -> cv2.aruco.ArucoDetector:
     d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, family_dictionary(family)))
     p = cv2.aruco.DetectorParameters()
     p.markerBorderBits = 2
+    # 3 px per bit when reading a candidate's bits (OpenCV's default 4): finds more tags
+    # (real D435i: 600 against 548; EuRoC: 93 against 85; rendered: 409 against 398) in
+    # less time (bench/bench_targets.py)
+    p.perspectiveRemovePixelPerCell = 3
     return cv2.aruco.ArucoDetector(d, p)
