@@ -3,35 +3,25 @@ LiDAR. Frames pair an image with a cloud by the last number in their file names.
 
 from __future__ import annotations
 
-import glob
 import re
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from .common import check_outputs, info, write_json, write_text
+from .common import (
+    IMAGE_EXT,
+    check_distinct,
+    check_outputs,
+    expand_inputs,
+    info,
+    write_json,
+    write_outputs,
+    write_text,
+)
 from .hand_eye import detect_views, load_camera, make_target, matrix_text
 
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 CLOUD_EXT = {".ply", ".pcd", ".npy", ".xyz", ".txt", ".pts", ".csv"}
-
-
-def _expand(items: list[str], ext: set[str], flag: str) -> list[Path]:
-    from calib.errors import InputError
-
-    out: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.suffix.lower() in ext)
-        elif any(c in item for c in "*?["):
-            out += sorted(Path(q) for q in glob.glob(item))
-        else:
-            out.append(p)
-    if not out:
-        raise InputError(f"{flag} {' '.join(items)}: no files found")
-    return out
 
 
 def frame_number(p: Path) -> int | None:
@@ -180,8 +170,11 @@ def register(app: typer.Typer) -> None:
         opts = CameraLidarOptions(roi=parse_roi(roi))
         target = make_target(board, square, target_file, detector)
         bsize = board_size(target, size)
-        frames = pair_frames(_expand(images, IMAGE_EXT, "--images"),
-                             _expand(clouds, CLOUD_EXT, "--clouds"))
+        img_paths = expand_inputs(images, IMAGE_EXT, "image")
+        cloud_paths = expand_inputs(clouds, CLOUD_EXT, "cloud")
+        check_distinct({"-o": output, "--report": report, "--plot": plot},
+                       [*img_paths, *cloud_paths, camera, *([target_file] if target_file else [])])
+        frames = pair_frames(img_paths, cloud_paths)
         model, params, isize = load_camera(camera)
         views, reasons = detect_views([f[1] for f in frames], target, isize, workers, timeout,
                                       quiet)
@@ -201,16 +194,14 @@ def register(app: typer.Typer) -> None:
             info(f"calib: warning: the refinement did not converge ({res.message})")
         if res.outlier_frames:
             info("calib: warning: outlier frames: " + ", ".join(res.outlier_frames))
-        if plot is not None:
-            write_plot(plot, frames, cl, model, params, res.T_camera_lidar, isize)
-        write_text(output, matrix_text(res.T_camera_lidar))
-        if report is not None:
-            write_json(report, {**res.to_dict(), "inputs": {
-                "camera": str(camera), "board_size_m": bsize, "roi": opts.roi,
-                "frames": [{"number": k, "image": str(i), "cloud": str(c)}
-                           for k, i, c in frames],
-                "dropped": [{"number": k, "image": str(i), "reason": r}
-                            for (k, i, _), r in bad]}})
+        report_data = {**res.to_dict(), "inputs": {
+            "camera": str(camera), "board_size_m": bsize, "roi": opts.roi,
+            "frames": [{"number": k, "image": str(i), "cloud": str(c)} for k, i, c in frames],
+            "dropped": [{"number": k, "image": str(i), "reason": r} for (k, i, _), r in bad]}}
+        write_outputs([
+            (plot, lambda p: write_plot(p, frames, cl, model, params, res.T_camera_lidar, isize)),
+            (output, lambda p: write_text(p, matrix_text(res.T_camera_lidar))),
+            (report, lambda p: write_json(p, report_data))])
         if not quiet:
             t = res.T_camera_lidar[:3, 3]
             typer.echo(f"T_camera_lidar: t = [{t[0]:.4f}, {t[1]:.4f}, {t[2]:.4f}] m, σ "
@@ -245,13 +236,13 @@ def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _from_pairs(pairs: Path, camera: Path, output: Path, report, quiet: bool) -> None:
     from calib.extrinsics.correspondences import calibrate_from_pairs
 
+    check_distinct({"-o": output, "--report": report}, [pairs, camera])
     uv, pts = load_pairs(pairs)
     model, params, _ = load_camera(camera)
     res = calibrate_from_pairs(pts, uv, params, model)
-    write_text(output, matrix_text(res.T_camera_lidar))
-    if report is not None:
-        write_json(report, {**res.to_dict(), "inputs": {"camera": str(camera),
-                                                        "correspondences": str(pairs)}})
+    data = {**res.to_dict(), "inputs": {"camera": str(camera), "correspondences": str(pairs)}}
+    write_outputs([(output, lambda p: write_text(p, matrix_text(res.T_camera_lidar))),
+                   (report, lambda p: write_json(p, data))])
     if not quiet:
         d = res.to_dict()
         typer.echo(f"T_camera_lidar from {len(uv)} pairs: RMS {d['rms_all_px']:.2f} px "

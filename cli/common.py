@@ -102,6 +102,8 @@ def check_distinct(outputs: dict, inputs: Sequence[Path]) -> None:
 
 
 GLOB_CHARS = "*?["
+#: Image file suffixes a folder of images is searched for (every command).
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
 def expand_inputs(items: Sequence[str], suffixes: set[str], what: str = "input") -> list[Path]:

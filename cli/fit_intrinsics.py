@@ -23,6 +23,7 @@ from calib.io.corners import read_corners
 from calib.targets.chessboard import METHODS
 
 from .common import (
+    IMAGE_EXT,
     check_distinct,
     check_outputs,
     expand_inputs,
@@ -31,11 +32,6 @@ from .common import (
     write_json,
     write_outputs,
 )
-
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-
-
-
 
 LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
 

@@ -14,7 +14,17 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .common import check_outputs, info, progress_bar, write_json, write_text
+from .common import (
+    IMAGE_EXT,
+    check_distinct,
+    check_outputs,
+    expand_inputs,
+    info,
+    progress_bar,
+    write_json,
+    write_outputs,
+    write_text,
+)
 
 SETUP_HELP = "eye-in-hand (camera on the gripper) | eye-to-hand (camera fixed)."
 
@@ -79,9 +89,7 @@ def detect_views(paths: list[Path], target, image_size, workers: int, timeout: f
 
 
 def expand_images(inputs: list[str]) -> list[Path]:
-    from .fit_intrinsics import _expand
-
-    return _expand(inputs)
+    return expand_inputs(inputs, IMAGE_EXT, "image")
 
 
 def _stations(robot_poses, images, corners, target_poses, camera, board, square, target_file,
@@ -105,10 +113,11 @@ def _stations(robot_poses, images, corners, target_poses, camera, board, square,
     model, params, size = load_camera(camera)
     inputs["camera"] = str(camera)
     if corners is not None:
-        from .fit_intrinsics import _load_corners
+        from calib.io.corners import read_corners
+        from calib.targets.chessboard import Chessboard
 
         tgt = make_target(board, square, target_file) if (board or target_file) else None
-        cnames, obj, img, _ = _load_corners(corners, tgt)
+        cnames, obj, img, _ = read_corners(corners, tgt, Chessboard)
         inputs["corners"] = str(corners)
         if len(img) != len(B):
             raise InputError(f"{corners}: {len(img)} views but {robot_poses} has {len(B)} "
@@ -175,6 +184,9 @@ def register(app: typer.Typer) -> None:
                               refine_intrinsics=refine_intrinsics,
                               estimate_robot_noise=estimate)
         check_outputs(output, report)
+        given = [p for p in (robot_poses, camera, corners, target_poses, target_file) if p]
+        check_distinct({"-o": output, "--report": report},
+                       given + (expand_images(images) if images else []))
         B, kw, names, inputs = _stations(robot_poses, images, corners, target_poses, camera,
                                          board, square, target_file, detector, workers,
                                          timeout, quiet)
@@ -183,9 +195,8 @@ def register(app: typer.Typer) -> None:
             info(f"calib: warning: the refinement did not converge ({res.message})")
         if res.outlier_stations:
             info("calib: warning: outlier stations: " + ", ".join(res.outlier_stations))
-        write_text(output, matrix_text(res.X))
-        if report is not None:
-            write_json(report, {**res.to_dict(), "inputs": inputs})
+        write_outputs([(output, lambda p: write_text(p, matrix_text(res.X))),
+                       (report, lambda p: write_json(p, {**res.to_dict(), "inputs": inputs}))])
         if not quiet:
             t = res.X[:3, 3]
             typer.echo(f"{res.x_name}: t = [{t[0]:.5f}, {t[1]:.5f}, {t[2]:.5f}] m, "

@@ -9,13 +9,11 @@ import typer
 
 from calib.errors import InputError
 
-from .common import check_outputs, info, progress_bar
+from .common import IMAGE_EXT, check_outputs, expand_inputs, info, progress_bar
 
 
 def _inputs(images: list[str]) -> list[Path]:
-    from .fit_intrinsics import _expand  # the one image-list expander
-
-    paths = _expand(images)
+    paths = expand_inputs(images, IMAGE_EXT, "image")
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise InputError(f"{missing[0]}: image file does not exist")

@@ -152,7 +152,7 @@ def test_cli_undistort_bad_input(tmp_path, capsys):
         ([str(inputs[0]), "--camera", str(tmp_path / "in"), "-o", str(out)],
          "not a regular file"),
         ([str(tmp_path / "in" / "missing.png"), "--camera", str(good), "-o", str(out)],
-         "missing.png: image file does not exist"),
+         "missing.png: no such image file"),
         ([str(inputs[0]), "--camera", str(good), "-o", str(tmp_path / "in")],
          "would be overwritten"),
         ([str(inputs[0]), str(small[0]), "--camera", str(good), "-o", str(out)],
