@@ -87,10 +87,11 @@ class FitOptions:
             corners far better (:class:`~calib.intrinsics.diagnostics.ModelAdvice`).
         function_tolerance: stop when a step lowers the cost by less than this fraction;
             None: 1e-6 for pinhole (5e-7 relative on the RMS; one iteration fewer than 1e-8
-            on 13/100 views, parameters within 1e-3 std) and 1e-10 for the other models,
-            whose long curved valleys (rational numerator against denominator, fx against
-            xi) make early steps that small while far from the minimum (measured: rational
-            fits 0.76 std from OpenCV's minimum at 1e-6, 1e-4 std at 1e-10).
+            on 13/100 views, parameters within 1e-3 std) and fisheye (within 1e-5 std of
+            cv2.fisheye.calibrate), 1e-10 for rational and double-sphere, whose long curved
+            valleys (numerator against denominator, fx against xi) make early steps that
+            small while far from the minimum (measured: rational fits 0.76 std from
+            OpenCV's minimum at 1e-6, 1e-4 std at 1e-10).
     """
 
     model: str = "pinhole"
@@ -434,7 +435,7 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     p.groups["camera"].value[0] = theta_start
     ftol = opts.function_tolerance
     if ftol is None:
-        ftol = 1e-6 if model.name == "pinhole" else 1e-10
+        ftol = 1e-6 if model.name in ("pinhole", "fisheye") else 1e-10
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
                                  function_tolerance=ftol, parameter_tolerance=1e-12,
                                  initial_damping=opts.initial_damping))
