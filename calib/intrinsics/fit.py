@@ -437,7 +437,7 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     if ftol is None:
         ftol = 1e-6 if model.name in ("pinhole", "fisheye") else 1e-10
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
-                                 function_tolerance=ftol, parameter_tolerance=1e-12,
+                                 function_tolerance=ftol, parameter_tolerance=1e-10,
                                  initial_damping=opts.initial_damping))
     s = res.summary
     if s.termination == "failure":
