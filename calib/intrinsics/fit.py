@@ -340,7 +340,8 @@ def _best_refine(views: _Views, starts: list, model: LensModel, opts: FitOptions
     best, error = None, None
     for theta0, T0 in starts:
         try:
-            out = _refine(views, theta0, T0, model, opts)
+            with np.errstate(all="ignore"):  # trial steps outside the model's domain: NaN
+                out = _refine(views, theta0, T0, model, opts)
         except (DegenerateError, NotConvergedError) as exc:
             error = error or exc
             continue
@@ -570,7 +571,8 @@ def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: Le
     sub = replace(opts, model=model.name, fix=(), fix_k3=False, zero_tangent=False,
                   reject_outliers=False, advise=False)
     try:
-        starts, _ = _start(views, names, size, model, sub)
+        with np.errstate(all="ignore"):  # a model that does not fit at all: NaN on the way
+            starts, _ = _start(views, names, size, model, sub)
         res = _best_refine(views, starts, model, sub)[0]
     except (DegenerateError, NotConvergedError, InputError):
         return None
