@@ -112,6 +112,19 @@ def test_cli_fisheye_outputs_for_every_consumer(tmp_path, fisheye_corners_file):
     assert cam0["camera_model"] == "ds" and len(cam0["intrinsics"]) == 6
 
 
+def test_undetermined_double_sphere_parameters_are_null_in_the_report(tmp_path,
+                                                                      shared_datasets):
+    """The narrow left camera with the double-sphere model: xi ~ 0, where fx, fy, xi trade
+    off to first order; the report says so (WARN, std null), the camera is written."""
+    corners = shared_datasets / "opencv_stereo_chessboard_left" / "corners_9x6.npz"
+    rep = tmp_path / "r.json"
+    assert main(["fit-intrinsics", "--corners", str(corners), "--model", "double-sphere",
+                 "-o", str(tmp_path / "c.yaml"), "--report", str(rep), "--quiet"]) == 0
+    r = json.loads(rep.read_text())
+    assert r["verdict"] == "WARN" and r["std"]["xi"] is None and r["std"]["cx"] > 0
+    assert any("not separately determined" in x for x in r["reasons"])
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--model", "kb8"], "--model 'kb8': choose one of"),
     (["--model", "fisheye", "--zero-tangent"], "--zero-tangent"),
