@@ -23,11 +23,11 @@ from calib.lie import se3, so3
 
 #: A camera with realistic distortion for a 640x480 sensor (barrel, small tangential).
 DEFAULT_CAMERA = np.array([520.0, 522.0, 318.5, 243.2, -0.28, 0.11, 0.0009, -0.0006, -0.02])
-#: A Kannala-Brandt fisheye for 640x480 (fx fy cx cy k1..k4): 185 deg across the image
-#: width, 140 deg across its height (the 158 deg ROS reference lens, scaled).
+#: A Kannala-Brandt fisheye for 640x480 (fx fy cx cy k1..k4): 190 deg across the image
+#: width, 130 deg across its height (the 158 deg ROS reference lens's distortion).
 FISHEYE_CAMERA = np.array([223.0, 223.4, 321.3, 238.4, -0.03, -0.02, 0.002, 0.001])
-#: A double-sphere lens for 640x480 (fx fy cx cy xi alpha), 190 deg across the width
-#: (Usenko et al. 2018's fitted values for a 195 deg lens, scaled).
+#: A double-sphere lens for 640x480 (fx fy cx cy xi alpha): 195 deg across the width, 140
+#: deg across the height (xi, alpha of the order Usenko et al. 2018 fit to 195 deg lenses).
 DS_CAMERA = np.array([155.0, 155.4, 320.7, 241.1, -0.2, 0.59])
 
 

@@ -199,3 +199,20 @@ def test_folding_model_is_a_fail():
     assert v == "FAIL" and "fisheye model folds at 54.2 deg" in reasons[0]
     good = check_distortion(FISHEYE_CAMERA, SIZE, model=get_model("fisheye"))
     assert good.monotonic and good.first_fold_radius is None
+
+
+def test_rendered_fisheye_images_have_their_corners_where_the_model_projects():
+    """The renderer's fisheye lens: detected corners of rendered images sit on the model's
+    projection of the board (so the synthetic-corner sets above share its geometry)."""
+    from calib.intrinsics import detect_chessboard
+    from calib_datasets.board_render import render_set
+
+    rs = render_set(n_views=3, seed=2, supersample=2, params=FISHEYE_CAMERA, model="fisheye",
+                    noise=1.0, tilt=0.5)
+    found = 0
+    for img, true in zip(rs.images, rs.corners, strict=True):
+        c = detect_chessboard(img, Chessboard(9, 6, 0.025))
+        if c is not None:
+            found += 1
+            assert np.sqrt(np.mean(np.sum((c.reshape(-1, 2) - true) ** 2, axis=1))) < 0.3
+    assert found >= 2

@@ -155,7 +155,7 @@ def _first_fold(model: LensModel, params: np.ndarray, image_size: tuple[int, int
 RICHER = {"pinhole": ("rational", "fisheye"), "rational": ("fisheye",),
           "double-sphere": ("fisheye",), "fisheye": ("double-sphere",)}
 
-#: Radial-pattern test: bins of equal corner count by image radius.
+#: Radial-pattern test: equal-width bins of image radius (those with 10 corners or more).
 RADIAL_BINS = 12
 #: A bin mean of the radial residual must exceed this (px) to count: a pattern below it is
 #: invisible in any use of the camera. Measured: exact-model synthetic sets at 0.3 px noise
@@ -170,8 +170,8 @@ RICHER_RMS_RATIO = 0.8
 
 @dataclass(frozen=True)
 class RadialPattern:
-    """Mean radial residual (px, positive outwards from the principal point) in
-    ``RADIAL_BINS`` bins of equal corner count by image radius, and its chi-square against
+    """Mean radial residual (px, positive outwards from the principal point) in up to
+    ``RADIAL_BINS`` equal-width bins of image radius, and its chi-square against
     zero with the fit's residual variance. ``significant``: chi-square beyond ``bins + 5
     sqrt(2 bins)`` (about 5 sigma) and some bin mean above :data:`RADIAL_MIN_PX`."""
 
@@ -193,16 +193,20 @@ def radial_pattern(residuals: np.ndarray, pixels: np.ndarray, centre: np.ndarray
     rad = np.hypot(d[:, 0], d[:, 1])
     er = np.sum(residuals * d, axis=1) / np.maximum(rad, 1e-9)
     n = len(er)
-    bins = min(RADIAL_BINS, max(n // 20, 1))
-    order = np.argsort(rad)
-    which = np.empty(n, np.int64)
-    which[order] = np.arange(n) * bins // n
-    cnt = np.bincount(which, minlength=bins)
-    mean = np.bincount(which, er, bins) / np.maximum(cnt, 1)
+    # equal-width radius bins (no sort: this runs after every fit); bins with fewer than 10
+    # corners are merged into none and left out
+    which = np.minimum((rad * (RADIAL_BINS / max(float(rad.max()), 1e-9))).astype(np.int64),
+                       RADIAL_BINS - 1)
+    cnt = np.bincount(which, minlength=RADIAL_BINS)
+    keep = cnt >= 10
+    mean = (np.bincount(which, er, RADIAL_BINS) / np.maximum(cnt, 1))[keep]
+    cnt = cnt[keep]
+    bins = max(int(keep.sum()), 1)
     sigma2 = float(np.sum(residuals * residuals) / max(2 * n - n_free, 1))
     chi2 = float(np.sum(cnt * mean * mean) / max(sigma2, 1e-300))
-    sig = chi2 > bins + 5 * np.sqrt(2 * bins) and float(np.abs(mean).max()) > RADIAL_MIN_PX
-    r_mid = np.bincount(which, rad, bins) / np.maximum(cnt, 1)
+    sig = mean.size > 0 and chi2 > bins + 5 * np.sqrt(2 * bins) and \
+        float(np.abs(mean).max()) > RADIAL_MIN_PX
+    r_mid = (np.bincount(which, rad, RADIAL_BINS)[keep]) / cnt
     return RadialPattern(tuple(float(v) for v in r_mid), tuple(float(v) for v in mean), chi2,
                          bool(sig))
 

@@ -87,10 +87,12 @@ class FitOptions:
             corners far better (:class:`~calib.intrinsics.diagnostics.ModelAdvice`).
         function_tolerance: stop when a step lowers the cost by less than this fraction;
             None: 1e-6 for pinhole (5e-7 relative on the RMS; one iteration fewer than 1e-8
-            on 13/100 views, parameters within 1e-3 std) and 1e-10 for the other models,
-            whose long curved valleys (rational numerator against denominator, fx against
-            xi) make early steps that small while far from the minimum (measured: rational
-            fits 0.76 std from OpenCV's minimum at 1e-6, 1e-4 std at 1e-10).
+            on 13/100 views, parameters within 1e-3 std) and fisheye (within 1e-5 std of
+            cv2.fisheye.calibrate), 1e-8 for rational and double-sphere, whose long curved
+            valleys (numerator against denominator, fx against xi) make early steps that
+            small while far from the minimum (measured on 8 synthetic rational sets: 0.02-0.29
+            std from OpenCV's minimum at 1e-6, at most 0.003 std at 1e-8; 1e-10 gains 0.002
+            std for up to 25x the iterations where the model is degenerate).
     """
 
     model: str = "pinhole"
@@ -338,7 +340,8 @@ def _best_refine(views: _Views, starts: list, model: LensModel, opts: FitOptions
     best, error = None, None
     for theta0, T0 in starts:
         try:
-            out = _refine(views, theta0, T0, model, opts)
+            with np.errstate(all="ignore"):  # trial steps outside the model's domain: NaN
+                out = _refine(views, theta0, T0, model, opts)
         except (DegenerateError, NotConvergedError) as exc:
             error = error or exc
             continue
@@ -434,9 +437,9 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     p.groups["camera"].value[0] = theta_start
     ftol = opts.function_tolerance
     if ftol is None:
-        ftol = 1e-6 if model.name == "pinhole" else 1e-10
+        ftol = 1e-6 if model.name in ("pinhole", "fisheye") else 1e-8
     res = solve(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
-                                 function_tolerance=ftol, parameter_tolerance=1e-12,
+                                 function_tolerance=ftol, parameter_tolerance=1e-10,
                                  initial_damping=opts.initial_damping))
     s = res.summary
     if s.termination == "failure":
@@ -531,9 +534,11 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         err = DegenerateError("the board views do not determine every camera parameter "
                               "(the normal equations are singular); add views with the board "
                               "tilted in different directions")
-        wrong = _wrong_model_error(err, views, names, size, model, opts)
-        if model.name == "pinhole" or wrong is not err:
-            raise wrong from None
+        note = _wider_model(views, names, size, model, opts, rms)
+        if note is not None:
+            raise DegenerateError(f"{err}; {note}") from None
+        if model.name == "pinhole":
+            raise err from None
         std.update({k: float("nan") for k in loose})
     camera = Camera(theta, size, model.name)
     dist = check_distortion(theta, size, model=model, corners_px=res["uv"])
@@ -566,7 +571,8 @@ def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: Le
     sub = replace(opts, model=model.name, fix=(), fix_k3=False, zero_tangent=False,
                   reject_outliers=False, advise=False)
     try:
-        starts, _ = _start(views, names, size, model, sub)
+        with np.errstate(all="ignore"):  # a model that does not fit at all: NaN on the way
+            starts, _ = _start(views, names, size, model, sub)
         res = _best_refine(views, starts, model, sub)[0]
     except (DegenerateError, NotConvergedError, InputError):
         return None
@@ -596,30 +602,30 @@ def _advice(res: dict, model: LensModel, size, opts: FitOptions, dist, views: _V
     return compare_models(model.name, res, pattern, [f for f in fits if f is not None])
 
 
+def _wider_model(views: _Views, names: list[str], size, model: LensModel, opts: FitOptions,
+                 rms: float | None = None) -> str | None:
+    """A sentence naming a wide model that fits the same corners well (below 2 px RMS and,
+    if this model's fit got as far as an ``rms``, below half of it), or None."""
+    if not opts.advise or model.name in WIDE_MODELS:
+        return None
+    for name in RICHER.get(model.name, ()):
+        if name not in WIDE_MODELS or name not in model_names():
+            continue
+        alt = _quick_fit(views, names, size, get_model(name), opts)
+        if alt is None or not alt["ok"]:
+            continue
+        r = alt["residuals"]
+        alt_rms = float(np.sqrt(np.mean(np.sum(r * r, axis=1))))
+        if alt_rms < 2.0 and (rms is None or alt_rms < 0.5 * rms):
+            vs = "" if rms is None else f" (vs {rms:.2f} px)"
+            return (f"the {name} model fits these corners at {alt_rms:.2f} px RMS{vs}: the "
+                    f"{model.name} model is wrong for this lens (use model {name!r})")
+    return None
+
+
 def _wrong_model_error(exc: Exception, views: _Views, names: list[str], size, model: LensModel,
                        opts: FitOptions, rms: float | None = None) -> Exception:
-    """``exc`` with, when a wider model fits the same corners well (below 2 px RMS and, if
-    this model's fit got as far as an ``rms``, below half of it), a sentence saying the lens
-    needs it (a fisheye lens given to the pinhole model fails to start, converge or
-    determine its parameters); else, for a rank-deficient fit of a model with more than
-    the pinhole's parameters, the hint to hold some fixed."""
-    if opts.advise and model.name not in WIDE_MODELS:
-        for name in RICHER.get(model.name, ()):
-            if name not in WIDE_MODELS or name not in model_names():
-                continue
-            alt = _quick_fit(views, names, size, get_model(name), opts)
-            if alt is None or not alt["ok"]:
-                continue
-            r = alt["residuals"]
-            alt_rms = float(np.sqrt(np.mean(np.sum(r * r, axis=1))))
-            if alt_rms < 2.0 and (rms is None or alt_rms < 0.5 * rms):
-                vs = "" if rms is None else f" (vs {rms:.2f} px)"
-                return type(exc)(f"{exc}; the {name} model fits these corners at "
-                                 f"{alt_rms:.2f} px RMS{vs}: the {model.name} model is wrong "
-                                 f"for this lens (use model {name!r})")
-    if rms is not None and model.num_params > 9:
-        extra = model.param_names[9:]
-        return type(exc)(f"{exc}; or hold some of the {model.name} model's parameters fixed "
-                         f"(fix={extra!r} / --fix {','.join(extra)}), or use the pinhole "
-                         "model")
-    return exc
+    """``exc`` with :func:`_wider_model`'s sentence when there is one (a fisheye lens given
+    to the pinhole model fails to start, converge or determine its parameters)."""
+    note = _wider_model(views, names, size, model, opts, rms)
+    return exc if note is None else type(exc)(f"{exc}; {note}")

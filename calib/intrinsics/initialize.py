@@ -149,6 +149,13 @@ def poses_from_homographies(K: np.ndarray, H: np.ndarray) -> np.ndarray:
     return T
 
 
+_SYM = np.array([[0, 1, 2], [1, 3, 4], [2, 4, 5]])
+#: Entry (3 i + k, 3 j + l) of the 9x9 ray-DLT matrix is ``C[i, j] * (p p^T)[k, l]``: the
+#: indices of those factors among the six distinct entries of each symmetric 3x3.
+_C_INDEX = np.repeat(np.repeat(_SYM, 3, axis=0), 3, axis=1)
+_P_INDEX = np.tile(_SYM, (3, 3))
+
+
 def ray_homographies(board_xy: np.ndarray, rays: np.ndarray, offsets: np.ndarray,
                      weight: np.ndarray | None = None) -> np.ndarray:
     """Homography ``H (V, 3, 3)`` per view with ``rays ~ H (x, y, 1)``: board plane points
@@ -168,15 +175,15 @@ def ray_homographies(board_xy: np.ndarray, rays: np.ndarray, offsets: np.ndarray
     d = board_xy - c[view]
     s = np.sqrt(2) / np.maximum(np.bincount(view, wt * np.hypot(d[:, 0], d[:, 1]), nv)
                                 / cnt, 1e-300)
-    p = np.c_[d * s[view, None], np.ones(len(d))]  # (R, 3) normalized board points
-    a = np.zeros((len(p), 3, 9))
-    dx, dy, dz = rays[:, 0:1], rays[:, 1:2], rays[:, 2:3]
-    a[:, 0, 3:6], a[:, 0, 6:9] = -dz * p, dy * p
-    a[:, 1, 0:3], a[:, 1, 6:9] = dz * p, -dx * p
-    a[:, 2, 0:3], a[:, 2, 3:6] = -dy * p, dx * p
-    a *= np.sqrt(wt)[:, None, None]
-    m = np.matmul(a.transpose(0, 2, 1), a).reshape(len(p), 81)  # (R, 9 x 9)
-    M = np.add.reduceat(m, offsets[:-1], axis=0).reshape(nv, 9, 9)  # rows are view-sorted
+    x, y = d[:, 0] * s[view], d[:, 1] * s[view]  # normalized board points
+    # sum over a point's three rows of A^T A = (I - r r^T) (x) (p p^T), p = (x, y, 1): six
+    # distinct entries each, so every view's 9x9 matrix is one (6 x 6) sum of products
+    rx, ry, rz = rays[:, 0], rays[:, 1], rays[:, 2]
+    cr = np.stack([1 - rx * rx, -rx * ry, -rx * rz, 1 - ry * ry, -ry * rz, 1 - rz * rz], 1)
+    mono = np.stack([x * x, x * y, x, y * y, y, np.ones_like(x)], axis=1)
+    prod = (cr * wt[:, None])[:, :, None] * mono[:, None, :]  # (R, 6, 6)
+    S = np.add.reduceat(prod.reshape(len(x), 36), offsets[:-1], axis=0).reshape(nv, 6, 6)
+    M = S[:, _C_INDEX, _P_INDEX]  # (V, 9, 9), rows are view-sorted
     _, vecs = np.linalg.eigh(M)
     H = vecs[:, :, 0].reshape(nv, 3, 3)
     T = np.zeros((nv, 3, 3))
@@ -223,11 +230,12 @@ def _with_focal(model, template: np.ndarray, f: float, c) -> np.ndarray:
     return p
 
 
-def _search_cost(model, f: float, data: tuple, template: np.ndarray | None = None
-                 ) -> tuple[float, np.ndarray | None]:
+def _search_cost(model, f: float, data: tuple, template: np.ndarray | None = None,
+                 poses_only: bool = False) -> tuple[float, np.ndarray | None]:
     """Mean squared reprojection error (px^2) of the views in ``data`` under ``model`` with
     the distortion of ``template`` (default: the model's neutral one) at focal length ``f``
-    and the principal point ``c``, each pose from :func:`ray_homographies`; and the poses."""
+    and the principal point ``c``, each pose from :func:`ray_homographies`; and the poses
+    (``poses_only``: the error is not computed, 0)."""
     board_xy, pixels, offsets, c = data
     if template is None:
         template = model.initial_params(np.eye(3))
@@ -239,6 +247,8 @@ def _search_cost(model, f: float, data: tuple, template: np.ndarray | None = Non
     view = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     H = ray_homographies(board_xy, rays, offsets, ok.astype(float))
     T = poses_from_ray_homographies(H, board_xy, rays, view)
+    if poses_only:
+        return 0.0, T
     p_cam = np.einsum("rij,rj->ri", T[view, :3, :2], board_xy) + T[view, :3, 3]
     uv, valid = model.project(p_cam, params)
     err = np.sum((uv - pixels) ** 2, axis=1)
@@ -249,7 +259,7 @@ def _search_cost(model, f: float, data: tuple, template: np.ndarray | None = Non
 
 
 def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.ndarray,
-                 image_size: tuple[int, int], max_views: int = 6,
+                 image_size: tuple[int, int], max_views: int = 6, max_corners: int = 30,
                  template: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """A start for wide-angle models that needs no guess: ``(params (P,), T_cam_board (V, 4,
     4))``.
@@ -260,18 +270,24 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
     closed form from rays against the board (:func:`ray_homographies`) and the corners are
     reprojected. The ``f`` with the smallest error wins: a log-spaced scan over
     ``[0.1, 10] x`` the half-diagonal, then golden-section refinement, on at most
-    ``max_views`` views spread over the set; every view's pose then comes from that ``f``.
+    ``max_views`` views spread over the set and ``max_corners`` corners of each; every view's
+    pose then comes from that ``f``.
     ``template``: the distortion to hold (default the model's neutral one). Returns
-    ``(params, poses, mean squared error px^2)``.
+    ``(params, poses, mean squared error px^2 on the searched corners)``.
     """
     w, h = image_size
     c = ((w - 1) / 2.0, (h - 1) / 2.0)
     nv = len(offsets) - 1
     pick = np.unique(np.linspace(0, nv - 1, min(nv, max_views)).round().astype(int))
-    rows = np.concatenate([np.arange(offsets[k], offsets[k + 1]) for k in pick])
-    sub = (board_xy[rows], pixels[rows], np.r_[0, np.cumsum(np.diff(offsets)[pick])], c)
+    # at most max_corners corners of each picked view, spread over it
+    rows = [offsets[k] + np.unique(np.linspace(0, offsets[k + 1] - offsets[k] - 1,
+                                               max_corners).round().astype(int))
+            for k in pick]
+    counts = [len(r) for r in rows]
+    rows = np.concatenate(rows)
+    sub = (board_xy[rows], pixels[rows], np.r_[0, np.cumsum(counts)], c)
     half_diag = 0.5 * np.hypot(w, h)
-    grid = np.log(half_diag) + np.linspace(np.log(0.1), np.log(10.0), 13)
+    grid = np.log(half_diag) + np.linspace(np.log(0.1), np.log(10.0), 9)
     costs = np.array([_search_cost(model, np.exp(g), sub, template)[0] for g in grid])
     if not np.isfinite(costs).any():
         raise DegenerateError(f"cannot initialise the {model.name} model: no focal length "
@@ -283,7 +299,7 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
     fa = _search_cost(model, np.exp(a), sub, template)[0]
     fb = _search_cost(model, np.exp(b), sub, template)[0]
-    for _ in range(7):  # the bracket shrinks to 0.62^7 = 3.5% of 2 grid steps: ~3% in f
+    for _ in range(5):  # the bracket shrinks to 0.62^5 = 9% of 2 grid steps: ~10% in f
         if fa < fb:
             hi, b, fb = b, a, fa
             a = hi - g * (hi - lo)
@@ -293,7 +309,8 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
             b = lo + g * (hi - lo)
             fb = _search_cost(model, np.exp(b), sub, template)[0]
     f = float(np.exp(0.5 * (lo + hi)))
-    cost, T = _search_cost(model, f, (board_xy, pixels, offsets, c), template)
+    cost = min(fa, fb)
+    T = _search_cost(model, f, (board_xy, pixels, offsets, c), template, poses_only=True)[1]
     if T is None:
         raise DegenerateError(f"cannot initialise the {model.name} model: the corners of "
                               "some views do not unproject at the best focal length")

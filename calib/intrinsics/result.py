@@ -139,7 +139,8 @@ class IntrinsicsResult:
             "dist": self.dist.tolist(),
             "dist_order": list(names[4:]),
             "params": {k: float(v) for k, v in zip(names, self.params, strict=True)},
-            "std": {k: (None if k in self.fixed else v) for k, v in self.std.items()},
+            "std": {k: (None if k in self.fixed or not np.isfinite(v) else v)
+                    for k, v in self.std.items()},
             "fixed": list(self.fixed),
             "tied": ({"fx": f"{self.options.aspect_ratio:g} * fy"}
                      if getattr(self.options, "fix_aspect", False) else {}),
