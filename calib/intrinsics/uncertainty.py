@@ -139,6 +139,7 @@ class CoupledCovariance:
     params: np.ndarray
     free: np.ndarray
     covariance: np.ndarray
+    aspect: float | None = None
 
     @property
     def params_covariance(self) -> np.ndarray:
@@ -163,7 +164,8 @@ def _pose_jacobian(j_p: np.ndarray, p_cam: np.ndarray) -> np.ndarray:
 
 def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
                        board_points: np.ndarray, view_index: np.ndarray, free: np.ndarray,
-                       residual_variance: float) -> CoupledCovariance:
+                       residual_variance: float, aspect: float | None = None
+                       ) -> CoupledCovariance:
     """The joint covariance of the free intrinsics and the boards' mean pose (module
     docstring) at a fitted solution.
 
@@ -174,6 +176,7 @@ def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.nda
         view_index: ``(R,)`` pose of each row (``0..V-1``).
         free: indices (or a ``(P,)`` bool mask) of the estimated parameters.
         residual_variance: per-coordinate residual variance ``sum|e|^2 / (2R - n_free)``.
+        aspect: when ``fx`` is tied to ``aspect * fy`` (fx then not in ``free``).
     """
     m = get_model(model)
     params = np.asarray(params, dtype=float)
@@ -181,6 +184,8 @@ def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.nda
     rot, t = poses[view_index, :3, :3], poses[view_index, :3, 3]
     p_cam = np.einsum("nij,nj->ni", rot, board_points) + t
     _, _, j_p, j_th = m.project(p_cam, params, jacobians=True)
+    if aspect is not None:
+        j_th[:, :, 1] += aspect * j_th[:, :, 0]
     j_th = j_th[:, :, free]
     j_x = _pose_jacobian(j_p, p_cam)
     nv = len(poses)
@@ -200,7 +205,7 @@ def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.nda
     cov[:n, n:] = -S_inv @ b_sum / nv
     cov[n:, :n] = cov[:n, n:].T
     cov[n:, n:] = (C_inv.sum(axis=0) + b_sum.T @ S_inv @ b_sum) / nv ** 2
-    return CoupledCovariance(m, params, free, cov * residual_variance)
+    return CoupledCovariance(m, params, free, cov * residual_variance, aspect)
 
 
 def grid_pixels(image_size: tuple[int, int], grid: tuple[int, int] = GRID) -> np.ndarray:
@@ -219,6 +224,8 @@ def _projection_cov(cc: CoupledCovariance, rays: np.ndarray, distance: float | N
     covariance ``(G, 2, 2)`` and validity ``(G,)``."""
     p = rays if distance is None else rays * distance
     uv, valid, j_p, j_th = cc.model.project(p, cc.params, jacobians=True)
+    if cc.aspect is not None:
+        j_th[:, :, 1] += cc.aspect * j_th[:, :, 0]
     j_x = _pose_jacobian(j_p, p)
     if distance is None:
         j_x[:, :, :3] = 0.0  # a translation does not move a point at infinity
