@@ -129,3 +129,18 @@ def test_per_point_bias_separates_a_misprinted_board_from_noise():
         sigma = res.rms_px / np.sqrt(2)
         ids = np.tile(np.arange(len(BOARD)), 20)
         assert lo < per_point_bias(res.residuals, ids, len(BOARD), sigma) < hi
+
+
+def test_fit_report_has_trust_figures_and_one_step_halves_match_refits():
+    """fit_intrinsics reports the contract keys; its halves (one Gauss-Newton step from the
+    full solution, no extra solve) agree with fitting each half from scratch."""
+    _, noisy = _views(2, n=20)
+    res = fit_intrinsics(BOARD, noisy, SIZE)
+    d = res.to_dict()
+    pu, cv = d["projection_uncertainty_px"], d["cross_validation_px"]
+    assert 0 < pu["median"] <= pu["max"] and 0 < cv["median"] <= cv["max"]
+    assert pu["at_board_distance"]["median"] < pu["median"]  # near the boards: better known
+    ref = _cv(noisy, 20)
+    assert cv["median"] == pytest.approx(ref.median, rel=0.1)
+    assert cv["max"] == pytest.approx(ref.max, rel=0.2)
+    assert "projection σ (at infinity)" in res.summary()

@@ -336,10 +336,12 @@ def _gap_words(where: tuple[int, int, int, int], shape: tuple[int, int]) -> str:
 
 def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, params: np.ndarray,
             dist: DistortionCheck, cover: np.ndarray, converged: bool,
-            names: list[str] | None = None, advice: ModelAdvice | None = None
-            ) -> tuple[str, list[str]]:
+            names: list[str] | None = None, advice: ModelAdvice | None = None,
+            trust=None) -> tuple[str, list[str]]:
     """``(PASS | WARN | FAIL, reasons)`` from the fit's diagnostics (thresholds documented
-    in the README's "How far to trust it" section)."""
+    in the README's "How far to trust it" section); ``trust``: a
+    :class:`~calib.intrinsics.trust.Trust` whose cross-validation found systematic error
+    adds a WARN naming the likely causes."""
     fail, warn = [], []
     if not converged:
         fail.append("the solver did not converge")
@@ -386,6 +388,12 @@ def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, p
         warn.append(f"no corners in {100 * gap:.0f}% of the image ("
                     f"{_gap_words(where, cover.shape)}); distortion is "
                     "extrapolated there")
+    if trust is not None and trust.causes:
+        cv = trust.cross_validation
+        warn.append(f"cross-validation: fits on the two halves of the views differ by "
+                    f"{cv.median:.2f} px (median over the image), {cv.ratio_median:.1f}x what "
+                    f"their noise explains: systematic error; likely "
+                    + "; or ".join(trust.causes))
     for name, idx in (("fx", 0), ("fy", 1)):
         if std.get(name, 0) > 0.01 * params[idx]:
             warn.append(f"{name} uncertain: std {std[name]:.2f} px (> 1%)")

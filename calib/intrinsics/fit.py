@@ -44,6 +44,7 @@ from .initialize import (
     zhang_intrinsics,
 )
 from .result import IntrinsicsResult
+from .trust import SolvedViews, Trust, assess
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class FitOptions:
             small while far from the minimum (measured on 8 synthetic rational sets: 0.02-0.29
             std from OpenCV's minimum at 1e-6, at most 0.003 std at 1e-8; 1e-10 gains 0.002
             std for up to 25x the iterations where the model is degenerate).
+        trust: also compute the projection uncertainty over the image and cross-validate
+            the two halves of the views (:mod:`calib.intrinsics.trust`).
     """
 
     model: str = "pinhole"
@@ -110,6 +113,7 @@ class FitOptions:
     initial_damping: float = 1e-6
     advise: bool = True
     function_tolerance: float | None = None
+    trust: bool = True
 
 
 @dataclass(frozen=True)
@@ -545,8 +549,9 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     cover = coverage(res["uv"], size)
     s = res["summary"]
     advice = _advice(res, model, size, opts, dist, views, used, names)
+    trust = _trust(res, used, model, size, opts, advice) if opts.trust else None
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
-                         s.termination == "converged", names, advice)
+                         s.termination == "converged", names, advice, trust)
     if loose:  # a valley of equal cost: the projection is determined, these values are not
         v = "WARN" if v == "PASS" else v
         reasons.append(f"{', '.join(loose)} are not separately determined at this solution "
@@ -561,7 +566,27 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
         solver_summary=s, options=opts, fixed=_fixed_names(opts, model),
-        rejected_view_rms_px=rejected_rms, model_advice=advice)
+        rejected_view_rms_px=rejected_rms, model_advice=advice, trust=trust)
+
+
+def _solved(res: dict, used: np.ndarray, ids: np.ndarray) -> SolvedViews:
+    """The solve dict ``res`` over the views ``used`` as :class:`SolvedViews` (``ids``: the
+    board point id of each of its rows)."""
+    return SolvedViews(res["theta"], res["poses"][used], res["board"],
+                       (np.cumsum(used) - 1)[res["view_index"]], res["uv"], res["residuals"],
+                       ids, res["n_free"])
+
+
+def _trust(res: dict, used: np.ndarray, model: LensModel, size, opts: FitOptions,
+           advice: ModelAdvice) -> Trust:
+    """Projection uncertainty and cross-validation of the fit ``res`` over the views
+    ``used`` (:func:`calib.intrinsics.trust.assess`)."""
+    board = res["board"]
+    key = board[:, 0] + 1j * board[:, 1]  # board points lie on z = 0 (checked on input)
+    _, ids = np.unique(np.round(key, 9), return_inverse=True)
+    free = np.setdiff1d(np.arange(model.num_params), _constant_coords(opts, model))
+    return assess(model, _solved(res, used, ids), free, res["aspect"], size,
+                  bool(advice is not None and advice.radial.significant), int(ids.max()) + 1)
 
 
 def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
@@ -569,7 +594,7 @@ def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: Le
     """A plain fit of ``model`` (no fixed parameters, no rejection, no advice) for the model
     comparison: its solve dict plus ``ok`` (distortion check passed), or None on failure."""
     sub = replace(opts, model=model.name, fix=(), fix_k3=False, zero_tangent=False,
-                  reject_outliers=False, advise=False)
+                  reject_outliers=False, advise=False, trust=False)
     try:
         with np.errstate(all="ignore"):  # a model that does not fit at all: NaN on the way
             starts, _ = _start(views, names, size, model, sub)

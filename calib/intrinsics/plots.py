@@ -331,6 +331,40 @@ def _coverage(result: IntrinsicsResult):
     return fig
 
 
+def _projection_uncertainty(result: IntrinsicsResult):
+    """Map of the worst-direction projection σ at infinity (and, as contours, the
+    cross-validation difference) over the image."""
+    w, h = result.image_size
+    fig, ax = figure(figsize=(9, 6.5), layout="constrained")
+    _image_axes(ax, w, h)
+    if result.trust is None:
+        ax.text(0.5, 0.5, "not computed (FitOptions.trust = False)", ha="center",
+                transform=ax.transAxes)
+        return fig
+    pu, cv = result.trust.at_infinity, result.trust.cross_validation
+    from matplotlib.colors import LogNorm
+
+    lo = max(float(pu.sigma_px.min()), 1e-6)
+    levels = np.geomspace(lo, max(float(pu.sigma_px.max()), 1.01 * lo), 13)
+    tc = ax.tricontourf(pu.pixels[:, 0], pu.pixels[:, 1], np.maximum(pu.sigma_px, lo),
+                        levels=levels, norm=LogNorm(levels[0], levels[-1]), cmap="viridis")
+    bar = fig.colorbar(tc, ax=ax, label="projection σ at infinity (px, worst direction)",
+                       shrink=0.8, format="%.2g")
+    bar.minorticks_off()
+    if cv is not None and len(cv.pixels) >= 3:
+        ax.scatter(cv.pixels[:, 0], cv.pixels[:, 1], s=8 + 30 * np.minimum(cv.ratio, 5),
+                   facecolors="none", edgecolors="#e8590c", linewidths=0.8,
+                   label="cross-validation cells (size: difference / noise)")
+        ax.legend(loc="lower right", fontsize=8)
+    uv = result.points_px
+    ax.scatter(uv[:, 0], uv[:, 1], s=2, c="white", alpha=0.6, edgecolors="none")
+    extra = ("" if cv is None else f"; halves differ {cv.median:.2g} px "
+             f"({cv.ratio_median:.2g}x noise)")
+    _titles(fig, ax, f"Projection σ (infinity): median {pu.median:.2g} px, worst "
+            f"{pu.max:.2g} px{extra}", result)
+    return fig
+
+
 def _distortion(result: IntrinsicsResult):
     import matplotlib as mpl
 
@@ -390,19 +424,18 @@ def _hull(points: np.ndarray) -> np.ndarray | None:
         return None
 
 
-#: The PNGs of :func:`write_plots`: file name and the function building its figure.
-#: File names written by :func:`write_plots`, in order.
-PLOT_FILES = ("residuals.png", "per_view_rms.png", "histogram.png", "coverage.png",
-              "distortion.png")
-
+#: The PNGs of :func:`write_plots`: file name and the function building its figure;
+#: PLOT_FILES: their names, in order.
 PLOTS = (("residuals.png", _residuals), ("per_view_rms.png", _per_view_rms),
          ("histogram.png", _histogram), ("coverage.png", _coverage),
-         ("distortion.png", _distortion))
+         ("distortion.png", _distortion),
+         ("projection_uncertainty.png", _projection_uncertainty))
+PLOT_FILES = tuple(name for name, _ in PLOTS)
 
 
 def write_plots(result: IntrinsicsResult, folder: str | os.PathLike) -> list[Path]:
-    """Write ``residuals.png``, ``per_view_rms.png``, ``histogram.png``, ``coverage.png`` and
-    ``distortion.png`` into ``folder`` (created if needed); returns their paths."""
+    """Write :data:`PLOT_FILES` (residuals, per-view RMS, histogram, coverage, distortion,
+    projection uncertainty) into ``folder`` (created if needed); returns their paths."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

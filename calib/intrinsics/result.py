@@ -12,6 +12,7 @@ from ..camera.base import get_model
 from ..camera.camera import Camera
 from ..solver import Summary
 from .diagnostics import DistortionCheck, ModelAdvice
+from .trust import Trust
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +33,8 @@ class IntrinsicsResult:
         options: the :class:`~calib.intrinsics.FitOptions` used; fixed: parameters held
             constant by them (their ``std`` is 0: not estimated).
         rejected_view_rms_px: RMS of each rejected view in the fit that rejected it.
+        trust: :class:`~calib.intrinsics.trust.Trust`: projection uncertainty over the image
+            and cross-validation of the two halves of the views (None when not asked for).
         model_advice: :class:`~calib.intrinsics.diagnostics.ModelAdvice`: residual structure
             and the richer models compared, with the one to use instead if any.
 
@@ -61,6 +64,7 @@ class IntrinsicsResult:
     fixed: tuple[str, ...] = ()
     rejected_view_rms_px: dict = field(default_factory=dict)
     model_advice: ModelAdvice | None = None
+    trust: Trust | None = None
 
     def __post_init__(self) -> None:
         for name in ("covariance", "per_view_rms_px", "views_used", "poses", "residuals",
@@ -126,8 +130,20 @@ class IntrinsicsResult:
             views = ", ".join(f"{n} ({self.rejected_view_rms_px.get(n, float('nan')):.2f} px)"
                               for n in self.rejected_views) or "none"
             lines.append(f"rejected: {self.rejected_corners} corners; views: {views}")
+        if self.trust is not None:
+            lines.append(self._trust_line())
         lines.append(f"solver: {self.solver_summary.brief()}")
         return "\n".join(lines)
+
+    def _trust_line(self) -> str:
+        pu, cv = self.trust.at_infinity, self.trust.cross_validation
+        line = (f"projection σ (at infinity): median {pu.median:.3g} px, worst {pu.max:.3g} px; "
+                f"at the boards' {self.trust.at_board_distance.distance_m:.2g} m: median "
+                f"{self.trust.at_board_distance.median:.3g} px")
+        if cv is None:
+            return line + f"; cross-validation skipped ({self.trust.cv_skipped})"
+        return line + (f"; cross-validation: halves differ by median {cv.median:.3g} px, worst "
+                       f"{cv.max:.3g} px ({cv.ratio_median:.2g}x their noise)")
 
     def to_dict(self) -> dict:
         """The JSON report (see the README for the keys)."""
@@ -160,6 +176,11 @@ class IntrinsicsResult:
             "coverage": {"grid_counts": self.coverage.tolist(),
                          "empty_cells_fraction": float((self.coverage == 0).mean())},
             "initialization": self.init_method,
+            "board_poses": [{"image": n, "T_cam_board": T.tolist() if u else None}
+                            for n, T, u in zip(self.view_names, self.poses, self.views_used,
+                                               strict=True)],
+            **(self.trust.to_dict() if self.trust is not None else
+               {"projection_uncertainty_px": None, "cross_validation_px": None}),
             "solver": self.solver_summary.to_dict(with_iterations=False),
         }
 

@@ -5,23 +5,22 @@ math; this module applies it to a fit)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..camera.base import LensModel
 from .uncertainty import (
-    CoupledCovariance,
     CrossValidation,
     ProjectionUncertainty,
     compare_projections,
-    coupled_covariance,
+    coupled_from_blocks,
     observed_cells,
     per_point_bias,
     projection_uncertainty,
     split_halves,
     systematic_causes,
+    view_blocks,
 )
 
 #: Views needed for cross-validation (each half must determine a camera on its own).
@@ -76,32 +75,29 @@ class Trust:
         }
 
 
-def _coupled(model: LensModel, sv: SolvedViews, free: np.ndarray, aspect: float | None
-             ) -> CoupledCovariance:
-    return coupled_covariance(model, sv.params, sv.poses, sv.board, sv.pose_index, free,
-                              sv.residual_variance, aspect)
-
-
 def assess(model: LensModel, fit: SolvedViews, free: np.ndarray, aspect: float | None,
-           image_size: tuple[int, int], refit: Callable[[np.ndarray], SolvedViews],
-           radial_structure: bool, n_points: int) -> Trust:
+           image_size: tuple[int, int], radial_structure: bool, n_points: int) -> Trust:
     """The trust figures of a fit.
 
     Args:
         model: the lens model; fit: the solve (:class:`SolvedViews`).
         free: estimated camera coordinates; aspect: fx = aspect * fy when tied.
-        refit: ``refit(views) -> SolvedViews`` fits the camera on the used views whose
-            positions (into ``fit.poses``) are given, from the full fit's solution.
         radial_structure: the residuals keep a radial pattern (model advice).
         n_points: number of board point ids.
+
+    Each half of the views is "refitted" by one Gauss-Newton step from the full solution
+    on its own corners (its minimum to first order: the regime the comparison assumes),
+    from the same per-view blocks as the full fit's covariance: no extra solve.
     """
-    cc = _coupled(model, fit, free, aspect)
+    bl = view_blocks(model, fit.params, fit.poses, fit.board, fit.pose_index, fit.residuals,
+                     free, aspect)
+    s2 = fit.residual_variance
+    nv = len(fit.poses)
+    cc = coupled_from_blocks(bl, np.arange(nv), s2)
     distance = float(np.median(np.linalg.norm(fit.poses[:, :3, 3], axis=1)))
     inf = projection_uncertainty(cc, image_size)
     near = projection_uncertainty(cc, image_size, distance)
-    bias = per_point_bias(fit.residuals, fit.point_ids, n_points,
-                          np.sqrt(fit.residual_variance))
-    nv = len(fit.poses)
+    bias = per_point_bias(fit.residuals, fit.point_ids, n_points, np.sqrt(s2))
     if nv < MIN_CV_VIEWS:
         return Trust(inf, near, None, f"{nv} views; cross-validation needs {MIN_CV_VIEWS}",
                      bias, ())
@@ -109,7 +105,7 @@ def assess(model: LensModel, fit: SolvedViews, free: np.ndarray, aspect: float |
     in_a = np.isin(fit.pose_index, a)
     cells = (observed_cells(fit.pixels[in_a], image_size)
              & observed_cells(fit.pixels[~in_a], image_size))
-    cv = compare_projections(_coupled(model, refit(a), free, aspect),
-                             _coupled(model, refit(b), free, aspect), image_size,
+    cv = compare_projections(coupled_from_blocks(bl, a, s2, step=True),
+                             coupled_from_blocks(bl, b, s2, step=True), image_size,
                              (len(a), len(b)), cells=cells)
     return Trust(inf, near, cv, None, bias, tuple(systematic_causes(cv, radial_structure, bias)))

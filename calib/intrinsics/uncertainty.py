@@ -162,20 +162,46 @@ def _pose_jacobian(j_p: np.ndarray, p_cam: np.ndarray) -> np.ndarray:
     return out
 
 
-def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
-                       board_points: np.ndarray, view_index: np.ndarray, free: np.ndarray,
-                       residual_variance: float, aspect: float | None = None
-                       ) -> CoupledCovariance:
-    """The joint covariance of the free intrinsics and the boards' mean pose (module
-    docstring) at a fitted solution.
+@dataclass(frozen=True, eq=False)
+class ViewBlocks:
+    """Per-view pieces of the Gauss-Newton system at a solution, from one Jacobian
+    evaluation: ``A (V, F, F)`` of ``J_th^T J_th``, ``W (V, F, 6)`` of ``J_th^T J_x``,
+    ``C (V, 6, 6)`` of ``J_x^T J_x``, gradients ``g_th (V, F)``, ``g_x (V, 6)`` of
+    ``J^T r``; any subset of the views gives its own Schur complement from them."""
+
+    model: LensModel
+    params: np.ndarray
+    free: np.ndarray
+    aspect: float | None
+    A: np.ndarray
+    W: np.ndarray
+    C: np.ndarray
+    g_th: np.ndarray
+    g_x: np.ndarray
+
+
+def _per_view_sums(prod: np.ndarray, view_index: np.ndarray, nv: int, runs: bool
+                   ) -> np.ndarray:
+    """``(V, ...)`` sums over each view's rows of ``prod (N, ...)``."""
+    if runs:
+        return prod.reshape(nv, -1, *prod.shape[1:]).sum(axis=1)
+    out = np.zeros((nv, *prod.shape[1:]))
+    np.add.at(out, view_index, prod)
+    return out
+
+
+def view_blocks(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
+                board_points: np.ndarray, view_index: np.ndarray, residuals: np.ndarray,
+                free: np.ndarray, aspect: float | None = None) -> ViewBlocks:
+    """The :class:`ViewBlocks` of a fit.
 
     Args:
         model, params: the fitted lens model and parameters ``(P,)``.
         poses: ``(V, 4, 4)`` fitted ``T_cam_board`` of the views used.
         board_points: ``(R, 3)`` board point of each residual row (metres).
         view_index: ``(R,)`` pose of each row (``0..V-1``).
+        residuals: ``(R, 2)`` pixel residuals at the solution.
         free: indices (or a ``(P,)`` bool mask) of the estimated parameters.
-        residual_variance: per-coordinate residual variance ``sum|e|^2 / (2R - n_free)``.
         aspect: when ``fx`` is tied to ``aspect * fy`` (fx then not in ``free``).
     """
     m = get_model(model)
@@ -186,26 +212,58 @@ def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.nda
     _, _, j_p, j_th = m.project(p_cam, params, jacobians=True)
     if aspect is not None:
         j_th[:, :, 1] += aspect * j_th[:, :, 0]
-    j_th = j_th[:, :, free]
+    j_th = np.ascontiguousarray(j_th[:, :, free])
     j_x = _pose_jacobian(j_p, p_cam)
-    nv = len(poses)
-    A = np.einsum("nkp,nkq->pq", j_th, j_th)
-    W = np.zeros((nv, len(free), 6))
-    C = np.zeros((nv, 6, 6))
-    np.add.at(W, view_index, np.einsum("nkp,nkq->npq", j_th, j_x))
-    np.add.at(C, view_index, np.einsum("nkp,nkq->npq", j_x, j_x))
+    nv, n = len(poses), len(view_index)
+    runs = n % nv == 0 and np.array_equal(view_index, np.repeat(np.arange(nv), n // nv))
+    jtt = j_th.transpose(0, 2, 1)
+    jxt = j_x.transpose(0, 2, 1)
+    r = residuals[:, :, None]
+    return ViewBlocks(m, params, free, aspect,
+                      _per_view_sums(jtt @ j_th, view_index, nv, runs),
+                      _per_view_sums(jtt @ j_x, view_index, nv, runs),
+                      _per_view_sums(jxt @ j_x, view_index, nv, runs),
+                      _per_view_sums((jtt @ r)[:, :, 0], view_index, nv, runs),
+                      _per_view_sums((jxt @ r)[:, :, 0], view_index, nv, runs))
+
+
+def coupled_from_blocks(bl: ViewBlocks, views: np.ndarray, residual_variance: float,
+                        step: bool = False) -> CoupledCovariance:
+    """The :class:`CoupledCovariance` of the fit restricted to ``views`` (indices); with
+    ``step``, at the parameters one Gauss-Newton step from the blocks' solution on those
+    views alone (their own minimum, to first order)."""
+    C = bl.C[views]
     C_inv = np.linalg.inv(C)
+    W = bl.W[views]
     B = W @ C_inv  # (V, F, 6)
-    S = A - np.einsum("vpa,vqa->pq", B, W)
+    S = bl.A[views].sum(axis=0) - np.einsum("vpa,vqa->pq", B, W)
     S_inv = np.linalg.pinv(S)
+    params = bl.params.copy()
+    if step:
+        g = bl.g_th[views].sum(axis=0) - np.einsum("vpa,va->p", B, bl.g_x[views])
+        params[bl.free] -= S_inv @ g
+        if bl.aspect is not None:
+            params[0] = bl.aspect * params[1]
+    nv, n = len(views), len(bl.free)
     b_sum = B.sum(axis=0)
-    cov = np.empty((len(free) + 6, len(free) + 6))
-    n = len(free)
+    cov = np.empty((n + 6, n + 6))
     cov[:n, :n] = S_inv
     cov[:n, n:] = -S_inv @ b_sum / nv
     cov[n:, :n] = cov[:n, n:].T
     cov[n:, n:] = (C_inv.sum(axis=0) + b_sum.T @ S_inv @ b_sum) / nv ** 2
-    return CoupledCovariance(m, params, free, cov * residual_variance, aspect)
+    return CoupledCovariance(bl.model, params, bl.free, cov * residual_variance, bl.aspect)
+
+
+def coupled_covariance(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
+                       board_points: np.ndarray, view_index: np.ndarray, free: np.ndarray,
+                       residual_variance: float, aspect: float | None = None
+                       ) -> CoupledCovariance:
+    """The joint covariance of the free intrinsics and the boards' mean pose (module
+    docstring) at a fitted solution (arguments as :func:`view_blocks`;
+    ``residual_variance``: per-coordinate ``sum|e|^2 / (2R - n_free)``)."""
+    zero = np.zeros((len(view_index), 2))
+    bl = view_blocks(model, params, poses, board_points, view_index, zero, free, aspect)
+    return coupled_from_blocks(bl, np.arange(len(poses)), residual_variance)
 
 
 def grid_pixels(image_size: tuple[int, int], grid: tuple[int, int] = GRID) -> np.ndarray:
