@@ -16,7 +16,7 @@ from calib.intrinsics import FitOptions, fit_intrinsics, plots
 from calib.intrinsics.diagnostics import check_distortion
 
 PNGS = ["residuals.png", "per_view_rms.png", "histogram.png", "coverage.png",
-        "distortion.png"]
+        "distortion.png", "projection_uncertainty.png"]
 # strong barrel distortion that folds inside a 1280x960 image: with s = r^2,
 # d r_d / d r = 1 - 3 s + 1.5 s^2 vanishes at s = 1 - 1/sqrt(3) (r = 0.650), and the image
 # corners reach a normalized radius of 0.889
@@ -68,6 +68,7 @@ def test_write_plots_writes_readable_pngs(result, tmp_path):
 def test_every_plot_labels_its_axes(result, close_figures):
     units = {"residuals.png": ("u (px)", "v (px)"), "coverage.png": ("u (px)", "v (px)"),
              "distortion.png": ("u (px)", "v (px)"),
+             "projection_uncertainty.png": ("u (px)", "v (px)"),
              "per_view_rms.png": ("view", "RMS reprojection error (px)"),
              "histogram.png": ("corner reprojection error |e| (px)", "number of corners")}
     for name in PNGS:
@@ -78,7 +79,8 @@ def test_every_plot_labels_its_axes(result, close_figures):
         caption = [t.get_text() for t in ax.texts if t.get_text().startswith("verdict")]
         assert len(caption) == 1 and f"verdict {result.verdict}  |  7/8 views" in caption[0]
         assert f"fx {result.camera.params[0]:.1f}" in caption[0], name
-    cbar = {"coverage.png": "corners per cell", "distortion.png": "distortion displacement (px)"}
+    cbar = {"coverage.png": "corners per cell", "distortion.png": "distortion displacement (px)",
+            "projection_uncertainty.png": "projection σ at infinity (px"}
     for name, label in cbar.items():
         fig = _figure(name, result)
         assert fig.axes[1].get_ylabel().startswith(label), name
