@@ -7,6 +7,7 @@ Public API (imported lazily so ``import calib`` stays light):
 * registration: :func:`register`, :class:`RegistrationResult`
 * bundle adjustment: :func:`bundle_adjust`, :class:`BundleAdjustmentResult`,
   :func:`read_bal`, :func:`write_bal`
+* camera rigs: :func:`fit_rig`, :class:`RigResult`
 * errors: :class:`CalibError` and its subclasses.
 
 Conventions (frames, twists, perturbations, units): :mod:`calib.lie`.
@@ -36,6 +37,8 @@ _LAZY = {
     "BundleAdjustmentResult": "calib.bundle",
     "read_bal": "calib.bundle",
     "write_bal": "calib.bundle",
+    "fit_rig": "calib.rig",
+    "RigResult": "calib.rig",
 }
 
 __all__ = ["CalibError", "DegenerateError", "InputError", "NotConvergedError", "__version__",
