@@ -1,5 +1,10 @@
-"""``calib fit-intrinsics``: camera intrinsics and distortion from chessboard images, for any
-lens model (``--model pinhole|rational|fisheye|double-sphere``)."""
+"""``calib fit-intrinsics``: camera intrinsics and distortion from board images, for any
+lens model (``--model pinhole|rational|fisheye|double-sphere``).
+
+Boards: ``--board COLSxROWS --square S`` (a chessboard) or ``--target target.yaml``
+(checkerboard, ChArUco, AprilGrid, circle grid; :mod:`calib.targets.config`). Partial
+views of ChArUco boards and AprilGrids are used (:func:`calib.targets.select_views`).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,10 @@ import numpy as np
 import typer
 
 from calib.errors import CalibError, DegenerateError, InputError
-from calib.intrinsics import Chessboard, FitOptions, detect_images, fit_intrinsics
-from calib.intrinsics.detect import METHODS
+from calib.intrinsics import Chessboard, FitOptions, fit_intrinsics
 from calib.io.camera_files import FORMATS, write_camera
 from calib.io.validate import check_file
+from calib.targets.chessboard import METHODS
 
 from .common import check_outputs, info, progress_bar, write_json
 
@@ -39,7 +44,7 @@ def _expand(inputs: list[str]) -> list[Path]:
     return paths
 
 
-def _load_corners(path: Path, board: Chessboard | None):
+def _load_corners(path: Path, board):
     """``(names, object_points, image_points, image_size)`` from an NPZ or JSON file.
 
     Keys: ``image_points`` (V, N, 2), ``image_size`` (or ``image_size_wh``), and either
@@ -64,7 +69,7 @@ def _load_corners(path: Path, board: Chessboard | None):
             cols, rows = (int(v) for v in np.asarray(d["pattern_cols_rows"]).ravel())
             obj = Chessboard(cols, rows, float(d["square_size_m"])).object_points()
         elif board is not None:
-            obj = board.object_points()
+            obj = board.points()
         else:
             raise KeyError("object_points (or give --board and --square)")
         size = d.get("image_size", d.get("image_size_wh"))
@@ -101,8 +106,11 @@ def _check_model(model: str, fix: str | None) -> tuple[str, tuple[str, ...]]:
     return lens.name, names
 
 
-def _check_options(board, square, workers, timeout, loss, loss_scale, method) -> None:
+def _check_options(board, square, workers, timeout, loss, loss_scale, method,
+                   target=None) -> None:
     """Every option checked before any work (one line each, exit 2)."""
+    if target is not None and (board is not None or square is not None):
+        raise InputError("--target replaces --board/--square; give one or the other")
     if square is not None and not (np.isfinite(square) and square > 0):
         raise InputError(f"--square {square:g}: must be a positive number of metres")
     if board is not None and square is None:
@@ -161,33 +169,62 @@ def _check_plot_dir(plot: Path, inputs: list[Path]) -> Path:
     return parent
 
 
-_EDGE_WORDS = {"first_col": "first column", "last_col": "last column",
-               "first_row": "first row", "last_row": "last row"}
+def _same_board(obj: np.ndarray, b) -> bool:
+    ref = b.points()
+    return obj.shape == ref.shape and np.allclose(obj, ref, atol=1e-9 + 1e-6 * b.spacing)
 
 
-def _check_board_size(b: Chessboard, good: list, skipped: list) -> tuple[list, list]:
-    """A board with more inner corners than ``--board`` shows the chessboard pattern past
-    the detected grid: an error when several views show it (the spec is wrong), else the
-    view or two that do are skipped (a pattern behind the board, say)."""
-    flagged = [d for d in good if d.grid_continues]
-    if not flagged:
-        return good, skipped
-    if len(flagged) >= max(2, 0.25 * len(good)):
-        edges = sorted({e for d in flagged for e in d.grid_continues}, key=list(_EDGE_WORDS).index)
-        where = ", ".join(_EDGE_WORDS[e] for e in edges)
-        raise InputError(f"--board {b.cols}x{b.rows}: the board has more inner corners than "
-                         f"that: the chessboard pattern continues past the detected grid's "
-                         f"{where} in {len(flagged)} of {len(good)} images (count the INNER "
-                         "corners, COLSxROWS)")
-    skipped = skipped + [
-        (d.name, f"the chessboard pattern continues past the detected {b.cols}x{b.rows} grid "
-                 f"({', '.join(_EDGE_WORDS[e] for e in d.grid_continues)})") for d in flagged]
-    return [d for d in good if not d.grid_continues], skipped
+#: A spacing above this many metres is almost surely millimetres given as metres.
+MAX_PLAUSIBLE_SPACING_M = 0.5
 
 
-def _same_board(obj: np.ndarray, b: Chessboard) -> bool:
-    ref = b.object_points()
-    return obj.shape == ref.shape and np.allclose(obj, ref, atol=1e-9 + 1e-6 * b.square)
+def _board(board, square, method, target_file):
+    """The target and its label for messages (``--board 9x6`` or ``--target t.yaml``)."""
+    if target_file is not None:
+        from calib.targets.config import load_target
+
+        t = load_target(target_file)
+        if t.name == "checkerboard":
+            from dataclasses import replace
+
+            t = replace(t, detector=method)
+        label = f"--target {target_file}"
+    elif board is not None:
+        t = Chessboard.parse(board, square, method)
+        label = f"--board {t.cols}x{t.rows}"
+    else:
+        return None, None
+    if t.spacing > MAX_PLAUSIBLE_SPACING_M:
+        info(f"calib: warning: {label}: point spacing {t.spacing:g} m is larger than "
+             f"{MAX_PLAUSIBLE_SPACING_M:g} m; sizes are in metres (25 mm is 0.025)")
+    return t, label
+
+
+def _detect(paths, t, label, workers, timeout, quiet):
+    """Detect, select views; ``(used observations, skipped, all observations)``."""
+    from calib.targets import detect_images, select_views
+
+    with progress_bar(len(paths), "detecting corners", quiet) as advance:
+        obs = detect_images(paths, t, workers or None, timeout, on_done=lambda o: advance())
+    sel = select_views(obs, t, label=label)
+    for name, reason in sel.skipped:
+        info(f"skipped {name}: {reason}")  # listed even with --quiet
+    if sel.ignored_ids:
+        info(f"ignored {sel.ignored_ids} detected point(s) whose id is not on the board")
+    readable = [o for o in obs if o.image_size is not None]
+    what = "" if not paths else f"{', '.join(map(str, paths[:2]))}"
+    if not readable:
+        raise InputError(f"{what}: none of the {len(obs)} images could be read "
+                         f"({obs[0].reason})")
+    if not sel.used:
+        hint = (" (is --board the number of INNER corners, COLSxROWS?)"
+                if t.name == "checkerboard" else f" (does {label} match the board?)")
+        raise InputError(f"{what}: no {t.describe()} found in any of the {len(readable)} "
+                         f"readable images{hint}")
+    if len(sel.used) < 3:
+        raise InputError(f"{what}: only {len(sel.used)} of {len(obs)} images have a "
+                         "usable board; need at least 3")
+    return sel, obs
 
 
 def register(app: typer.Typer) -> None:
@@ -196,6 +233,8 @@ def register(app: typer.Typer) -> None:
         images: list[str] = typer.Argument(None, help="Image folder, glob or files."),
         board: str = typer.Option(None, "--board", help="Inner corners COLSxROWS, e.g. 9x6."),
         square: float = typer.Option(None, "--square", help="Square size in metres."),
+        target_file: Path = typer.Option(None, "--target",
+                                         help="Kalibr-style target.yaml (any board type)."),
         output: Path = typer.Option(..., "-o", "--output", help="Camera file to write."),
         model: str = typer.Option("pinhole", "--model",
                                   help="Lens model: pinhole | rational | fisheye | "
@@ -218,7 +257,8 @@ def register(app: typer.Typer) -> None:
         loss_scale: float = typer.Option(1.0, "--loss-scale", help="Loss scale in pixels."),
         reject: bool = typer.Option(False, "--reject-outliers",
                                     help="Drop outlier corners and views, then refit."),
-        workers: int = typer.Option(0, "--workers", help="Detection threads (0: all cores)."),
+        workers: int = typer.Option(0, "--workers",
+                                    help="Detection processes (0: all cores)."),
         timeout: float = typer.Option(30.0, "--timeout", help="Seconds allowed per image."),
         strict: bool = typer.Option(False, "--strict",
                                     help="Exit 3 and write nothing when the verdict is FAIL."),
@@ -234,64 +274,48 @@ def register(app: typer.Typer) -> None:
             if on and model not in ok:
                 raise InputError(f"{flag}: the {model} model has no such parameter (only "
                                  f"{', '.join(ok)})")
-        _check_options(board, square, workers, timeout, loss, loss_scale, method)
+        _check_options(board, square, workers, timeout, loss, loss_scale, method,
+                       target_file)
         check_outputs(output, report)
-        b = Chessboard.parse(board, square) if board is not None else None
-        inputs: dict = {"board": None if b is None else f"{b.cols}x{b.rows}",
-                        "square_m": None if b is None else b.square}
+        b, blabel = _board(board, square, method, target_file)
+        inputs: dict = {"board": f"{b.cols}x{b.rows}" if board is not None else None,
+                        "square_m": b.square if board is not None else None}
+        if target_file is not None:
+            inputs.update(target=str(target_file), target_type=b.name)
+        views = None
         if corners is not None:
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, [corners])
             stage_parent = _check_plot_dir(plot, [corners]) if plot is not None else None
             names, obj, img, size = _load_corners(corners, b)
             if b is not None and not _same_board(np.asarray(obj, float), b):
+                what = (f"--board {b.cols}x{b.rows} --square {b.square:g}" if board is not None
+                        else blabel)
                 raise InputError(f"{corners}: the file's board ({len(obj)} corners) differs "
-                                 f"from --board {b.cols}x{b.rows} --square {b.square:g}; drop "
-                                 "--board/--square or correct them")
+                                 f"from {what}; drop {what.split()[0]} or correct it")
             inputs.update(corners=str(corners))
             label = str(corners)
         else:
             if not images:
                 raise InputError("give board images (folder, glob or files) or --corners FILE")
             if b is None:
-                raise InputError("--board COLSxROWS and --square METRES are required with images")
+                raise InputError("--board COLSxROWS and --square METRES (or --target FILE) "
+                                 "are required with images")
             paths = _expand(images)
             _check_distinct({"-o": output, "--report": report, "--plot": plot}, paths)
             stage_parent = _check_plot_dir(plot, paths) if plot is not None else None
             label = ", ".join(images[:2]) + (" ..." if len(images) > 2 else "")
-            with progress_bar(len(paths), "detecting corners", quiet) as advance:
-                dets = detect_images(paths, b, method, workers or None, timeout,
-                                     on_done=lambda d: advance())
-            good = [d for d in dets if d.ok]
-            skipped = [(d.name, d.reason) for d in dets if not d.ok]
-            sizes = {d.image_size for d in good}
-            if len(sizes) > 1:
-                common = max(sizes, key=lambda s: sum(d.image_size == s for d in good))
-                skipped += [(d.name, f"image size {d.image_size} differs from {common}")
-                            for d in good if d.image_size != common]
-                good = [d for d in good if d.image_size == common]
-            good, skipped = _check_board_size(b, good, skipped)
-            for name, reason in skipped:
-                info(f"skipped {name}: {reason}")  # listed even with --quiet
-            inputs.update(images=[d.name for d in dets], detector=method,
-                          skipped=[{"image": n, "reason": r} for n, r in skipped])
-            readable = [d for d in dets if d.image_size is not None]
-            if not readable:
-                raise InputError(f"{label}: none of the {len(dets)} images could be read "
-                                 f"({dets[0].reason})")
-            if not good:
-                raise InputError(f"{label}: no {b.cols}x{b.rows} chessboard found in any of the "
-                                 f"{len(readable)} readable images (is --board the number of "
-                                 "INNER corners, COLSxROWS?)")
-            if len(good) < 3:
-                raise InputError(f"{label}: only {len(good)} of {len(dets)} images have a "
-                                 "usable board; need at least 3")
-            names = [Path(d.name).name for d in good]
-            img = [d.corners for d in good]
-            obj = b.object_points()
-            size = good[0].image_size
+            sel, obs = _detect(paths, b, blabel, workers, timeout, quiet)
+            inputs.update(images=[o.view for o in obs], detector=method,
+                          skipped=[{"image": n, "reason": r} for n, r in sel.skipped],
+                          ignored_ids=sel.ignored_ids)
+            pts = b.points()
+            names = [Path(o.view).name for o in sel.used]
+            img = [o.uv for o in sel.used]
+            obj = [pts[o.ids] for o in sel.used]
+            size = sel.used[0].image_size
+            views = [(o.view, len(o.ids)) for o in sel.used]
         opts = FitOptions(model=model, fix=fixed, fix_k3=fix_k3, fix_aspect=fix_aspect,
-                          zero_tangent=zero_tangent,
-                          fix_principal_point=fix_pp,
+                          zero_tangent=zero_tangent, fix_principal_point=fix_pp,
                           loss=None if loss.lower() == "none" else loss.lower(),
                           loss_scale=loss_scale, reject_outliers=reject)
         try:
@@ -316,7 +340,8 @@ def register(app: typer.Typer) -> None:
             write_camera(output, result.camera, fmt,
                          {"rms_px": result.rms_px} if fmt != "ros" else None)
             if report is not None:
-                write_json(report, {**result.to_dict(), "inputs": inputs})
+                write_json(report, {**result.to_dict(), "inputs": inputs,
+                                    "views": _views(result, views)})
             if stage is not None:
                 plot.mkdir(exist_ok=True)
                 for f in sorted(stage.iterdir()):
@@ -326,3 +351,16 @@ def register(app: typer.Typer) -> None:
                 shutil.rmtree(stage, ignore_errors=True)
         if not quiet:
             typer.echo(result.summary())
+
+
+def _views(result, views) -> list[dict]:
+    """The report's ``views``: ``{file, corners, rms_px}`` per fitted view (rms_px None
+    for a view the fit rejected)."""
+    if views is None:  # pre-detected corners: one entry per view of the file
+        views = [(n, None) for n in result.view_names]
+    out = []
+    for (file, n), rms, used in zip(views, result.per_view_rms_px, result.views_used,
+                                    strict=True):
+        ok = bool(used) and bool(np.isfinite(rms))
+        out.append({"file": str(file), "corners": n, "rms_px": float(rms) if ok else None})
+    return out

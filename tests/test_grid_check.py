@@ -16,8 +16,8 @@ import pytest
 
 from calib.camera.pinhole import project
 from calib.errors import InputError
-from calib.intrinsics.detect import detect_chessboard
-from calib.intrinsics.grid_check import (
+from calib.targets.chessboard import detect_chessboard
+from calib.targets.grid_check import (
     EDGES,
     SCORE_THRESHOLD,
     board_too_small,
@@ -420,7 +420,7 @@ def test_grid_irregularity_flags_skipped_columns_not_true_grids(default_views):
     """True grids (rendered, through the lens): spacing ratios near 1 and small turns; the
     same corners with a column skipped (as SB returns for a wrong size) or two corners
     swapped are irregular."""
-    from calib.intrinsics.grid_check import grid_irregularity, grid_is_regular
+    from calib.targets.grid_check import grid_irregularity, grid_is_regular
 
     for _gray, true, cols, rows in default_views:
         ratio, turn = grid_irregularity(true, cols, rows)

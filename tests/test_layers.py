@@ -124,6 +124,12 @@ def test_camera_imports_nothing_from_tasks_solver_or_residuals():
     assert not _violations("calib.camera", allowed)
 
 
+def test_targets_import_no_task_solver_or_residuals():
+    # targets sit below the tasks: intrinsics, rig, hand-eye all read boards through them
+    allowed = ("calib.targets", "calib.errors", "calib.io", "calib.camera", "calib.lie")
+    assert not _violations("calib.targets", allowed)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_tasks_do_not_import_each_other(task):
     others = [t for t in TASKS if t != task and t not in TASK_USES.get(task, ())]

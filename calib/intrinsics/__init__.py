@@ -1,10 +1,10 @@
 """Camera intrinsics from board images: detection, Zhang initialisation, LM refinement."""
 
 from ..camera import CameraModel
-from .board import Chessboard
+from ..targets.chessboard import Chessboard
+from ..targets.grid_check import board_too_small, grid_extension
 from .detect import Detection, detect_chessboard, detect_images
 from .fit import FitOptions, fit_intrinsics
-from .grid_check import board_too_small, grid_extension
 from .result import IntrinsicsResult
 
 __all__ = ["CameraModel", "Chessboard", "Detection", "FitOptions", "IntrinsicsResult",

@@ -27,6 +27,8 @@ class Observation:
         uv: ``(K, 2)`` pixels of those points.
         reason: why the view is unusable (``None`` when it is usable).
         time_s: detection time in seconds.
+        flags: notes on a usable view (a chessboard: the edges past which the pattern
+            continues, see :meth:`Target.flags`).
     """
 
     view: str
@@ -35,6 +37,7 @@ class Observation:
     uv: np.ndarray
     reason: str | None = None
     time_s: float = 0.0
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ids = np.array(self.ids, dtype=np.int64).reshape(-1)
@@ -43,6 +46,7 @@ class Observation:
         uv.setflags(write=False)
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "uv", uv)
+        object.__setattr__(self, "flags", tuple(self.flags))
 
     @property
     def ok(self) -> bool:
@@ -62,3 +66,20 @@ class Target(ABC):
     def detect(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:
         """``(ids (K,), uv (K, 2))`` seen in the 8-bit image ``gray (H, W)``, or a one-line
         reason (str) why nothing usable was found."""
+
+    def flags(self, gray: np.ndarray, ids: np.ndarray, uv: np.ndarray) -> tuple[str, ...]:
+        """Notes on a detection the view filter may act on (none by default)."""
+        return ()
+
+    def describe(self) -> str:
+        """A short human name, e.g. ``"9x6 chessboard"``."""
+        return self.name
+
+    @property
+    def spacing(self) -> float:
+        """Distance between neighbouring points in metres (for unit sanity checks)."""
+        return float("nan")
+
+    def min_points(self) -> int:
+        """Fewest points a view must show to be used (pose and homography need 4)."""
+        return min(len(self.points()), 6)

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .initialize import dlt_homographies
+from .homography import dlt_homographies
 
 EDGES = ("first_col", "last_col", "first_row", "last_row")
 
@@ -73,7 +73,7 @@ _QUAD_SIGNS = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)  # mm, pm, p
 
 def _homographies(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Homographies mapping grid points ``src (P, N, 2)`` to pixels ``dst (P, N, 2)``
-    (N >= 4, the normalized DLT of :func:`~calib.intrinsics.initialize.dlt_homographies`):
+    (N >= 4, the normalized DLT of :func:`~calib.targets.homography.dlt_homographies`):
     ``(P, 3, 3)`` and a ``(P,)`` mask of the usable ones. A fit is unusable when it is not
     finite, when it does not reproduce the detected corners to 0.2 of their spread
     (degenerate or garbled corners) or when a corner would be behind the camera."""
