@@ -61,7 +61,13 @@ def _models(obs: RigObservations, opts: RigOptions) -> tuple[str, ...]:
         missing = [n for n in obs.cameras if n not in opts.intrinsics]
         if missing:
             raise InputError(f"fix_intrinsics needs the intrinsics of {', '.join(missing)}")
-    return tuple(get_model(opts.models.get(n, "pinhole")).name for n in obs.cameras)
+    models = tuple(get_model(opts.models.get(n, "pinhole")).name for n in obs.cameras)
+    known = {n for m in models for n in get_model(m).param_names}
+    bad = sorted(set(opts.fix) - known)
+    if bad:
+        raise InputError(f"fix: no camera's model has {', '.join(bad)} (they have "
+                         f"{', '.join(sorted(known))})")
+    return models
 
 
 def build_problem(obs: RigObservations, board: np.ndarray, lay: _Layout, params,
@@ -71,8 +77,11 @@ def build_problem(obs: RigObservations, board: np.ndarray, lay: _Layout, params,
     for g, cams in lay.groups.items():
         model = get_model(lay.models[cams[0]])
         p.add_parameter(g, np.stack([params[c] for c in cams]), Euclidean(model.num_params))
+        held = [i for i, n in enumerate(model.param_names) if n in opts.fix]
         if opts.fix_intrinsics:
             p.set_constant(g)
+        elif held:
+            p.set_constant(g, coords=held)
     p.add_parameter("T_cam_rig", T_cam_rig, SE3Manifold())
     p.set_constant("T_cam_rig", blocks=[0])
     p.add_parameter("T_rig_board", T_rig_board, SE3Manifold(), eliminate=True)
@@ -137,6 +146,6 @@ def fit_rig(cameras: Mapping[str, Sequence[Observation] | Mapping],
     board = as_array("board_points", board_points, (-1, 3))
     obs = collect(cameras, len(board), image_sizes)
     lay = _layout(_models(obs, opts))
-    start = initialize(obs, board, lay.models, opts.intrinsics)
+    start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix)
     res, r = refine(obs, board, lay, start, opts)
     return make_result(obs, lay, start, res, r, opts)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..camera.base import get_model
-from ..errors import DegenerateError, InputError
+from ..errors import CalibError, DegenerateError, InputError
 from ..intrinsics import FitOptions, fit_intrinsics
 from ..intrinsics.initialize import poses_from_ray_homographies, ray_homographies
 from ..lie import se3
@@ -73,7 +73,7 @@ def _poses_given(model, params, obj, pix) -> np.ndarray:
 
 
 def single_cameras(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
-                   given: Mapping[str, np.ndarray]):
+                   given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()):
     """Step 1: ``(params, fits, {c: {frame: T_cam_board}})``."""
     params, fits, poses = [], [], {}
     for c, name in enumerate(obs.cameras):
@@ -86,8 +86,12 @@ def single_cameras(obs: RigObservations, board: np.ndarray, models: tuple[str, .
                                  f"model has {model.num_params} ({', '.join(model.param_names)})")
             T, fit = _poses_given(model, p, obj, pix), None
         else:
-            fit = fit_intrinsics(obj, pix, obs.image_sizes[c], FitOptions(model=model.name),
-                                 view_names=names)
+            held = tuple(n for n in fix if n in model.param_names[4:])
+            try:
+                fit = fit_intrinsics(obj, pix, obs.image_sizes[c],
+                                     FitOptions(model=model.name, fix=held), view_names=names)
+            except CalibError as exc:
+                raise type(exc)(f"camera {name!r}: {exc}") from None
             p, T = np.asarray(fit.params, float), np.asarray(fit.poses)
         params.append(p)
         fits.append(fit)
@@ -169,8 +173,8 @@ def board_poses(obs: RigObservations, T_cam_rig: np.ndarray, poses: dict) -> np.
 
 
 def initialize(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
-               given: Mapping[str, np.ndarray]) -> RigStart:
+               given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()) -> RigStart:
     """The whole start (module docstring)."""
-    params, fits, poses = single_cameras(obs, board, models, given)
+    params, fits, poses = single_cameras(obs, board, models, given, fix)
     T_cam_rig, edges = spanning_tree(obs.n_cameras, pair_poses(poses), obs.cameras)
     return RigStart(params, T_cam_rig, board_poses(obs, T_cam_rig, poses), fits, edges)

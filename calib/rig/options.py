@@ -22,6 +22,8 @@ class RigOptions:
             order): the start for that camera instead of its own intrinsics fit.
         fix_intrinsics: hold the given intrinsics constant (OpenCV's CALIB_FIX_INTRINSIC);
             every camera then needs ``intrinsics``.
+        fix: parameter names held constant in every camera whose model has them (e.g.
+            ``("k3",)``; at 0 for distortion, as :class:`calib.intrinsics.FitOptions`).
         loss, loss_scale: robust loss on each corner's pixel error (scale in pixels).
         max_iterations: LM iteration cap of the joint refinement.
         initial_damping: first LM damping relative to ``diag(J^T J)``; as in
@@ -32,6 +34,7 @@ class RigOptions:
     models: Mapping[str, str] = field(default_factory=dict)
     intrinsics: Mapping[str, np.ndarray] = field(default_factory=dict)
     fix_intrinsics: bool = False
+    fix: tuple[str, ...] = ()
     loss: str | None = None
     loss_scale: float = 1.0
     max_iterations: int = 100
@@ -41,6 +44,7 @@ class RigOptions:
         object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
         object.__setattr__(self, "intrinsics", MappingProxyType(
             {k: np.asarray(v, float).copy() for k, v in self.intrinsics.items()}))
+        object.__setattr__(self, "fix", tuple(str(n) for n in self.fix))
         if not (np.isfinite(self.loss_scale) and self.loss_scale > 0):
             raise InputError(f"loss_scale must be a positive number of pixels, got "
                              f"{self.loss_scale!r}")
