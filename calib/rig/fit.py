@@ -148,4 +148,4 @@ def fit_rig(cameras: Mapping[str, Sequence[Observation] | Mapping],
     lay = _layout(_models(obs, opts))
     start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix)
     res, r = refine(obs, board, lay, start, opts)
-    return make_result(obs, lay, start, res, r, opts)
+    return make_result(obs, lay, start, res, r, opts, board)

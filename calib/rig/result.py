@@ -96,6 +96,7 @@ class RigResult:
         skipped: ``(camera, image, reason)`` of views left out.
         tree: ``(parent, child, inlier frames, shared frames)``: how the start placed each
             camera. stereo: :class:`~calib.rig.stereo.StereoReport` for two cameras.
+        board_points: ``(P, 3)`` the board (metres).
     """
 
     cameras: tuple[CameraFit, ...]
@@ -115,11 +116,12 @@ class RigResult:
     tree: tuple[tuple[int, int, int, int], ...]
     stereo: StereoReport | None
     solver_summary: Summary
+    board_points: np.ndarray
     fixed_intrinsics: bool = False
 
     def __post_init__(self) -> None:
         for n in ("T_cam_ref", "extrinsic_covariance", "std_rot_deg", "std_trans_m", "frames",
-                  "T_rig_board", "residuals", "cam", "frame", "covisibility"):
+                  "T_rig_board", "residuals", "cam", "frame", "covisibility", "board_points"):
             object.__setattr__(self, n, _frozen(getattr(self, n)))
 
     @property
@@ -217,7 +219,7 @@ def _camera_fit(c, obs, lay, res, r, sigma2, fixed) -> CameraFit:
                      dict(zip(names, pv.tolist(), strict=True)), dist, cover, v, tuple(why))
 
 
-def make_result(obs, lay, start, res, r, opts) -> RigResult:
+def make_result(obs, lay, start, res, r, opts, board) -> RigResult:
     """:class:`RigResult` from the solve (σ scaled by the residual variance)."""
     if res.covariance_rank_deficient:
         raise DegenerateError("the views do not determine every rig parameter (the normal "
@@ -235,4 +237,4 @@ def make_result(obs, lay, start, res, r, opts) -> RigResult:
     return RigResult(cams, T, ecov, std_rot, std_t, float(np.sqrt(np.mean(np.sum(r * r, 1)))),
                      obs.frames, res.values["T_rig_board"], r, obs.cam, obs.frame,
                      obs.covisibility(), tuple(obs.unpaired()), obs.skipped, start.edges,
-                     stereo, res.summary, opts.fix_intrinsics)
+                     stereo, res.summary, board, opts.fix_intrinsics)
