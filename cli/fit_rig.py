@@ -130,7 +130,8 @@ def register(app: typer.Typer) -> None:
                                          help="Kalibr-style target.yaml (any board type)."),
         model: list[str] = typer.Option(None, "--model",
                                         help="NAME=MODEL per camera (pinhole by default)."),
-        fix: str = typer.Option(None, "--fix", help="Parameters held at 0, e.g. k3."),
+        fix: str = typer.Option(None, "--fix", help="Parameters held at 0, e.g. k3 "
+                                "(--format kalibr holds k3: radtan has no k3)."),
         output: Path = typer.Option(..., "-o", "--output", help="Rig file to write."),
         report: Path = typer.Option(None, "--report", help="JSON report to write."),
         fmt: str = typer.Option("opencv", "--format", help="opencv | kalibr | json."),
@@ -160,6 +161,8 @@ def register(app: typer.Typer) -> None:
         used, skipped, paths = _observations(cams, target, label, workers, timeout, quiet)
         _check_distinct({"-o": output, "--report": report}, paths)
         fixed = tuple(n.strip() for n in (fix or "").split(",") if n.strip())
+        if fmt == "kalibr" and "k3" not in fixed:  # Kalibr's radtan: k1, k2, p1, p2 only
+            fixed += ("k3",)
         opts = RigOptions(models=models, fix=fixed,
                           loss=None if loss.lower() == "none" else loss.lower(),
                           loss_scale=loss_scale)

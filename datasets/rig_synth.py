@@ -28,6 +28,7 @@ class SynthRig:
     image_sizes: dict  # name -> (w, h)
     models: dict  # name -> model name
     true_uv: dict  # name -> {frame: uv without noise}
+    T_rig_board: np.ndarray  # (F, 4, 4) true board pose of every frame
 
 
 def board_points(cols: int = 9, rows: int = 6, square: float = 0.04) -> np.ndarray:
@@ -48,10 +49,10 @@ def rig_poses(n: int, baseline: float, yaw_deg: float) -> np.ndarray:
 def make_rig(n_cameras: int = 2, n_frames: int = 20, seed: int = 0, noise: float = 0.2,
              baseline: float = 0.12, yaw_deg: float = 8.0, cols: int = 9, rows: int = 6,
              square: float = 0.04, image_size: tuple[int, int] = (640, 480),
-             params: np.ndarray = DEFAULT_CAMERA, both_prob: float = 0.0) -> SynthRig:
-    """A seeded rig (module docstring). ``both_prob``: chance that a frame's board is put
-    in front of camera 0 and 1's midpoint direction instead of one camera's (more shared
-    frames)."""
+             params: np.ndarray = DEFAULT_CAMERA, pair_frames: int = 0) -> SynthRig:
+    """A seeded rig (module docstring): ``n_frames`` frames with the board in front of a
+    random camera, then ``pair_frames`` frames per neighbouring pair ``(k, k + 1)`` placed
+    (by rejection) where both see the whole board."""
     rng = np.random.default_rng(seed)
     board = board_points(cols, rows, square)
     T = rig_poses(n_cameras, baseline, yaw_deg)
@@ -63,16 +64,35 @@ def make_rig(n_cameras: int = 2, n_frames: int = 20, seed: int = 0, noise: float
     cams = {n: {} for n in names}
     true = {n: {} for n in names}
     w, h = image_size
-    for f in range(n_frames):
-        c = int(rng.integers(n_cameras))
-        T_cb = random_poses(1, cols, rows, square, cam_params[names[c]], image_size, rng)[0]
-        T_rb = se3.inverse(T[c]) @ T_cb
+    def seen(T_rb):
+        out = {}
         for k, n in enumerate(names):
-            p = se3.act(T[k] @ T_rb, board)
-            uv, ok = lens.project(p, cam_params[n])
-            inside = ok & (uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2) & (uv[:, 1] < h - 3)
-            if inside.all():
-                true[n][f] = uv
-                cams[n][f] = uv + rng.normal(0, noise, uv.shape)
+            uv, ok = lens.project(se3.act(T[k] @ T_rb, board), cam_params[n])
+            if np.all(ok & (uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2)
+                      & (uv[:, 1] < h - 3)):
+                out[n] = uv
+        return out
+
+    def place(c):
+        T_cb = random_poses(1, cols, rows, square, cam_params[names[c]], image_size, rng)[0]
+        return se3.inverse(T[c]) @ T_cb
+
+    poses = [place(int(rng.integers(n_cameras))) for _ in range(n_frames)]
+    frames = [seen(T_rb) for T_rb in poses]
+    for k in range(n_cameras - 1):
+        for _ in range(pair_frames):
+            for _try in range(2000):
+                T_rb = place(k + int(rng.integers(2)))
+                v = seen(T_rb)
+                if names[k] in v and names[k + 1] in v:
+                    frames.append(v)
+                    poses.append(T_rb)
+                    break
+            else:
+                raise RuntimeError(f"cameras {k} and {k + 1} never see the board together")
+    for f, v in enumerate(frames):
+        for n, uv in v.items():
+            true[n][f] = uv
+            cams[n][f] = uv + rng.normal(0, noise, uv.shape)
     return SynthRig(cams, board, cam_params, T, {n: image_size for n in names},
-                    {n: "pinhole" for n in names}, true)
+                    {n: "pinhole" for n in names}, true, np.stack(poses))
