@@ -30,7 +30,8 @@ def test_rig_residual_jacobians_match_numeric(name):
     params = np.stack([base, base * (1 + 0.01 * rng.standard_normal(base.size))])
     if base.size > 4:
         params[:, 4:] += 0.01 * rng.standard_normal((2, base.size - 4))
-    T_cam_rig = se3.exp(np.c_[0.05 * rng.standard_normal((3, 3)), 0.1 * rng.standard_normal((3, 3))])
+    T_cam_rig = se3.exp(np.c_[0.05 * rng.standard_normal((3, 3)),
+                              0.1 * rng.standard_normal((3, 3))])
     T_rig_board = se3.exp(np.c_[0.1 * rng.standard_normal((5, 2)), 1.0 + 0.1 * rng.random((5, 1)),
                                 0.2 * rng.standard_normal((5, 3))])
     n = 40
