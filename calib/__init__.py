@@ -3,7 +3,7 @@
 Public API (imported lazily so ``import calib`` stays light):
 
 * intrinsics: :func:`fit_intrinsics`, :func:`detect_chessboard`, :class:`IntrinsicsResult`,
-  :class:`CameraModel`
+  :class:`Camera` (any lens model; :class:`CameraModel` is the same class)
 * registration: :func:`register`, :class:`RegistrationResult`
 * bundle adjustment: :func:`bundle_adjust`, :class:`BundleAdjustmentResult`,
   :func:`read_bal`, :func:`write_bal`
@@ -31,6 +31,7 @@ _LAZY = {
     "detect_chessboard": "calib.intrinsics",
     "IntrinsicsResult": "calib.intrinsics",
     "CameraModel": "calib.camera",
+    "Camera": "calib.camera",
     "register": "calib.registration",
     "RegistrationResult": "calib.registration",
     "bundle_adjust": "calib.bundle",

@@ -106,6 +106,21 @@ def _check_model(model: str, fix: str | None) -> tuple[str, tuple[str, ...]]:
     return lens.name, names
 
 
+def _check_format(fmt: str, model: str, k3_fixed: bool) -> None:
+    """The camera file format can hold the model (checked before any work)."""
+    from calib.camera import get_model
+
+    lens = get_model(model)
+    if fmt == "kalibr" and lens.kalibr_name is None:
+        raise InputError(f"--format kalibr: Kalibr has no {model} model (it has pinhole-radtan, "
+                         "pinhole-equi and ds-none: --model pinhole, fisheye or double-sphere)")
+    if fmt == "kalibr" and model == "pinhole" and not k3_fixed:
+        raise InputError("--format kalibr: Kalibr's pinhole-radtan has no k3; add --fix-k3")
+    if fmt == "ros" and lens.ros_name is None:
+        raise InputError(f"--format ros: ROS camera_info has no {model} model; use --format "
+                         "opencv, kalibr or json")
+
+
 def _check_options(board, square, workers, timeout, loss, loss_scale, method,
                    target=None) -> None:
     """Every option checked before any work (one line each, exit 2)."""
@@ -269,6 +284,7 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         model, fixed = _check_model(model, fix)
+        _check_format(fmt, model, fix_k3 or "k3" in fixed)
         for flag, on, ok in (("--fix-k3", fix_k3, ("pinhole", "rational", "fisheye")),
                              ("--zero-tangent", zero_tangent, ("pinhole", "rational"))):
             if on and model not in ok:

@@ -112,7 +112,7 @@ def render(params: np.ndarray, T_cam_board: np.ndarray, cols: int, rows: int, sq
 
 
 def _wide_pose(rng: np.random.Generator, centre: np.ndarray, size: float, tilt: float,
-               max_angle: float) -> np.ndarray:
+               max_angle: float, depth: tuple[float, float] = (0.9, 2.0)) -> np.ndarray:
     """A board pose for a wide lens: the board centre at up to ``max_angle`` (rad) off the
     axis, facing the camera, tilted by ``tilt`` (std, rad)."""
     a = max_angle * np.sqrt(rng.uniform())  # uniform over the image disc, not the axis
@@ -123,17 +123,18 @@ def _wide_pose(rng: np.random.Generator, centre: np.ndarray, size: float, tilt: 
     rvec = rng.normal(0, tilt, 3)
     rvec[2] = rng.uniform(-0.4, 0.4)
     rot = face @ so3.exp(rvec)
-    depth = rng.uniform(0.9, 2.0) * size
-    return se3.from_rt(rot, dirn * depth - rot @ centre)
+    dist = rng.uniform(*depth) * size
+    return se3.from_rt(rot, dirn * dist - rot @ centre)
 
 
 def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray,
                  image_size: tuple[int, int], rng: np.random.Generator,
                  max_tries: int = 5000, tilt: float = 0.35, model: str = "pinhole",
-                 max_angle_deg: float = 75.0) -> np.ndarray:
+                 max_angle_deg: float = 75.0, depth: tuple[float, float] = (0.9, 2.0)
+                 ) -> np.ndarray:
     """``n`` board poses (tilt: std of the out-of-plane rotation, rad), whole board inside
     the image. Fisheye and double-sphere lenses: the board centre anywhere up to
-    ``max_angle_deg`` off the axis (:func:`_wide_pose`)."""
+    ``max_angle_deg`` off the axis, ``depth`` board sizes away (:func:`_wide_pose`)."""
     obj = np.stack(np.meshgrid(np.arange(-1, cols + 1), np.arange(-1, rows + 1)), -1
                    ).reshape(-1, 2) * square
     obj = np.c_[obj, np.zeros(len(obj))]
@@ -144,7 +145,7 @@ def random_poses(n: int, cols: int, rows: int, square: float, params: np.ndarray
     wide = model in ("fisheye", "double-sphere")
     for _ in range(max_tries):
         if wide:
-            T = _wide_pose(rng, centre, size, tilt, np.radians(max_angle_deg))
+            T = _wide_pose(rng, centre, size, tilt, np.radians(max_angle_deg), depth)
             uv, valid = _project(params, se3.act(T, obj), model)
             if valid.all() and np.all((uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2)
                                       & (uv[:, 1] < h - 3)):

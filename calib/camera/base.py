@@ -47,7 +47,6 @@ class LensModel(ABC):
         """Distortion parameter names, in OpenCV's (file) order."""
         return self.param_names[4:]
 
-    @abstractmethod
     def project(self, p_cam: np.ndarray, params: np.ndarray, jacobians: bool = False):
         """Pixels of camera-frame points.
 
@@ -59,23 +58,43 @@ class LensModel(ABC):
         Returns:
             ``uv (N, 2)``, ``valid (N,)`` bool and, with ``jacobians``,
             ``d uv / d p_cam (N, 2, 3)`` and ``d uv / d params (N, 2, P)``.
-        """
 
+        Runs :meth:`project_into` on chunks of :data:`CHUNK` points (every temporary of a
+        chunk stays in cache).
+        """
+        p = np.asarray(p_cam, dtype=float).reshape(-1, 3)
+        th = np.asarray(params, dtype=float)  # (P,) gives scalars: no (N, P) copies
+        n, npar = len(p), self.num_params
+        if th.shape not in ((npar,), (n, npar)):
+            raise InputError(f"{self.name}: params must be ({npar},) or (N, {npar}), "
+                             f"got {th.shape}")
+        uv = np.empty((n, 2))
+        valid = np.empty(n, dtype=bool)
+        j_p = np.empty((n, 2, 3)) if jacobians else None
+        j_t = np.empty((n, 2, npar)) if jacobians else None
+        with np.errstate(divide="ignore", invalid="ignore"):  # invalid points: see valid
+            for s in range(0, n, CHUNK):
+                sl = slice(s, s + CHUNK)
+                c = p[sl]
+                self.project_into((c[:, 0], c[:, 1], c[:, 2]),
+                                  th if th.ndim == 1 else th[sl], uv[sl], valid[sl],
+                                  None if j_p is None else j_p[sl],
+                                  None if j_t is None else j_t[sl])
+        return (uv, valid) if not jacobians else (uv, valid, j_p, j_t)
+
+    @abstractmethod
     def project_into(self, points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndarray,
                      uv: np.ndarray, valid: np.ndarray, j_point: np.ndarray | None = None,
                      j_theta: np.ndarray | None = None, j_rot: np.ndarray | None = None
                      ) -> None:
         """The kernel behind :meth:`project`, for the hot path of fits: writes the outputs
-        for the points with coordinate columns ``points = (X, Y, Z)`` into the given arrays
-        (may be strided views): ``uv (n, 2)``, ``valid (n,)``, ``j_point (n, 2, 3)``,
-        ``j_theta (n, 2, P)`` and ``j_rot (n, 2, 3)`` = rows ``P x (row of d uv / d P)``."""
-        p = np.stack(points, axis=1)
-        if j_point is None:
-            uv[:], valid[:] = self.project(p, th)
-            return
-        uv[:], valid[:], j_point[:], j_theta[:] = self.project(p, th, True)
-        if j_rot is not None:
-            j_rot[:] = np.cross(p[:, None, :], j_point)
+        for the points with coordinate columns ``points = (X, Y, Z)`` (each ``(n,)``) into
+        the given arrays (which may be strided views): ``uv (n, 2)``, ``valid (n,)`` and,
+        when ``j_point`` is given, ``d uv / d P`` into ``j_point (n, 2, 3)`` and ``d uv /
+        d params`` into ``j_theta (n, 2, P)``; ``j_rot (n, 2, 3)``, if given, receives
+        ``d uv / d phi`` for a left rotation ``Exp(phi) P`` of the point, whose rows are
+        ``P x (row of d uv / d P)``. ``th`` is ``(P,)`` or ``(n, P)``. Values at invalid
+        points are finite where the formulas allow but meaningless."""
 
     @abstractmethod
     def unproject(self, uv: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +130,41 @@ class LensModel(ABC):
         return np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], d]
 
 
+    def to_kalibr(self, params: np.ndarray) -> tuple[list[float], list[float]]:
+        """``(intrinsics, distortion_coeffs)`` in Kalibr's camchain order (default: ``[fu,
+        fv, pu, pv]`` and the distortion as in OpenCV); :class:`InputError` where Kalibr has
+        no such model."""
+        if self.kalibr_name is None:
+            raise InputError(f"Kalibr has no {self.name} model")
+        p = np.asarray(params, dtype=float)
+        return p[:4].tolist(), p[4:].tolist()
+
+    def from_kalibr(self, intrinsics, coeffs) -> np.ndarray:
+        """``params (P,)`` from Kalibr's ``intrinsics`` and ``distortion_coeffs`` lists
+        (:class:`InputError` on wrong lengths)."""
+        intr = np.asarray(intrinsics, dtype=float).ravel()
+        dist = np.asarray(coeffs, dtype=float).ravel()
+        if intr.size != 4 or dist.size != self.num_params - 4:
+            raise InputError(f"Kalibr {self.kalibr_name} needs 4 intrinsics and "
+                             f"{self.num_params - 4} distortion_coeffs, got {intr.size} and "
+                             f"{dist.size}")
+        return np.r_[intr, dist]
+
+
 _MODELS: dict[str, LensModel] = {}
+
+
+def rotation_rows(points: tuple[np.ndarray, np.ndarray, np.ndarray], u: tuple, v: tuple,
+                  j_rot: np.ndarray) -> None:
+    """Write ``d uv / d phi`` of a left rotation ``Exp(phi) P`` into ``j_rot (n, 2, 3)``:
+    the rows ``P x u`` and ``P x v`` of ``(d uv / d P) (-hat(P))``, with ``u = (u0, u1,
+    u2)`` and ``v`` the two rows of ``d uv / d P``."""
+    X, Y, Z = points
+    sub = np.subtract
+    for row, (a0, a1, a2) in enumerate((u, v)):
+        sub(Y * a2, Z * a1, out=j_rot[:, row, 0])
+        sub(Z * a0, X * a2, out=j_rot[:, row, 1])
+        sub(X * a1, Y * a0, out=j_rot[:, row, 2])
 
 
 def register_model(model: LensModel) -> LensModel:

@@ -15,12 +15,11 @@ top-left pixel (OpenCV's convention).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ..errors import InputError
-from .base import LensModel, register_model
+from .base import CHUNK, LensModel, register_model
+from .camera import CameraModel  # noqa: F401  (its import path in calib 0.1)
 
 PARAM_NAMES = ("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3")
 
@@ -57,12 +56,6 @@ def distort(xy: np.ndarray, theta: np.ndarray, jacobians: bool = False):
     j_k[:, 0, 3], j_k[:, 1, 3] = r2 + 2 * x * x, xy2
     j_k[:, 0, 4], j_k[:, 1, 4] = x * r6, y * r6
     return out, j_xy, j_k
-
-
-#: Points per chunk in :func:`project`: the ~30 temporaries of a chunk stay in cache and
-#: below malloc's mmap threshold (whole-array temporaries are fresh pages every call, which
-#: made a 70k-point projection 2x slower inside a solve than in isolation).
-CHUNK = 4096
 
 
 def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndarray,
@@ -186,92 +179,6 @@ def undistort_normalized(xd: np.ndarray, theta: np.ndarray, iterations: int = 50
     return xy, np.isfinite(resid) & (resid < np.sqrt(tol))
 
 
-@dataclass(frozen=True)
-class CameraModel:
-    """A calibrated pinhole + Brown-Conrady camera.
-
-    Attributes:
-        params: ``(fx, fy, cx, cy, k1, k2, p1, p2, k3)`` in pixels (first four).
-        image_size: ``(width, height)`` in pixels.
-    """
-
-    params: np.ndarray
-    image_size: tuple[int, int]
-    _frozen: bool = field(default=True, repr=False)
-
-    def __post_init__(self) -> None:
-        p = np.array(self.params, dtype=float).reshape(-1)
-        if p.shape != (9,) or not np.isfinite(p).all():
-            raise InputError(f"camera params must be 9 finite numbers, got {self.params}")
-        if p[0] <= 0 or p[1] <= 0:
-            raise InputError("camera focal lengths must be positive")
-        p.setflags(write=False)
-        object.__setattr__(self, "params", p)
-        w, h = (int(v) for v in self.image_size)
-        if w <= 0 or h <= 0:
-            raise InputError(f"image_size must be positive, got {self.image_size}")
-        object.__setattr__(self, "image_size", (w, h))
-
-    @property
-    def K(self) -> np.ndarray:
-        fx, fy, cx, cy = self.params[:4]
-        return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-    @property
-    def dist(self) -> np.ndarray:
-        """OpenCV order ``(k1, k2, p1, p2, k3)``."""
-        return self.params[4:9].copy()
-
-    def to_opencv(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(K (3, 3), dist (5,))`` for ``cv2.undistort``, ``cv2.projectPoints``..."""
-        return self.K, self.dist
-
-    @classmethod
-    def from_opencv(cls, K: np.ndarray, dist: np.ndarray, image_size: tuple[int, int]
-                    ) -> CameraModel:
-        K = np.asarray(K, dtype=float)
-        d = np.zeros(5)
-        dd = np.asarray(dist, dtype=float).ravel()
-        if dd.size > 5 and np.any(dd[5:] != 0):
-            raise InputError("only the 5-coefficient distortion model (k1,k2,p1,p2,k3) is "
-                             "supported")
-        d[:min(5, dd.size)] = dd[:5]
-        if K.shape != (3, 3) or abs(K[0, 1]) > 1e-12:
-            raise InputError("K must be 3x3 with zero skew")
-        return cls(np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], d], image_size)
-
-    def project(self, points_cam: np.ndarray) -> np.ndarray:
-        """Pixels ``(N, 2)`` of camera-frame points ``(N, 3)`` (metres); points not in front
-        of the camera (``Z <= 0``) have no image and come back as NaN."""
-        p = np.asarray(points_cam, dtype=float).reshape(-1, 3)
-        front = p[:, 2] > 0
-        out = np.full((len(p), 2), np.nan)
-        if front.all():
-            return project(p, self.params)
-        out[front] = project(p[front], self.params)
-        return out
-
-    def undistort_points(self, pixels: np.ndarray, normalized: bool = False) -> np.ndarray:
-        """Ideal (distortion-free) pixels, or normalized coordinates, of pixels ``(N, 2)``.
-
-        Same result as ``cv2.undistortPoints(pixels, K, dist, P=K)`` (or ``P=None`` for
-        normalized) but solved by Newton's method to 1e-12; points where the model cannot
-        be inverted come back as NaN.
-        """
-        uv = np.asarray(pixels, dtype=float).reshape(-1, 2)
-        fx, fy, cx, cy = self.params[:4]
-        xd = np.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy], axis=1)
-        xy, ok = undistort_normalized(xd, self.params)
-        xy[~ok] = np.nan
-        if normalized:
-            return xy
-        return np.stack([xy[:, 0] * fx + cx, xy[:, 1] * fy + cy], axis=1)
-
-    def to_dict(self) -> dict:
-        return {"image_size": list(self.image_size),
-                **{k: float(v) for k, v in zip(PARAM_NAMES, self.params, strict=True)}}
-
-
 class Pinhole(LensModel):
     """Pinhole + Brown-Conrady (OpenCV's 5-coefficient model; ROS ``plumb_bob``, Kalibr
     ``pinhole-radtan``). Valid in front of the camera (``Z > 0``)."""
@@ -280,12 +187,6 @@ class Pinhole(LensModel):
     kalibr_name = "pinhole-radtan"
     ros_name = "plumb_bob"
     param_names = PARAM_NAMES
-
-    def project(self, p_cam, params, jacobians=False):
-        p = np.asarray(p_cam, dtype=float).reshape(-1, 3)
-        valid = p[:, 2] > 0
-        out = project(p, params, jacobians)
-        return (out, valid) if not jacobians else (out[0], valid, out[1], out[2])
 
     def project_into(self, points, th, uv, valid, j_point=None, j_theta=None, j_rot=None):
         np.greater(points[2], 0.0, out=valid)
@@ -299,6 +200,26 @@ class Pinhole(LensModel):
         rays = np.c_[xy, np.ones(len(xy))]
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         return rays, ok & np.isfinite(rays).all(axis=1)
+
+
+    def to_kalibr(self, params):
+        """Kalibr's ``radtan`` has ``k1, k2, p1, p2`` only: refused when ``k3`` is not 0."""
+        p = np.asarray(params, dtype=float)
+        if p[8] != 0:
+            raise InputError("Kalibr's radtan model has no k3 (k1, k2, p1, p2 only); fit "
+                             "with k3 fixed at 0 to write a Kalibr camchain")
+        return p[:4].tolist(), p[4:8].tolist()
+
+    def from_kalibr(self, intrinsics, coeffs):
+        """``k3 = 0`` (radtan has four coefficients; none is no distortion)."""
+        intr = np.asarray(intrinsics, dtype=float).ravel()
+        c = np.asarray(coeffs if coeffs is not None else [], dtype=float).ravel()
+        c = c if c.size else np.zeros(4)
+        if intr.size != 4 or c.size != 4:
+            raise InputError("Kalibr pinhole-radtan needs 4 intrinsics and 4 "
+                             f"distortion_coeffs (k1, k2, p1, p2), got {intr.size} and "
+                             f"{c.size}")
+        return np.r_[intr, c, 0.0]
 
 
 PINHOLE = register_model(Pinhole())

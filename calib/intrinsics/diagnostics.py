@@ -24,7 +24,9 @@ class DistortionCheck:
     azimuth the image radius of a ray grows with its angle off the axis until the ray leaves
     the image; ``invertible``: every pixel of the grid unprojects (the model's ``valid``)
     and re-projects onto itself within 1e-3 px. ``max_radius`` and ``first_fold_radius`` are
-    then angles off the axis in radians (``max_radius``: the widest pixel of the image).
+    then angles off the axis in radians (``max_radius``: the widest pixel of the image);
+    ``within_corners``: neither failure occurs within the image radius the observed corners
+    reach (beyond it the model is extrapolated: a warning, not a failure).
     """
 
     monotonic: bool
@@ -34,17 +36,29 @@ class DistortionCheck:
     failed_fraction: float
     max_displacement_px: float
     model: str = "pinhole"
+    within_corners: bool = True
+
+    @property
+    def usable(self) -> bool:
+        """No failure where it matters: the whole image for pinhole (monotonic and
+        invertible), the disc the corners reach for the other models."""
+        if self.model == "pinhole":
+            return self.monotonic and self.invertible
+        return self.within_corners
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
 
 
 def check_distortion(params: np.ndarray, image_size: tuple[int, int], grid: int = 41,
-                     model: LensModel = PINHOLE) -> DistortionCheck:
+                     model: LensModel = PINHOLE, corners_px: np.ndarray | None = None
+                     ) -> DistortionCheck:
     """:class:`DistortionCheck` of ``params`` (the model's parameter vector) over a
-    ``grid x grid`` lattice of the image ``(width, height)``."""
+    ``grid x grid`` lattice of the image ``(width, height)``; ``corners_px (N, 2)``, the
+    observed corners, bound the region where a failure is fatal (models other than
+    pinhole: ``within_corners``)."""
     if model.name != "pinhole":
-        return _check_model(model, np.asarray(params, float), image_size, grid)
+        return _check_model(model, np.asarray(params, float), image_size, grid, corners_px)
     fx, fy, cx, cy = params[:4]
     w, h = image_size
     u, v = np.meshgrid(np.linspace(-0.5, w - 0.5, grid), np.linspace(-0.5, h - 0.5, grid))
@@ -71,8 +85,13 @@ def check_distortion(params: np.ndarray, image_size: tuple[int, int], grid: int 
         max_displacement_px=float(disp.max()) if disp.size else float("nan"))
 
 
+#: Fraction of the grid pixels within the corners' radius that may fail to unproject
+#: before the model counts as unusable there (a fold fails a ring: > 5% on the cases seen).
+IN_DISC_FAIL = 0.01
+
+
 def _check_model(model: LensModel, params: np.ndarray, image_size: tuple[int, int],
-                 grid: int) -> DistortionCheck:
+                 grid: int, corners_px: np.ndarray | None) -> DistortionCheck:
     """The model-generic check (see :class:`DistortionCheck`)."""
     fx, fy, cx, cy = params[:4]
     w, h = image_size
@@ -84,21 +103,30 @@ def _check_model(model: LensModel, params: np.ndarray, image_size: tuple[int, in
         back, valid = model.project(np.where(ok[:, None], rays, [0.0, 0.0, 1.0]), params)
         ok &= valid & (np.linalg.norm(back - pix, axis=1) < 1e-3)
         angle = np.arccos(np.clip(rays[ok, 2], -1.0, 1.0)) if ok.any() else np.zeros(1)
-        fold = _first_fold(model, params, image_size)
+        fold, fold_rad = _first_fold(model, params, image_size)
+    rad = np.hypot((pix[:, 0] - cx) / fx, (pix[:, 1] - cy) / fy)
     # displacement: where the pixel lands against an equidistant (f theta) lens
-    rad = np.hypot((pix[ok, 0] - cx) / fx, (pix[ok, 1] - cy) / fy)
-    disp = np.abs(rad - angle) * min(fx, fy) if ok.any() else np.array([np.nan])
+    disp = np.abs(rad[ok] - angle) * min(fx, fy) if ok.any() else np.array([np.nan])
+    within = True
+    if corners_px is not None and len(corners_px):
+        reach = float(np.max(np.hypot((corners_px[:, 0] - cx) / fx, (corners_px[:, 1] - cy) / fy)))
+        disc = rad <= reach
+        # a fold or pole inside the disc fails a whole ring of grid pixels; a single pixel
+        # where Newton's inversion stalls at the disc's edge does not count
+        lost = float(np.mean(~ok[disc])) if disc.any() else 0.0
+        within = lost <= IN_DISC_FAIL and (fold is None or fold_rad > reach)
     return DistortionCheck(
         monotonic=fold is None, invertible=bool(ok.all()), max_radius=float(angle.max()),
         first_fold_radius=fold, failed_fraction=float(1 - ok.mean()),
         max_displacement_px=float(np.nanmax(disp)) if np.isfinite(disp).any() else 0.0,
-        model=model.name)
+        model=model.name, within_corners=bool(within))
 
 
 def _first_fold(model: LensModel, params: np.ndarray, image_size: tuple[int, int],
-                azimuths: int = 16, steps: int = 900) -> float | None:
-    """Smallest angle off the axis (rad) where the image radius of a ray stops growing
-    before the ray leaves the image, over ``azimuths`` directions; None if it never does."""
+                azimuths: int = 16, steps: int = 900) -> tuple[float | None, float]:
+    """Smallest angle off the axis (rad) where the image radius of a ray stops growing, or
+    the model's valid region ends, before the ray leaves the image, over ``azimuths``
+    directions, and the normalized image radius there; ``(None, inf)`` if it never does."""
     fx, fy, cx, cy = params[:4]
     w, h = image_size
     theta = np.linspace(1e-4, np.pi * 0.999, steps)
@@ -109,14 +137,18 @@ def _first_fold(model: LensModel, params: np.ndarray, image_size: tuple[int, int
     uv, valid = uv.reshape(azimuths, steps, 2), valid.reshape(azimuths, steps)
     valid &= np.isfinite(uv).all(axis=2)
     rad = np.hypot((uv[..., 0] - cx) / fx, (uv[..., 1] - cy) / fy)
-    inside = valid & (uv[..., 0] >= -0.5) & (uv[..., 0] <= w - 0.5) & \
-        (uv[..., 1] >= -0.5) & (uv[..., 1] <= h - 0.5)
-    # the stretch of each azimuth from the axis to where the ray first leaves the image
-    reach = np.cumprod(inside, axis=1).astype(bool)
+    inside = (uv[..., 0] >= -0.5) & (uv[..., 0] <= w - 0.5) & (uv[..., 1] >= -0.5) & \
+        (uv[..., 1] <= h - 0.5)
+    # each azimuth from the axis up to where the ray first leaves the image (or the valid
+    # region): a fold is a shrinking radius there, or the valid region ending inside
+    reach = np.cumprod(inside & valid, axis=1).astype(bool)
     shrinks = (np.diff(rad, axis=1) <= 0) & reach[:, 1:] & reach[:, :-1]
-    if not shrinks.any():
-        return None
-    return float(theta[1:][shrinks.any(axis=0)].min())
+    ends = reach[:, :-1] & ~valid[:, 1:]
+    bad = shrinks | ends
+    if not bad.any():
+        return None, float("inf")
+    a, i = np.unravel_index(np.argmin(np.where(bad, theta[None, 1:], np.inf)), bad.shape)
+    return float(theta[1:][i]), float(rad[a, i])
 
 
 #: The models to compare with when a fit leaves structure it cannot explain, in order.
@@ -273,15 +305,21 @@ def verdict(rms: float, per_view_rms: np.ndarray, used: np.ndarray, std: dict, p
         warn.append(f"RMS reprojection error {rms:.2f} px > 1 px")
     if advice is not None and advice.reason() is not None:
         (fail if advice.wrong else warn).append(advice.reason())
-    if not dist.monotonic and dist.model == "pinhole":
-        fail.append("radial distortion is not monotonic over the image (folds at normalized "
-                    f"radius {dist.first_fold_radius:.3f})")
-    elif not dist.monotonic:
-        fail.append(f"the {dist.model} model folds inside the image: the image radius stops "
-                    f"growing at {np.degrees(dist.first_fold_radius):.1f} deg off the axis")
-    if not dist.invertible:
-        fail.append(f"distortion is not invertible on {100 * dist.failed_fraction:.1f}% of "
-                    "the image")
+    if dist.model == "pinhole":
+        if not dist.monotonic:
+            fail.append("radial distortion is not monotonic over the image (folds at "
+                        f"normalized radius {dist.first_fold_radius:.3f})")
+        if not dist.invertible:
+            fail.append(f"distortion is not invertible on {100 * dist.failed_fraction:.1f}% "
+                        "of the image")
+    elif not (dist.monotonic and dist.invertible):
+        where = ("inside the region the corners cover" if not dist.within_corners else
+                 "beyond the corners (extrapolated: do not use that part of the image)")
+        what = (f"folds at {np.degrees(dist.first_fold_radius):.1f} deg off the axis"
+                if dist.first_fold_radius is not None else
+                f"cannot be inverted on {100 * dist.failed_fraction:.1f}% of the image")
+        (fail if not dist.within_corners else warn).append(
+            f"the {dist.model} model {what}, {where}")
     n_used = int(used.sum())
     if n_used < 6:
         warn.append(f"only {n_used} views used (>= 10 recommended)")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from ..camera.base import LensModel, get_model, model_names
-from ..camera.pinhole import CameraModel
+from ..camera.camera import Camera
 from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
 from ..residuals.reprojection import BoardReprojection
@@ -38,9 +38,9 @@ from .diagnostics import (
 )
 from .initialize import (
     WIDE_MODELS,
-    focal_search,
     homographies,
     poses_from_homographies,
+    wide_starts,
     zhang_intrinsics,
 )
 from .result import IntrinsicsResult
@@ -85,6 +85,12 @@ class FitOptions:
             distortion check fails, also fit the next richer models
             (:data:`~calib.intrinsics.diagnostics.RICHER`) and name one that explains the
             corners far better (:class:`~calib.intrinsics.diagnostics.ModelAdvice`).
+        function_tolerance: stop when a step lowers the cost by less than this fraction;
+            None: 1e-6 for pinhole (5e-7 relative on the RMS; one iteration fewer than 1e-8
+            on 13/100 views, parameters within 1e-3 std) and 1e-10 for the other models,
+            whose long curved valleys (rational numerator against denominator, fx against
+            xi) make early steps that small while far from the minimum (measured: rational
+            fits 0.76 std from OpenCV's minimum at 1e-6, 1e-4 std at 1e-10).
     """
 
     model: str = "pinhole"
@@ -101,6 +107,7 @@ class FitOptions:
     max_iterations: int = 100
     initial_damping: float = 1e-6
     advise: bool = True
+    function_tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -225,14 +232,14 @@ def fit_intrinsics(
                                                              for k in range(views.n_views)]
     _check_inputs(views, names, (w, h), model, opts)
     try:
-        theta0, T0, init_method = _start(views, names, (w, h), model, opts)
-        result, used, rej_corners, rej_views, first_pass = _refine(views, theta0, T0, model,
-                                                                   opts)
+        starts, init_method = _start(views, names, (w, h), model, opts)
+        result, used, rej_corners, rej_views, first_pass = _best_refine(views, starts, model,
+                                                                        opts)
+        _check_weights(result, views, used, names, opts)
+        return _make_result(result, used, names, (w, h), init_method, rej_corners, rej_views,
+                            opts, first_pass, model, views)
     except (DegenerateError, NotConvergedError) as exc:
         raise _wrong_model_error(exc, views, names, (w, h), model, opts) from None
-    _check_weights(result, views, used, names, opts)
-    return _make_result(result, used, names, (w, h), init_method, rej_corners, rej_views,
-                        opts, first_pass, model, views)
 
 
 def _options(options: FitOptions | None, kwargs: dict) -> FitOptions:
@@ -279,31 +286,35 @@ def _check_inputs(views: _Views, names: list[str], size: tuple[int, int], model:
 
 
 def _start(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
-           opts: FitOptions) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(params (P,), T_cam_board (V, 4, 4), method)`` without a guess (module
-    docstring); fails when every board is seen from one direction."""
+           opts: FitOptions) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """``([(params (P,), T_cam_board (V, 4, 4))], method)`` without a guess (module
+    docstring; one start, or the two best for double-sphere); fails when every board is seen
+    from one direction."""
     w, h = size
     if model.name in WIDE_MODELS:
-        theta0, T0 = focal_search(model, views.board[:, :2], views.pixels, views.offsets,
-                                  (w, h))
+        starts = wide_starts(model, views.board[:, :2], views.pixels, views.offsets, (w, h))
         method = "focal-search"
     else:
         H = _homographies(views, names)
         K0, method = zhang_intrinsics(H, (w, h))
         if opts.fix_principal_point:
             K0[0, 2], K0[1, 2] = (w - 1) / 2.0, (h - 1) / 2.0
-        T0 = poses_from_homographies(K0, H)
-        theta0 = model.initial_params(K0)
+        starts = [(model.initial_params(K0), poses_from_homographies(K0, H))]
     if opts.fix_principal_point:
-        theta0[2:4] = (w - 1) / 2.0, (h - 1) / 2.0
+        for theta0, _ in starts:
+            theta0[2:4] = (w - 1) / 2.0, (h - 1) / 2.0
+    _check_tilt(starts[0][1])
+    return starts, method
+
+
+def _check_tilt(T0: np.ndarray) -> None:
     normals = T0[:, :3, 2]
     spread = np.degrees(np.arccos(np.clip(np.min(normals @ normals.T), -1.0, 1.0)))
     if spread < MIN_TILT_SPREAD_DEG:
         raise DegenerateError(
-            f"all {views.n_views} views see the board from the same direction (board normals "
+            f"all {len(T0)} views see the board from the same direction (board normals "
             f"within {spread:.1f} deg): the focal length is not determined; tilt the board "
             "between views")
-    return theta0, T0, method
 
 
 def _homographies(views: _Views, names: list[str]) -> np.ndarray:
@@ -320,6 +331,22 @@ def _homographies(views: _Views, names: list[str]) -> np.ndarray:
             raise
         raise DegenerateError(f"{names[k]}: the board homography is degenerate (corners "
                               "collinear or repeated)") from None
+
+
+def _best_refine(views: _Views, starts: list, model: LensModel, opts: FitOptions):
+    """:func:`_refine` from each start; the one with the lowest final cost."""
+    best, error = None, None
+    for theta0, T0 in starts:
+        try:
+            out = _refine(views, theta0, T0, model, opts)
+        except (DegenerateError, NotConvergedError) as exc:
+            error = error or exc
+            continue
+        if best is None or out[0]["summary"].final_cost < best[0]["summary"].final_cost:
+            best = out
+    if best is None:
+        raise error
+    return best
 
 
 def _refine(views: _Views, theta0: np.ndarray, T0: np.ndarray, model: LensModel,
@@ -405,10 +432,11 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     held = [i for i in const if i >= 4]
     theta_start[held] = neutral[held]  # held distortion terms at the neutral value
     p.groups["camera"].value[0] = theta_start
-    # function_tolerance 1e-6 on the cost = 5e-7 relative on the RMS (2e-7 px at 0.4 px);
-    # measured against 1e-8: one iteration fewer on 13/100 views, parameters within 1e-3 std
-    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=("camera",),
-                                 function_tolerance=1e-6, parameter_tolerance=1e-10,
+    ftol = opts.function_tolerance
+    if ftol is None:
+        ftol = 1e-6 if model.name == "pinhole" else 1e-10
+    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
+                                 function_tolerance=ftol, parameter_tolerance=1e-12,
                                  initial_damping=opts.initial_damping))
     s = res.summary
     if s.termination == "failure":
@@ -422,10 +450,42 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     per_view = np.full(views.n_views, np.nan)
     per_view[vlist] = np.sqrt(np.bincount(vidx, sq, len(vlist)) / np.bincount(vidx, None,
                                                                               len(vlist)))
-    return dict(theta=theta, poses=poses, residuals=r, uv=uv, view_index=view_of,
-                per_view_rms=per_view, summary=s, cov=res.covariance["camera"],
-                deficient="camera" in res.covariance_rank_deficient, n_free=s.num_parameters,
+    cov, undetermined = _covariance(res.information["camera"], const)
+    return dict(cov=cov, undetermined=undetermined, theta=theta, poses=poses, residuals=r, uv=uv,
+                view_index=view_of, per_view_rms=per_view, summary=s, n_free=s.num_parameters,
                 aspect=aspect, board=bp)
+
+
+#: Smallest eigenvalue, relative to the largest, of the scaled marginal information matrix
+#: of the camera (unit diagonal) below which a direction counts as undetermined. The
+#: scaling makes the test independent of units (fx in pixels, k6 per radius^12): the
+#: rational model's numerator and denominator terms are strongly correlated and its
+#: unscaled matrix reaches 1e-16 on well-posed sets.
+RANK_TOL = 1e-12
+
+
+def _covariance(info: np.ndarray, const: list[int]) -> tuple[np.ndarray, list[int]]:
+    """``(covariance (P, P), undetermined coordinates)`` of the camera from its marginal
+    information ``info (P, P)`` (the Schur complement over the poses), held coordinates
+    ``const`` zero: ``D (D^-1 info D^-1)^+ D`` with ``D = sqrt(diag(info))`` (Jacobi
+    scaling). A coordinate is undetermined when it has no effect (zero column) or takes part
+    (scaled component above 0.1) in an eigenvector whose eigenvalue is below
+    :data:`RANK_TOL` of the largest."""
+    n = info.shape[0]
+    free = np.setdiff1d(np.arange(n), const)
+    sub = info[np.ix_(free, free)]
+    d = np.sqrt(np.maximum(np.diag(sub), 0.0))
+    cov = np.zeros((n, n))
+    if free.size == 0:
+        return cov, []
+    if np.any(d <= 0):
+        return cov, [int(i) for i in free[d <= 0]]
+    w, v = np.linalg.eigh(sub / d[:, None] / d[None, :])
+    ok = w > RANK_TOL * max(w.max(), 1e-300)
+    inv = (v * np.where(ok, 1.0 / np.where(ok, w, 1.0), 0.0)) @ v.T
+    cov[np.ix_(free, free)] = inv / d[:, None] / d[None, :]
+    null = np.abs(v[:, ~ok]).max(axis=1) > 0.1 if (~ok).any() else np.zeros(len(free), bool)
+    return cov, [int(i) for i in free[null]]
 
 
 def _constant_coords(opts: FitOptions, model: LensModel) -> list[int]:
@@ -466,17 +526,27 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         cov[0, :] = res["aspect"] * cov[1, :]
         cov[:, 0] = res["aspect"] * cov[:, 1]
     std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(model.param_names)}
-    if res["deficient"]:
-        raise DegenerateError("the board views do not determine every camera parameter "
+    loose = [model.param_names[i] for i in res["undetermined"]]
+    if loose:
+        err = DegenerateError("the board views do not determine every camera parameter "
                               "(the normal equations are singular); add views with the board "
                               "tilted in different directions")
-    camera = CameraModel(theta, size) if model.name == "pinhole" else None
-    dist = check_distortion(theta, size, model=model)
+        wrong = _wrong_model_error(err, views, names, size, model, opts)
+        if model.name == "pinhole" or wrong is not err:
+            raise wrong from None
+        std.update({k: float("nan") for k in loose})
+    camera = Camera(theta, size, model.name)
+    dist = check_distortion(theta, size, model=model, corners_px=res["uv"])
     cover = coverage(res["uv"], size)
     s = res["summary"]
     advice = _advice(res, model, size, opts, dist, views, used, names)
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
                          s.termination == "converged", names, advice)
+    if loose:  # a valley of equal cost: the projection is determined, these values are not
+        v = "WARN" if v == "PASS" else v
+        reasons.append(f"{', '.join(loose)} are not separately determined at this solution "
+                       f"(the {model.name} model's cost is flat along a combination of them; "
+                       "std reported as null): the projection is, the values are not")
     rejected_rms = {names[k]: float(first_pass_rms[k]) for k in rejected_views}
     return IntrinsicsResult(
         camera=camera, std=std, covariance=cov, rms_px=rms,
@@ -486,8 +556,7 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
         solver_summary=s, options=opts, fixed=_fixed_names(opts, model),
-        rejected_view_rms_px=rejected_rms, model=model.name, params=theta, image_size=size,
-        model_advice=advice)
+        rejected_view_rms_px=rejected_rms, model_advice=advice)
 
 
 def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,
@@ -497,12 +566,12 @@ def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: Le
     sub = replace(opts, model=model.name, fix=(), fix_k3=False, zero_tangent=False,
                   reject_outliers=False, advise=False)
     try:
-        theta0, T0, _ = _start(views, names, size, model, sub)
-        res = _refine(views, theta0, T0, model, sub)[0]
+        starts, _ = _start(views, names, size, model, sub)
+        res = _best_refine(views, starts, model, sub)[0]
     except (DegenerateError, NotConvergedError, InputError):
         return None
-    dist = check_distortion(res["theta"], size, model=model)
-    return dict(res, ok=dist.monotonic and dist.invertible, model=model.name)
+    dist = check_distortion(res["theta"], size, model=model, corners_px=res["uv"])
+    return dict(res, ok=dist.usable, model=model.name)
 
 
 def _advice(res: dict, model: LensModel, size, opts: FitOptions, dist, views: _Views,
@@ -510,9 +579,9 @@ def _advice(res: dict, model: LensModel, size, opts: FitOptions, dist, views: _V
     """The radial-pattern test and, when it (or a bad RMS or distortion check) calls for it,
     the comparison with the next richer models."""
     pattern = radial_pattern(res["residuals"], res["uv"], res["theta"][2:4], res["n_free"])
-    res = dict(res, dist_ok=dist.monotonic and dist.invertible)
+    res = dict(res, dist_ok=dist.usable)
     rms = float(np.sqrt(np.mean(np.sum(res["residuals"] ** 2, axis=1))))
-    trigger = pattern.significant or rms > 1.0 or not (dist.monotonic and dist.invertible)
+    trigger = pattern.significant or rms > 1.0 or not dist.usable
     if not (opts.advise and trigger):
         return compare_models(model.name, res, pattern, [])
     sub = _Views(views.board, views.pixels, views.view, views.offsets)
@@ -528,20 +597,29 @@ def _advice(res: dict, model: LensModel, size, opts: FitOptions, dist, views: _V
 
 
 def _wrong_model_error(exc: Exception, views: _Views, names: list[str], size, model: LensModel,
-                       opts: FitOptions) -> Exception:
-    """``exc`` with, when a wider model fits the same corners well, a sentence saying the
-    lens needs it (a fisheye lens given to the pinhole model fails to start or converge)."""
-    if not opts.advise or model.name in WIDE_MODELS:
-        return exc
-    for name in RICHER.get(model.name, ()):
-        if name not in WIDE_MODELS or name not in model_names():
-            continue
-        alt = _quick_fit(views, names, size, get_model(name), opts)
-        if alt is not None and alt["ok"]:
+                       opts: FitOptions, rms: float | None = None) -> Exception:
+    """``exc`` with, when a wider model fits the same corners well (below 2 px RMS and, if
+    this model's fit got as far as an ``rms``, below half of it), a sentence saying the lens
+    needs it (a fisheye lens given to the pinhole model fails to start, converge or
+    determine its parameters); else, for a rank-deficient fit of a model with more than
+    the pinhole's parameters, the hint to hold some fixed."""
+    if opts.advise and model.name not in WIDE_MODELS:
+        for name in RICHER.get(model.name, ()):
+            if name not in WIDE_MODELS or name not in model_names():
+                continue
+            alt = _quick_fit(views, names, size, get_model(name), opts)
+            if alt is None or not alt["ok"]:
+                continue
             r = alt["residuals"]
             alt_rms = float(np.sqrt(np.mean(np.sum(r * r, axis=1))))
-            if alt_rms < 2.0:
+            if alt_rms < 2.0 and (rms is None or alt_rms < 0.5 * rms):
+                vs = "" if rms is None else f" (vs {rms:.2f} px)"
                 return type(exc)(f"{exc}; the {name} model fits these corners at "
-                                 f"{alt_rms:.2f} px RMS: the {model.name} model is wrong "
+                                 f"{alt_rms:.2f} px RMS{vs}: the {model.name} model is wrong "
                                  f"for this lens (use model {name!r})")
+    if rms is not None and model.num_params > 9:
+        extra = model.param_names[9:]
+        return type(exc)(f"{exc}; or hold some of the {model.name} model's parameters fixed "
+                         f"(fix={extra!r} / --fix {','.join(extra)}), or use the pinhole "
+                         "model")
     return exc

@@ -132,8 +132,8 @@ def _caption(result: IntrinsicsResult) -> str:
     w, h = result.image_size
     used = int(np.sum(result.views_used))
     dist = "  ".join(f"{k} {p[k]:.3g}" for k in result.param_names[4:])
-    return (f"verdict {result.verdict}  |  {result.model} model, {used}/"
-            f"{len(result.views_used)} views, RMS {result.rms_px:.3f} px\n"
+    return (f"verdict {result.verdict}  |  {used}/{len(result.views_used)} views, "
+            f"RMS {result.rms_px:.3f} px  |  {result.model} model\n"
             f"{w}x{h} px  |  fx {p['fx']:.1f}  fy {p['fy']:.1f}  cx {p['cx']:.1f}  "
             f"cy {p['cy']:.1f} px  |  {dist}")
 

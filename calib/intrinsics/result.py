@@ -9,7 +9,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ..camera.base import get_model
-from ..camera.pinhole import CameraModel
+from ..camera.camera import Camera
 from ..solver import Summary
 from .diagnostics import DistortionCheck, ModelAdvice
 
@@ -19,10 +19,7 @@ class IntrinsicsResult:
     """A calibrated camera with its uncertainty and diagnostics.
 
     Attributes:
-        camera: the fitted :class:`~calib.camera.CameraModel` (pinhole model; None for the
-            others: use ``model``, ``params``, ``image_size``).
-        model: the lens model's name; params: ``(P,)`` in its ``param_names`` order;
-            image_size: ``(width, height)`` px.
+        camera: the fitted :class:`~calib.camera.Camera` (any model).
         std: one standard deviation per parameter by name (pixels for fx..cy), from the
             covariance at the solution scaled by the residual variance ``sum|e|^2 / (2N - p)``.
         covariance: ``(P, P)`` in the order of the model's ``param_names``.
@@ -41,7 +38,7 @@ class IntrinsicsResult:
     The result is immutable: its arrays are read-only and ``std`` is a read-only mapping.
     """
 
-    camera: CameraModel
+    camera: Camera
     std: dict
     covariance: np.ndarray
     rms_px: float
@@ -63,16 +60,10 @@ class IntrinsicsResult:
     options: object = None  # FitOptions (not imported here: fit.py imports this module)
     fixed: tuple[str, ...] = ()
     rejected_view_rms_px: dict = field(default_factory=dict)
-    model: str = "pinhole"
-    params: np.ndarray | None = None
-    image_size: tuple[int, int] | None = None
     model_advice: ModelAdvice | None = None
 
     def __post_init__(self) -> None:
-        if self.params is None:  # built from a pinhole camera alone
-            object.__setattr__(self, "params", self.camera.params)
-            object.__setattr__(self, "image_size", self.camera.image_size)
-        for name in ("params", "covariance", "per_view_rms_px", "views_used", "poses", "residuals",
+        for name in ("covariance", "per_view_rms_px", "views_used", "poses", "residuals",
                      "points_px", "view_index", "coverage"):
             a = np.array(getattr(self, name))  # a private copy, then read-only
             a.setflags(write=False)
@@ -80,6 +71,21 @@ class IntrinsicsResult:
         object.__setattr__(self, "std", MappingProxyType(dict(self.std)))
         object.__setattr__(self, "rejected_view_rms_px",
                            MappingProxyType(dict(self.rejected_view_rms_px)))
+
+    @property
+    def model(self) -> str:
+        """The lens model's name (``camera.model``)."""
+        return self.camera.model
+
+    @property
+    def params(self) -> np.ndarray:
+        """``(P,)`` read-only, in the order of :attr:`param_names` (``camera.params``)."""
+        return self.camera.params
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(width, height)`` px (``camera.image_size``)."""
+        return self.camera.image_size
 
     @property
     def param_names(self) -> tuple[str, ...]:
