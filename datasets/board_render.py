@@ -189,3 +189,187 @@ def render_set(n_views: int = 12, cols: int = 9, rows: int = 6, square: float = 
         corners.append(_project(params, se3.act(T, obj), model)[0])
     return RenderedSet(images, corners, poses, np.asarray(params, float), image_size, obj,
                        model)
+
+
+# --- textured boards: ChArUco, AprilGrid, circle grids (partial views, blur, noise) -------
+
+@dataclass(frozen=True)
+class Texture:
+    """A board's printed face: ``image`` (uint8, rows along board y) covering board
+    coordinates ``[x0, x0 + w / px_per_m) x [y0, y0 + h / px_per_m)`` (metres), white
+    margin beyond it out to ``margin`` metres, then the background."""
+
+    image: np.ndarray
+    x0: float
+    y0: float
+    px_per_m: float
+    margin: float = 0.0
+
+
+def charuco_texture(target, px_per_square: int = 120) -> Texture:
+    """The printed face of a :class:`calib.targets.charuco.Charuco` (OpenCV's own board
+    image; board frame x right, y down on the print)."""
+    w, h = target.squares_x * px_per_square, target.squares_y * px_per_square
+    img = target.board().generateImage((w, h), marginSize=0, borderBits=1)
+    return Texture(img, 0.0, 0.0, px_per_square / target.square, 0.5 * target.square)
+
+
+def aprilgrid_texture(target, px_per_bit: int = 12) -> Texture:
+    """The printed face of a :class:`calib.targets.aprilgrid.AprilGrid` as Kalibr prints it
+    (2-bit black border; tag ``t`` at column ``t % cols``, row ``t // cols``). Kalibr's board
+    frame has y up on the print, so in board coordinates (rows = +y) each tag is OpenCV's
+    marker image mirrored left-right; the camera must see the board from +z."""
+    import cv2
+
+    from calib.targets.aprilgrid import family_dictionary
+
+    d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, family_dictionary(target.family)))
+    bits = d.markerSize + 4
+    side = bits * px_per_bit
+    scale = side / target.tag_size
+    pitch = target.tag_size * (1 + target.tag_spacing)
+    w = int(round((target.tag_cols - 1) * pitch * scale)) + side
+    h = int(round((target.tag_rows - 1) * pitch * scale)) + side
+    img = np.full((h, w), 255, np.uint8)
+    for t in range(target.num_tags):
+        m = cv2.aruco.generateImageMarker(d, t, side, borderBits=2)
+        c, r = t % target.tag_cols, t // target.tag_cols
+        x, y = int(round(c * pitch * scale)), int(round(r * pitch * scale))
+        img[y:y + side, x:x + side] = m[:, ::-1]
+    return Texture(img, 0.0, 0.0, scale, target.tag_spacing * target.tag_size)
+
+
+def circlegrid_texture(target, radius_ratio: float = 0.3, px_per_spacing: int = 100
+                       ) -> Texture:
+    """Dark dots of radius ``radius_ratio * spacing`` on white (anti-aliased)."""
+    import cv2
+
+    pts = target.points()[:, :2]
+    r = radius_ratio * target.spacing
+    scale = px_per_spacing / target.spacing
+    pad = r + 0.5 * target.spacing
+    x0, y0 = pts.min(0) - pad
+    w, h = (np.ceil((pts.max(0) - pts.min(0) + 2 * pad) * scale)).astype(int)
+    img = np.full((h, w), 255, np.uint8)
+    sh = 4  # sub-pixel bits of cv2.circle
+    for x, y in pts:
+        cx, cy = ((x - x0) * scale - 0.5) * 2**sh, ((y - y0) * scale - 0.5) * 2**sh
+        cv2.circle(img, (int(round(cx)), int(round(cy))), int(round(r * scale * 2**sh)), 0,
+                   -1, cv2.LINE_AA, sh)
+    return Texture(img, float(x0), float(y0), scale, 0.0)
+
+
+def render_texture(params: np.ndarray, T_cam_board: np.ndarray, tex: Texture,
+                   image_size: tuple[int, int], supersample: int = 3, noise: float = 2.0,
+                   blur: float = 0.0, rng: np.random.Generator | None = None,
+                   background: float = 120.0, dark: float = 25.0, light: float = 230.0
+                   ) -> np.ndarray:
+    """One 8-bit image ``(H, W)`` of a textured board (black -> ``dark``, white ->
+    ``light``), then a Gaussian blur of ``blur`` px (sigma) and noise. Every supersample's
+    ray is intersected with the board plane and the texture sampled there (bilinear)."""
+    import cv2
+
+    w, h = image_size
+    s = supersample
+    d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s))
+    rot, t = T_cam_board[:3, :3], T_cam_board[:3, 3]
+    denom = d @ rot[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = (rot[:, 2] @ t) / denom
+    # board coordinates of the hit point: rot^T (lam d - t), x and y only
+    bx = lam * (d @ rot[:, 0]) - t @ rot[:, 0]
+    by = lam * (d @ rot[:, 1]) - t @ rot[:, 1]
+    m = int(np.ceil(tex.margin * tex.px_per_m))
+    padded = cv2.copyMakeBorder(tex.image, m, m, m, m, cv2.BORDER_CONSTANT, value=255)
+    level = dark + (light - dark) * padded.astype(np.float32) / 255.0
+    mx = ((bx - tex.x0) * tex.px_per_m + m - 0.5).astype(np.float32)
+    my = ((by - tex.y0) * tex.px_per_m + m - 0.5).astype(np.float32)
+    bad = ~ok | ~(lam > 0) | ~np.isfinite(mx) | ~np.isfinite(my)
+    mx[bad], my[bad] = -1e6, -1e6
+    val = cv2.remap(level, mx.reshape(h * s, w * s), my.reshape(h * s, w * s),
+                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=background)
+    img = val.reshape(h, s, w, s).mean(axis=(1, 3), dtype=np.float64)
+    if blur > 0:
+        img = cv2.GaussianBlur(img, (0, 0), blur)
+    rng = rng or np.random.default_rng(0)
+    img = img + rng.normal(0, noise, img.shape)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def board_poses(n: int, points: np.ndarray, params: np.ndarray, image_size: tuple[int, int],
+                rng: np.random.Generator, tilt: float = 0.35, min_inside: float = 1.0,
+                from_front: bool = True, max_tries: int = 20000) -> np.ndarray:
+    """``n`` poses ``T_cam_board`` of a board with ``points (P, 3)`` (its outline), with at
+    least a fraction ``min_inside`` of the points inside the image (< 1: partial views,
+    the board running off the image edges). ``from_front``: the camera looks along the
+    board's +z (OpenCV boards); False: it sees the board from +z (Kalibr's AprilGrid)."""
+    lo, hi = points.min(0), points.max(0)
+    centre = 0.5 * (lo + hi)
+    size = float(np.max(hi - lo))
+    w, h = image_size
+    flip = np.diag([1.0, -1.0, -1.0]) if not from_front else np.eye(3)
+    spread = 0.35 if min_inside >= 1 else 0.35 + 0.5 * (1 - min_inside)
+    out = []
+    for _ in range(max_tries):
+        rvec = rng.normal(0, tilt, 3)
+        rvec[2] = rng.uniform(-0.4, 0.4)
+        rot = so3.exp(rvec) @ flip
+        scale = 1.0 if min_inside >= 1 else rng.uniform(0.5, 1.0)
+        depth = rng.uniform(1.3, 2.6) * scale * size * params[0] / w * 1.1
+        target = np.array([rng.uniform(-spread, spread) * w / params[0] * depth,
+                           rng.uniform(-spread, spread) * h / params[1] * depth, depth])
+        T = se3.from_rt(rot, target - rot @ centre)
+        pc = se3.act(T, points)
+        if np.any(pc[:, 2] <= 0.1 * depth):
+            continue
+        uv = project(pc, params)
+        inside = (uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2) & (uv[:, 1] < h - 3)
+        if inside.mean() >= min_inside and inside.sum() >= 8:
+            out.append(T)
+            if len(out) == n:
+                return np.stack(out)
+    raise RuntimeError("could not place the board in the image; check the camera")
+
+
+@dataclass(frozen=True)
+class TargetRenderedSet:
+    images: list[np.ndarray]  # uint8 (H, W)
+    ids: list[np.ndarray]  # (K_v,) ids of the points inside each image
+    uv: list[np.ndarray]  # (K_v, 2) their true pixels
+    uv_all: np.ndarray  # (V, P, 2) true pixels of every point (inside the image or not)
+    poses: np.ndarray  # (V, 4, 4) T_cam_board
+    params: np.ndarray
+    image_size: tuple[int, int]
+
+
+def render_target_set(target, n_views: int = 12, params: np.ndarray = DEFAULT_CAMERA,
+                      image_size: tuple[int, int] = (640, 480), seed: int = 0,
+                      min_inside: float = 1.0, tilt: float = 0.35, blur: float = 0.0,
+                      noise: float = 2.0, supersample: int = 3, texture: Texture | None = None
+                      ) -> TargetRenderedSet:
+    """Seeded views of a ChArUco board, AprilGrid or circle grid (``calib.targets``) with
+    the true pixels of the points that fall inside each image (3 px margin)."""
+    kind = target.name
+    tex = texture or {"charuco": charuco_texture, "aprilgrid": aprilgrid_texture,
+                      "circlegrid": circlegrid_texture}[kind](target)
+    rng = np.random.default_rng(seed)
+    th, tw = tex.image.shape
+    outline = np.array([[tex.x0, tex.y0], [tex.x0 + tw / tex.px_per_m, tex.y0],
+                        [tex.x0, tex.y0 + th / tex.px_per_m],
+                        [tex.x0 + tw / tex.px_per_m, tex.y0 + th / tex.px_per_m]])
+    gx, gy = np.meshgrid(np.linspace(0, 1, 7), np.linspace(0, 1, 7))
+    grid = outline[0] + np.c_[gx.ravel(), gy.ravel()] * (outline[3] - outline[0])
+    poses = board_poses(n_views, np.c_[grid, np.zeros(len(grid))], params, image_size, rng,
+                        tilt, min_inside, from_front=kind != "aprilgrid")
+    pts = target.points()
+    w, h = image_size
+    images, ids, uvs, uv_all = [], [], [], []
+    for T in poses:
+        images.append(render_texture(params, T, tex, image_size, supersample, noise, blur, rng))
+        uv = project(se3.act(T, pts), params)
+        ok = (uv[:, 0] > 3) & (uv[:, 0] < w - 4) & (uv[:, 1] > 3) & (uv[:, 1] < h - 4)
+        ids.append(np.flatnonzero(ok))
+        uvs.append(uv[ok])
+        uv_all.append(uv)
+    return TargetRenderedSet(images, ids, uvs, np.stack(uv_all), poses,
+                             np.asarray(params, float), image_size)

@@ -16,6 +16,7 @@ import pytest
 
 from calib.camera.pinhole import project
 from calib.errors import InputError
+from calib.lie import se3
 from calib.targets.chessboard import detect_chessboard
 from calib.targets.grid_check import (
     EDGES,
@@ -24,7 +25,6 @@ from calib.targets.grid_check import (
     extension_strengths,
     grid_extension,
 )
-from calib.lie import se3
 from calib_datasets.board_render import DEFAULT_CAMERA, random_poses, render
 
 SIZE = (640, 480)

@@ -1,19 +1,20 @@
 """The one detection runner for every target: images in, :class:`Observation` s out.
 
-Each image is read and detected in a worker **process** (``workers`` of them, started
-through a fork server so OpenCV's thread pool is never forked), with a per-image time
-limit: a worker still busy after ``timeout_s`` is terminated and replaced, so a
-pathological image neither hangs the run nor keeps holding memory.
+Each image is read and detected in a worker **process** (``workers`` of them, each a
+fresh ``python -m calib.targets._worker``), with a per-image time limit: a worker still
+busy after ``timeout_s`` is killed and replaced, so a pathological image neither hangs
+the run nor keeps holding memory.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 import cv2
@@ -82,77 +83,87 @@ def detect_one(path: str | os.PathLike, target: Target) -> Observation:
     return Observation(name, size, ids, uv, None, time.perf_counter() - t0, tuple(flags))
 
 
-def _worker(conn, target: Target) -> None:
-    """Worker process: receive ``(index, path)``, send ``(index, Observation)``."""
+def _worker_loop(jobs, results) -> None:
+    """Worker process body: receive the target, then ``(index, path)`` jobs until ``None``;
+    send ``(index, Observation)`` for each."""
     cv2.setNumThreads(1)  # one image per process; the processes are the parallelism
+    target = jobs.recv()
     while True:
         try:
-            job = conn.recv()
+            job = jobs.recv()
         except EOFError:
             return
         if job is None:
             return
         i, path = job
+        t0 = time.perf_counter()
         try:
             obs = detect_one(path, target)
         except Exception as exc:  # noqa: BLE001 - one image never stops the run
             obs = _failed(str(path), None, f"detection failed ({type(exc).__name__}: {exc})",
-                          time.perf_counter())
-        conn.send((i, obs))
-
-
-def _context():
-    try:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["cv2", "calib.targets"])
-        return ctx
-    except ValueError:  # no fork server on this platform
-        return mp.get_context("spawn")
+                          t0)
+        results.send((i, obs))
 
 
 class _Pool:
-    """Worker processes, each with its own pipe, one image at a time."""
+    """Worker processes (``python -m calib.targets._worker``), one image at a time each.
+
+    Plain subprocesses rather than :mod:`multiprocessing`: a fresh interpreter never
+    re-runs the caller's ``__main__`` (spawn and forkserver do, which breaks scripts
+    without a main guard) and never inherits OpenCV's thread pool (fork does)."""
 
     def __init__(self, target: Target) -> None:
-        self.ctx, self.target = _context(), target
-        self.busy: dict = {}  # conn -> (process, index, t_start)
-        self.idle: list = []
+        self.target = target
+        self.busy: dict = {}  # results connection -> (worker, index, t_start)
+        self.idle: list = []  # workers: (process, jobs connection, results connection)
 
-    def start(self):
-        parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker, args=(child, self.target), daemon=True)
-        proc.start()
-        child.close()
-        return parent, proc
+    def start(self) -> tuple:
+        job_r, job_w = os.pipe()
+        res_r, res_w = os.pipe()
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding calib/
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        proc = subprocess.Popen([sys.executable, "-m", "calib.targets._worker", str(job_r),
+                                 str(res_w)], pass_fds=(job_r, res_w), env=env,
+                                stdin=subprocess.DEVNULL)
+        os.close(job_r)
+        os.close(res_w)
+        jobs, results = Connection(job_w, readable=False), Connection(res_r, writable=False)
+        jobs.send(self.target)
+        return proc, jobs, results
 
     def submit(self, i: int, path) -> None:
-        conn, proc = self.idle.pop() if self.idle else self.start()
-        conn.send((i, str(path)))
-        self.busy[conn] = (proc, i, time.perf_counter())
+        worker = self.idle.pop() if self.idle else self.start()
+        worker[1].send((i, str(path)))
+        self.busy[worker[2]] = (worker, i, time.perf_counter())
+
+    def done(self, conn) -> None:
+        worker, _, _ = self.busy.pop(conn)
+        self.idle.append(worker)
 
     def kill(self, conn) -> None:
-        proc, _, _ = self.busy.pop(conn)
-        proc.terminate()
-        proc.join(1.0)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(1.0)
-        conn.close()
+        (proc, jobs, results), _, _ = self.busy.pop(conn)
+        proc.kill()  # a timed-out or broken worker: nothing of it is kept
+        proc.wait()
+        jobs.close()
+        results.close()
 
     def close(self) -> None:
-        for conn, _ in self.idle:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
         for conn in list(self.busy):
             self.kill(conn)
-        for conn, proc in self.idle:
-            proc.join(2.0)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(1.0)
-            conn.close()
+        for _, jobs, _ in self.idle:
+            try:
+                jobs.send(None)
+            except OSError:
+                pass
+            jobs.close()
+        for proc, _, results in self.idle:
+            try:
+                proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            results.close()
         self.idle = []
 
 
@@ -194,16 +205,15 @@ def detect_images(paths: Sequence[str | os.PathLike], target: Target,
             now = time.perf_counter()
             wait_s = min(max(0.0, t + timeout_s - now) for _, _, t in pool.busy.values())
             for conn in wait(list(pool.busy), timeout=wait_s + 0.01):
-                proc, i, t0 = pool.busy[conn]
+                (proc, _, _), i, t0 = pool.busy[conn]
                 try:
                     j, obs = conn.recv()
                 except (EOFError, OSError):  # the process died (out of memory, a crash)
                     pool.kill(conn)
                     finish(i, _failed(str(paths[i]), None, "the detection process died "
-                                      f"(exit code {proc.exitcode})", t0))
+                                      f"(exit code {proc.returncode})", t0))
                     continue
-                pool.busy.pop(conn)
-                pool.idle.append((conn, proc))
+                pool.done(conn)
                 finish(j, obs)
             now = time.perf_counter()
             for conn, (_, i, t0) in list(pool.busy.items()):
