@@ -16,7 +16,9 @@ import numpy as np
 from calib.camera.base import get_model
 from calib.lie import se3, so3
 
-from .board_render import DEFAULT_CAMERA, random_poses
+from .board_render import DEFAULT_CAMERA, FISHEYE_CAMERA, random_poses
+
+DEFAULTS = {"pinhole": DEFAULT_CAMERA, "fisheye": FISHEYE_CAMERA}
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,18 +51,22 @@ def rig_poses(n: int, baseline: float, yaw_deg: float) -> np.ndarray:
 def make_rig(n_cameras: int = 2, n_frames: int = 20, seed: int = 0, noise: float = 0.2,
              baseline: float = 0.12, yaw_deg: float = 8.0, cols: int = 9, rows: int = 6,
              square: float = 0.04, image_size: tuple[int, int] = (640, 480),
-             params: np.ndarray = DEFAULT_CAMERA, pair_frames: int = 0) -> SynthRig:
+             params: np.ndarray | None = None, pair_frames: int = 0,
+             model: str = "pinhole") -> SynthRig:
     """A seeded rig (module docstring): ``n_frames`` frames with the board in front of a
     random camera, then ``pair_frames`` frames per neighbouring pair ``(k, k + 1)`` placed
-    (by rejection) where both see the whole board."""
+    (by rejection) where both see the whole board. Every camera has the lens ``model``
+    (``params`` by default :data:`DEFAULTS`, focal lengths 2% longer per camera)."""
+    params = DEFAULTS[model] if params is None else params
     rng = np.random.default_rng(seed)
     board = board_points(cols, rows, square)
     T = rig_poses(n_cameras, baseline, yaw_deg)
     names = [f"cam{k}" for k in range(n_cameras)]
-    cam_params = {n: np.asarray(params, float) * (1 + 0.02 * k * np.r_[1, 1, 0.01, 0.01,
-                                                                       np.zeros(5)])
+    scale = np.zeros(len(params))
+    scale[:4] = 1, 1, 0.01, 0.01
+    cam_params = {n: np.asarray(params, float) * (1 + 0.02 * k * scale)
                   for k, n in enumerate(names)}
-    lens = get_model("pinhole")
+    lens = get_model(model)
     cams = {n: {} for n in names}
     true = {n: {} for n in names}
     w, h = image_size
@@ -74,7 +80,8 @@ def make_rig(n_cameras: int = 2, n_frames: int = 20, seed: int = 0, noise: float
         return out
 
     def place(c):
-        T_cb = random_poses(1, cols, rows, square, cam_params[names[c]], image_size, rng)[0]
+        T_cb = random_poses(1, cols, rows, square, cam_params[names[c]], image_size, rng,
+                            model=model)[0]
         return se3.inverse(T[c]) @ T_cb
 
     poses = [place(int(rng.integers(n_cameras))) for _ in range(n_frames)]
@@ -95,4 +102,4 @@ def make_rig(n_cameras: int = 2, n_frames: int = 20, seed: int = 0, noise: float
             true[n][f] = uv
             cams[n][f] = uv + rng.normal(0, noise, uv.shape)
     return SynthRig(cams, board, cam_params, T, {n: image_size for n in names},
-                    {n: "pinhole" for n in names}, true, np.stack(poses))
+                    {n: model for n in names}, true, np.stack(poses))

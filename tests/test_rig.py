@@ -174,3 +174,24 @@ def test_observations_input_and_bad_sizes():
         fit_rig({"L": left, "R": dup}, s.board)
     with pytest.raises(InputError, match="models: no camera named 'X'"):
         fit_rig({"L": left, "R": right}, s.board, options=RigOptions(models={"X": "pinhole"}))
+
+
+def test_fisheye_rig_sigma_covers_error():
+    """Three 185-degree fisheye cameras yawed 70 degrees apart (cameras 0 and 2 share at most
+    a couple of frames): errors within 3σ on every coordinate and small in absolute terms.
+    (OpenCV's cv2.fisheye.calibrate fails on these wide views: InitExtrinsics finds fewer
+    than 4 undistortable points, so there is no OpenCV figure to compare with here.)"""
+    z, err = [], []
+    for seed in range(4):
+        s = make_rig(3, 24, seed=seed, yaw_deg=70, pair_frames=2, model="fisheye")
+        r = fit_rig(s.cameras, s.board, s.image_sizes, RigOptions(models=s.models))
+        assert [c.model for c in r.cameras] == ["fisheye"] * 3
+        for c in (1, 2):
+            t = s.T_cam_rig[c]
+            T = r.T_cam_ref[c]
+            d = np.r_[so3.log(T[:3, :3] @ t[:3, :3].T), T[:3, 3] - t[:3, 3]]
+            z.append(np.max(np.abs(d) / np.sqrt(np.diag(r.extrinsic_covariance[c]))))
+            err.append((np.degrees(np.linalg.norm(d[:3])), np.linalg.norm(d[3:])))
+    assert np.mean(np.array(z) < 3) >= 0.95, z
+    rms = np.sqrt(np.mean(np.square(err), axis=0))
+    assert rms[0] < 0.2 and rms[1] < 0.002, rms

@@ -67,6 +67,7 @@ def rectify(cams, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
 
     size = tuple(int(v) for v in cams[0].image_size)
     K0, K1 = cams[0].K, cams[1].K
+    R, t = np.ascontiguousarray(R, float), np.ascontiguousarray(t, float)
     if cams[0].model == cams[1].model == "fisheye":
         R1, R2, P1, P2, Q = cv2.fisheye.stereoRectify(
             K0, cams[0].dist, K1, cams[1].dist, size, R, t.reshape(3, 1),
