@@ -4,7 +4,6 @@ and bad input (one line, non-zero exit, nothing written)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,10 +13,6 @@ from calib.lie import so3
 from calib_cli.main import main
 from calib_datasets.board_render import render
 from calib_datasets.rig_synth import make_rig
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-STEREO_L = DATA / "opencv_stereo_chessboard_left"
-STEREO_R = DATA / "opencv_stereo_chessboard_right"
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +89,9 @@ def test_bad_command_lines(tmp_path, capsys, argv, code, words):
     assert not out.exists()
 
 
-@pytest.mark.skipif(not STEREO_L.is_dir(), reason="shared datasets not mounted")
-def test_disconnected_camera_is_named(tmp_path, capsys):
+def test_disconnected_camera_is_named(tmp_path, capsys, shared_datasets):
+    STEREO_L = shared_datasets / "opencv_stereo_chessboard_left"
+    STEREO_R = shared_datasets / "opencv_stereo_chessboard_right"
     left = ",".join(str(STEREO_L / f"left0{i}.jpg") for i in (1, 2, 3))
     right = ",".join(str(STEREO_R / f"right0{i}.jpg") for i in (4, 5, 6))
     out = tmp_path / "rig.yaml"
