@@ -14,7 +14,15 @@ Accuracy (``--accuracy``): synthetic 2-, 3- and 4-camera arcs in which neighbour
 (deg) and translation (mm) errors of calib and of OpenCV (calibrateCamera per camera, then
 stereoCalibrate with that intrinsics guess per neighbouring pair, chained).
 
-Usage: python bench/bench_rig.py [--speed] [--accuracy] [--repeat 5] [--seeds 12]
+pycalib (``--pycalib``): the 15-GoPro observations of ``pycalib_multicam_ba`` (2-D points
+only, SOURCES.md): start from the published cameras (output.json, OpenCV rational model),
+points triangulated linearly, then every camera's intrinsics and pose and every point
+refined jointly with the rig residual family (each point a one-point "board" whose pose
+keeps only its translation); once with one rational camera per GoPro, once with one shared
+by all 15 (as pycalib fits them). Reference: published cameras held and points re-triangulated
+give 0.98 px RMS (SOURCES.md).
+
+Usage: python bench/bench_rig.py [--speed] [--accuracy] [--pycalib] [--repeat 5] [--seeds 12]
 """
 
 from __future__ import annotations
@@ -141,18 +149,91 @@ def accuracy(seeds: int, pair_frames: int, solo: int) -> None:
                  "cv rot deg", "cv trans mm", "ratio rot", "ratio trans", "within 3σ"], rows))
 
 
+def _pycalib_data():
+    import bz2
+    import json
+
+    d = SHARED / "pycalib_multicam_ba"
+    lines = bz2.open(d / "kp.txt.bz2", "rt").read().split("\n")
+    nc, npt, nobs = (int(v) for v in lines[0].split())
+    a = np.array([[float(v) for v in ln.split()] for ln in lines[1:1 + nobs]])
+    out = json.loads((d / "output.json").read_text())
+    params = np.stack([np.r_[K[0][0], K[1][1], K[0][2], K[1][2], dist]
+                       for K, dist in zip(out["K"], out["d"], strict=True)])
+    T_cw = np.tile(np.eye(4), (nc, 1, 1))
+    T_cw[:, :3, :3] = np.array(out["R"])
+    T_cw[:, :3, 3] = np.array(out["t"])[:, :, 0]
+    return a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2:4], params, \
+        T_cw @ np.linalg.inv(T_cw[0]), npt
+
+
+def _triangulate(model, cam, pt, uv, params, T, npt):
+    """Least-squares intersection of each point's rays (rig frame = camera 0)."""
+    rays = np.empty((len(uv), 3))
+    for c in range(len(params)):
+        rays[cam == c] = model.unproject(uv[cam == c], params[c])[0]
+    R, t = T[cam, :3, :3], T[cam, :3, 3]
+    d = np.einsum("nji,nj->ni", R, rays)
+    C = -np.einsum("nji,nj->ni", R, t)
+    P = np.eye(3)[None] - d[:, :, None] * d[:, None, :]
+    A, b = np.zeros((npt, 3, 3)), np.zeros((npt, 3))
+    np.add.at(A, pt, P)
+    np.add.at(b, pt, np.einsum("nij,nj->ni", P, C))
+    return np.linalg.solve(A, b[..., None])[..., 0]
+
+
+def pycalib() -> None:
+    import time
+
+    from calib.camera import get_model
+    from calib.residuals.rig_reprojection import RigReprojection
+    from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
+
+    model = get_model("rational")
+    cam, pt, uv, params, T, npt = _pycalib_data()
+    board = np.tile(np.eye(4), (npt, 1, 1))
+    board[:, :3, 3] = _triangulate(model, cam, pt, uv, params, T, npt)
+    fam = RigReprojection(model, np.zeros((len(uv), 3)), uv)
+    rows = []
+    for label, shared in (("one rational camera per GoPro", False), ("one shared camera", True)):
+        p = Problem()
+        p.add_parameter("intrinsics/rational", params[:1] if shared else params, Euclidean(12))
+        p.add_parameter("T_cam_rig", T, SE3Manifold())
+        p.add_parameter("T_rig_board", board, SE3Manifold(), eliminate=True)
+        k = np.zeros_like(cam) if shared else cam
+        p.add_residuals(fam, [("intrinsics/rational", k), ("T_cam_rig", cam),
+                              ("T_rig_board", pt)])
+        p.set_constant("T_rig_board", coords=[3, 4, 5])  # a point has no orientation
+        p.set_constant("T_cam_rig", blocks=[0])
+        r0, _ = fam.evaluate([p.groups["intrinsics/rational"].value, T, board], [k, cam, pt],
+                             jacobians=False)
+        t0 = time.perf_counter()
+        res = solve(p, SolverOptions(max_iterations=100, function_tolerance=1e-8))
+        dt = time.perf_counter() - t0
+        r, _ = fam.evaluate([res.values[g] for g in ("intrinsics/rational", "T_cam_rig",
+                                                      "T_rig_board")], [k, cam, pt],
+                            jacobians=False)
+        rows.append([label, len(uv), float(np.sqrt(np.mean(np.sum(r0 * r0, 1)))),
+                     float(np.sqrt(np.mean(np.sum(r * r, 1)))), len(res.summary.iterations), dt])
+    print(table(["pycalib 15 GoPros", "observations", "start RMS px", "joint RMS px",
+                 "iterations", "solve s"], rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--accuracy", action="store_true")
+    ap.add_argument("--pycalib", action="store_true")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=12)
     ap.add_argument("--pair-frames", type=int, default=2)
     ap.add_argument("--solo", type=int, default=8)
     a = ap.parse_args()
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    if a.speed or not a.accuracy:
+    if a.speed or not (a.accuracy or a.pycalib):
         speed(a.repeat)
+    if a.pycalib:
+        pycalib()
     if a.accuracy:
         accuracy(a.seeds, a.pair_frames, a.solo)
 
