@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from calib.lie import so3
 from calib.rig import RigOptions, fit_rig
@@ -93,3 +94,18 @@ def test_euroc_aprilgrid_stereo_against_published_extrinsic(shared_datasets):
     T = res.T_cam_ref[1] @ T_CAM0_CAM1  # identity if they agree
     assert np.degrees(np.linalg.norm(so3.log(T[:3, :3]))) < 0.5
     assert np.linalg.norm(T[:3, 3]) < 0.010
+
+
+def test_rig_of_one_reproduces_fit_intrinsics(shared_datasets):
+    """One camera through the rig pipeline: the same parameters (to 1e-3 σ) and σ (to 1e-5)
+    as fit_intrinsics, the single-camera pipeline it starts from."""
+    from calib.intrinsics import fit_intrinsics
+
+    obj, left, _, size = _stereo_sample(shared_datasets)
+    res = fit_rig({"left": dict(enumerate(left))}, obj, {"left": size})
+    ref = fit_intrinsics(obj, left, size)
+    std = np.array(list(ref.std.values()))
+    assert np.all(np.abs(res.cameras[0].params - ref.params) < 1e-3 * std)
+    assert np.allclose(list(res.cameras[0].std.values()), std, rtol=1e-5)
+    assert res.rms_px == pytest.approx(ref.rms_px, abs=1e-9) and not res.unpaired
+    assert res.cameras[0].verdict == ref.verdict

@@ -79,7 +79,9 @@ class RigObservations:
 
     def unpaired(self) -> list[tuple[str, str]]:
         """``(camera, image)`` of views no other camera shares (used for that camera's
-        intrinsics only)."""
+        intrinsics only); none in a rig of one."""
+        if self.n_cameras == 1:
+            return []
         seen = np.zeros((self.n_cameras, len(self.frames)), bool)
         seen[self.cam, self.frame] = True
         lone = seen.sum(axis=0) == 1
