@@ -107,10 +107,12 @@ def test_rig_beats_opencv_and_sigma_covers_error(n_cameras, seeds):
     never share one) and ~8 frames of its own per camera: extrinsic errors (RMS over seeds)
     at most 0.7 of OpenCV's (calibrateCamera per camera, then stereoCalibrate with that
     intrinsics guess per neighbouring pair, chained), and |error| < 3σ per coordinate in
-    at least 95% of the extrinsics. Measured ratios (12 seeds, ``bench/bench_rig.py
-    --accuracy``): stereo 0.50-0.62, 3 and 4 cameras 0.30-0.56; the issue's target of 0.5 holds
-    for rotation with 3-4 cameras only (the chain has no loop, so the joint estimate gains
-    through better intrinsics, not through redundant paths)."""
+    at least 95% of the extrinsics. Measured with 12 seeds (``bench/bench_rig.py
+    --accuracy``): ratios 0.57 / 0.50 (rotation / translation) for stereo, 0.30 / 0.32 for 3
+    and 0.30 / 0.35 for 4 cameras, so the issue's 0.5 holds for 3-4 cameras but not for a
+    pair (whose extrinsic rests on the same shared frames for both; the joint fit gains
+    only through better intrinsics there). With 4-5 seeds, as here, the ratio scatters up to
+    0.56, hence the 0.7 bound."""
     ours, cv, z = [], [], []
     for seed in range(seeds):
         s = make_rig(n_cameras, 8 * n_cameras, seed=100 + seed, yaw_deg=30, pair_frames=2)
@@ -143,6 +145,19 @@ def test_unpaired_frames_sizes_and_disconnected_camera():
     cams = dict(s.cameras)
     sizes = dict(s.image_sizes, cam2=(800, 600))
     assert fit_rig(cams, s.board, sizes).cameras[2].image_size == (800, 600)
+    # Kalibr's radtan has no k3: refused by the writer; the OpenCV file reads back
+    from calib.rig.export import rig_text
+
+    with pytest.raises(InputError, match="radtan has k1, k2, p1, p2 only"):
+        rig_text(r, "kalibr")
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        fh.write(rig_text(r, "opencv"))
+    fs = cv2.FileStorage(fh.name, cv2.FILE_STORAGE_READ)
+    assert np.allclose(fs.getNode("T_cam_ref_3").mat(), r.T_cam_ref[2])
+    assert np.allclose(fs.getNode("K2").mat(), r.cameras[1].K)
+    assert fs.getNode("R").empty()  # stereo entries only for two cameras
     # a camera that shares no frame with the others
     far = {f + 1000: uv for f, uv in s.cameras["cam2"].items()}
     with pytest.raises(DegenerateError, match="'cam2' never sees the board"):

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..errors import InputError
-from .result import RigResult
+from .result import RigResult, json_safe
 
 FORMATS = ("opencv", "kalibr", "json")
 _KALIBR_DIST = {"radtan": "radtan", "equi": "equidistant", "none": "none"}
@@ -93,19 +93,7 @@ def rig_json(result: RigResult) -> str:
     out = {k: d[k] for k in ("reference", "cameras", "extrinsics", "rms_px")}
     if "stereo" in d:
         out["stereo"] = d["stereo"]
-    return json.dumps(_clean(out), indent=2) + "\n"
-
-
-def _clean(v):
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v
+    return json.dumps(json_safe(out), indent=2) + "\n"
 
 
 def rig_text(result: RigResult, fmt: str) -> str:
