@@ -54,6 +54,37 @@ def _parse_models(specs: list[str], names: list[str]) -> dict[str, str]:
     return out
 
 
+def _read_intrinsics(specs: list[str], names: list[str], models: dict) -> dict:
+    """``{name: Camera}`` from ``--intrinsics NAME=FILE`` (any camera file calib reads);
+    the file's model becomes the camera's (a different ``--model`` is an error)."""
+    from calib.io.camera_files import read_camera
+
+    out = {}
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        name = name.strip()
+        if not sep or name not in names or not path.strip():
+            raise_input(f"--intrinsics {spec!r}: expected NAME=FILE with NAME one of "
+                        f"{', '.join(names)}")
+        if name in out:
+            raise_input(f"--intrinsics {name}: given twice")
+        cam = read_camera(Path(path.strip()))
+        if name in models and models[name] != cam.model:
+            raise_input(f"--intrinsics {spec}: the file holds a {cam.model} camera but "
+                        f"--model says {models[name]}")
+        models[name] = cam.model
+        out[name] = cam
+    return out
+
+
+def _check_sizes(used: dict, given: dict) -> None:
+    for name, cam in given.items():
+        size = tuple(int(v) for v in used[name][0].image_size)
+        if tuple(cam.image_size) != size:
+            raise_input(f"--intrinsics {name}: the camera file is for {cam.image_size[0]}x"
+                        f"{cam.image_size[1]} images, camera {name}'s are {size[0]}x{size[1]}")
+
+
 def raise_input(message: str):
     from calib.errors import InputError
 
@@ -130,6 +161,12 @@ def register(app: typer.Typer) -> None:
                                          help="Kalibr-style target.yaml (any board type)."),
         model: list[str] = typer.Option(None, "--model",
                                         help="NAME=MODEL per camera (pinhole by default)."),
+        intrinsics: list[str] = typer.Option(None, "--intrinsics",
+                                             help="NAME=FILE: start that camera from a "
+                                             "camera file (OpenCV, ROS, Kalibr, JSON)."),
+        fix_intrinsics: bool = typer.Option(False, "--fix-intrinsics",
+                                            help="Hold the --intrinsics cameras fixed "
+                                            "(every camera needs one)."),
         fix: str = typer.Option(None, "--fix", help="Parameters held at 0, e.g. k3 "
                                 "(--format kalibr holds k3: radtan has no k3)."),
         output: Path = typer.Option(..., "-o", "--output", help="Rig file to write."),
@@ -152,6 +189,11 @@ def register(app: typer.Typer) -> None:
             raise_input(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         cams = _parse_cameras(camera)
         models = _parse_models(model, list(cams))
+        given = _read_intrinsics(intrinsics, list(cams), models)
+        if fix_intrinsics and set(given) != set(cams):
+            missing = ", ".join(n for n in cams if n not in given)
+            raise_input(f"--fix-intrinsics needs --intrinsics for every camera (missing: "
+                        f"{missing})")
         _check_options(board, square, workers, timeout, loss, loss_scale, method, target_file)
         if board is None and target_file is None:
             raise_input("--board COLSxROWS --square METRES or --target FILE is required")
@@ -160,10 +202,12 @@ def register(app: typer.Typer) -> None:
         target, label = _board(board, square, method, target_file)
         used, skipped, paths = _observations(cams, target, label, workers, timeout, quiet)
         _check_distinct({"-o": output, "--report": report}, paths)
+        _check_sizes(used, given)
         fixed = tuple(n.strip() for n in (fix or "").split(",") if n.strip())
         if fmt == "kalibr" and "k3" not in fixed:  # Kalibr's radtan: k1, k2, p1, p2 only
             fixed += ("k3",)
-        opts = RigOptions(models=models, fix=fixed,
+        opts = RigOptions(models=models, fix=fixed, fix_intrinsics=fix_intrinsics,
+                          intrinsics={n: c.params for n, c in given.items()},
                           loss=None if loss.lower() == "none" else loss.lower(),
                           loss_scale=loss_scale)
         result = fit_rig(used, target.points(), None, opts)
@@ -176,6 +220,8 @@ def register(app: typer.Typer) -> None:
                  + (" ..." if len(result.unpaired) > 6 else ""))
         inputs = {"cameras": {n: [str(s) for s in v] for n, v in cams.items()},
                   "target": label, "models": models, "fix": list(fixed),
+                  "intrinsics": list(intrinsics or []),
+                  "fix_intrinsics": fix_intrinsics,
                   "skipped": [{"camera": c, "image": v, "reason": r} for c, v, r in skipped]}
         _write(result, output, fmt, report, plot, parent, inputs)
         if not quiet:

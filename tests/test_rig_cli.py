@@ -75,6 +75,36 @@ def test_rendered_stereo_end_to_end(rendered, tmp_path, capsys):
     assert np.allclose(T_cn, T, atol=5e-3)  # camera 1 from camera 0 (k3 held: close to T)
 
 
+def test_known_intrinsics_held(rendered, tmp_path, capsys):
+    """--intrinsics NAME=FILE with --fix-intrinsics: the true cameras held, the extrinsic
+    within 3σ of the truth; a camera without a file is refused before any work."""
+    from calib.camera import Camera
+    from calib.io.camera_files import write_camera
+
+    root, s = rendered
+    files = []
+    for k, side in enumerate(("left", "right")):
+        f = tmp_path / f"{side}.yaml"
+        write_camera(f, Camera(s.params[f"cam{k}"], (640, 480), "pinhole"), "opencv")
+        files.append(f)
+    rep = tmp_path / "rig.json"
+    base = ["fit-rig", "--camera", f"left={root / 'left'}", "--camera",
+            f"right={root / 'right'}", "--board", "9x6", "--square", "0.04", "-o",
+            str(tmp_path / "rig.yaml"), "--report", str(rep), "--quiet", "--fix-intrinsics"]
+    code, err = _run(base + ["--intrinsics", f"left={files[0]}"], capsys)
+    assert code == 2 and "missing: right" in err and not rep.exists()
+    code, err = _run(base + ["--intrinsics", f"left={files[0]}", "--intrinsics",
+                             f"right={files[1]}"], capsys)
+    assert code == 0, err
+    d = json.loads(rep.read_text())
+    assert np.allclose(d["cameras"]["right"]["K"], Camera(s.params["cam1"], (640, 480)).K)
+    e = d["extrinsics"]["right"]
+    T = np.array(e["T_cam_ref"])
+    rot_err = np.degrees(np.linalg.norm(so3.log(T[:3, :3] @ s.T_cam_rig[1, :3, :3].T)))
+    assert rot_err < 3 * e["std_rot_deg"]
+    assert np.linalg.norm(T[:3, 3] - s.T_cam_rig[1, :3, 3]) < 3 * e["std_trans_m"]
+
+
 @pytest.mark.parametrize("argv,code,words", [
     (["--camera", "a=x", "--camera", "a=y"], 2, "named twice"),
     (["--camera", "noequals"], 2, "NAME=IMAGES"),
