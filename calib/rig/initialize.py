@@ -106,7 +106,8 @@ def robust_mean_pose(T: np.ndarray) -> tuple[np.ndarray, int]:
     ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
     dt = np.linalg.norm(t[:, None] - t[None], axis=2)
     scale = max(float(np.median(np.linalg.norm(t, axis=1))), 1e-9)
-    med = int(np.argmin(ang.sum(axis=1) / 1.0 + dt.sum(axis=1) / scale * 57.3))
+    # medoid: least summed distance, a translation off by the baseline weighing 1 rad
+    med = int(np.argmin(ang.sum(axis=1) + np.degrees(dt.sum(axis=1) / scale)))
     a, d = ang[med], dt[med]
     keep = (a <= max(OUTLIER_FACTOR * np.median(a), MIN_ROT_DEG)) & \
         (d <= max(OUTLIER_FACTOR * np.median(d), MIN_TRANS_FRAC * scale))
