@@ -167,8 +167,8 @@ def register(app: typer.Typer) -> None:
         fix_intrinsics: bool = typer.Option(False, "--fix-intrinsics",
                                             help="Hold the --intrinsics cameras fixed "
                                             "(every camera needs one)."),
-        fix: str = typer.Option(None, "--fix", help="Parameters held at 0, e.g. k3 "
-                                "(--format kalibr holds k3: radtan has no k3)."),
+        fix: str = typer.Option(None, "--fix", help="Parameters held at 0, e.g. k3 or "
+                                "pinhole:k3 (--format kalibr holds pinhole:k3)."),
         output: Path = typer.Option(..., "-o", "--output", help="Rig file to write."),
         report: Path = typer.Option(None, "--report", help="JSON report to write."),
         fmt: str = typer.Option("opencv", "--format", help="opencv | kalibr | json."),
@@ -204,8 +204,8 @@ def register(app: typer.Typer) -> None:
         _check_distinct({"-o": output, "--report": report}, paths)
         _check_sizes(used, given)
         fixed = tuple(n.strip() for n in (fix or "").split(",") if n.strip())
-        if fmt == "kalibr" and "k3" not in fixed:  # Kalibr's radtan: k1, k2, p1, p2 only
-            fixed += ("k3",)
+        if fmt == "kalibr" and any(models.get(n, "pinhole") == "pinhole" for n in cams):
+            fixed += ("pinhole:k3",)  # Kalibr's radtan has k1, k2, p1, p2 (fisheye keeps k3)
         opts = RigOptions(models=models, fix=fixed, fix_intrinsics=fix_intrinsics,
                           intrinsics={n: c.params for n, c in given.items()},
                           loss=None if loss.lower() == "none" else loss.lower(),

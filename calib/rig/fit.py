@@ -25,7 +25,7 @@ from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, 
 from ..targets.base import Observation
 from .initialize import initialize
 from .observations import RigObservations, collect
-from .options import RigOptions
+from .options import RigOptions, held_names
 from .result import RigResult, make_result
 
 
@@ -62,11 +62,13 @@ def _models(obs: RigObservations, opts: RigOptions) -> tuple[str, ...]:
         if missing:
             raise InputError(f"fix_intrinsics needs the intrinsics of {', '.join(missing)}")
     models = tuple(get_model(opts.models.get(n, "pinhole")).name for n in obs.cameras)
-    known = {n for m in models for n in get_model(m).param_names}
-    bad = sorted(set(opts.fix) - known)
+    plain = {n for m in models for n in get_model(m).param_names}
+    bad = sorted(set(opts.fix) - plain - {f"{m}:{n}" for m in models
+                                          for n in get_model(m).param_names})
     if bad:
-        raise InputError(f"fix: no camera's model has {', '.join(bad)} (they have "
-                         f"{', '.join(sorted(known))})")
+        raise InputError(f"fix: no camera's model has {', '.join(bad)} (models "
+                         f"{', '.join(sorted(set(models)))}; parameters "
+                         f"{', '.join(sorted(plain))})")
     return models
 
 
@@ -77,7 +79,8 @@ def build_problem(obs: RigObservations, board: np.ndarray, lay: _Layout, params,
     for g, cams in lay.groups.items():
         model = get_model(lay.models[cams[0]])
         p.add_parameter(g, np.stack([params[c] for c in cams]), Euclidean(model.num_params))
-        held = [i for i, n in enumerate(model.param_names) if n in opts.fix]
+        names = held_names(opts.fix, model)
+        held = [i for i, n in enumerate(model.param_names) if n in names]
         if opts.fix_intrinsics:
             p.set_constant(g)
         elif held:

@@ -27,6 +27,7 @@ from ..intrinsics import FitOptions, fit_intrinsics
 from ..intrinsics.initialize import poses_from_ray_homographies, ray_homographies
 from ..lie import se3
 from .observations import RigObservations
+from .options import held_names
 
 #: A shared frame's relative pose is an outlier when it is further from the medoid than
 #: this many times the median distance (and than the floors below): a board pose flipped by
@@ -86,7 +87,7 @@ def single_cameras(obs: RigObservations, board: np.ndarray, models: tuple[str, .
                                  f"model has {model.num_params} ({', '.join(model.param_names)})")
             T, fit = _poses_given(model, p, obj, pix), None
         else:
-            held = tuple(n for n in fix if n in model.param_names[4:])
+            held = tuple(n for n in held_names(fix, model) if n in model.param_names[4:])
             try:
                 fit = fit_intrinsics(obj, pix, obs.image_sizes[c],
                                      FitOptions(model=model.name, fix=held), view_names=names)

@@ -23,7 +23,8 @@ class RigOptions:
         fix_intrinsics: hold the given intrinsics constant (OpenCV's CALIB_FIX_INTRINSIC);
             every camera then needs ``intrinsics``.
         fix: parameter names held constant in every camera whose model has them (e.g.
-            ``("k3",)``; at 0 for distortion, as :class:`calib.intrinsics.FitOptions`).
+            ``("k3",)``; at 0 for distortion, as :class:`calib.intrinsics.FitOptions`), or
+            ``"model:name"`` for one model's cameras only (``"pinhole:k3"``).
         loss, loss_scale: robust loss on each corner's pixel error (scale in pixels).
         max_iterations: LM iteration cap of the joint refinement.
         initial_damping: first LM damping relative to ``diag(J^T J)``; as in
@@ -50,3 +51,12 @@ class RigOptions:
                              f"{self.loss_scale!r}")
         if int(self.max_iterations) < 1:
             raise InputError(f"max_iterations must be at least 1, got {self.max_iterations}")
+
+
+def held_names(fix: tuple[str, ...], model) -> tuple[str, ...]:
+    """The parameters of lens ``model`` that ``fix`` holds (see :attr:`RigOptions.fix`)."""
+    out = []
+    for n in model.param_names:
+        if n in fix or f"{model.name}:{n}" in fix:
+            out.append(n)
+    return tuple(out)
