@@ -8,6 +8,7 @@ Public API (imported lazily so ``import calib`` stays light):
 * extrinsics: :func:`calibrate_hand_eye`, :func:`calibrate_camera_lidar` and results
 * bundle adjustment: :func:`bundle_adjust`, :class:`BundleAdjustmentResult`,
   :func:`read_bal`, :func:`write_bal`
+* camera rigs: :func:`fit_rig`, :class:`RigResult`
 * errors: :class:`CalibError` and its subclasses.
 
 Conventions (frames, twists, perturbations, units): :mod:`calib.lie`.
@@ -42,6 +43,8 @@ _LAZY = {
     "HandEyeResult": "calib.extrinsics",
     "calibrate_camera_lidar": "calib.extrinsics",
     "CameraLidarResult": "calib.extrinsics",
+    "fit_rig": "calib.rig",
+    "RigResult": "calib.rig",
 }
 
 __all__ = ["CalibError", "DegenerateError", "InputError", "NotConvergedError", "__version__",

@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - click is optional with typer >= 0.20
 USAGE_ERRORS = tuple(c for c in (_ClickException, _VendoredClickException) if c is not None)
 
 COMMAND_MODULES = ("fit_intrinsics", "register_clouds", "bundle_adjust", "undistort",
-                   "hand_eye", "camera_lidar")
+                   "fit_rig", "hand_eye", "camera_lidar")
 
 app = typer.Typer(
     name="calib", add_completion=False, no_args_is_help=True,

@@ -21,11 +21,18 @@ DENSE_LIMIT = 6000
 
 
 def _pinv_psd(m: np.ndarray) -> tuple[np.ndarray, bool]:
-    w, v = np.linalg.eigh(0.5 * (m + m.T))
+    """Inverse of a PSD matrix (pseudo-inverse when singular) and whether it has full rank.
+    The rank test runs on the Jacobi-scaled ``D^-1/2 m D^-1/2`` so that it does not depend
+    on units (pixels per metre against pixels per focal-length pixel span 1e10 in a
+    4-camera rig, which the unscaled test took for a singular matrix)."""
+    d = np.sqrt(np.abs(np.diag(m)))
+    d[~(d > 0)] = 1.0
+    ms = m / np.outer(d, d)
+    w, v = np.linalg.eigh(0.5 * (ms + ms.T))
     tol = max(w.max(initial=0.0), 0.0) * m.shape[0] * 1e-12
     full = bool(np.all(w > tol)) if w.size else True
     winv = np.where(w > tol, 1.0 / np.where(w > tol, w, 1.0), 0.0)
-    return (v * winv) @ v.T, full
+    return ((v * winv) @ v.T) / np.outer(d, d), full
 
 
 def _scatter_reduced(lay: GroupLayout, m: np.ndarray) -> np.ndarray:

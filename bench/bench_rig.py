@@ -1,0 +1,242 @@
+"""Rig solve time and accuracy: calib.fit_rig vs OpenCV's stereoCalibrate on identical corners.
+
+Speed (``--speed``, default): both start from scratch on the same corners (OpenCV:
+``stereoCalibrate`` with flags=0, which initialises each camera itself; calib: ``fit_rig``
+with no guess, which runs the single-camera pipeline per camera, the covisibility start
+and the joint refinement), and both with the intrinsics held fixed (CALIB_FIX_INTRINSIC,
+same K, dist). Frames: the 13 real pairs of the OpenCV stereo sample, then 20, 100 and 500
+synthetic stereo frames (``datasets/rig_synth.py``, every frame seen by both cameras).
+Medians of ``--repeat`` runs; ``uptime`` is printed (the machine is shared). BLAS threads:
+one (set before numpy loads, as in bench_intrinsics.py).
+
+Accuracy (``--accuracy``): synthetic 2-, 3- and 4-camera arcs in which neighbours share only
+``--pair-frames`` frames and cameras two apart none; RMS over seeds of the extrinsic rotation
+(deg) and translation (mm) errors of calib and of OpenCV (calibrateCamera per camera, then
+stereoCalibrate with that intrinsics guess per neighbouring pair, chained).
+
+pycalib (``--pycalib``): the 15-GoPro observations of ``pycalib_multicam_ba`` (2-D points
+only, SOURCES.md): start from the published cameras (output.json, OpenCV rational model),
+points triangulated linearly, then every camera's intrinsics and pose and every point
+refined jointly with the rig residual family (each point a one-point "board" whose pose
+keeps only its translation); once with one rational camera per GoPro, once with one shared
+by all 15 (as pycalib fits them). Reference: published cameras held and points re-triangulated
+give 0.98 px RMS (SOURCES.md).
+
+Usage: python bench/bench_rig.py [--speed] [--accuracy] [--pycalib] [--repeat 5] [--seeds 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+if __name__ == "__main__":  # must happen before numpy is imported
+    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_v] = "1"
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from common import SHARED, median_time, table  # noqa: E402
+
+from calib.lie import se3, so3  # noqa: E402
+from calib.rig import RigOptions, fit_rig  # noqa: E402
+from calib_datasets.rig_synth import make_rig  # noqa: E402
+
+CRIT = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 30, 1e-6)  # OpenCV's default
+
+
+def real_pairs():
+    """``(board (54, 3), left (13, 54, 2), right (13, 54, 2), size)`` of the OpenCV sample."""
+    d = SHARED / "opencv_stereo_chessboard_"
+    L, R = np.load(f"{d}left/corners_9x6.npz"), np.load(f"{d}right/corners_9x6.npz")
+    return (L["object_points"].astype(float), L["image_points"].astype(float),
+            R["image_points"].astype(float), tuple(int(v) for v in L["image_size"]))
+
+
+def synth_pairs(n: int, seed: int = 0):
+    s = make_rig(2, 0, seed=seed, yaw_deg=5, pair_frames=n)
+    f = sorted(s.cameras["cam0"])
+    return (s.board, np.stack([s.cameras["cam0"][k] for k in f]),
+            np.stack([s.cameras["cam1"][k] for k in f]), s.image_sizes["cam0"])
+
+
+def _params(K, d):
+    return np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], np.ravel(d)[:5]]
+
+
+def speed_row(label, board, left, right, size, repeat):
+    obj = [board.astype(np.float32)] * len(left)
+    l32, r32 = list(left.astype(np.float32)), list(right.astype(np.float32))
+    cams = {"L": dict(enumerate(left)), "R": dict(enumerate(right))}
+    sizes = {"L": size, "R": size}
+    t_cv, out = median_time(lambda: cv2.stereoCalibrate(
+        obj, l32, r32, None, None, None, None, size, flags=0, criteria=CRIT), repeat)
+    t_ours, res = median_time(lambda: fit_rig(cams, board, sizes), repeat)
+    given = {"L": _params(out[1], out[2]), "R": _params(out[3], out[4])}
+    t_cvf, outf = median_time(lambda: cv2.stereoCalibrate(
+        obj, l32, r32, out[1], out[2], out[3], out[4], size, flags=cv2.CALIB_FIX_INTRINSIC,
+        criteria=CRIT), repeat)
+    t_fix, resf = median_time(lambda: fit_rig(cams, board, sizes, RigOptions(
+        intrinsics=given, fix_intrinsics=True)), repeat)
+    return [label, len(left), 1e3 * t_cv, 1e3 * t_ours, t_cv / t_ours, out[0], res.rms_px,
+            1e3 * t_cvf, 1e3 * t_fix, t_cvf / t_fix, _sigma_diff(resf, outf)]
+
+
+def _sigma_diff(res, out) -> float:
+    """Largest |calib - OpenCV| of the extrinsic (rotation, translation) in calib's σ."""
+    T = res.T_cam_ref[1]
+    d = np.r_[so3.log(T[:3, :3] @ out[5].T), T[:3, 3] - out[6].ravel()]
+    return float(np.max(np.abs(d) / np.sqrt(np.diag(res.extrinsic_covariance[1]))))
+
+
+def speed(repeat: int) -> None:
+    rows = [speed_row("OpenCV stereo sample", *real_pairs(), repeat)]
+    for n in (20, 100, 500):
+        rows.append(speed_row("synthetic", *synth_pairs(n), repeat if n < 500 else 1))
+    print(table(["corners", "frames", "cv scratch ms", "calib scratch ms", "speed-up",
+                 "cv RMS", "calib RMS", "cv fixed-K ms", "calib fixed-K ms", "speed-up",
+                 "fixed-K diff / σ"], rows))
+
+
+def _cv_pair(s, a, b, intr):
+    shared = sorted(set(s.cameras[a]) & set(s.cameras[b]))
+    out = cv2.stereoCalibrate([s.board.astype(np.float32)] * len(shared),
+                              [s.cameras[a][f].astype(np.float32) for f in shared],
+                              [s.cameras[b][f].astype(np.float32) for f in shared],
+                              *intr[a], *intr[b], s.image_sizes[a],
+                              flags=cv2.CALIB_USE_INTRINSIC_GUESS, criteria=CRIT)
+    return se3.from_rt(out[5], out[6].ravel())
+
+
+def _cv_intr(s, n):
+    f = sorted(s.cameras[n])
+    _, K, d, *_ = cv2.calibrateCamera([s.board.astype(np.float32)] * len(f),
+                                      [s.cameras[n][k].astype(np.float32) for k in f],
+                                      s.image_sizes[n], None, None)
+    return K, d.ravel()
+
+
+def _err(T, truth):
+    return (np.degrees(np.linalg.norm(so3.log(T[:3, :3] @ truth[:3, :3].T))),
+            1e3 * np.linalg.norm(T[:3, 3] - truth[:3, 3]))
+
+
+def accuracy(seeds: int, pair_frames: int, solo: int) -> None:
+    rows = []
+    for nc in (2, 3, 4):
+        ours, cv, inside = [], [], []
+        for seed in range(seeds):
+            s = make_rig(nc, solo * nc, seed=100 + seed, yaw_deg=30, pair_frames=pair_frames)
+            r = fit_rig(s.cameras, s.board, s.image_sizes)
+            names = list(s.cameras)
+            intr = {n: _cv_intr(s, n) for n in names}
+            T = np.eye(4)
+            for c in range(1, nc):
+                T = _cv_pair(s, names[c - 1], names[c], intr) @ T
+                ours.append(_err(r.T_cam_ref[c], s.T_cam_rig[c]))
+                cv.append(_err(T, s.T_cam_rig[c]))
+                Tc = r.T_cam_ref[c]
+                d = np.r_[so3.log(Tc[:3, :3] @ s.T_cam_rig[c, :3, :3].T),
+                          Tc[:3, 3] - s.T_cam_rig[c, :3, 3]]
+                inside.append(np.all(np.abs(d) < 3 * np.sqrt(np.diag(
+                    r.extrinsic_covariance[c]))))
+        o = np.sqrt(np.mean(np.square(ours), axis=0))
+        c = np.sqrt(np.mean(np.square(cv), axis=0))
+        rows.append([nc, seeds, pair_frames, *o, *c, *(o / c), float(np.mean(inside))])
+    print(table(["cameras", "seeds", "shared frames/pair", "calib rot deg", "calib trans mm",
+                 "cv rot deg", "cv trans mm", "ratio rot", "ratio trans", "within 3σ"], rows))
+
+
+def _pycalib_data():
+    import bz2
+    import json
+
+    d = SHARED / "pycalib_multicam_ba"
+    lines = bz2.open(d / "kp.txt.bz2", "rt").read().split("\n")
+    nc, npt, nobs = (int(v) for v in lines[0].split())
+    a = np.array([[float(v) for v in ln.split()] for ln in lines[1:1 + nobs]])
+    out = json.loads((d / "output.json").read_text())
+    params = np.stack([np.r_[K[0][0], K[1][1], K[0][2], K[1][2], dist]
+                       for K, dist in zip(out["K"], out["d"], strict=True)])
+    T_cw = np.tile(np.eye(4), (nc, 1, 1))
+    T_cw[:, :3, :3] = np.array(out["R"])
+    T_cw[:, :3, 3] = np.array(out["t"])[:, :, 0]
+    return a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2:4], params, \
+        T_cw @ np.linalg.inv(T_cw[0]), npt
+
+
+def _triangulate(model, cam, pt, uv, params, T, npt):
+    """Least-squares intersection of each point's rays (rig frame = camera 0)."""
+    rays = np.empty((len(uv), 3))
+    for c in range(len(params)):
+        rays[cam == c] = model.unproject(uv[cam == c], params[c])[0]
+    R, t = T[cam, :3, :3], T[cam, :3, 3]
+    d = np.einsum("nji,nj->ni", R, rays)
+    C = -np.einsum("nji,nj->ni", R, t)
+    P = np.eye(3)[None] - d[:, :, None] * d[:, None, :]
+    A, b = np.zeros((npt, 3, 3)), np.zeros((npt, 3))
+    np.add.at(A, pt, P)
+    np.add.at(b, pt, np.einsum("nij,nj->ni", P, C))
+    return np.linalg.solve(A, b[..., None])[..., 0]
+
+
+def pycalib() -> None:
+    import time
+
+    from calib.camera import get_model
+    from calib.residuals.rig_reprojection import RigReprojection
+    from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
+
+    model = get_model("rational")
+    cam, pt, uv, params, T, npt = _pycalib_data()
+    board = np.tile(np.eye(4), (npt, 1, 1))
+    board[:, :3, 3] = _triangulate(model, cam, pt, uv, params, T, npt)
+    fam = RigReprojection(model, np.zeros((len(uv), 3)), uv)
+    rows = []
+    for label, shared in (("one rational camera per GoPro", False), ("one shared camera", True)):
+        p = Problem()
+        p.add_parameter("intrinsics/rational", params[:1] if shared else params, Euclidean(12))
+        p.add_parameter("T_cam_rig", T, SE3Manifold())
+        p.add_parameter("T_rig_board", board, SE3Manifold(), eliminate=True)
+        k = np.zeros_like(cam) if shared else cam
+        p.add_residuals(fam, [("intrinsics/rational", k), ("T_cam_rig", cam),
+                              ("T_rig_board", pt)])
+        p.set_constant("T_rig_board", coords=[3, 4, 5])  # a point has no orientation
+        p.set_constant("T_cam_rig", blocks=[0])
+        r0, _ = fam.evaluate([p.groups["intrinsics/rational"].value, T, board], [k, cam, pt],
+                             jacobians=False)
+        t0 = time.perf_counter()
+        res = solve(p, SolverOptions(max_iterations=100, function_tolerance=1e-8))
+        dt = time.perf_counter() - t0
+        r, _ = fam.evaluate([res.values[g] for g in ("intrinsics/rational", "T_cam_rig",
+                                                      "T_rig_board")], [k, cam, pt],
+                            jacobians=False)
+        rows.append([label, len(uv), float(np.sqrt(np.mean(np.sum(r0 * r0, 1)))),
+                     float(np.sqrt(np.mean(np.sum(r * r, 1)))), len(res.summary.iterations), dt])
+    print(table(["pycalib 15 GoPros", "observations", "start RMS px", "joint RMS px",
+                 "iterations", "solve s"], rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--accuracy", action="store_true")
+    ap.add_argument("--pycalib", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=12)
+    ap.add_argument("--pair-frames", type=int, default=2)
+    ap.add_argument("--solo", type=int, default=8)
+    a = ap.parse_args()
+    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    if a.speed or not (a.accuracy or a.pycalib):
+        speed(a.repeat)
+    if a.pycalib:
+        pycalib()
+    if a.accuracy:
+        accuracy(a.seeds, a.pair_frames, a.solo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

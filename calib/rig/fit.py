@@ -1,0 +1,154 @@
+"""Calibrate a rig of 1..N cameras in one joint least-squares problem on the LM engine.
+
+Unknowns (``calib/solver`` groups): ``intrinsics/<model>`` ``(C_m, P_m)`` Euclidean, one
+group per lens model present; ``T_cam_rig`` ``(C, 4, 4)`` SE3 with camera 0 held constant
+at the identity (camera 0's frame is the rig frame, so ``T_cam_rig`` is ``T_cam_ref``);
+``T_rig_board`` ``(F, 4, 4)`` SE3, one per frame, shared by every camera that sees the
+board in it, eliminated by the Schur complement (time linear in frames). Residuals:
+:class:`calib.residuals.rig_reprojection.RigReprojection`, one family per model. The start
+is :mod:`calib.rig.initialize`; σ is the engine's covariance scaled by the residual
+variance ``sum|e|^2 / (2N - p)``, as in :mod:`calib.intrinsics.fit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera.base import get_model
+from ..errors import InputError, NotConvergedError
+from ..io.validate import as_array
+from ..residuals.rig_reprojection import RigReprojection
+from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
+from ..targets.base import Observation
+from .initialize import initialize
+from .observations import RigObservations, collect
+from .options import RigOptions, held_names
+from .result import RigResult, make_result
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """Which group and block holds each camera's intrinsics, and each model's rows."""
+
+    models: tuple[str, ...]  # per camera
+    group: tuple[str, ...]  # per camera: "intrinsics/<model>"
+    block: np.ndarray  # (C,) block of the camera in its group
+    groups: dict  # group name -> camera indices
+
+
+def _layout(models: tuple[str, ...]) -> _Layout:
+    groups: dict[str, list[int]] = {}
+    for c, m in enumerate(models):
+        groups.setdefault(f"intrinsics/{m}", []).append(c)
+    block = np.zeros(len(models), np.int64)
+    for cams in groups.values():
+        block[cams] = np.arange(len(cams))
+    return _Layout(models, tuple(f"intrinsics/{m}" for m in models), block, groups)
+
+
+def _models(obs: RigObservations, opts: RigOptions) -> tuple[str, ...]:
+    unknown = sorted(set(opts.models) - set(obs.cameras))
+    if unknown:
+        raise InputError(f"models: no camera named {', '.join(map(repr, unknown))} (cameras: "
+                         f"{', '.join(obs.cameras)})")
+    unknown = sorted(set(opts.intrinsics) - set(obs.cameras))
+    if unknown:
+        raise InputError(f"intrinsics: no camera named {', '.join(map(repr, unknown))}")
+    if opts.fix_intrinsics:
+        missing = [n for n in obs.cameras if n not in opts.intrinsics]
+        if missing:
+            raise InputError(f"fix_intrinsics needs the intrinsics of {', '.join(missing)}")
+    models = tuple(get_model(opts.models.get(n, "pinhole")).name for n in obs.cameras)
+    plain = {n for m in models for n in get_model(m).param_names}
+    bad = sorted(set(opts.fix) - plain - {f"{m}:{n}" for m in models
+                                          for n in get_model(m).param_names})
+    if bad:
+        raise InputError(f"fix: no camera's model has {', '.join(bad)} (models "
+                         f"{', '.join(sorted(set(models)))}; parameters "
+                         f"{', '.join(sorted(plain))})")
+    return models
+
+
+def build_problem(obs: RigObservations, board: np.ndarray, lay: _Layout, params,
+                  T_cam_rig: np.ndarray, T_rig_board: np.ndarray, opts: RigOptions):
+    """``(Problem, [(family, rows, indices)])`` of the joint refinement."""
+    p = Problem()
+    for g, cams in lay.groups.items():
+        model = get_model(lay.models[cams[0]])
+        p.add_parameter(g, np.stack([params[c] for c in cams]), Euclidean(model.num_params))
+        names = held_names(opts.fix, model)
+        held = [i for i, n in enumerate(model.param_names) if n in names]
+        if opts.fix_intrinsics:
+            p.set_constant(g)
+        elif held:
+            p.set_constant(g, coords=held)
+    p.add_parameter("T_cam_rig", T_cam_rig, SE3Manifold())
+    p.set_constant("T_cam_rig", blocks=[0])
+    p.add_parameter("T_rig_board", T_rig_board, SE3Manifold(), eliminate=True)
+    loss = make_loss(opts.loss, opts.loss_scale) if opts.loss not in (None, "none") else None
+    fams = []
+    for g, cams in lay.groups.items():
+        rows = np.flatnonzero(np.isin(obs.cam, cams))
+        cam = obs.cam[rows]
+        fam = RigReprojection(get_model(lay.models[cams[0]]), board[obs.ids[rows]],
+                              obs.uv[rows])
+        idx = [lay.block[cam], cam, obs.frame[rows]]
+        p.add_residuals(fam, [(g, idx[0]), ("T_cam_rig", idx[1]), ("T_rig_board", idx[2])],
+                        loss=loss)
+        fams.append((fam, g, rows, idx))
+    return p, fams
+
+
+def refine(obs: RigObservations, board: np.ndarray, lay: _Layout, start, opts: RigOptions):
+    """Solve; ``(solver result, residuals (R, 2) in obs row order)``."""
+    p, fams = build_problem(obs, board, lay, start.params, start.T_cam_rig, start.T_rig_board,
+                            opts)
+    cov = ("T_cam_rig",) + (() if opts.fix_intrinsics else tuple(lay.groups))
+    # function_tolerance as in calib.intrinsics.fit: 5e-7 relative on the RMS
+    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, covariance=cov,
+                                 function_tolerance=1e-6, parameter_tolerance=1e-10,
+                                 initial_damping=opts.initial_damping))
+    if res.summary.termination == "failure":
+        raise NotConvergedError(f"rig solve failed: {res.summary.message}")
+    r = np.empty((len(obs.cam), 2))
+    for fam, g, rows, idx in fams:
+        vals = [res.values[g], res.values["T_cam_rig"], res.values["T_rig_board"]]
+        r[rows] = fam.evaluate(vals, idx, jacobians=False)[0]
+    return res, r
+
+
+def fit_rig(cameras: Mapping[str, Sequence[Observation] | Mapping],
+            board_points: np.ndarray,
+            image_sizes: Mapping[str, tuple[int, int]] | None = None,
+            options: RigOptions | None = None) -> RigResult:
+    """Calibrate a rig: every camera's intrinsics, its pose in the reference camera (the
+    first one) and one board pose per frame, jointly.
+
+    Args:
+        cameras: per camera name (in order; the first is the reference), its views: a
+            sequence of :class:`~calib.targets.base.Observation` (frames pair by the last
+            number in ``view``), or a mapping ``frame number -> uv (P, 2)`` (every board
+            point, in order) or ``frame number -> (ids (K,), uv (K, 2))``.
+        board_points: ``(P, 3)`` board points (metres, z = 0); row ``i`` is id ``i``.
+        image_sizes: ``(width, height)`` per camera (required for plain arrays).
+        options: :class:`RigOptions`.
+
+    Returns:
+        A frozen :class:`RigResult`.
+
+    Raises:
+        InputError: shapes, sizes, unknown names, too few views for a camera.
+        DegenerateError: a camera not connected to the reference through shared frames,
+            views that do not determine a camera.
+        NotConvergedError: the solver failed.
+    """
+    opts = options if options is not None else RigOptions()
+    board = as_array("board_points", board_points, (-1, 3))
+    obs = collect(cameras, len(board), image_sizes)
+    lay = _layout(_models(obs, opts))
+    start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix)
+    res, r = refine(obs, board, lay, start, opts)
+    return make_result(obs, lay, start, res, r, opts, board)

@@ -1,0 +1,182 @@
+"""A start for the rig refinement that needs no guess.
+
+1. Each camera alone: intrinsics and one board pose ``T_cam_board`` per view, from the
+   single-camera pipeline (:func:`calib.intrinsics.fit_intrinsics`), or, when the
+   intrinsics are given, the poses in closed form from the unprojected rays.
+2. Each pair of cameras ``(i, j)`` that see the board in the same frames: one estimate
+   ``T_j_i = T_j_board T_i_board^-1`` per shared frame, averaged robustly
+   (:func:`robust_mean_pose`: the medoid, its inliers, their chordal mean).
+3. The covisibility graph (edge weight = inlier frames): a maximum spanning tree from the
+   reference camera, composing ``T_cam_ref`` along it, so cameras that never see the board
+   with the reference are reached through others. A camera the tree cannot reach is an
+   error that names it.
+4. Each frame's board pose ``T_rig_board = T_cam_rig^-1 T_cam_board`` from the camera that
+   sees most of the board in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera.base import get_model
+from ..errors import CalibError, DegenerateError, InputError
+from ..intrinsics import FitOptions, fit_intrinsics
+from ..intrinsics.initialize import poses_from_ray_homographies, ray_homographies
+from ..lie import se3
+from .observations import RigObservations
+from .options import held_names
+
+#: A shared frame's relative pose is an outlier when it is further from the medoid than
+#: this many times the median distance (and than the floors below): a board pose flipped by
+#: the planar ambiguity lands tens of degrees away, noise within a fraction of a degree.
+OUTLIER_FACTOR = 4.0
+MIN_ROT_DEG, MIN_TRANS_FRAC = 0.5, 0.02
+
+
+@dataclass(frozen=True, eq=False)
+class RigStart:
+    """``params`` per camera, ``T_cam_rig (C, 4, 4)``, ``T_rig_board (F, 4, 4)``, the
+    per-camera intrinsics fits (None where the intrinsics were given) and the tree edges
+    ``(parent, child, inlier frames, frames)`` used to place the cameras."""
+
+    params: tuple[np.ndarray, ...]
+    T_cam_rig: np.ndarray
+    T_rig_board: np.ndarray
+    fits: tuple
+    edges: tuple[tuple[int, int, int, int], ...]
+
+
+def camera_views(obs: RigObservations, c: int, board: np.ndarray):
+    """``(frames (V,), object points [(K_v, 3)], pixels [(K_v, 2)], names)`` of camera ``c``."""
+    frames = obs.views(c)
+    sel = obs.cam == c
+    fr, ids, uv = obs.frame[sel], obs.ids[sel], obs.uv[sel]
+    order = np.argsort(fr, kind="stable")
+    fr, ids, uv = fr[order], ids[order], uv[order]
+    cuts = np.searchsorted(fr, frames[1:])
+    return (frames, np.split(board[ids], cuts), np.split(uv, cuts),
+            [obs.view_names[(c, int(f))] for f in frames])
+
+
+def _poses_given(model, params, obj, pix) -> np.ndarray:
+    """``T_cam_board (V, 4, 4)`` of views with known intrinsics (closed form from rays)."""
+    counts = np.array([len(p) for p in pix])
+    offsets = np.r_[0, np.cumsum(counts)]
+    board_xy = np.concatenate(obj)[:, :2]
+    rays, ok = model.unproject(np.concatenate(pix), params)
+    rays = np.where(ok[:, None], rays, 0.0)
+    H = ray_homographies(board_xy, rays, offsets, ok.astype(float))
+    view = np.repeat(np.arange(len(counts)), counts)
+    return poses_from_ray_homographies(H, board_xy, rays, view)
+
+
+def single_cameras(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
+                   given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()):
+    """Step 1: ``(params, fits, {c: {frame: T_cam_board}})``."""
+    params, fits, poses = [], [], {}
+    for c, name in enumerate(obs.cameras):
+        frames, obj, pix, names = camera_views(obs, c, board)
+        model = get_model(models[c])
+        if name in given:
+            p = np.asarray(given[name], float)
+            if p.shape != (model.num_params,):
+                raise InputError(f"intrinsics[{name!r}]: {p.size} values, the {model.name} "
+                                 f"model has {model.num_params} ({', '.join(model.param_names)})")
+            T, fit = _poses_given(model, p, obj, pix), None
+        else:
+            held = tuple(n for n in held_names(fix, model) if n in model.param_names[4:])
+            try:
+                fit = fit_intrinsics(obj, pix, obs.image_sizes[c],
+                                     FitOptions(model=model.name, fix=held), view_names=names)
+            except CalibError as exc:
+                raise type(exc)(f"camera {name!r}: {exc}") from None
+            p, T = np.asarray(fit.params, float), np.asarray(fit.poses)
+        params.append(p)
+        fits.append(fit)
+        poses[c] = dict(zip(frames.tolist(), T, strict=True))
+    return tuple(params), tuple(fits), poses
+
+
+def robust_mean_pose(T: np.ndarray) -> tuple[np.ndarray, int]:
+    """Robust mean of poses ``T (K, 4, 4)`` and the number of inliers (module docstring)."""
+    R, t = T[:, :3, :3], T[:, :3, 3]
+    cos = (np.einsum("aij,bij->ab", R, R) - 1.0) / 2.0
+    ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    dt = np.linalg.norm(t[:, None] - t[None], axis=2)
+    scale = max(float(np.median(np.linalg.norm(t, axis=1))), 1e-9)
+    # medoid: least summed distance, a translation off by the baseline weighing 1 rad
+    med = int(np.argmin(ang.sum(axis=1) + np.degrees(dt.sum(axis=1) / scale)))
+    a, d = ang[med], dt[med]
+    keep = (a <= max(OUTLIER_FACTOR * np.median(a), MIN_ROT_DEG)) & \
+        (d <= max(OUTLIER_FACTOR * np.median(d), MIN_TRANS_FRAC * scale))
+    u, _, vt = np.linalg.svd(R[keep].sum(axis=0))
+    out = np.eye(4)
+    out[:3, :3] = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    out[:3, 3] = t[keep].mean(axis=0)
+    return out, int(keep.sum())
+
+
+def pair_poses(poses: dict) -> dict:
+    """Step 2: ``{(i, j): (T_j_i, inliers, shared frames)}`` for ``i < j``."""
+    out = {}
+    cams = sorted(poses)
+    for a, i in enumerate(cams):
+        for j in cams[a + 1:]:
+            shared = sorted(set(poses[i]) & set(poses[j]))
+            if not shared:
+                continue
+            Ti = np.stack([poses[i][f] for f in shared])
+            Tj = np.stack([poses[j][f] for f in shared])
+            T, n = robust_mean_pose(se3.compose(Tj, se3.inverse(Ti)))
+            out[(i, j)] = (T, n, len(shared))
+    return out
+
+
+def spanning_tree(n_cameras: int, pairs: dict, names: tuple[str, ...]):
+    """Step 3: ``(T_cam_rig (C, 4, 4), edges)`` by Prim's maximum spanning tree from 0."""
+    T = np.tile(np.eye(4), (n_cameras, 1, 1))
+    placed, edges = {0}, []
+    while len(placed) < n_cameras:
+        best = None
+        for (i, j), (Tji, n, m) in pairs.items():
+            if (i in placed) != (j in placed) and (best is None or n > best[2]):
+                best = (i, j, n, m, Tji)
+        if best is None:
+            lost = [names[c] for c in range(n_cameras) if c not in placed]
+            raise DegenerateError(
+                f"camera{'s' if len(lost) > 1 else ''} {', '.join(map(repr, lost))} never "
+                f"see{'' if len(lost) > 1 else 's'} the board in the same frame as the "
+                f"cameras connected to {names[0]!r}: the rig is not connected (frames pair "
+                "by the last number in the file name)")
+        i, j, n, m, Tji = best
+        if i in placed:  # T_j_rig = T_j_i T_i_rig
+            T[j] = Tji @ T[i]
+            edges.append((i, j, n, m))
+            placed.add(j)
+        else:
+            T[i] = se3.inverse(Tji) @ T[j]
+            edges.append((j, i, n, m))
+            placed.add(i)
+    return T, tuple(edges)
+
+
+def board_poses(obs: RigObservations, T_cam_rig: np.ndarray, poses: dict) -> np.ndarray:
+    """Step 4: ``T_rig_board (F, 4, 4)``."""
+    counts = np.zeros((obs.n_cameras, len(obs.frames)), np.int64)
+    np.add.at(counts, (obs.cam, obs.frame), 1)
+    best = np.argmax(counts, axis=0)
+    out = np.empty((len(obs.frames), 4, 4))
+    for f, c in enumerate(best):
+        out[f] = se3.inverse(T_cam_rig[c]) @ poses[int(c)][f]
+    return out
+
+
+def initialize(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
+               given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()) -> RigStart:
+    """The whole start (module docstring)."""
+    params, fits, poses = single_cameras(obs, board, models, given, fix)
+    T_cam_rig, edges = spanning_tree(obs.n_cameras, pair_poses(poses), obs.cameras)
+    return RigStart(params, T_cam_rig, board_poses(obs, T_cam_rig, poses), fits, edges)
