@@ -15,7 +15,17 @@ from pathlib import Path
 
 import typer
 
-from .common import check_outputs, info, progress_bar, write_json, write_text
+from .common import (
+    IMAGE_EXT,
+    check_distinct,
+    check_outputs,
+    expand_inputs,
+    info,
+    progress_bar,
+    write_json,
+    write_outputs,
+    write_text,
+)
 
 FORMATS = ("opencv", "kalibr", "json")
 PLOT_FILES = ("rig_3d.png", "residuals.png", "covisibility.png")
@@ -96,9 +106,7 @@ def _observations(cams, target, label, workers, timeout, quiet):
     every image (one progress bar), then the view filter per camera."""
     from calib.targets import detect_images, select_views
 
-    from .fit_intrinsics import _expand
-
-    paths = {n: _expand(specs) for n, specs in cams.items()}
+    paths = {n: expand_inputs(specs, IMAGE_EXT, "image") for n, specs in cams.items()}
     flat = [p for ps in paths.values() for p in ps]
     with progress_bar(len(flat), "detecting corners", quiet) as advance:
         obs = detect_images(flat, target, workers or None, timeout,
@@ -137,9 +145,8 @@ def _write(result, output, fmt, report, plot, parent, inputs) -> None:
             from calib.rig.plots import write_plots
 
             write_plots(result, stage)
-        write_text(output, text)
-        if report is not None:
-            write_json(report, {**result.to_dict(), "inputs": inputs})
+        write_outputs([(output, lambda p: write_text(p, text)),
+                       (report, lambda p: write_json(p, {**result.to_dict(), "inputs": inputs}))])
         if stage is not None:
             plot.mkdir(exist_ok=True)
             for f in sorted(stage.iterdir()):
@@ -183,7 +190,7 @@ def register(app: typer.Typer) -> None:
         """Calibrate a stereo pair or a multi-camera rig: intrinsics and camera poses."""
         from calib.rig import RigOptions, fit_rig
 
-        from .fit_intrinsics import _board, _check_distinct, _check_options
+        from .fit_intrinsics import _board, _check_options
 
         if fmt not in FORMATS:
             raise_input(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -201,7 +208,7 @@ def register(app: typer.Typer) -> None:
         parent = _stage_plots(plot)
         target, label = _board(board, square, method, target_file)
         used, skipped, paths = _observations(cams, target, label, workers, timeout, quiet)
-        _check_distinct({"-o": output, "--report": report}, paths)
+        check_distinct({"-o": output, "--report": report}, paths)
         _check_sizes(used, given)
         fixed = tuple(n.strip() for n in (fix or "").split(",") if n.strip())
         if fmt == "kalibr" and any(models.get(n, "pinhole") == "pinhole" for n in cams):
