@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from calib.bundle import bundle_adjust_problem, read_bal, write_bal
 from calib.errors import InputError
 
 from .common import check_outputs, info, write_json
@@ -26,6 +25,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
     ) -> None:
         """Bundle adjustment with points eliminated by the Schur complement."""
+        from calib.bundle import bundle_adjust_problem, read_bal, write_bal  # fast --help
+
         if linear_solver not in ("auto", "dense", "sparse", "cg"):
             raise InputError(f"--linear-solver {linear_solver!r}: choose auto, dense, sparse "
                              "or cg")

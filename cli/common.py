@@ -9,11 +9,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import typer
 
-from calib.io import atomic_write
-from calib.io.validate import check_output_path
+from calib.io.atomic import atomic_write
 
 
 def show_progress(quiet: bool) -> bool:
@@ -51,6 +49,8 @@ def info(message: str, quiet: bool = False) -> None:
 
 class _NumpyEncoder(json.JSONEncoder):
     def default(self, o):
+        import numpy as np
+
         if isinstance(o, np.ndarray):
             return o.tolist()
         if isinstance(o, np.integer | np.floating | np.bool_):
@@ -75,6 +75,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def check_outputs(*paths) -> None:
     """Fail before any work if an output folder is missing or not writable."""
+    from calib.io.validate import check_output_path
+
     for p in paths:
         if p is not None:
             check_output_path(p)

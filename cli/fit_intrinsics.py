@@ -8,15 +8,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
 from calib.errors import CalibError, DegenerateError, InputError
-from calib.intrinsics import Chessboard, FitOptions, detect_images, fit_intrinsics
-from calib.intrinsics.detect import METHODS
-from calib.io.camera_files import FORMATS, write_camera
-from calib.io.validate import check_file
+
+if TYPE_CHECKING:  # the task modules are imported in the command, so --help starts fast
+    import numpy as np
+
+    from calib.intrinsics import Chessboard
 
 from .common import check_outputs, info, progress_bar, write_json
 
@@ -45,6 +46,11 @@ def _load_corners(path: Path, board: Chessboard | None):
     ``object_points`` (N, 3) or a board: ``pattern_cols_rows`` + ``square_size_m`` in the
     file, or ``--board``/``--square``.
     """
+    import numpy as np
+
+    from calib.intrinsics import Chessboard
+    from calib.io.validate import check_file
+
     check_file(path, "corners file")
     try:
         if path.read_bytes()[:2] == b"PK":  # NPZ is a zip archive
@@ -84,6 +90,10 @@ LOSSES = ("none", "huber", "cauchy", "soft_l1", "arctan", "tukey")
 
 def _check_options(board, square, workers, timeout, loss, loss_scale, method) -> None:
     """Every option checked before any work (one line each, exit 2)."""
+    import numpy as np
+
+    from calib.intrinsics.detect import METHODS
+
     if square is not None and not (np.isfinite(square) and square > 0):
         raise InputError(f"--square {square:g}: must be a positive number of metres")
     if board is not None and square is None:
@@ -167,6 +177,8 @@ def _check_board_size(b: Chessboard, good: list, skipped: list) -> tuple[list, l
 
 
 def _same_board(obj: np.ndarray, b: Chessboard) -> bool:
+    import numpy as np
+
     ref = b.object_points()
     return obj.shape == ref.shape and np.allclose(obj, ref, atol=1e-9 + 1e-6 * b.square)
 
@@ -199,6 +211,11 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
     ) -> None:
         """Fit fx, fy, cx, cy, k1, k2, p1, p2, k3 from chessboard images or corners."""
+        import numpy as np  # imported here so that `calib --help` starts fast
+
+        from calib.intrinsics import Chessboard, FitOptions, detect_images, fit_intrinsics
+        from calib.io.camera_files import FORMATS, write_camera
+
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         _check_options(board, square, workers, timeout, loss, loss_scale, method)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from calib.errors import InputError
-from calib.io.clouds import read_cloud, read_transform, write_ply
-from calib.registration import ICPOptions
-from calib.registration import register as register_clouds
 
 from .common import check_outputs, info, write_json, write_text
 
@@ -39,6 +35,12 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
     ) -> None:
         """Align SOURCE onto TARGET; writes T_target_source (maps source into target)."""
+        import numpy as np  # imported here so that `calib --help` starts fast
+
+        from calib.io.clouds import read_cloud, read_transform, write_ply
+        from calib.registration import ICPOptions
+        from calib.registration import register as register_clouds
+
         check_outputs(output, report, aligned, plot)
         opts = ICPOptions(method=method, voxel_size=voxel, max_correspondence_distance=max_distance,
                           loss=None if loss == "none" else loss, loss_scale=loss_scale,
