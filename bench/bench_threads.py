@@ -1,23 +1,23 @@
 """BLAS threads: calib in the default environment vs one BLAS thread set by hand.
 
-Three environments, each workload in its own subprocess, run round-robin so they see the
-same load:
+Each workload runs in one fresh process started in the default environment (no BLAS
+variable set, as a user of the README's commands runs calib) and is timed in three modes,
+interleaved round after round so that every mode sees the same machine load:
 
-* ``1 thread``: ``OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS=1`` (how the other
-  benches run);
-* ``default``: no variable set (what a user of the README's commands gets), with calib's
-  thread policy (calib/solver/threads.py: one BLAS thread inside the solver);
-* ``default, no policy``: no variable set and ``CALIB_BLAS_THREADS=default`` (the library's
-  own threads inside the solver too: what calib did before the policy).
+* ``1 thread``: the whole workload under ``threadpoolctl.threadpool_limits(1)`` (what
+  ``OPENBLAS_NUM_THREADS=1`` gives; the other benches set that);
+* ``default``: nothing set: calib's thread policy (calib/solver/threads.py, one BLAS thread
+  inside the solver, the library's own count elsewhere);
+* ``default, no policy``: ``CALIB_BLAS_THREADS=default``: the library's own thread count
+  inside the solver too (what calib did before the policy).
 
 Workloads: intrinsics on the shared 100-view synthetic set and 500 synthetic views;
 bundle adjustment on every BAL problem in ../shared/datasets/bal; point-to-plane ICP on
 two samples of a smooth surface (10k and 100k points, Open3D normals, own stopping).
-Each subprocess times its workload ``--repeat`` times after a warm-up and prints a digest of
-the answer, which must be identical across environments; ``--rounds`` rounds visit the
-three environments in turn (medians over all timed runs).
+After a warm-up, ``--rounds`` rounds time each mode ``--repeat`` times (bundle
+adjustment: once); medians. The answers of the three modes must be identical.
 
-Usage: python bench/bench_threads.py [--rounds 3] [--repeat 3]
+Usage: python bench/bench_threads.py [--rounds 5] [--repeat 1]
                                      [--only intrinsics|bundle|registration]
 """
 
@@ -35,10 +35,8 @@ from common import SHARED, table
 
 HERE = Path(__file__).resolve().parent
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CALIB_BLAS_THREADS")
-BASE = {k: v for k, v in os.environ.items() if k not in BLAS_VARS}
-ENVS = {"1 thread": {**BASE, **{k: "1" for k in BLAS_VARS[:3]}},
-        "default": dict(BASE),
-        "default, no policy": {**BASE, "CALIB_BLAS_THREADS": "default"}}
+ENV = {k: v for k, v in os.environ.items() if k not in BLAS_VARS}
+MODES = ("1 thread", "default", "default, no policy")
 
 WORKER = r"""
 import json, statistics, sys, time
@@ -73,25 +71,40 @@ else:
         return register(src, tgt, np.eye(4), ICPOptions(max_correspondence_distance=0.5),
                         target_normals=np.asarray(tp.normals))
     digest = lambda r: [float(v) for v in r.T_target_source.ravel()]
-r = work()
-times = []
-for _ in range(repeat):
-    t0 = time.perf_counter(); r = work(); times.append(time.perf_counter() - t0)
-print(json.dumps({"times": times, "digest": digest(r)}))
+import contextlib, os
+from threadpoolctl import threadpool_limits
+def mode(name):
+    os.environ.pop("CALIB_BLAS_THREADS", None)
+    if name == "1 thread":
+        return threadpool_limits(1)
+    if name == "default, no policy":
+        os.environ["CALIB_BLAS_THREADS"] = "default"
+    return contextlib.nullcontext()
+times, digests = {m: [] for m in spec["modes"]}, {}
+for m in spec["modes"]:
+    with mode(m):
+        digests[m] = digest(work())
+for _ in range(spec["rounds"]):
+    for m in spec["modes"]:
+        with mode(m):
+            for _ in range(repeat):
+                t0 = time.perf_counter(); work(); times[m].append(time.perf_counter() - t0)
+print(json.dumps({"times": times, "same": len({json.dumps(d) for d in digests.values()}) == 1}))
 """
 
 
-def measure(kind: str, arg, env: dict, repeat: int) -> dict:
-    spec = json.dumps({"kind": kind, "arg": arg, "repeat": repeat, "shared": str(SHARED)})
-    out = subprocess.run([sys.executable, "-c", WORKER, str(HERE), spec], env=env,
+def measure(kind: str, arg, rounds: int, repeat: int) -> dict:
+    spec = json.dumps({"kind": kind, "arg": arg, "repeat": repeat, "rounds": rounds,
+                       "modes": MODES, "shared": str(SHARED)})
+    out = subprocess.run([sys.executable, "-c", WORKER, str(HERE), spec], env=ENV,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per subprocess "
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=1, help="timed runs per mode and round "
                     "(bundle adjustment: 1)")
     ap.add_argument("--only", choices=["intrinsics", "bundle", "registration"])
     a = ap.parse_args()
@@ -103,17 +116,11 @@ def main() -> None:
         if a.only and kind != a.only:
             continue
         load = os.getloadavg()[0]
-        times: dict[str, list] = {name: [] for name in ENVS}
-        digests = set()
-        for _ in range(a.rounds):
-            for name, env in ENVS.items():
-                res = measure(kind, arg, env, 1 if kind == "bundle" else a.repeat)
-                times[name] += res["times"]
-                digests.add(json.dumps(res["digest"]))
-        t = {k: statistics.median(v) for k, v in times.items()}
+        res = measure(kind, arg, a.rounds, 1 if kind == "bundle" else a.repeat)
+        t = {k: statistics.median(v) for k, v in res["times"].items()}
         rows.append([f"{kind} {arg}", t["1 thread"], t["default"], t["default, no policy"],
                      t["default"] / min(t.values()), t["default, no policy"] / t["1 thread"],
-                     "yes" if len(digests) == 1 else "NO", f"{load:.1f}"])
+                     "yes" if res["same"] else "NO", f"{load:.1f}-{os.getloadavg()[0]:.1f}"])
         print(rows[-1], flush=True)
     print(table(["work", "1 thread s", "default s", "default, no policy s",
                  "default / best", "no policy / 1 thread", "same answer", "load"], rows))

@@ -272,3 +272,17 @@ def test_unreachable_scheduler_is_one_line(tmp_path, corners, capsys, monkeypatc
     code, line = _bad(["batch", str(jobs), "-o", str(tmp_path / "o"), "--scheduler",
                        "localhost:8786"], capsys)
     assert code == 2 and "--scheduler 'localhost:8786'" in line
+
+
+def test_isolated_jobs_give_the_same_answer_as_in_process(cluster, corners, tmp_path):
+    """--isolate: each job in its own `python -m calib_cli.main` (slower, see
+    bench/bench_batch.py); the same outputs, exit codes and one-line errors."""
+    jobs = [_intrinsics_jobs(1)[0],
+            {"name": "missing", "command": "fit-intrinsics", "args": ["--corners", "nope.npz"]}]
+    a = run(jobs, tmp_path / "a", client=cluster.client, base_dir=corners)
+    b = run(jobs, tmp_path / "b", client=cluster.client, base_dir=corners, isolate=True)
+    assert [(r["status"], r["exit_code"], r["error"]) for r in a] == \
+        [(r["status"], r["exit_code"], r["error"]) for r in b]
+    assert (tmp_path / "a" / "cam0" / "camera.yaml").read_text() == \
+        (tmp_path / "b" / "cam0" / "camera.yaml").read_text()
+    assert a[0]["rms_px"] == b[0]["rms_px"]
