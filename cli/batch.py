@@ -85,25 +85,28 @@ def run(jobs, outdir, client=None, scheduler: str = "local", workers: int | None
             _run_on_dask(todo, rows, out, client, scheduler, workers, isolate, quiet, on_row,
                          connect_timeout or CONNECT_TIMEOUT_S, len(prepared))
     finally:  # also when interrupted: the summary of what finished
-        write_summary(out, [rows[i] for i in sorted(rows)])
+        if out.is_dir():
+            write_summary(out, [rows[i] for i in sorted(rows)])
     return [rows[i] for i in sorted(rows)]
 
 
 def _check_outdir(outdir) -> Path:
-    out = Path(outdir)
+    """OUTDIR, absolute: an existing writable folder, or one that can be made (it is made
+    only when the first job is submitted)."""
+    out = Path(outdir).resolve()
     if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: -o needs a folder, and a file of that name exists")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"{out}: folder {parent} does not exist")
-    out.mkdir(exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise InputError(f"{out}: folder is not writable")
-    return out.resolve()
+        raise InputError(f"{outdir}: -o needs a folder, and a file of that name exists")
+    folder = out if out.exists() else out.parent
+    if not folder.is_dir():
+        raise InputError(f"{outdir}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{outdir}: folder {folder} is not writable")
+    return out
 
 
 def prepare(jobs: list[Job], base: Path, out: Path) -> list[Prepared]:
-    """Check every job and build its command line, before any job runs."""
+    """Check every job and build its command line, before any job runs (nothing is
+    written)."""
     import calib
 
     from .main import command_group
@@ -125,8 +128,6 @@ def prepare(jobs: list[Job], base: Path, out: Path) -> list[Prepared]:
         argv = tuple(argv)
         prepared.append(Prepared(job, i, argv, folder, report, key, extra_outputs(argv)))
     check_distinct_outputs(prepared)
-    for p in prepared:
-        p.folder.mkdir(exist_ok=True)
     return prepared
 
 
@@ -137,6 +138,9 @@ def _run_on_dask(todo, rows, out, client, scheduler, workers, isolate, quiet, on
     from .batch_summary import finished_row, progress
 
     with _client(client, scheduler, workers, connect_timeout) as c:
+        out.mkdir(exist_ok=True)
+        for p in todo:
+            p.folder.mkdir(exist_ok=True)
         futures = {c.submit(run_job, p.argv, str(p.folder), p.report and str(p.report),
                             isolate, key=f"calib-{p.job.name}-{p.key[:12]}", pure=False): p
                    for p in todo}
