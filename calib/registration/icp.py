@@ -20,6 +20,7 @@ from ..lie import se3, so3
 from ..residuals.point_to_plane import PointToPlane
 from ..residuals.point_to_point import PointToPoint, transform_points
 from ..solver import Problem, SE3Manifold, SolverOptions, make_loss, solve
+from ..solver.threads import blas_policy
 from .correspondences import NearestNeighbors, match
 from .degeneracy import analyze
 from .global_init import fpfh_ransac
@@ -148,6 +149,7 @@ def _unshift(T: np.ndarray, c: np.ndarray) -> np.ndarray:
     return out
 
 
+@blas_policy
 def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = None,
              options: ICPOptions | None = None, target_normals: np.ndarray | None = None,
              **kwargs) -> RegistrationResult:

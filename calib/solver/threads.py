@@ -11,15 +11,18 @@ with one BLAS thread unless told otherwise:
 * ``CALIB_BLAS_THREADS=default``: leave the BLAS library's own setting alone (what
   ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` say, else all cores).
 
-The limit is applied with ``threadpoolctl`` around each solve and restored afterwards, so
-code around calib keeps its own threads. Limits are process-wide: two solves running at the
+The limit is applied with ``threadpoolctl`` around each solve and each task entry point
+(:func:`blas_policy`: ``fit_intrinsics``, ``register``, ``bundle_adjust``, whose set-up and
+diagnostics work on the same small matrices) and restored afterwards, so code around calib
+keeps its own threads. Limits are process-wide: two solves running at the
 same time in two threads of one process share them.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ..errors import InputError
@@ -58,3 +61,13 @@ def blas_threads() -> Iterator[None]:
         _controller = ThreadpoolController()
     with _controller.limit(limits=n, user_api="blas"):
         yield
+
+
+def blas_policy(func: Callable) -> Callable:
+    """Decorator for a task entry point: run it under :func:`blas_threads`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with blas_threads():
+            return func(*args, **kwargs)
+
+    return wrapper
