@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -44,6 +45,10 @@ from .batch_jobs import (
 from .batch_summary import cached_row, write_summary
 
 CONNECT_TIMEOUT_S = 5.0
+#: Up to this many jobs the summary is rewritten after every job; beyond, once a second (a
+#: batch killed with SIGKILL may then miss the last second's rows in the summary, never
+#: their outputs or done-markers: a re-run reports them as cached).
+SUMMARY_EVERY_JOB = 200
 
 
 def run(jobs, outdir, client=None, scheduler: str = "local", workers: int | None = None,
@@ -141,9 +146,11 @@ def _run_on_dask(todo, rows, out, client, scheduler, workers, isolate, quiet, on
         out.mkdir(exist_ok=True)
         for p in todo:
             p.folder.mkdir(exist_ok=True)
+        run_id = uuid.uuid4().hex[:8]  # a task key per run: a re-run never reuses a result
         futures = {c.submit(run_job, p.argv, str(p.folder), p.report and str(p.report),
-                            isolate, key=f"calib-{p.job.name}-{p.key[:12]}", pure=False): p
+                            isolate, key=f"calib-{p.job.name}-{run_id}", pure=False): p
                    for p in todo}
+        written = 0.0
         with progress(total, len(rows), _nthreads(c), quiet) as update:
             try:
                 for fut in as_completed(futures):
@@ -151,7 +158,9 @@ def _run_on_dask(todo, rows, out, client, scheduler, workers, isolate, quiet, on
                     row = finished_row(p, fut)
                     rows[p.index] = row
                     update(row, len(futures) - sum(f.done() for f in futures))
-                    write_summary(out, [rows[i] for i in sorted(rows)])  # a kill keeps it
+                    if len(todo) <= SUMMARY_EVERY_JOB or time.monotonic() - written > 1.0:
+                        write_summary(out, [rows[i] for i in sorted(rows)])  # a kill keeps it
+                        written = time.monotonic()
                     if on_row is not None:
                         on_row(row)
             except BaseException:
