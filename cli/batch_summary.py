@@ -97,8 +97,15 @@ def write_summary(out: Path, rows: list[dict]) -> None:
     w = csv.DictWriter(buf, fieldnames=[*COLUMNS, *extra], lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        w.writerow({k: _csv_value(v) for k, v in r.items()})
     write_text(out / "summary.csv", buf.getvalue())
+
+
+def _csv_value(v):
+    """As in the JSON: ``true``/``false``, and an empty cell for null."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else v
 
 
 @contextmanager

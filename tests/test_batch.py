@@ -146,8 +146,10 @@ def test_batch_with_failing_jobs_on_a_real_cluster(cluster, corners, tmp_path, c
     assert "does not exist" in (out / "missing" / "log.txt").read_text()
     with open(out / "summary.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
-    assert [(t["name"], t["status"], t["exit_code"]) for t in table] == \
-        [(r["name"], r["status"], str(r["exit_code"])) for r in rows]
+    assert [(t["name"], t["status"], t["exit_code"], t["cached"]) for t in table] == \
+        [(r["name"], r["status"], str(r["exit_code"]), "false") for r in rows]
+    assert [t["rms_px"] for t in table] == [repr(r.get("rms_px", "")) if "rms_px" in r
+                                            else "" for r in rows]
 
 
 def test_rerun_is_cached_until_an_input_changes(cluster, corners, tmp_path):
