@@ -16,7 +16,6 @@ Python API::
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -27,7 +26,6 @@ import typer
 from calib.errors import CalibError, InputError
 
 from .batch_jobs import (
-    LOG_NAME,
     MARKER_NAME,
     REPORT_NAME,
     Job,
@@ -43,6 +41,7 @@ from .batch_jobs import (
     read_jobs_file,
 )
 from .batch_summary import cached_row, write_summary
+from .batch_worker import run_job
 
 CONNECT_TIMEOUT_S = 5.0
 #: Up to this many jobs the summary is rewritten after every job; beyond, once a second (a
@@ -238,65 +237,6 @@ def local_cluster(workers: int | None):
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                             dashboard_address=":0", silence_logs=logging.ERROR, env=one)
-
-
-def run_job(argv: tuple[str, ...], folder: str, report: str | None,
-            isolate: bool = False) -> dict:
-    """Run one job (in a Dask worker): ``{exit_code, error, seconds, worker, figures}``;
-    stdout, stderr and warnings go to ``folder``/log.txt. Never raises for a job's failure."""
-    from .batch_summary import key_figures, worker_address
-
-    t0 = time.perf_counter()
-    if isolate:
-        code, error, log = _run_subprocess(argv)
-    else:
-        code, error, log = _run_in_process(argv)
-    seconds = time.perf_counter() - t0
-    try:
-        from calib.io.atomic import atomic_write
-
-        atomic_write(Path(folder) / LOG_NAME, log + (error + "\n" if error else ""))
-    except OSError:
-        pass  # the log is a convenience; the row still says what happened
-    figures = key_figures(report) if code == 0 and report else {}
-    return {"exit_code": code, "error": error, "seconds": seconds,
-            "worker": worker_address(), "figures": figures}
-
-
-def _run_in_process(argv) -> tuple[int, str | None, str]:
-    import io
-    import logging
-    from contextlib import redirect_stderr, redirect_stdout
-
-    from threadpoolctl import threadpool_limits
-
-    from .main import run_command
-
-    buf = io.StringIO()
-    handler = logging.StreamHandler(buf)
-    handler.setFormatter(logging.Formatter("calib: warning: %(message)s"))
-    log = logging.getLogger("calib")
-    log.addHandler(handler)
-    try:
-        with redirect_stdout(buf), redirect_stderr(buf), threadpool_limits(1):
-            code, error = run_command(list(argv))
-    finally:
-        log.removeHandler(handler)
-    return code, error, buf.getvalue()
-
-
-def _run_subprocess(argv) -> tuple[int, str | None, str]:
-    import subprocess
-
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1"}
-    env.pop("CALIB_DEBUG", None)
-    proc = subprocess.run([sys.executable, "-m", "calib_cli.main", *argv], env=env,
-                          capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("calib: ")]
-    error = lines[-1] if proc.returncode and lines else (
-        f"calib: error: exit {proc.returncode}" if proc.returncode else None)
-    return proc.returncode, error, proc.stdout + proc.stderr
 
 
 def register(app: typer.Typer) -> None:
