@@ -29,6 +29,7 @@ if .venv/bin/python -m pip show -q open3d >/dev/null 2>&1; then
   echo "setup.sh: using the installed 'open3d' package instead of 'open3d-cpu'" >&2
   .venv/bin/python -m pip install -q --no-deps -e ".${extras}"
   .venv/bin/python -m pip install -q numpy scipy opencv-python-headless typer matplotlib pyyaml \
+    "dask[distributed]" threadpoolctl \
     $( [ -n "$extras" ] && echo pytest hypothesis ruff ) \
     $( [ "$extras" = "[test,bench]" ] && echo small_gicp pycolmap )
 else

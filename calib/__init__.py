@@ -20,13 +20,6 @@ import importlib
 
 from .errors import CalibError, DegenerateError, InputError, NotConvergedError
 
-try:
-    from importlib.metadata import version as _version
-
-    __version__ = _version("calib")
-except Exception:  # not installed (running from a source tree)
-    __version__ = "0.1.0"
-
 _LAZY = {
     "fit_intrinsics": "calib.intrinsics",
     "detect_chessboard": "calib.intrinsics",
@@ -51,7 +44,19 @@ __all__ = ["CalibError", "DegenerateError", "InputError", "NotConvergedError", "
            *_LAZY]
 
 
+def _package_version() -> str:
+    try:  # importlib.metadata takes 70 ms to import: only when the version is asked for
+        from importlib.metadata import version
+
+        return version("calib")
+    except Exception:  # not installed (running from a source tree)
+        return "0.1.0"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()["__version__"] = _package_version()
+        return globals()["__version__"]
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'calib' has no attribute {name!r}")

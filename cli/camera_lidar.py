@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
+
+if TYPE_CHECKING:  # imported in the functions: --help starts fast
+    import numpy as np
 
 from .common import (
     IMAGE_EXT,
@@ -59,6 +62,8 @@ def pair_frames(images: list[Path], clouds: list[Path]) -> list[tuple[int, Path,
 
 
 def parse_roi(text: str | None):
+    import numpy as np
+
     from calib.errors import InputError
 
     if text is None:
@@ -76,6 +81,8 @@ def parse_roi(text: str | None):
 def board_size(target, text: str | None) -> tuple[float, float]:
     """The board's outer size (m): ``--board-size WxH``, or the point grid plus one spacing
     each way (the outer squares of a chessboard)."""
+    import numpy as np
+
     from calib.errors import InputError
 
     if text is not None:
@@ -156,6 +163,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Camera-LiDAR extrinsics: the board plane from the camera, the board's points in
         each cloud, point-to-plane distances minimised over all frames together."""
+        import numpy as np
+
         from calib.errors import InputError
         from calib.extrinsics import CameraLidarOptions, calibrate_camera_lidar
         from calib.io.clouds import read_cloud
@@ -213,6 +222,8 @@ def register(app: typer.Typer) -> None:
 def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``(pixels (N, 2), lidar points (N, 3))`` from an NPZ (``image_points``,
     ``lidar_points``) or a text file of ``u v x y z`` rows (comma or whitespace)."""
+    import numpy as np
+
     from calib.errors import InputError
     from calib.io.validate import check_file
 

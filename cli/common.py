@@ -13,12 +13,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from calib.errors import CalibError, InputError
-from calib.io import atomic_write
-from calib.io.validate import check_output_path
+from calib.io.atomic import atomic_write
 
 
 def show_progress(quiet: bool) -> bool:
@@ -56,6 +54,8 @@ def info(message: str, quiet: bool = False) -> None:
 
 class _NumpyEncoder(json.JSONEncoder):
     def default(self, o):
+        import numpy as np
+
         if isinstance(o, np.ndarray):
             return o.tolist()
         if isinstance(o, np.integer | np.floating | np.bool_):
@@ -80,6 +80,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def check_outputs(*paths) -> None:
     """Fail before any work if an output folder is missing or not writable."""
+    from calib.io.validate import check_output_path
+
     for p in paths:
         if p is not None:
             check_output_path(p)

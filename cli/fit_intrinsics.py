@@ -12,15 +12,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
 from calib.errors import CalibError, DegenerateError, InputError
-from calib.intrinsics import Chessboard, FitOptions, fit_intrinsics
-from calib.io.camera_files import FORMATS, write_camera
-from calib.io.corners import read_corners
-from calib.targets.chessboard import METHODS
+
+if TYPE_CHECKING:  # the task modules are imported in the command, so --help starts fast
+    import numpy as np
 
 from .common import (
     IMAGE_EXT,
@@ -72,6 +71,10 @@ def _check_format(fmt: str, model: str, k3_fixed: bool) -> None:
 def _check_options(board, square, workers, timeout, loss, loss_scale, method,
                    target=None) -> None:
     """Every option checked before any work (one line each, exit 2)."""
+    import numpy as np
+
+    from calib.targets.chessboard import METHODS
+
     if target is not None and (board is not None or square is not None):
         raise InputError("--target replaces --board/--square; give one or the other")
     if square is not None and not (np.isfinite(square) and 1e-5 <= square <= 10):
@@ -123,6 +126,8 @@ _EDGE_WORDS = {"first_col": "first column", "last_col": "last column",
 
 
 def _same_board(obj: np.ndarray, b) -> bool:
+    import numpy as np
+
     ref = b.points()
     return obj.shape == ref.shape and np.allclose(obj, ref, atol=1e-9 + 1e-6 * b.spacing)
 
@@ -143,6 +148,8 @@ def _board(board, square, method, target_file):
             t = replace(t, detector=method)
         label = f"--target {target_file}"
     elif board is not None:
+        from calib.targets.chessboard import Chessboard
+
         t = Chessboard.parse(board, square, method)
         label = f"--board {t.cols}x{t.rows}"
     else:
@@ -192,7 +199,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option("pinhole", "--model",
                                   help="Lens model: pinhole | rational | fisheye | "
                                   "double-sphere."),
-        fmt: str = typer.Option("opencv", "--format", help="|".join(FORMATS) + "."),
+        fmt: str = typer.Option("opencv", "--format", help="opencv | ros | kalibr | json."),
         report: Path = typer.Option(None, "--report", help="JSON report to write."),
         plot: Path = typer.Option(None, "--plot", help="Folder for PNG plots."),
         corners: Path = typer.Option(None, "--corners", help="Pre-detected corners (NPZ/JSON)."),
@@ -218,6 +225,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit a camera (fx, fy, cx, cy and the model's distortion) from board images or
         corners."""
+        import numpy as np
+
+        from calib.intrinsics import Chessboard, FitOptions, fit_intrinsics
+        from calib.io.camera_files import FORMATS, write_camera
+        from calib.io.corners import read_corners
+
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         model, fixed = _check_model(model, fix)
@@ -311,6 +324,8 @@ def register(app: typer.Typer) -> None:
 def _views(result, views) -> list[dict]:
     """The report's ``views``: ``{file, corners, rms_px}`` per fitted view (rms_px None
     for a view the fit rejected)."""
+    import numpy as np
+
     if views is None:  # pre-detected corners: one entry per view of the file
         views = [(n, None) for n in result.view_names]
     out = []

@@ -10,9 +10,12 @@ T_camera_target in the same CSV layout). Output: X as a 4x4 text matrix, a JSON 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
+
+if TYPE_CHECKING:  # imported in the functions: --help starts fast
+    import numpy as np
 
 from .common import (
     IMAGE_EXT,
@@ -31,11 +34,15 @@ SETUP_HELP = "eye-in-hand (camera on the gripper) | eye-to-hand (camera fixed)."
 
 def matrix_text(T: np.ndarray) -> str:
     """A 4x4 matrix as text, one row a line, full precision."""
+    import numpy as np
+
     return "\n".join(" ".join(f"{v:.17g}" for v in row) for row in np.asarray(T)) + "\n"
 
 
 def load_camera(path: Path):
     """``(model name, params, image_size)`` of a camera file."""
+    import numpy as np
+
     from calib.io.camera_files import read_camera
     from calib.io.validate import check_file
 
@@ -68,6 +75,8 @@ def detect_views(paths: list[Path], target, image_size, workers: int, timeout: f
                  quiet: bool) -> tuple[list[np.ndarray], list[str | None]]:
     """Per image: ``(P, 2)`` pixels of the target's points (NaN where not seen) and the
     reason it has no board (None when it has one)."""
+    import numpy as np
+
     from calib.errors import InputError
     from calib.targets import detect_images
 
@@ -175,6 +184,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Hand-eye calibration: closed-form start, then a joint refinement of both unknowns
         on the board corners with the robot poses weighted by their stated noise."""
+        import numpy as np
+
         from calib.errors import InputError
         from calib.extrinsics import SETUPS, HandEyeOptions, calibrate_hand_eye
 

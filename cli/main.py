@@ -4,6 +4,11 @@ Errors: every :class:`calib.errors.CalibError` becomes one line on stderr
 (``calib: error: ...``) and its exit code (input 2, degenerate geometry 3, no
 convergence 4, other 1); Ctrl-C or SIGTERM exits with 130 after temporary files are
 removed; ``--debug`` (or ``CALIB_DEBUG=1``) shows the traceback instead.
+
+Two entry points share one dispatch: :func:`run_command` runs one command in the calling
+thread and touches nothing process-wide (no signal handlers, environment, logging set-up or
+excepthook), so a Dask worker can run many jobs in one process; :func:`main` adds the
+process-level start-up of the ``calib`` program around it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import sys
 
 import typer
 
-import calib
 from calib.errors import CalibError
 
 try:  # typer >= 0.20 vendors click; usage errors come from its copy
@@ -31,16 +35,18 @@ except ImportError:  # pragma: no cover - click is optional with typer >= 0.20
 USAGE_ERRORS = tuple(c for c in (_ClickException, _VendoredClickException) if c is not None)
 
 COMMAND_MODULES = ("fit_intrinsics", "register_clouds", "bundle_adjust", "undistort",
-                   "fit_rig", "hand_eye", "camera_lidar")
+                   "fit_rig", "hand_eye", "camera_lidar", "batch")
 
 app = typer.Typer(
     name="calib", add_completion=False, no_args_is_help=True,
     help="Camera and point-cloud calibration: intrinsics, registration, bundle adjustment.",
-    pretty_exceptions_enable=False)
+    pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 def _version(value: bool) -> None:
     if value:
+        import calib
+
         typer.echo(f"calib {calib.__version__}")
         raise typer.Exit()
 
@@ -52,8 +58,8 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """calib: camera and point-cloud calibration that tells you how far to trust it."""
-    if debug:
-        os.environ["CALIB_DEBUG"] = "1"
+    # --debug is read from the command line by run_command (never written to os.environ:
+    # a Dask worker runs many jobs in one process)
 
 
 for _name in COMMAND_MODULES:
@@ -66,6 +72,19 @@ for _name in COMMAND_MODULES:
     _mod.register(app)
 
 
+def command_group():
+    """The click group of the app; flags are shown without a value type in the help."""
+    group = typer.main.get_command(app)
+    for cmd in (group, *getattr(group, "commands", {}).values()):
+        for param in (*cmd.params, cmd.get_help_option(cmd.context_class(cmd))):
+            if getattr(param, "is_flag", False):
+                if param.metavar is None:
+                    param.metavar = ""  # typer would show "<bool>" as if the flag took a value
+                if param.default is None:  # --help: a bool needs no (pydantic) conversion,
+                    param.default = False  # which would add 0.15 s to the start-up
+    return group
+
+
 _signalled = False  # set when SIGINT/SIGTERM arrived (an import may mask the interrupt)
 
 
@@ -75,47 +94,60 @@ def _interrupt(signum, frame):  # SIGINT and SIGTERM: the same clean exit as Ctr
     raise KeyboardInterrupt
 
 
+def _dispatch(argv: list[str], debug: bool) -> tuple[int, str | None, Exception | None]:
+    """``(exit_code, error line or None, usage exception or None)``; re-raises with debug."""
+    try:
+        rv = command_group().main(args=list(argv), prog_name="calib", standalone_mode=False)
+        if rv == 130:  # click turns KeyboardInterrupt into an exit code of 130
+            return 130, "calib: interrupted", None
+        return (rv if isinstance(rv, int) else 0), None, None
+    except CalibError as exc:
+        if debug:
+            raise
+        return exc.exit_code, f"calib: error: {exc}", None
+    except KeyboardInterrupt:
+        return 130, "calib: interrupted", None
+    except typer.Exit as exc:
+        return exc.exit_code, None, None
+    except typer.Abort:
+        return 130, "calib: aborted", None
+    except USAGE_ERRORS as exc:  # bad command line: click's message and exit code (2)
+        return exc.exit_code, f"calib: error: {exc.format_message()}", exc
+    except Exception as exc:  # anything unexpected
+        if _signalled:  # e.g. an extension module's import turned the interrupt into an error
+            return 130, "calib: interrupted", None
+        if debug:
+            raise
+        return 1, (f"calib: internal error: {type(exc).__name__}: {exc} "
+                   "(rerun with --debug for the traceback)").replace("\n", " "), None
+
+
+def run_command(argv: list[str], debug: bool = False) -> tuple[int, str | None]:
+    """Run one calib command (``argv`` without the program name) in the calling thread.
+
+    Returns ``(exit_code, error)``: ``error`` is the one line the ``calib`` program would
+    print on stderr (``None`` on success). Output and warnings go to the current
+    ``sys.stdout``/``sys.stderr``. With ``debug`` (or ``--debug`` in ``argv``) errors are
+    raised instead. Nothing process-wide is changed, so it is safe in any thread.
+    """
+    code, error, _ = _dispatch(argv, debug or "--debug" in argv)
+    return code, error
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``calib`` console script; returns the exit code."""
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background
     if not logging.getLogger().handlers:  # library warnings: one line each on stderr
         logging.basicConfig(level=logging.WARNING, format="calib: warning: %(message)s")
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or \
-        os.environ.get("CALIB_DEBUG") == "1"
-    try:
-        rv = app(args=argv, standalone_mode=False)
-        if rv == 130:  # typer turns KeyboardInterrupt into an exit code of 130
-            typer.echo("calib: interrupted", err=True)
-            return 130
-        if isinstance(rv, int) and rv:
-            return rv
-    except CalibError as exc:
-        if debug:
-            raise
-        typer.echo(f"calib: error: {exc}", err=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo("calib: interrupted", err=True)
-        return 130
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        typer.echo("calib: aborted", err=True)
-        return 130
-    except USAGE_ERRORS as exc:  # bad command line: click's message and exit code (2)
-        exc.show()
-        return exc.exit_code
-    except Exception as exc:  # anything unexpected
-        if _signalled:  # e.g. an extension module's import turned the interrupt into an error
-            typer.echo("calib: interrupted", err=True)
-            return 130
-        if debug:
-            raise
-        typer.echo(f"calib: internal error: {type(exc).__name__}: {exc} "
-                   "(rerun with --debug for the traceback)", err=True)
-        return 1
-    return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("CALIB_DEBUG") == "1"
+    code, error, usage = _dispatch(argv, debug)
+    if usage is not None:
+        usage.show()
+    elif error is not None:
+        typer.echo(error, err=True)
+    return code
 
 
 def run() -> None:

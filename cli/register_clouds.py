@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
+
+if TYPE_CHECKING:  # imported in the functions: --help starts fast
+    import numpy as np
 
 from .common import (
     check_distinct,
@@ -46,6 +49,8 @@ def _check_trust(result, keep: bool) -> None:
 
 def _check_transform(T: np.ndarray) -> None:
     """A non-finite or non-rotation result is calib's fault (exit 1), caught before writing."""
+    import numpy as np
+
     from calib.errors import CalibError
 
     if not np.isfinite(T).all() or not np.linalg.det(T[:3, :3]) > 0:
@@ -108,6 +113,8 @@ def register(app: typer.Typer) -> None:
         _check_trust(result, keep)
 
         def draw(path: Path) -> None:
+            import numpy as np
+
             from calib.registration.plots import plot_registration
 
             plot_registration(src, tgt, T0 if T0 is not None else np.eye(4), result, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -53,7 +54,7 @@ def fake_app(monkeypatch):
         typer.echo("fine")
 
     monkeypatch.setattr(cli_main, "app", app)
-    # "--debug" sets CALIB_DEBUG in os.environ; setenv makes monkeypatch restore it afterwards
+    # CALIB_DEBUG=0: the environment must not turn on tracebacks for these tests
     monkeypatch.setenv("CALIB_DEBUG", "0")
     return app
 
@@ -103,3 +104,45 @@ def test_console_script_error_in_a_subprocess(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("calib: error: "), lines
     assert "missing.ply" in lines[0]
     assert not out.exists()
+
+
+def test_flags_show_no_value_type_in_the_help(capsys):
+    assert cli_main.main(["fit-intrinsics", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    flag = next(ln for ln in lines if "--fix-k3" in ln)
+    assert "<bool>" not in "\n".join(lines) and flag.split()[:4] == ["--fix-k3", "Hold", "k3",
+                                                                     "="]
+    assert any("--square <float>" in ln for ln in lines)  # options with values keep theirs
+
+
+def test_run_command_in_a_thread_changes_nothing_process_wide(tmp_path, monkeypatch):
+    """Where Dask runs jobs: not the main thread (signal.signal would raise there), and
+    --debug must not reach os.environ (later jobs on the same worker would see it)."""
+    import threading
+
+    monkeypatch.delenv("CALIB_DEBUG", raising=False)
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    results = []
+    missing = str(tmp_path / "missing.ply")
+    argv = ["register-clouds", missing, missing, "-o", str(tmp_path / "T.txt"), "-q"]
+
+    def job():
+        results.append(cli_main.run_command(argv))
+        try:
+            cli_main.run_command(["--debug", *argv])
+        except InputError as exc:
+            results.append(("raised", str(exc)))
+
+    t = threading.Thread(target=job)
+    t.start()
+    t.join(timeout=120)
+    assert results[0][0] == 2 and results[0][1].startswith(f"calib: error: {missing}")
+    assert results[1][0] == "raised" and missing in results[1][1]
+    assert "CALIB_DEBUG" not in os.environ
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert not (tmp_path / "T.txt").exists()
+
+
+def test_run_command_usage_error_is_one_line():
+    code, line = cli_main.run_command(["fit-intrinsics", "--no-such-option"])
+    assert code == 2 and line == "calib: error: No such option: --no-such-option"

@@ -29,6 +29,7 @@ from ..solver import (
     make_loss,
     solve,
 )
+from ..solver.threads import blas_policy
 from .bal import BALProblem
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def poses_to_cameras(T: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     return np.c_[so3.log(T[:, :3, :3]), T[:, :3, 3], intrinsics]
 
 
+@blas_policy
 def bundle_adjust(
     cameras: np.ndarray, points: np.ndarray, camera_index: np.ndarray,
     point_index: np.ndarray, observations: np.ndarray, loss: str | None = None,

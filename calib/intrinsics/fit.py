@@ -27,6 +27,7 @@ from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
 from ..residuals.reprojection import BoardReprojection
 from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
+from ..solver.threads import blas_policy
 from .diagnostics import (
     RICHER,
     ModelAdvice,
@@ -198,6 +199,7 @@ def _as_views(object_points, image_points, view_names=None) -> _Views:
                   np.repeat(np.arange(len(counts)), counts), np.r_[0, np.cumsum(counts)])
 
 
+@blas_policy
 def fit_intrinsics(
     object_points: np.ndarray | Sequence[np.ndarray],
     image_points: np.ndarray | Sequence[np.ndarray],

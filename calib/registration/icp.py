@@ -21,6 +21,7 @@ from ..lie import se3, so3
 from ..residuals.point_to_plane import PointToPlane
 from ..residuals.point_to_point import PointToPoint, transform_points
 from ..solver import Problem, SE3Manifold, SolverOptions, make_loss, solve
+from ..solver.threads import blas_policy
 from .correspondences import NearestNeighbors, match
 from .covariance import cluster_cells, noise_inflation, sandwich_covariance
 from .degeneracy import analyze
@@ -112,6 +113,7 @@ def _unshift(T: np.ndarray, c: np.ndarray) -> np.ndarray:
     return out
 
 
+@blas_policy
 def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = None,
              options: ICPOptions | None = None, target_normals: np.ndarray | None = None,
              **kwargs) -> RegistrationResult:

@@ -26,6 +26,7 @@ from .problem import Problem
 from .schur import LinearSolveError, back_substitute, diagonals, reduce
 from .structure import Structure
 from .summary import IterationRecord, SolverResult, Summary
+from .threads import blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,13 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
 
     Never mutates ``problem``. Returns a :class:`SolverResult` whose summary says why it
     stopped; callers turn ``failure`` / ``no_convergence`` into errors as they see fit.
+    BLAS threads: one unless ``CALIB_BLAS_THREADS`` says otherwise (:mod:`.threads`).
     """
+    with blas_threads():
+        return _solve(problem, options)
+
+
+def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     opts = options or SolverOptions()
     keep_freed_memory()
     t_start = time.perf_counter()

@@ -1,0 +1,73 @@
+"""How many BLAS threads the solver uses (the thread policy).
+
+The engine works on many small dense blocks (per-view 9x9 and 6x6 products, per-point 3x3
+inverses) and on reduced systems of at most ``dense_max_size`` (2,500) unknowns. On such
+work OpenBLAS's extra threads mostly spin and contend: on the 2-core development machine
+two threads made a 100-view intrinsics fit 2.3x slower and a 2,500-unknown Cholesky 1.1-3x
+slower, depending on the load (bench/RESULTS.md, "BLAS threads"). The solver therefore runs
+with one BLAS thread unless told otherwise:
+
+* ``CALIB_BLAS_THREADS=N`` (a positive integer): N threads inside the solver;
+* ``CALIB_BLAS_THREADS=default``: leave the BLAS library's own setting alone (what
+  ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` say, else all cores).
+
+The limit is applied with ``threadpoolctl`` around each solve and each task entry point
+(:func:`blas_policy`: ``fit_intrinsics``, ``register``, ``bundle_adjust``, whose set-up and
+diagnostics work on the same small matrices) and restored afterwards, so code around calib
+keeps its own threads. Limits are process-wide: two solves running at the
+same time in two threads of one process share them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..errors import InputError
+
+ENV_VAR = "CALIB_BLAS_THREADS"
+_controller = None
+
+
+def solver_threads() -> int | None:
+    """BLAS threads for the solver: ``None`` leaves the library's own setting."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if value in ("", "1"):
+        return 1
+    if value == "default":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"{ENV_VAR}={value!r}: give a positive number of threads or 'default'")
+    return n
+
+
+@contextmanager
+def blas_threads() -> Iterator[None]:
+    """Run the enclosed block with :func:`solver_threads` BLAS threads."""
+    global _controller
+    n = solver_threads()
+    if n is None:
+        yield
+        return
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    with _controller.limit(limits=n, user_api="blas"):
+        yield
+
+
+def blas_policy(func: Callable) -> Callable:
+    """Decorator for a task entry point: run it under :func:`blas_threads`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with blas_threads():
+            return func(*args, **kwargs)
+
+    return wrapper
