@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,7 +30,6 @@ CAMERAS = {
 UNREPRESENTABLE = {("double-sphere", "ros"), ("rational", "kalibr"), ("pinhole", "kalibr")}
 DIST_NAMES = {"pinhole": "plumb_bob", "rational": "rational_polynomial",
               "fisheye": "equidistant", "double-sphere": "double_sphere"}
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 
 
 def _cases():
@@ -123,7 +121,7 @@ def test_kalibr_camchain_has_kalibrs_field_names(tmp_path, model):
         assert d["intrinsics"] == list(p[:4]) and d["distortion_coeffs"] == list(p[4:8])
 
 
-def test_reader_dispatches_on_model_names(tmp_path):
+def test_reader_dispatches_on_model_names(tmp_path, shared_datasets):
     """A ROS equidistant file is a fisheye camera (issue 15: it was read as plumb_bob);
     unknown names are refused; ``model=`` reinterprets a mislabelled file."""
     path = tmp_path / "ost.yaml"
@@ -138,7 +136,7 @@ def test_reader_dispatches_on_model_names(tmp_path):
                    "0.0]\n  resolution: [640, 480]\n")
     with pytest.raises(InputError, match="omni-radtan is not one calib can represent"):
         read_camera(kal)
-    ost = DATA / "ros_fisheye_mono" / "ost.yaml"  # says plumb_bob, holds fisheye k1..k4
+    ost = shared_datasets / "ros_fisheye_mono" / "ost.yaml"  # says plumb_bob, holds fisheye k1..k4
     as_labelled, as_fisheye = read_camera(ost), read_camera(ost, model="fisheye")
     assert as_labelled.model == "pinhole" and as_fisheye.model == "fisheye"
     np.testing.assert_array_equal(as_fisheye.dist, [-0.030464, -0.019695, 0.002098, 0.001030])
@@ -159,7 +157,10 @@ def test_hostile_camera_files_are_refused_quickly(tmp_path):
         for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     cases = {"bomb.yaml": laughs, "bomb_cv.yaml": "%YAML:1.0\n---\n" + laughs,
              "list.yaml": "- 1\n- 2\n", "text.yaml": "hello\n",
-             "big.yaml": "#" * (MAX_CAMERA_FILE_BYTES + 1)}
+             "big.yaml": "#" * (MAX_CAMERA_FILE_BYTES + 1),
+             "deep.yaml": "a: " + "[" * 100000 + "]" * 100000 + "\n",
+             "deep_cv.yaml": "%YAML:1.0\n---\na: " + "[" * 100000 + "]" * 100000 + "\n",
+             "deep.json": "[" * 100000 + "]" * 100000}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         t0 = time.perf_counter()

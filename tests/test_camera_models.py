@@ -52,13 +52,14 @@ MODELS = list(PARAMS)
 
 def _rays(model: str, n: int, seed: int = 0, max_angle: float | None = None) -> np.ndarray:
     """``(n, 3)`` points at random depths on rays up to the model's test angle (plus the
-    optical axis itself)."""
+    optical axis itself and a ray 2e-9 rad off it)."""
     rng = np.random.default_rng(seed)
     a = MAX_ANGLE[model] if max_angle is None else max_angle
     theta = np.arccos(rng.uniform(np.cos(a), 1.0, n))
     phi = rng.uniform(-np.pi, np.pi, n)
     d = np.c_[np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)]
     d[0] = (0, 0, 1)
+    d[1] = (1e-9, -2e-9, 1)  # next to it
     return d * rng.uniform(0.5, 4.0, (n, 1))
 
 

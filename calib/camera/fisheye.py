@@ -74,9 +74,10 @@ class Fisheye(LensModel):
         # arctan(R / Z) is OpenCV's formula and twice as fast as arctan2 (which numpy does
         # not vectorize): used when every point is in front
         theta = np.arctan(R / Z) if Z.min(initial=1.0) > 0 else np.arctan2(R, Z)
-        axis = R <= 1e-12 * np.abs(Z)  # on the optical axis: the pinhole limit below
-        Rs = np.where(axis, 1.0, R)
-        inv_r = 1.0 / Rs
+        # on the optical axis (R = 0, or so small that R^3 underflows) the general formulas
+        # are 0/0: the pinhole limit below; elsewhere they lose no precision as R -> 0
+        axis = R < 1e-100
+        inv_r = 1.0 / (R + axis)
         mx, my = X * inv_r, Y * inv_r
         np.less(theta, theta_max(th), out=valid)
         valid &= (R2 + Z * Z) > 0
@@ -98,7 +99,7 @@ class Fisheye(LensModel):
         t7 = t5 * t2
         t9 = t7 * t2
         # d theta / d (X, Y, Z) = (Z X / (R rho2), Z Y / (R rho2), -R / rho2)
-        inv_rho2 = 1.0 / np.where(axis, 1.0, R2 + Z * Z)
+        inv_rho2 = 1.0 / (R2 + Z * Z)  # the origin is not valid: inf there is harmless
         g = dpoly * Z * inv_rho2  # theta_d' Z / rho2; times (X, Y) / R below
         s = theta_d * inv_r * inv_r * inv_r  # theta_d / R^3
         a = g * mx * mx + s * Y * Y  # d (theta_d mx) / dX

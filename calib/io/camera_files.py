@@ -158,6 +158,15 @@ def write_camera(path: str | os.PathLike, camera: Camera, fmt: str = "opencv",
 _ANCHOR = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s\[\]{},]", re.MULTILINE)
 
 
+def _refuse_deep_nesting(text: str, limit: int = 16) -> None:
+    """Camera files nest three levels at most; a file of 100,000 brackets would take the
+    parsers seconds to give up on (Python's recursion limit)."""
+    b = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.isin(b, (91, 123)).astype(np.int32) - np.isin(b, (93, 125))  # [{ and ]}
+    if b.size and np.cumsum(step).max() > limit:
+        raise InputError(f"brackets nest deeper than {limit} levels: not a camera file")
+
+
 def _refuse_aliases(text: str) -> None:
     if _ANCHOR.search(text):
         raise InputError("YAML anchors and aliases are not allowed in camera files")
@@ -245,6 +254,7 @@ def read_camera(path: str | os.PathLike, model: str | None = None) -> Camera:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read camera file ({exc})") from None
     try:
+        _refuse_deep_nesting(text)
         if text.lstrip().startswith("{"):
             return _from_json(json.loads(text), model)
         if text.startswith("%YAML:"):  # OpenCV's parser: refuse anchors before it sees them
