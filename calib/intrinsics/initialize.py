@@ -258,6 +258,18 @@ def _search_cost(model, f: float, data: tuple, template: np.ndarray | None = Non
     return float(np.mean(err[good])) + 1e6 * (1 - good.mean()), T
 
 
+def _subset(board_xy: np.ndarray, pixels: np.ndarray, offsets: np.ndarray, views: np.ndarray,
+            max_corners: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(board_xy, pixels, offsets)`` of ``views`` with at most ``max_corners`` corners of
+    each, spread over it."""
+    rows = [offsets[k] + np.unique(np.linspace(0, offsets[k + 1] - offsets[k] - 1,
+                                               max_corners).round().astype(int))
+            for k in views]
+    counts = [len(r) for r in rows]
+    rows = np.concatenate(rows)
+    return board_xy[rows], pixels[rows], np.r_[0, np.cumsum(counts)]
+
+
 def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.ndarray,
                  image_size: tuple[int, int], max_views: int = 6, max_corners: int = 30,
                  template: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -271,7 +283,7 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
     reprojected. The ``f`` with the smallest error wins: a log-spaced scan over
     ``[0.1, 10] x`` the half-diagonal, then golden-section refinement, on at most
     ``max_views`` views spread over the set and ``max_corners`` corners of each; every view's
-    pose then comes from that ``f``.
+    pose then comes from that ``f`` (from ``max_corners`` of its corners).
     ``template``: the distortion to hold (default the model's neutral one). Returns
     ``(params, poses, mean squared error px^2 on the searched corners)``.
     """
@@ -279,13 +291,7 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
     c = ((w - 1) / 2.0, (h - 1) / 2.0)
     nv = len(offsets) - 1
     pick = np.unique(np.linspace(0, nv - 1, min(nv, max_views)).round().astype(int))
-    # at most max_corners corners of each picked view, spread over it
-    rows = [offsets[k] + np.unique(np.linspace(0, offsets[k + 1] - offsets[k] - 1,
-                                               max_corners).round().astype(int))
-            for k in pick]
-    counts = [len(r) for r in rows]
-    rows = np.concatenate(rows)
-    sub = (board_xy[rows], pixels[rows], np.r_[0, np.cumsum(counts)], c)
+    sub = _subset(board_xy, pixels, offsets, pick, max_corners) + (c,)
     half_diag = 0.5 * np.hypot(w, h)
     grid = np.log(half_diag) + np.linspace(np.log(0.1), np.log(10.0), 9)
     costs = np.array([_search_cost(model, np.exp(g), sub, template)[0] for g in grid])
@@ -310,7 +316,8 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
             fb = _search_cost(model, np.exp(b), sub, template)[0]
     f = float(np.exp(0.5 * (lo + hi)))
     cost = min(fa, fb)
-    T = _search_cost(model, f, (board_xy, pixels, offsets, c), template, poses_only=True)[1]
+    every = _subset(board_xy, pixels, offsets, np.arange(nv), max_corners) + (c,)
+    T = _search_cost(model, f, every, template, poses_only=True)[1]  # LM refines them
     if T is None:
         raise DegenerateError(f"cannot initialise the {model.name} model: the corners of "
                               "some views do not unproject at the best focal length")
