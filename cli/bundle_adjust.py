@@ -57,11 +57,30 @@ def register(app: typer.Typer) -> None:
 
             plot_bundle(bal, res, path)
 
+        data = res.to_dict() if report is None else {**res.to_dict(),
+                                                     "intrinsics_std": _intrinsics_std(bal, res,
+                                                                                       loss,
+                                                                                       loss_scale)}
         write_outputs([(output, lambda p: write_bal(p, res.as_problem(bal))),
-                       (report, lambda p: write_json(p, res.to_dict())), (plot, draw)])
+                       (report, lambda p: write_json(p, data)), (plot, draw)])
         if not quiet:
             typer.echo(f"{res.termination}: {res.message}\ninitial cost {res.initial_cost:.6e}"
                        f"  final cost {res.final_cost:.6e}  iterations {res.iterations}  "
                        f"time {res.time_s:.2f} s  ({res.summary.linear_solver})")
             if plot is not None:
                 info(f"plot: {plot}")
+
+
+def _intrinsics_std(bal, res, loss: str, loss_scale: float) -> dict:
+    """The report's σ of every camera's ``(f, k1, k2)`` (null where a camera has no
+    observation; ``skipped`` when the camera system is too large for a dense inverse)."""
+    import numpy as np
+
+    from calib.bundle.uncertainty import MAX_CAMERAS, intrinsics_std
+
+    sd = intrinsics_std(res.cameras, res.points, bal.camera_index, bal.point_index,
+                        bal.observations, None if loss == "none" else loss, loss_scale)
+    if sd is None:
+        return {"skipped": f"{len(res.cameras)} cameras; computed up to {MAX_CAMERAS}"}
+    return {name: [float(v) if np.isfinite(v) else None for v in sd[:, k]]
+            for k, name in enumerate(("f", "k1", "k2"))}

@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..io.json_safe import json_safe
+
 
 def _freeze(obj) -> None:
     for f in fields(obj):
@@ -14,14 +16,6 @@ def _freeze(obj) -> None:
             v = np.array(v)
             v.setflags(write=False)
             object.__setattr__(obj, f.name, v)
-
-
-def _json(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,7 +86,7 @@ class HandEyeResult:
              "outlier_stations": list(self.outlier_stations)}
         if self.params is not None:
             d["camera_params"] = self.params
-        return {k: _json(v) for k, v in d.items()}
+        return json_safe(d)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,4 +133,4 @@ class CameraLidarResult:
                         for n, r, c, k in zip(self.frame_names, self.frame_plane_rms_m.tolist(),
                                               self.frame_corner_rms_px.tolist(),
                                               self.frame_points.tolist(), strict=True)]}
-        return {k: _json(v) for k, v in d.items()}
+        return json_safe(d)

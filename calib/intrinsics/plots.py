@@ -65,11 +65,7 @@ def distortion_map(params: np.ndarray, image_size: tuple[int, int], columns: int
     p = np.asarray(params, dtype=float)
     fx, fy, cx, cy = p[:4]
     w, h = (int(s) for s in image_size)
-    nu = max(2, int(columns))
-    nv = max(2, round(nu * h / w))
-    u = (np.arange(nu) + 0.5) * w / nu - 0.5
-    v = (np.arange(nv) + 0.5) * h / nv - 0.5
-    uu, vv = np.meshgrid(u, v)
+    nu, nv, uu, vv = _cell_centres(image_size, columns)
     xd = np.stack([(uu.ravel() - cx) / fx, (vv.ravel() - cy) / fy], axis=1)
     xy, ok = undistort_normalized(xd, p)
     # the same tests as check_distortion: Newton converged, Jacobian determinant > 0 ...
@@ -89,9 +85,22 @@ def distortion_map(params: np.ndarray, image_size: tuple[int, int], columns: int
         vmin, vmax = 0.0, float(np.max(disp[ok]))
     else:
         vmin = vmax = float("nan")
-    return DistortionMap(u=u, v=v, extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+    return DistortionMap(u=uu[0], v=vv[:, 0], extent=(-0.5, w - 0.5, h - 0.5, -0.5),
                          displacement_px=disp.reshape(nv, nu), invalid=~ok.reshape(nv, nu),
                          first_fold_radius=fold, vmin=vmin, vmax=vmax)
+
+
+def _cell_centres(image_size: tuple[int, int], columns: int
+                  ) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """``(nu, nv, u, v)``: pixel centres ``(nv, nu)`` of ``columns`` cells across the image
+    and rows in proportion to its aspect."""
+    w, h = (int(s) for s in image_size)
+    nu = max(2, int(columns))
+    nv = max(2, round(nu * h / w))
+    u = (np.arange(nu) + 0.5) * w / nu - 0.5
+    v = (np.arange(nv) + 0.5) * h / nv - 0.5
+    uu, vv = np.meshgrid(u, v)
+    return nu, nv, uu, vv
 
 
 def _model_map(p: np.ndarray, image_size: tuple[int, int], columns: int, model: LensModel
@@ -99,11 +108,7 @@ def _model_map(p: np.ndarray, image_size: tuple[int, int], columns: int, model: 
     """:func:`distortion_map` for any model through its unproject."""
     fx, fy, cx, cy = p[:4]
     w, h = (int(s) for s in image_size)
-    nu = max(2, int(columns))
-    nv = max(2, round(nu * h / w))
-    u = (np.arange(nu) + 0.5) * w / nu - 0.5
-    v = (np.arange(nv) + 0.5) * h / nv - 0.5
-    uu, vv = np.meshgrid(u, v)
+    nu, nv, uu, vv = _cell_centres(image_size, columns)
     pix = np.stack([uu.ravel(), vv.ravel()], axis=1)
     with np.errstate(all="ignore"):
         rays, ok = model.unproject(pix, p)
@@ -121,7 +126,7 @@ def _model_map(p: np.ndarray, image_size: tuple[int, int], columns: int, model: 
     ok &= np.isfinite(disp)
     disp[~ok] = np.nan
     vmin, vmax = (0.0, float(np.max(disp[ok]))) if ok.any() else (float("nan"),) * 2
-    return DistortionMap(u=u, v=v, extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+    return DistortionMap(u=uu[0], v=vv[:, 0], extent=(-0.5, w - 0.5, h - 0.5, -0.5),
                          displacement_px=disp.reshape(nv, nu), invalid=~ok.reshape(nv, nu),
                          first_fold_radius=fold, vmin=vmin, vmax=vmax,
                          reference="equidistant" if wide else "pinhole")

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..camera.camera import Camera
+from ..io.json_safe import json_safe
 from ..solver import Summary
 from .diagnostics import DistortionCheck, ModelAdvice
 from .trust import Trust
@@ -194,15 +195,4 @@ class IntrinsicsResult:
 
     def to_json(self, indent: int = 2) -> str:
         """The JSON report as text (:meth:`to_dict`, NaN written as null)."""
-        def clean(v):
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, list | tuple):
-                return [clean(x) for x in v]
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and not np.isfinite(v):
-                return None
-            return v
-
-        return json.dumps(clean(self.to_dict()), indent=indent) + "\n"
+        return json.dumps(json_safe(self.to_dict()), indent=indent) + "\n"

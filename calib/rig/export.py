@@ -20,7 +20,8 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..errors import InputError
-from .result import RigResult, json_safe
+from ..io.json_safe import json_safe
+from .result import RigResult
 
 FORMATS = ("opencv", "kalibr", "json")
 _KALIBR_DIST = {"radtan": "radtan", "equi": "equidistant", "none": "none"}

@@ -11,6 +11,7 @@ import numpy as np
 from ..camera.base import get_model
 from ..errors import DegenerateError
 from ..intrinsics.diagnostics import DistortionCheck, check_distortion, coverage, verdict
+from ..io.json_safe import json_safe
 from ..lie import so3
 from ..solver import Summary
 from .stereo import StereoReport, stereo_report
@@ -177,19 +178,6 @@ class RigResult:
         if self.stereo is not None:
             out["stereo"] = self.stereo.to_dict()
         return json_safe(out)
-
-
-def json_safe(v):
-    """``v`` with numpy scalars as Python numbers and NaN/inf as None (strict JSON)."""
-    if isinstance(v, dict):
-        return {k: json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [json_safe(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v
 
 
 def _scaled_sigma2(r: np.ndarray, n_free: int) -> float:
