@@ -77,9 +77,10 @@ def _check_options(board, square, workers, timeout, loss, loss_scale, method,
 
     if target is not None and (board is not None or square is not None):
         raise InputError("--target replaces --board/--square; give one or the other")
-    if square is not None and not (np.isfinite(square) and 1e-5 <= square <= 10):
+    if square is not None and not (np.isfinite(square) and 1e-5 <= square <= 1e3):
+        # a square of 25 (millimetres given as metres) gets a warning (_board), not this
         raise InputError(f"--square {square:g}: must be a positive length between 1e-05 and "
-                         "10 metres")
+                         "1000 metres")
     if board is not None and square is None:
         raise InputError("--board needs --square METRES (the size of one square)")
     if square is not None and board is None:

@@ -112,7 +112,7 @@ def test_api_input_errors(bundled):
 
 
 def test_behind_camera_counted_warned_and_kept(caplog):
-    start, _ = synthetic_bal(n_cameras=20, n_points=300, noise_px=0.5, seed=4)
+    start, _ = synthetic_bal(n_cameras=60, n_points=300, noise_px=0.5, seed=4)
     pts = start.points.copy()
     # Move three points behind the first camera that observes them (mirror their depth).
     R = _rodrigues(start.cameras[0, :3])

@@ -63,7 +63,7 @@ def test_coverage_gap_of_a_third_warns():
     assert frac == pytest.approx(18 / 48) and where == (5, 8, 0, 6)
     ok = dict(rms=0.3, per_view_rms=np.full(10, 0.3), used=np.ones(10, bool), std={},
               params=np.array([800.0, 800, 320, 240, 0, 0, 0, 0, 0]), converged=True)
-    dist = type("D", (), {"monotonic": True, "invertible": True})()
+    dist = type("D", (), {"monotonic": True, "invertible": True, "model": "pinhole"})()
     v, reasons = verdict(dist=dist, cover=cover, **ok)
     assert v == "WARN" and "no corners in 38% of the image (x 62-100% of the width" in reasons[0]
     cover[:, 6:] = 1  # 2 of 8 columns empty: 25%, no warning

@@ -30,6 +30,7 @@ def test_fit_intrinsics_on_bundled_images(tmp_path, bundled, capsys):
     assert abs(r["K"][0][0] - 536) < 5
     assert sorted(p.name for p in plots.iterdir()) == ["coverage.png", "distortion.png",
                                                        "histogram.png", "per_view_rms.png",
+                                                       "projection_uncertainty.png",
                                                        "residuals.png"]
 
 

@@ -104,7 +104,7 @@ def test_cli_fisheye_outputs_for_every_consumer(tmp_path, fisheye_corners_file):
     np.testing.assert_allclose(fs.getNode("camera_matrix").mat(), r["K"])
     np.testing.assert_allclose(fs.getNode("distortion_coefficients").mat().ravel(), r["dist"])
     fs.release()
-    assert len(list(plots.iterdir())) == 5
+    assert len(list(plots.iterdir())) == 6
     kal = tmp_path / "camchain.yaml"
     assert main(["fit-intrinsics", "--corners", str(fisheye_corners_file), "--model",
                  "double-sphere", "-o", str(kal), "--format", "kalibr", "--quiet"]) == 0

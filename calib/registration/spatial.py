@@ -57,10 +57,13 @@ def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8) -
     otherwise give 0. Points with ``k - 1`` copies or more fall back to the unique points."""
     from scipy.spatial import cKDTree
 
+    if len(points) < 2:
+        return 0.0
     rng = np.random.default_rng(seed)
     sel = rng.choice(len(points), min(sample, len(points)), replace=False)
     k = min(k, len(points))
     d, _ = cKDTree(points).query(points[sel], k=k)
+    d = np.asarray(d).reshape(len(sel), k)
     pos = d > 0
     first = d[np.arange(len(d)), np.argmax(pos, axis=1)]
     ok = pos.any(axis=1)
