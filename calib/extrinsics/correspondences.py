@@ -10,9 +10,10 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..errors import DegenerateError, InputError
+from ..io.json_safe import json_safe
 from ..lie import se3, so3
 from ..solver import Euclidean, HuberLoss, Problem, SE3Manifold, SolverOptions, solve
-from .result import _freeze, _json
+from .result import _freeze
 from .uncertainty import pose_std, solved_covariance
 
 MIN_PAIRS = 6
@@ -44,7 +45,7 @@ class PairsResult:
              "rms_all_px": float(np.sqrt(np.mean(self.residuals_px ** 2))),
              "pairs": [{"index": i, "residual_px": r, "inlier": bool(k)} for i, (r, k) in
                        enumerate(zip(self.residuals_px.tolist(), self.inliers, strict=True))]}
-        return {k: _json(v) for k, v in d.items()}
+        return json_safe(d)
 
 
 def _start(lens, params, pts, uv, threshold_px) -> np.ndarray:
