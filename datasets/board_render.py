@@ -266,8 +266,8 @@ def circlegrid_texture(target, radius_ratio: float = 0.3, px_per_spacing: int = 
 def render_texture(params: np.ndarray, T_cam_board: np.ndarray, tex: Texture,
                    image_size: tuple[int, int], supersample: int = 3, noise: float = 2.0,
                    blur: float = 0.0, rng: np.random.Generator | None = None,
-                   background: float = 120.0, dark: float = 25.0, light: float = 230.0
-                   ) -> np.ndarray:
+                   background: float = 120.0, dark: float = 25.0, light: float = 230.0,
+                   model: str = "pinhole") -> np.ndarray:
     """One 8-bit image ``(H, W)`` of a textured board (black -> ``dark``, white ->
     ``light``), then a Gaussian blur of ``blur`` px (sigma) and noise. Every supersample's
     ray is intersected with the board plane and the texture sampled there (bilinear)."""
@@ -275,7 +275,7 @@ def render_texture(params: np.ndarray, T_cam_board: np.ndarray, tex: Texture,
 
     w, h = image_size
     s = supersample
-    d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s))
+    d, ok = _rays(tuple(float(v) for v in params), (int(w), int(h)), int(s), model)
     rot, t = T_cam_board[:3, :3], T_cam_board[:3, 3]
     denom = d @ rot[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -302,7 +302,8 @@ def render_texture(params: np.ndarray, T_cam_board: np.ndarray, tex: Texture,
 
 def board_poses(n: int, points: np.ndarray, params: np.ndarray, image_size: tuple[int, int],
                 rng: np.random.Generator, tilt: float = 0.35, min_inside: float = 1.0,
-                from_front: bool = True, max_tries: int = 20000) -> np.ndarray:
+                from_front: bool = True, max_tries: int = 20000, model: str = "pinhole"
+                ) -> np.ndarray:
     """``n`` poses ``T_cam_board`` of a board with ``points (P, 3)`` (its outline), with at
     least a fraction ``min_inside`` of the points inside the image (< 1: partial views,
     the board running off the image edges). ``from_front``: the camera looks along the
@@ -326,8 +327,9 @@ def board_poses(n: int, points: np.ndarray, params: np.ndarray, image_size: tupl
         pc = se3.act(T, points)
         if np.any(pc[:, 2] <= 0.1 * depth):
             continue
-        uv = project(pc, params)
-        inside = (uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2) & (uv[:, 1] < h - 3)
+        uv, valid = _project(params, pc, model)
+        inside = valid & (uv[:, 0] > 2) & (uv[:, 0] < w - 3) & (uv[:, 1] > 2) & \
+            (uv[:, 1] < h - 3)
         if inside.mean() >= min_inside and inside.sum() >= 8:
             out.append(T)
             if len(out) == n:
@@ -349,10 +351,11 @@ class TargetRenderedSet:
 def render_target_set(target, n_views: int = 12, params: np.ndarray = DEFAULT_CAMERA,
                       image_size: tuple[int, int] = (640, 480), seed: int = 0,
                       min_inside: float = 1.0, tilt: float = 0.35, blur: float = 0.0,
-                      noise: float = 2.0, supersample: int = 3, texture: Texture | None = None
-                      ) -> TargetRenderedSet:
+                      noise: float = 2.0, supersample: int = 3, texture: Texture | None = None,
+                      model: str = "pinhole") -> TargetRenderedSet:
     """Seeded views of a ChArUco board, AprilGrid or circle grid (``calib.targets``) with
-    the true pixels of the points that fall inside each image (3 px margin)."""
+    the true pixels of the points that fall inside each image (3 px margin), through any
+    lens ``model`` with ``params`` (e.g. :data:`FISHEYE_CAMERA`)."""
     kind = target.name
     tex = texture or {"charuco": charuco_texture, "aprilgrid": aprilgrid_texture,
                       "circlegrid": circlegrid_texture}[kind](target)
@@ -364,14 +367,15 @@ def render_target_set(target, n_views: int = 12, params: np.ndarray = DEFAULT_CA
     gx, gy = np.meshgrid(np.linspace(0, 1, 7), np.linspace(0, 1, 7))
     grid = outline[0] + np.c_[gx.ravel(), gy.ravel()] * (outline[3] - outline[0])
     poses = board_poses(n_views, np.c_[grid, np.zeros(len(grid))], params, image_size, rng,
-                        tilt, min_inside, from_front=kind != "aprilgrid")
+                        tilt, min_inside, from_front=kind != "aprilgrid", model=model)
     pts = target.points()
     w, h = image_size
     images, ids, uvs, uv_all = [], [], [], []
     for T in poses:
-        images.append(render_texture(params, T, tex, image_size, supersample, noise, blur, rng))
-        uv = project(se3.act(T, pts), params)
-        ok = (uv[:, 0] > 3) & (uv[:, 0] < w - 4) & (uv[:, 1] > 3) & (uv[:, 1] < h - 4)
+        images.append(render_texture(params, T, tex, image_size, supersample, noise, blur, rng,
+                                     model=model))
+        uv, valid = _project(params, se3.act(T, pts), model)
+        ok = valid & (uv[:, 0] > 3) & (uv[:, 0] < w - 4) & (uv[:, 1] > 3) & (uv[:, 1] < h - 4)
         ids.append(np.flatnonzero(ok))
         uvs.append(uv[ok])
         uv_all.append(uv)
