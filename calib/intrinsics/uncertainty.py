@@ -180,11 +180,8 @@ class ViewBlocks:
     g_x: np.ndarray
 
 
-def _per_view_sums(prod: np.ndarray, view_index: np.ndarray, nv: int, runs: bool
-                   ) -> np.ndarray:
+def _per_view_sums(prod: np.ndarray, view_index: np.ndarray, nv: int) -> np.ndarray:
     """``(V, ...)`` sums over each view's rows of ``prod (N, ...)``."""
-    if runs:
-        return prod.reshape(nv, -1, *prod.shape[1:]).sum(axis=1)
     out = np.zeros((nv, *prod.shape[1:]))
     np.add.at(out, view_index, prod)
     return out
@@ -216,15 +213,22 @@ def view_blocks(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
     j_x = _pose_jacobian(j_p, p_cam)
     nv, n = len(poses), len(view_index)
     runs = n % nv == 0 and np.array_equal(view_index, np.repeat(np.arange(nv), n // nv))
+    if runs:  # equal runs of rows per view: one batched product per block kind
+        a = j_th.reshape(nv, -1, j_th.shape[2])
+        b = j_x.reshape(nv, -1, 6)
+        r = residuals.reshape(nv, -1, 1)
+        at, bt = a.transpose(0, 2, 1), b.transpose(0, 2, 1)
+        return ViewBlocks(m, params, free, aspect, at @ a, at @ b, bt @ b, (at @ r)[:, :, 0],
+                          (bt @ r)[:, :, 0])
     jtt = j_th.transpose(0, 2, 1)
     jxt = j_x.transpose(0, 2, 1)
     r = residuals[:, :, None]
     return ViewBlocks(m, params, free, aspect,
-                      _per_view_sums(jtt @ j_th, view_index, nv, runs),
-                      _per_view_sums(jtt @ j_x, view_index, nv, runs),
-                      _per_view_sums(jxt @ j_x, view_index, nv, runs),
-                      _per_view_sums((jtt @ r)[:, :, 0], view_index, nv, runs),
-                      _per_view_sums((jxt @ r)[:, :, 0], view_index, nv, runs))
+                      _per_view_sums(jtt @ j_th, view_index, nv),
+                      _per_view_sums(jtt @ j_x, view_index, nv),
+                      _per_view_sums(jxt @ j_x, view_index, nv),
+                      _per_view_sums((jtt @ r)[:, :, 0], view_index, nv),
+                      _per_view_sums((jxt @ r)[:, :, 0], view_index, nv))
 
 
 def coupled_from_blocks(bl: ViewBlocks, views: np.ndarray, residual_variance: float,
