@@ -27,25 +27,17 @@ from .hand_eye import detect_views, load_camera, make_target, matrix_text
 CLOUD_EXT = {".ply", ".pcd", ".npy", ".xyz", ".txt", ".pts", ".csv"}
 
 
-def frame_number(p: Path) -> int | None:
-    """The last number in the file name (without extension), or None."""
-    m = re.findall(r"\d+", p.stem)
-    return int(m[-1]) if m else None
-
-
 def pair_frames(images: list[Path], clouds: list[Path]) -> list[tuple[int, Path, Path]]:
     """``(number, image, cloud)`` per frame, by the last number in the file names;
     :class:`InputError` naming a file without a number, a repeated number, or a frame
     without a partner."""
     from calib.errors import InputError
+    from calib.io.frames import frame_key
 
     def index(paths, what):
         out: dict[int, Path] = {}
         for p in paths:
-            k = frame_number(p)
-            if k is None:
-                raise InputError(f"{p}: no frame number in the {what} file name (frames pair "
-                                 "by the last number in the name)")
+            k = frame_key(p)
             if k in out:
                 raise InputError(f"{p}: frame number {k} also in {out[k].name}")
             out[k] = p

@@ -8,29 +8,15 @@ pose. Frames pair across cameras by the last number in the image file name
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 
 import numpy as np
 
 from ..errors import InputError
+from ..io.frames import frame_key
 from ..io.validate import as_array
 from ..targets.base import Observation
-
-_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-
-
-def frame_key(name: str) -> int:
-    """The frame number of an image: the last number in its file name (not the folder),
-    ``"cam1/img_0007.png"`` -> 7; :class:`InputError` when the name has none."""
-    stem = PurePath(str(name)).stem
-    m = _LAST_NUMBER.search(stem)
-    if m is None:
-        raise InputError(f"{name}: no number in the file name to pair it with the other "
-                         "cameras' images (frames pair by the last number: left07 <-> right07)")
-    return int(m.group(1))
 
 
 @dataclass(frozen=True, eq=False)
