@@ -11,7 +11,7 @@ from calib.bundle.ba import cameras_to_poses
 from calib.residuals.bal_projection import BALProjection
 from calib.solver import Euclidean, Problem, SE3Manifold
 from calib.solver.normal_equations import linearize
-from calib.solver.schur import diagonals, reduce
+from calib.solver.schur import LinearSolveError, diagonals, inverse_and_factor, reduce
 from calib.solver.structure import Structure
 from calib_datasets.bal_synth import synthetic_bal
 
@@ -57,3 +57,18 @@ def test_dense_reduction_equals_explicit_schur(constant):
     assert np.abs(n[:, None] * (sparse.S.toarray() - red.S) * n).max() <= 1e-10
     if constant == "blocks":
         assert st.row_block == 3
+
+
+@pytest.mark.parametrize("d", [1, 3, 6])
+def test_inverse_and_factor_against_numpy(d):
+    rng = np.random.default_rng(d)
+    a = rng.normal(size=(50, d, d))
+    C = a @ a.transpose(0, 2, 1) + 0.1 * np.eye(d)
+    c_inv, l_inv = inverse_and_factor(C)
+    assert np.allclose(c_inv, np.linalg.inv(C), rtol=1e-10, atol=1e-10)
+    low = np.linalg.cholesky(C)
+    assert np.allclose(l_inv @ low, np.eye(d), atol=1e-10)
+    assert np.allclose(np.triu(l_inv, 1), 0.0)
+    C[7] = -C[7]  # one block not positive definite
+    with pytest.raises(LinearSolveError):
+        inverse_and_factor(C)
