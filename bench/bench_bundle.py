@@ -57,7 +57,7 @@ if spec["tool"] == "calib":
     r = bundle_adjust_problem(p, max_iterations=spec["max_iterations"])
     out = dict(initial_cost=r.initial_cost, final_cost=r.final_cost, iterations=r.iterations,
                time_s=r.time_s, termination=r.termination, solver=r.summary.linear_solver,
-               observations=len(p.observations), phases=r.phase_times_s)
+               observations=len(p.observations), phases=dict(r.phase_times_s))
 else:
     from colmap_reference import solve_with_colmap
     d = solve_with_colmap(p.cameras, p.points, p.camera_index, p.point_index, p.observations,

@@ -141,6 +141,9 @@ def bundle_adjust(
     if not (isinstance(loss_scale, int | float | np.floating) and 1e-6 <= loss_scale <= 1e6):
         raise InputError(f"loss_scale {loss_scale!r}: must be between 1e-06 and 1e+06 pixels")
     warnings = _coverage_warnings(cams, pts, ci, pi)
+    # camera-major rows: the engine's per-camera sums and W's block order need no gather
+    order = np.lexsort((pi, ci))
+    obs, ci, pi = obs[order], ci[order], pi[order]
     fam = BALProjection(obs)
     T0 = cameras_to_poses(cams)
     K0 = cams[:, 6:9]

@@ -34,41 +34,53 @@ class BALProjection(ResidualFamily):
         return np.einsum("nij,nj->ni", rot, X) + _take(T[:, :3, 3], indices[0])
 
     def evaluate(self, values, indices, jacobians=True):
+        # scalar columns (N,) throughout: numpy is fastest on contiguous 1-D arrays
         T, K = values[0], values[1]
-        rot = _take(T[:, :3, :3], indices[0])
+        ci = indices[0]
+        R = _take(np.ascontiguousarray(T[:, :3, :3]).reshape(len(T), 9), ci)  # (N, 9)
+        t = _take(np.ascontiguousarray(T[:, :3, 3]), ci)
         X = _take(values[2], indices[2])
-        P = np.einsum("nij,nj->ni", rot, X) + _take(T[:, :3, 3], indices[0])
+        X0, X1, X2 = X[:, 0], X[:, 1], X[:, 2]
+        x = R[:, 0] * X0 + R[:, 1] * X1 + R[:, 2] * X2 + t[:, 0]
+        y = R[:, 3] * X0 + R[:, 4] * X1 + R[:, 5] * X2 + t[:, 1]
+        z = R[:, 6] * X0 + R[:, 7] * X1 + R[:, 8] * X2 + t[:, 2]
         k = _take(K, indices[1])
         f, k1, k2 = k[:, 0], k[:, 1], k[:, 2]
-        inv_z = 1.0 / P[:, 2]
-        p = -P[:, :2] * inv_z[:, None]
-        r2 = p[:, 0] ** 2 + p[:, 1] ** 2
+        inv_z = 1.0 / z
+        px, py = -x * inv_z, -y * inv_z
+        r2 = px * px + py * py
         dist = 1.0 + r2 * (k1 + k2 * r2)
         fd = f * dist
-        res = fd[:, None] * p - self.observed
+        res = np.empty((len(x), 2))
+        res[:, 0] = fd * px
+        res[:, 1] = fd * py
+        res -= self.observed
         if not jacobians:
             return res, None
-        n = len(P)
-        # du/dp = f dist I + f (2 k1 + 4 k2 r2) p p^T
+        return res, self._jacobians(R, x, y, z, inv_z, px, py, r2, dist, fd, f, k1, k2)
+
+    @staticmethod
+    def _jacobians(R, x, y, z, inv_z, px, py, r2, dist, fd, f, k1, k2):
+        """``[(N, 2, 6), (N, 2, 3), (N, 2, 3)]``: views of one ``(N, 2, 12)`` buffer."""
+        n = len(x)
+        J = np.empty((n, 2, 12))
+        # du/dp = f dist I + f (2 k1 + 4 k2 r2) p p^T ; dp/dP = -inv_z [[1, 0, px], [0, 1, py]]
         g = f * (2.0 * k1 + 4.0 * k2 * r2)
-        dudp = g[:, None, None] * p[:, :, None] * p[:, None, :]
-        dudp[:, 0, 0] += fd
-        dudp[:, 1, 1] += fd
-        # dp/dP = [[-1/z, 0, x/z^2], [0, -1/z, y/z^2]] = -inv_z [[1, 0, p_x], [0, 1, p_y]]
-        dudP = np.empty((n, 2, 3))
-        dudP[:, :, :2] = -dudp * inv_z[:, None, None]
-        dudP[:, :, 2] = -np.einsum("nij,nj->ni", dudp, p) * inv_z[:, None]
-        # d(Exp(d) T X)/d d = [I, -hat(P)]
-        j_pose = np.empty((n, 2, 6))
-        j_pose[:, :, :3] = dudP
-        x, y, z = P[:, 0, None], P[:, 1, None], P[:, 2, None]
-        a, b, c = dudP[:, :, 0], dudP[:, :, 1], dudP[:, :, 2]
-        j_pose[:, :, 3] = -b * z + c * y
-        j_pose[:, :, 4] = a * z - c * x
-        j_pose[:, :, 5] = -a * y + b * x
-        j_k = np.empty((n, 2, 3))
-        j_k[:, :, 0] = dist[:, None] * p
-        j_k[:, :, 1] = (f * r2)[:, None] * p
-        j_k[:, :, 2] = (f * r2 * r2)[:, None] * p
-        j_x = np.matmul(dudP, rot)
-        return res, [j_pose, j_k, j_x]
+        gxy = g * px * py
+        for row, (d0, d1, pr) in enumerate(((fd + g * px * px, gxy, px),
+                                            (gxy, fd + g * py * py, py))):
+            a = -d0 * inv_z
+            b = -d1 * inv_z
+            c = -(d0 * px + d1 * py) * inv_z
+            Jr = J[:, row]
+            Jr[:, 0], Jr[:, 1], Jr[:, 2] = a, b, c  # d(Exp(d) T X)/d d = [I, -hat(P)]
+            Jr[:, 3] = c * y - b * z
+            Jr[:, 4] = a * z - c * x
+            Jr[:, 5] = b * x - a * y
+            Jr[:, 6] = dist * pr
+            fr = f * r2 * pr
+            Jr[:, 7] = fr
+            Jr[:, 8] = fr * r2
+            for col in range(3):  # d/dX = du/dP R
+                Jr[:, 9 + col] = a * R[:, col] + b * R[:, 3 + col] + c * R[:, 6 + col]
+        return [J[:, :, :6], J[:, :, 6:9], J[:, :, 9:]]

@@ -253,6 +253,7 @@ class ElimPlan:
     w: BsrPattern | None = None
     wt: BsrPattern | None = None
     sub_pos: np.ndarray | None = None
+    pairs: object = None  # schur_dense.PairProducts, made on the first dense elimination
 
 
 def _slot_plans(layouts: dict, rb: ResidualBlock) -> tuple[list[SlotPlan], SlotPlan | None]:
