@@ -1,6 +1,7 @@
-"""Issue 14's statistic for the 6-DoF results of this round (hand-eye, rig, camera-LiDAR): over 50 seeded synthetic
-problems with known truth, the mean Mahalanobis distance squared over 6 of the error (left
-twist against the reported covariance) is in [0.5, 2] (a statistic, not one lucky case)."""
+"""Issue 14's statistic for the 6-DoF results of this round (hand-eye, rig, camera-LiDAR):
+over 50 seeded synthetic problems with known truth, the mean Mahalanobis distance squared
+over 6 of the error (left twist against the reported covariance) is in [0.5, 2] (a
+statistic, not one lucky case)."""
 
 from __future__ import annotations
 
