@@ -34,6 +34,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 import open3d as o3d  # noqa: E402
+
 try:
     import small_gicp  # noqa: E402
 except ImportError:  # optional third column
