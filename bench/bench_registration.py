@@ -5,6 +5,7 @@ Usage (from the repository root; CALIB_SHARED or ../shared gives the bunny scans
     python bench/bench_registration.py accuracy
     python bench/bench_registration.py basin --trials 100
     python bench/bench_registration.py speed --sizes 10000 100000 1000000 --repeats 5
+    python bench/bench_registration.py cli --repeats 5
     python bench/bench_registration.py all
 
 accuracy: Stanford bunny pairs against the bun.conf ground truth (bun045->bun000 from the
@@ -19,6 +20,9 @@ speed: median wall time of the whole call from point arrays (target normals and 
   neighbours) on two independent samples of a smooth synthetic surface, 2 threads, exactly
   30 iterations for every tool (early stopping disabled), plus each tool's own default
   stopping. Runs alternate between the tools.
+cli: whole process (interpreter start, imports, read, normals, FPFH + RANSAC, ICP, write)
+  of the README's ``calib register-clouds`` on the bundled bunny pair against an Open3D
+  script doing the same steps (O3D_SCRIPT), each its own process, alternating.
 """
 
 from __future__ import annotations
@@ -254,9 +258,86 @@ def _sg_with_normals(src_pts, tgt_pts, init, max_d, fixed):
     return sg_align(sg_cloud(src_pts), sg_tgt, init, "PLANE_ICP", max_d=max_d, fixed=fixed)
 
 
+#: Open3D's equivalent of ``calib register-clouds SRC TGT --voxel V -o T.txt --report R``:
+#: read, voxel-downsample, normals, FPFH + RANSAC at calib's global voxel (target radius /
+#: 25, the same RANSAC settings), point-to-plane ICP at 3 voxels, write the matrix and a
+#: report. Run as its own process, like the CLI.
+O3D_SCRIPT = """
+import json, sys
+import numpy as np
+import open3d as o3d
+src_path, tgt_path, voxel, out, report = sys.argv[1:6]
+voxel = float(voxel)
+reg = o3d.pipelines.registration
+src = o3d.io.read_point_cloud(src_path).voxel_down_sample(voxel)
+tgt = o3d.io.read_point_cloud(tgt_path).voxel_down_sample(voxel)
+for p in (src, tgt):
+    p.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2 * voxel, max_nn=30))
+q = np.asarray(tgt.points)
+gv = float(np.sqrt(np.max(np.sum((q - q.mean(0)) ** 2, axis=1)))) / 25
+feats, down = [], []
+for p in (src, tgt):
+    d = p.voxel_down_sample(gv)
+    d.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2 * gv, max_nn=30))
+    feats.append(reg.compute_fpfh_feature(
+        d, o3d.geometry.KDTreeSearchParamHybrid(radius=5 * gv, max_nn=100)))
+    down.append(d)
+o3d.utility.random.seed(0)
+g = reg.registration_ransac_based_on_feature_matching(
+    down[0], down[1], feats[0], feats[1], True, 1.5 * gv,
+    reg.TransformationEstimationPointToPoint(False), 3,
+    [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9),
+     reg.CorrespondenceCheckerBasedOnDistance(1.5 * gv)],
+    reg.RANSACConvergenceCriteria(100000, 0.999))
+r = reg.registration_icp(src, tgt, 3 * voxel, g.transformation,
+                         reg.TransformationEstimationPointToPlane(),
+                         reg.ICPConvergenceCriteria(max_iteration=30))
+np.savetxt(out, r.transformation)
+json.dump({"fitness": r.fitness, "inlier_rmse": r.inlier_rmse}, open(report, "w"))
+"""
+
+
+def cli(repeats: int) -> None:
+    """Whole process, side by side: the README's ``calib register-clouds`` on the bundled
+    bunny pair (no --init: FPFH + RANSAC first) against :data:`O3D_SCRIPT`."""
+    import subprocess
+    import tempfile
+
+    folder = ROOT / "datasets" / "bunny"
+    _, _, G = pair(folder, "bun045.ply", "bun000.ply")
+    args = [str(folder / "bun045.ply"), str(folder / "bun000.ply")]
+    calib_exe = str(Path(sys.executable).with_name("calib"))
+    print(f"## Whole process, bunny bun045 -> bun000 (voxel 1 mm, global init), median of "
+          f"{repeats} alternating runs; load {os.getloadavg()[0]:.1f}")
+    print("| tool | wall time (s) | rot err (deg) | trans err (mm) |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "o3d_register.py"
+        script.write_text(O3D_SCRIPT)
+        cmds = {
+            "calib register-clouds": [calib_exe, "register-clouds", *args, "--voxel", "0.001",
+                                      "-o", f"{tmp}/c.txt", "--report", f"{tmp}/c.json",
+                                      "--quiet"],
+            "Open3D script": [sys.executable, str(script), *args, "0.001", f"{tmp}/o.txt",
+                              f"{tmp}/o.json"],
+        }
+        times = {k: [] for k in cmds}
+        for _ in range(repeats):
+            for name, cmd in cmds.items():
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True)
+                times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for name, out in (("calib register-clouds", "c.txt"), ("Open3D script", "o.txt")):
+            r, t = pose_error(np.loadtxt(f"{tmp}/{out}"), G)
+            print(f"| {name} | {med[name]:.3f} | {r:.3f} | {1e3 * t:.3f} |")
+    print(f"ratio calib/Open3D: {med['calib register-clouds'] / med['Open3D script']:.2f}; "
+          f"load after {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=["accuracy", "basin", "speed", "all"])
+    ap.add_argument("part", choices=["accuracy", "basin", "speed", "cli", "all"])
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeats", type=int, default=5)
@@ -267,6 +348,8 @@ def main() -> None:
         basin(a.trials)
     if a.part in ("speed", "all"):
         speed(a.sizes, a.repeats)
+    if a.part in ("cli", "all"):
+        cli(a.repeats)
 
 
 if __name__ == "__main__":
