@@ -128,7 +128,6 @@ def accuracy() -> None:
     for s, t, perturb in (("bun045.ply", "bun000.ply", False), ("bun090.ply", "bun045.ply", True)):
         src, tgt, G, init = bunny_case(s, t, perturb)
         P, Q, N = (np.asarray(x) for x in (src.points, tgt.points, tgt.normals))
-        sg_src, sg_tgt = sg_cloud(P, True), sg_cloud(Q, True)
         rows = [
             ("calib point-to-plane (Huber, auto scale)", ours, (P, Q, N, init), {}),
             ("calib point-to-plane (least squares)", ours, (P, Q, N, init), {"loss": None}),
@@ -136,9 +135,11 @@ def accuracy() -> None:
              {"method": "point-to-point"}),
             ("Open3D point-to-plane", o3d_icp, (src, tgt, init), {}),
             ("Open3D point-to-point", o3d_icp, (src, tgt, init), {"plane": False}),
-            ("small_gicp PLANE_ICP", sg_align, (sg_src, sg_tgt, init, "PLANE_ICP"), {}),
-            ("small_gicp GICP", sg_align, (sg_src, sg_tgt, init, "GICP"), {}),
         ]
+        if small_gicp is not None:
+            sg_src, sg_tgt = sg_cloud(P, True), sg_cloud(Q, True)
+            rows += [("small_gicp PLANE_ICP", sg_align, (sg_src, sg_tgt, init, "PLANE_ICP"), {}),
+                     ("small_gicp GICP", sg_align, (sg_src, sg_tgt, init, "GICP"), {})]
         for name, f, args, kw in rows:
             T, dt = timed(f, *args, **kw)
             T = T.T_target_source if hasattr(T, "T_target_source") else \
