@@ -5,6 +5,7 @@ Usage (from the repository root; CALIB_SHARED or ../shared gives the bunny scans
     python bench/bench_registration.py accuracy
     python bench/bench_registration.py basin --trials 100
     python bench/bench_registration.py speed --sizes 10000 100000 1000000 --repeats 5
+    python bench/bench_registration.py cli --repeats 5
     python bench/bench_registration.py all
 
 accuracy: Stanford bunny pairs against the bun.conf ground truth (bun045->bun000 from the
@@ -14,10 +15,14 @@ accuracy: Stanford bunny pairs against the bun.conf ground truth (bun045->bun000
 basin: random initial perturbations (rotation up to 20 deg, translation up to 10% of the
   cloud extent, seeded) on a bunny pair; a trial succeeds when the result is within 0.5 deg
   and 1% of the extent of the truth.
-speed: median wall time of the registration call itself (target normals precomputed and
-  shared; k-d tree construction included for every tool, as Open3D builds its own) on two
-  independent samples of a smooth synthetic surface, 2 threads, exactly 30 iterations for
-  every tool (early stopping disabled), plus each tool's own default stopping.
+speed: median wall time of the whole call from point arrays (target normals and k-d
+  trees included for every tool; Open3D's normals with calib's default radius, 30
+  neighbours) on two independent samples of a smooth synthetic surface, 2 threads, exactly
+  30 iterations for every tool (early stopping disabled), plus each tool's own default
+  stopping. Runs alternate between the tools.
+cli: whole process (interpreter start, imports, read, normals, FPFH + RANSAC, ICP, write)
+  of the README's ``calib register-clouds`` on the bundled bunny pair against an Open3D
+  script doing the same steps (O3D_SCRIPT), each its own process, alternating.
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 import open3d as o3d  # noqa: E402
-import small_gicp  # noqa: E402
+
+try:
+    import small_gicp  # noqa: E402
+except ImportError:  # optional third column
+    small_gicp = None
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -98,7 +107,7 @@ def sg_align(src, tgt, init, kind, max_d=MAX_D, iters=ITERS, tree=None, fixed=Fa
 
 
 def ours(src_pts, tgt_pts, tgt_normals, init, max_d=MAX_D, iters=ITERS, fixed=False, **kw):
-    stop = {"relative_fitness": -1.0, "relative_rmse": -1.0, "transform_tolerance": -1.0} \
+    stop = {"relative_fitness": 0.0, "relative_rmse": 0.0, "transform_tolerance": 0.0} \
         if fixed else {}
     return register(src_pts, tgt_pts, init,
                     ICPOptions(max_correspondence_distance=max_d, max_iterations=iters,
@@ -119,7 +128,6 @@ def accuracy() -> None:
     for s, t, perturb in (("bun045.ply", "bun000.ply", False), ("bun090.ply", "bun045.ply", True)):
         src, tgt, G, init = bunny_case(s, t, perturb)
         P, Q, N = (np.asarray(x) for x in (src.points, tgt.points, tgt.normals))
-        sg_src, sg_tgt = sg_cloud(P, True), sg_cloud(Q, True)
         rows = [
             ("calib point-to-plane (Huber, auto scale)", ours, (P, Q, N, init), {}),
             ("calib point-to-plane (least squares)", ours, (P, Q, N, init), {"loss": None}),
@@ -127,9 +135,11 @@ def accuracy() -> None:
              {"method": "point-to-point"}),
             ("Open3D point-to-plane", o3d_icp, (src, tgt, init), {}),
             ("Open3D point-to-point", o3d_icp, (src, tgt, init), {"plane": False}),
-            ("small_gicp PLANE_ICP", sg_align, (sg_src, sg_tgt, init, "PLANE_ICP"), {}),
-            ("small_gicp GICP", sg_align, (sg_src, sg_tgt, init, "GICP"), {}),
         ]
+        if small_gicp is not None:
+            sg_src, sg_tgt = sg_cloud(P, True), sg_cloud(Q, True)
+            rows += [("small_gicp PLANE_ICP", sg_align, (sg_src, sg_tgt, init, "PLANE_ICP"), {}),
+                     ("small_gicp GICP", sg_align, (sg_src, sg_tgt, init, "GICP"), {})]
         for name, f, args, kw in rows:
             T, dt = timed(f, *args, **kw)
             T = T.T_target_source if hasattr(T, "T_target_source") else \
@@ -189,49 +199,52 @@ def synthetic(n: int):
     return src, tgt, G
 
 
+def _o3d_with_normals(src_pts, tgt_pts, init, max_d, fixed):
+    """Open3D as a user runs it: clouds from arrays, target normals (hybrid search, 30
+    neighbours, the radius calib uses by default), point-to-plane ICP."""
+    sp, tp = pcd(src_pts), pcd(tgt_pts)
+    tp.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=_radius(tgt_pts),
+                                                              max_nn=30))
+    return o3d_icp(sp, tp, init, max_d=max_d, fixed=fixed)
+
+
+def _radius(points) -> float:
+    from calib.registration.spatial import spacing
+
+    return 3 * spacing(points)
+
+
 def speed(sizes: list[int], repeats: int) -> None:
-    print("## Speed: median wall time of the registration call (s), 2 threads, "
-          f"median of {repeats}")
-    print("| points | mode | calib p2plane | Open3D p2plane | small_gicp PLANE_ICP | "
-          "calib/Open3D | calib/small_gicp | iterations (calib, O3D, sg) | rot err deg "
-          "(calib, O3D, sg) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("## Speed: median wall time (s) of the whole call, target normals and k-d trees "
+          f"included for every tool, 2 threads, median of {repeats} alternating runs")
+    sg = small_gicp is not None
+    print("| points | mode | calib p2plane | Open3D p2plane | calib/Open3D |"
+          + (" small_gicp PLANE_ICP | calib/small_gicp |" if sg else "")
+          + " iterations (calib) | rot err deg (calib, O3D) |")
+    print("|---|---|---|---|---|" + ("---|---|" if sg else "") + "---|---|")
     base = {}
     for n in sizes:
         src, tgt, G = synthetic(n)
-        spacing = 20.0 / np.sqrt(n)
         max_d = 0.5  # covers the 18 cm initial offset at every size
-        tp = pcd(tgt)
-        tp.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(20))
-        N = np.asarray(tp.normals).copy()
-        sp = pcd(src)
-        sg_src = sg_cloud(src)
-        sg_tgt = sg_cloud(tgt)
-        small_gicp.estimate_normals(sg_tgt, num_neighbors=20, num_threads=THREADS)
         init = np.eye(4)
-        del spacing
         for fixed in (True, False):
             times = {"c": [], "o": [], "s": []}
-            its = {}
-            errs = {}
             for _ in range(repeats):
-                res, dt = timed(ours, src, tgt, N, init, max_d=max_d, fixed=fixed)
+                res, dt = timed(ours, src, tgt, None, init, max_d=max_d, fixed=fixed)
                 times["c"].append(dt)
-                its["c"], errs["c"] = res.iterations, pose_error(res.T_target_source, G)[0]
-                T, dt = timed(o3d_icp, sp, tp, init, max_d=max_d, fixed=fixed)
+                its, err_c = res.iterations, pose_error(res.T_target_source, G)[0]
+                T, dt = timed(_o3d_with_normals, src, tgt, init, max_d, fixed)
                 times["o"].append(dt)
-                errs["o"] = pose_error(T, G)[0]
-                (T, k), dt = timed(sg_align, sg_src, sg_tgt, init, "PLANE_ICP", max_d=max_d,
-                                   fixed=fixed)
-                times["s"].append(dt)
-                its["s"], errs["s"] = k, pose_error(T, G)[0]
-            med = {k: statistics.median(v) for k, v in times.items()}
+                err_o = pose_error(T, G)[0]
+                if sg:
+                    _, dt = timed(_sg_with_normals, src, tgt, init, max_d, fixed)
+                    times["s"].append(dt)
+            med = {k: statistics.median(v) for k, v in times.items() if v}
             mode = "30 fixed" if fixed else "own stop"
             base.setdefault(mode, []).append((n, med["c"], med["o"]))
-            print(f"| {n} | {mode} | {med['c']:.4f} | {med['o']:.4f} | {med['s']:.4f} | "
-                  f"{med['c'] / med['o']:.2f} | {med['c'] / med['s']:.2f} | "
-                  f"{its['c']}, {30 if fixed else '?'}, {its['s']} | "
-                  f"{errs['c']:.4f}, {errs['o']:.4f}, {errs['s']:.4f} |")
+            sgc = f" {med['s']:.4f} | {med['c'] / med['s']:.2f} |" if sg else ""
+            print(f"| {n} | {mode} | {med['c']:.4f} | {med['o']:.4f} | "
+                  f"{med['c'] / med['o']:.2f} |{sgc} {its} | {err_c:.4f}, {err_o:.4f} |")
     for mode, rows in base.items():
         if len(rows) > 1:
             (n0, c0, o0), (n1, c1, o1) = rows[0], rows[-1]
@@ -240,9 +253,92 @@ def speed(sizes: list[int], repeats: int) -> None:
                   f"N log N x{nlogn:.1f}")
 
 
+def _sg_with_normals(src_pts, tgt_pts, init, max_d, fixed):
+    sg_tgt = sg_cloud(tgt_pts)
+    small_gicp.estimate_normals(sg_tgt, num_neighbors=20, num_threads=THREADS)
+    return sg_align(sg_cloud(src_pts), sg_tgt, init, "PLANE_ICP", max_d=max_d, fixed=fixed)
+
+
+#: Open3D's equivalent of ``calib register-clouds SRC TGT --voxel V -o T.txt --report R``:
+#: read, voxel-downsample, normals, FPFH + RANSAC at calib's global voxel (target radius /
+#: 25, the same RANSAC settings), point-to-plane ICP at 3 voxels, write the matrix and a
+#: report. Run as its own process, like the CLI.
+O3D_SCRIPT = """
+import json, sys
+import numpy as np
+import open3d as o3d
+src_path, tgt_path, voxel, out, report = sys.argv[1:6]
+voxel = float(voxel)
+reg = o3d.pipelines.registration
+src = o3d.io.read_point_cloud(src_path).voxel_down_sample(voxel)
+tgt = o3d.io.read_point_cloud(tgt_path).voxel_down_sample(voxel)
+for p in (src, tgt):
+    p.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2 * voxel, max_nn=30))
+q = np.asarray(tgt.points)
+gv = float(np.sqrt(np.max(np.sum((q - q.mean(0)) ** 2, axis=1)))) / 25
+feats, down = [], []
+for p in (src, tgt):
+    d = p.voxel_down_sample(gv)
+    d.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2 * gv, max_nn=30))
+    feats.append(reg.compute_fpfh_feature(
+        d, o3d.geometry.KDTreeSearchParamHybrid(radius=5 * gv, max_nn=100)))
+    down.append(d)
+o3d.utility.random.seed(0)
+g = reg.registration_ransac_based_on_feature_matching(
+    down[0], down[1], feats[0], feats[1], True, 1.5 * gv,
+    reg.TransformationEstimationPointToPoint(False), 3,
+    [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9),
+     reg.CorrespondenceCheckerBasedOnDistance(1.5 * gv)],
+    reg.RANSACConvergenceCriteria(100000, 0.999))
+r = reg.registration_icp(src, tgt, 3 * voxel, g.transformation,
+                         reg.TransformationEstimationPointToPlane(),
+                         reg.ICPConvergenceCriteria(max_iteration=30))
+np.savetxt(out, r.transformation)
+json.dump({"fitness": r.fitness, "inlier_rmse": r.inlier_rmse}, open(report, "w"))
+"""
+
+
+def cli(repeats: int) -> None:
+    """Whole process, side by side: the README's ``calib register-clouds`` on the bundled
+    bunny pair (no --init: FPFH + RANSAC first) against :data:`O3D_SCRIPT`."""
+    import subprocess
+    import tempfile
+
+    folder = ROOT / "datasets" / "bunny"
+    _, _, G = pair(folder, "bun045.ply", "bun000.ply")
+    args = [str(folder / "bun045.ply"), str(folder / "bun000.ply")]
+    calib_exe = str(Path(sys.executable).with_name("calib"))
+    print(f"## Whole process, bunny bun045 -> bun000 (voxel 1 mm, global init), median of "
+          f"{repeats} alternating runs; load {os.getloadavg()[0]:.1f}")
+    print("| tool | wall time (s) | rot err (deg) | trans err (mm) |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "o3d_register.py"
+        script.write_text(O3D_SCRIPT)
+        cmds = {
+            "calib register-clouds": [calib_exe, "register-clouds", *args, "--voxel", "0.001",
+                                      "-o", f"{tmp}/c.txt", "--report", f"{tmp}/c.json",
+                                      "--quiet"],
+            "Open3D script": [sys.executable, str(script), *args, "0.001", f"{tmp}/o.txt",
+                              f"{tmp}/o.json"],
+        }
+        times = {k: [] for k in cmds}
+        for _ in range(repeats):
+            for name, cmd in cmds.items():
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True)
+                times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for name, out in (("calib register-clouds", "c.txt"), ("Open3D script", "o.txt")):
+            r, t = pose_error(np.loadtxt(f"{tmp}/{out}"), G)
+            print(f"| {name} | {med[name]:.3f} | {r:.3f} | {1e3 * t:.3f} |")
+    print(f"ratio calib/Open3D: {med['calib register-clouds'] / med['Open3D script']:.2f}; "
+          f"load after {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=["accuracy", "basin", "speed", "all"])
+    ap.add_argument("part", choices=["accuracy", "basin", "speed", "cli", "all"])
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeats", type=int, default=5)
@@ -253,6 +349,8 @@ def main() -> None:
         basin(a.trials)
     if a.part in ("speed", "all"):
         speed(a.sizes, a.repeats)
+    if a.part in ("cli", "all"):
+        cli(a.repeats)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,11 @@ class Matches:
 class NearestNeighbors:
     """Exact nearest neighbours of moving source points in a fixed target cloud."""
 
-    def __init__(self, target: np.ndarray, workers: int = -1) -> None:
+    def __init__(self, target: np.ndarray, workers: int = -1, tree: cKDTree | None = None
+                 ) -> None:
         self.target = np.ascontiguousarray(target, dtype=float)
-        self.tree = cKDTree(self.target, leafsize=16, balanced_tree=False, compact_nodes=False)
+        self.tree = tree if tree is not None else \
+            cKDTree(self.target, leafsize=16, balanced_tree=False, compact_nodes=False)
         self.workers = workers
         self._pos = None  # positions at the last query
         self._idx = None

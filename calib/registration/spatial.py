@@ -51,10 +51,12 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
     return np.asarray(to_o3d(points).voxel_down_sample(voxel).points)
 
 
-def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8) -> float:
+def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8,
+            tree=None) -> float:
     """Median distance to the nearest *distinct* neighbour (from a random sample of at most
     ``sample`` points): repeated points (a cloud stored twice, stacked scans) would
-    otherwise give 0. Points with ``k - 1`` copies or more fall back to the unique points."""
+    otherwise give 0. Points with ``k - 1`` copies or more fall back to the unique points.
+    ``tree``: a ``scipy.spatial.cKDTree`` of ``points`` to reuse."""
     from scipy.spatial import cKDTree
 
     if len(points) < 2:
@@ -62,7 +64,7 @@ def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8) -
     rng = np.random.default_rng(seed)
     sel = rng.choice(len(points), min(sample, len(points)), replace=False)
     k = min(k, len(points))
-    d, _ = cKDTree(points).query(points[sel], k=k)
+    d, _ = (cKDTree(points) if tree is None else tree).query(points[sel], k=k)
     d = np.asarray(d).reshape(len(sel), k)
     pos = d > 0
     first = d[np.arange(len(d)), np.argmax(pos, axis=1)]
