@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # numpy is imported in as_array: the file checks stay light (CLI start-up)
+    import numpy as np
 
 #: Files larger than this are refused before loading (bytes); override per call.
 MAX_FILE_BYTES = 2 * 1024**3
@@ -19,6 +21,8 @@ def as_array(name: str, value, shape: tuple, dtype=float, finite: bool = True) -
     Raises :class:`InputError` on a wrong shape, a non-numeric value (text, complex
     numbers: numpy would drop the imaginary part with only a warning), or NaN/inf.
     """
+    import numpy as np
+
     try:
         raw = np.asarray(value)
         if raw.dtype.kind == "c":
