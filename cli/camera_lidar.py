@@ -18,11 +18,12 @@ from .common import (
     check_outputs,
     expand_inputs,
     info,
+    matrix_text,
     write_json,
     write_outputs,
     write_text,
 )
-from .hand_eye import detect_views, load_camera, make_target, matrix_text
+from .hand_eye import detect_views, load_camera, make_target
 
 CLOUD_EXT = {".ply", ".pcd", ".npy", ".xyz", ".txt", ".pts", ".csv"}
 

@@ -207,3 +207,9 @@ def _os_errors(path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def matrix_text(T) -> str:
+    """A 4x4 transform as four lines of round-trip exact numbers (``numpy.loadtxt`` reads it
+    back)."""
+    return "\n".join(" ".join(f"{float(v):.17g}" for v in row) for row in T) + "\n"

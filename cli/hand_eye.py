@@ -23,6 +23,7 @@ from .common import (
     check_outputs,
     expand_inputs,
     info,
+    matrix_text,
     progress_bar,
     write_json,
     write_outputs,
@@ -30,13 +31,6 @@ from .common import (
 )
 
 SETUP_HELP = "eye-in-hand (camera on the gripper) | eye-to-hand (camera fixed)."
-
-
-def matrix_text(T: np.ndarray) -> str:
-    """A 4x4 matrix as text, one row a line, full precision."""
-    import numpy as np
-
-    return "\n".join(" ".join(f"{v:.17g}" for v in row) for row in np.asarray(T)) + "\n"
 
 
 def load_camera(path: Path):

@@ -15,6 +15,7 @@ from .common import (
     check_outputs,
     flags,
     info,
+    matrix_text,
     write_json,
     write_outputs,
     write_text,
@@ -25,11 +26,6 @@ FLAGS = {"init": "--init", "voxel_size": "--voxel", "max_correspondence_distance
          "--max-distance", "loss_scale": "--loss-scale", "loss": "--loss",
          "max_iterations": "--max-iterations", "method": "--method",
          "min_fitness": "--min-fitness"}
-
-
-def matrix_text(T: np.ndarray) -> str:
-    """A 4x4 matrix as four lines of round-trip exact numbers."""
-    return "\n".join(" ".join(f"{v:.17g}" for v in row) for row in T) + "\n"
 
 
 def _check_trust(result, keep: bool) -> None:
