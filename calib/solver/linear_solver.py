@@ -1,8 +1,10 @@
 """Solvers for the reduced system ``S x = b`` (symmetric positive definite).
 
-``dense``: Cholesky (LAPACK). ``sparse``: SuperLU with a minimum-degree ordering of
-``S + S^T``. ``cg``: conjugate gradients with a block-Jacobi preconditioner built from the
-diagonal blocks of each reduced parameter block (as Ceres' ITERATIVE_SCHUR + SCHUR_JACOBI).
+``dense``: Cholesky (LAPACK). ``sparse``: banded Cholesky after a reverse Cuthill-McKee
+ordering (:class:`.schur_sparse.BandedCholesky`) when the band is narrow enough that its
+factorisation costs no more than the largest dense one, else SuperLU with a minimum-degree
+ordering of ``S + S^T``. ``cg``: conjugate gradients with a block-Jacobi preconditioner built
+from the diagonal blocks of each reduced parameter block (as Ceres' ITERATIVE_SCHUR + SCHUR_JACOBI).
 """
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .schur import LinearSolveError, batched_inverse
+from .schur_sparse import BandedCholesky, reduced_pattern
 from .structure import Structure
 
 
 def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int) -> str:
-    """The solver ``auto`` picks for a reduced system of ``structure.n_reduced`` unknowns."""
+    """The solver ``auto`` picks for a reduced system of ``structure.n_reduced`` unknowns:
+    dense up to ``dense_max``; beyond, sparse when ``S`` is banded (factorisation no dearer
+    than a dense one of ``dense_max``) or has at most ``sparse_max`` unknowns, else CG.
+    Sets ``structure.banded`` when the sparse solver will use band storage."""
+    n = structure.n_reduced
+    if requested == "dense" or (requested == "auto" and n <= dense_max):
+        return "dense"
+    if requested in ("auto", "sparse") and structure.banded is None:
+        pattern = reduced_pattern(structure)
+        if pattern is not None:
+            banded = BandedCholesky(pattern)
+            if banded.flops() <= dense_max ** 3 / 3.0:
+                structure.banded = banded
     if requested != "auto":
         return requested
-    n = structure.n_reduced
-    if n <= dense_max:
-        return "dense"
-    return "sparse" if n <= sparse_max else "cg"
+    return "sparse" if structure.banded is not None or n <= sparse_max else "cg"
 
 
 def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, method: str,
@@ -40,6 +52,13 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
             raise LinearSolveError("reduced system is not positive definite") from exc
         x = sla.cho_solve(factor, b, check_finite=False)
         its = 1
+    elif method == "sparse" and structure.banded is not None and sp.issparse(S) \
+            and S.format == "bsr":
+        try:
+            x = structure.banded.solve(S, b)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise LinearSolveError("reduced system is not positive definite") from exc
+        its = 1
     elif method == "sparse":
         try:
             lu = spla.splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A",
@@ -49,7 +68,7 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
         x = lu.solve(b)
         its = 1
     elif method == "cg":
-        pre = block_jacobi(structure, S)
+        pre = block_jacobi(structure, S.tocsr())
         count = [0]
 
         def cb(_):

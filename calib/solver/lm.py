@@ -139,7 +139,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             return finish("no_convergence", f"time limit of {opts.max_time_s} s reached", cost)
         t0 = t_it
         try:
-            red = reduce(structure, neq, mu, diag, dense=method == "dense")
+            red = reduce(structure, neq, mu, diag, dense=method == "dense", blocks=True)
             t0 = clock.add("schur", t0)
             dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
                                                 opts.cg_tolerance, opts.cg_max_iterations)

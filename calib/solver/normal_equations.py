@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .structure import Structure, TermPlan, check_family_output
+from .structure import ElimPlan, Structure, TermPlan, check_family_output
 
 
 @dataclass
@@ -23,7 +23,26 @@ class ElimSystem:
     g: np.ndarray  # (P, d)
     w_sub: np.ndarray  # (K, r, d) sub-blocks of W in the pattern's order
     W: sp.bsr_matrix  # (n_r, P*d)
-    WT: sp.bsr_matrix  # (P*d, n_r)
+    plan: ElimPlan  # the group's patterns
+
+    @property
+    def WT(self) -> sp.bsr_matrix:
+        """``W^T`` ``(P*d, n_r)``, formed on first use (only the general Schur path needs it:
+        a transposed copy of every sub-block)."""
+        wt = self.__dict__.get("_wt")
+        if wt is None:
+            wt = self.__dict__["_wt"] = self.plan.wt.build(self.w_sub, transpose=True)
+        return wt
+
+    def wt_dot(self, x: np.ndarray) -> np.ndarray:
+        """``W^T x`` as ``(P, d)`` for ``x (n_r,)``, from the sub-blocks (no ``W^T``)."""
+        plan = self.plan
+        r = self.w_sub.shape[1]
+        xs = np.take(x.reshape(-1, r), plan.sub_row, axis=0)  # (K, r)
+        seg = plan.sub_segments()
+        out = np.zeros_like(self.g)
+        out[seg.keys] = seg.weighted_sum(xs, self.w_sub)
+        return out
 
 
 @dataclass
@@ -127,10 +146,10 @@ class _Sums:
             C, g = self.elim[name]
             d = plan.group.df
             rb = structure.row_block
-            w_sub = (np.concatenate([s.reshape(-1, rb, d) for s in subs[name]]) if subs[name]
+            parts = [s.reshape(-1, rb, d) for s in subs[name]]
+            w_sub = (parts[0] if len(parts) == 1 else np.concatenate(parts) if parts
                      else np.zeros((0, rb, d)))
-            elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub),
-                                    plan.wt.build(w_sub, transpose=True))
+            elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub), plan)
         return NormalEquations(self.g_r, A, elim)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .normal_equations import NormalEquations
-from .schur_dense import PairProducts
+from .schur_sparse import pair_products, reduced_pattern
 from .structure import Structure, take_rows
 
 
@@ -80,10 +80,12 @@ def diagonals(neq: NormalEquations, lo: float, hi: float) -> tuple[np.ndarray, d
 
 
 def reduce(structure: Structure, neq: NormalEquations, mu: float,
-           diag: tuple[np.ndarray, dict] | None = None, dense: bool = False) -> ReducedSystem:
+           diag: tuple[np.ndarray, dict] | None = None, dense: bool = False,
+           blocks: bool = False) -> ReducedSystem:
     """Damp with ``mu * D`` (``D = diag``, e.g. from :func:`diagonals`) and eliminate every
     eliminated group. ``mu = 0`` gives the undamped reduced system. With ``dense`` the
-    reduced matrix is returned as an ndarray, else as CSR."""
+    reduced matrix is returned as an ndarray; else with ``blocks`` as BSR on the fixed
+    pattern of :mod:`.schur_sparse` (no ``Y``), else as CSR with ``Y = W C^-1``."""
     if diag is None:
         diag = diagonals(neq, 0.0, np.inf)
     dA, dE = diag
@@ -94,7 +96,30 @@ def reduce(structure: Structure, neq: NormalEquations, mu: float,
             es.C + mu * dE[name][:, :, None] * np.eye(d) if mu else es.C)
     if dense:
         return _eliminate_dense(structure, neq, c_inv, l_inv, mu * dA)
+    if blocks and reduced_pattern(structure) is not None:
+        return _eliminate_blocks(structure, neq, c_inv, l_inv, mu * dA)
     return eliminate(structure, neq, c_inv, mu * dA, dense)
+
+
+def _schur_rhs(neq: NormalEquations, c_inv: dict) -> np.ndarray:
+    """``b = -(g_r - sum_e W_e C_e^-1 g_e)``."""
+    b = -neq.g_r.copy()
+    for name, es in neq.elim.items():
+        if b.size and es.w_sub.shape[0]:
+            b += es.W @ np.einsum("pij,pj->pi", c_inv[name], es.g).ravel()
+    return b
+
+
+def _eliminate_blocks(structure: Structure, neq: NormalEquations, c_inv: dict, l_inv: dict,
+                      damping: np.ndarray) -> ReducedSystem:
+    """:func:`eliminate` into a BSR ``S`` on the fixed pattern, by pair products."""
+    products = {}
+    for name, es in neq.elim.items():
+        if structure.n_reduced and es.w_sub.shape[0]:
+            products[name] = structure.elim[name].pairs.products(
+                es.w_sub, l_inv[name], structure.elim[name].sub_pos)
+    S = structure.s_pattern.build(neq.A, damping, products)
+    return ReducedSystem(S, _schur_rhs(neq, c_inv), c_inv, {})
 
 
 def _eliminate_dense(structure: Structure, neq: NormalEquations, c_inv: dict, l_inv: dict,
@@ -106,16 +131,12 @@ def _eliminate_dense(structure: Structure, neq: NormalEquations, c_inv: dict, l_
         return eliminate(structure, neq, c_inv, damping, True)
     S = neq.A.toarray()
     S[np.diag_indices_from(S)] += damping
-    b = -neq.g_r.copy()
     for name, es in neq.elim.items():
         if structure.n_reduced == 0 or es.w_sub.shape[0] == 0:
             continue
         plan = structure.elim[name]
-        if plan.pairs is None:
-            plan.pairs = PairProducts(plan.w, plan.sub_pos)
-        plan.pairs.subtract_from(S, es.w_sub, l_inv[name], plan.sub_pos)
-        b += es.W @ np.einsum("pij,pj->pi", c_inv[name], es.g).ravel()
-    return ReducedSystem(S, b, c_inv, {})
+        pair_products(structure, name).subtract_from(S, es.w_sub, l_inv[name], plan.sub_pos)
+    return ReducedSystem(S, _schur_rhs(neq, c_inv), c_inv, {})
 
 
 def eliminate(structure: Structure, neq: NormalEquations, c_inv: dict, damping: np.ndarray,
@@ -148,6 +169,6 @@ def back_substitute(neq: NormalEquations, red: ReducedSystem, dx_r: np.ndarray) 
     for name, es in neq.elim.items():
         rhs = es.g.copy()
         if dx_r.size and es.w_sub.shape[0]:
-            rhs += (es.WT @ dx_r).reshape(es.g.shape)
+            rhs += es.wt_dot(dx_r)
         out[name] = -np.einsum("pij,pj->pi", red.c_inv[name], rhs)
     return out

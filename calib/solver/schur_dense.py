@@ -57,10 +57,11 @@ class PairProducts:
         cut = np.searchsorted(self.bounds, np.arange(0, len(key), self.CHUNK), side="right")
         self.runs = np.unique(np.append(cut - 1, len(self.bi)))
 
-    def subtract_from(self, S: np.ndarray, w_sub: np.ndarray, l_inv: np.ndarray,
-                      sub_pos: np.ndarray) -> None:
-        """``S -= W C^-1 W^T`` in place: ``S (n, n)`` dense, ``w_sub (K, r, d)`` the
-        sub-blocks of ``W``, ``l_inv (P, d, d)`` the inverse Cholesky factors of ``C``."""
+    def products(self, w_sub: np.ndarray, l_inv: np.ndarray,
+                 sub_pos: np.ndarray) -> np.ndarray:
+        """The blocks ``(W C^-1 W^T)_ij`` ``(Q, r, r)`` of every pair ``(bi, bj)``, from
+        ``w_sub (K, r, d)`` the sub-blocks of ``W`` and ``l_inv (P, d, d)`` the inverse
+        Cholesky factors of ``C``."""
         _, r, d = w_sub.shape
         vt = np.matmul(take_rows(l_inv, sub_pos), w_sub.transpose(0, 2, 1))  # (K, d, r)
         vt = vt.reshape(len(vt), d * r)
@@ -75,6 +76,13 @@ class PairProducts:
             for q in range(lo_q, hi_q):
                 lo, hi = (bounds[q] - t0) * d, (bounds[q + 1] - t0) * d
                 np.dot(a[lo:hi].T, b[lo:hi], out=out[q])
+        return out
+
+    def subtract_from(self, S: np.ndarray, w_sub: np.ndarray, l_inv: np.ndarray,
+                      sub_pos: np.ndarray) -> None:
+        """``S -= W C^-1 W^T`` in place: ``S (n, n)`` dense (arguments as :meth:`products`)."""
+        out = self.products(w_sub, l_inv, sub_pos)
+        r = out.shape[1]
         s4 = S.reshape(self.nrb, r, self.nrb, r)
         s4[self.bi, :, self.bj, :] -= out
         s4[self.bj[self.off], :, self.bi[self.off], :] -= out[self.off].transpose(0, 2, 1)

@@ -253,7 +253,15 @@ class ElimPlan:
     w: BsrPattern | None = None
     wt: BsrPattern | None = None
     sub_pos: np.ndarray | None = None
-    pairs: object = None  # schur_dense.PairProducts, made on the first dense elimination
+    sub_row: np.ndarray | None = None  # (K,) row block of each sub-block
+    pairs: object = None  # schur_dense.PairProducts, made on the first pair elimination
+    _sub_seg: Segments | None = None
+
+    def sub_segments(self) -> Segments:
+        """Sums of the sub-blocks per eliminated block (sorted once, on first use)."""
+        if self._sub_seg is None:
+            self._sub_seg = Segments(self.sub_pos)
+        return self._sub_seg
 
 
 def _slot_plans(layouts: dict, rb: ResidualBlock) -> tuple[list[SlotPlan], SlotPlan | None]:
@@ -311,6 +319,8 @@ class Structure:
         self.row_block = int(np.gcd.reduce(
             [sum(self.layouts[n].df for n in unit) for unit in self.units] or [1]))
         self.n_eliminated = sum(p.group.size for p in self.elim.values())
+        self.s_pattern = None  # schur_sparse.ReducedPattern, made when first needed
+        self.banded = None  # schur_sparse.BandedCholesky, when the "sparse" solver uses it
         self.terms: list[TermPlan] = []
         a_rows, a_cols = [], []
         w_entries: dict[str, tuple[list, list]] = {n: ([], []) for n in self.elim}
@@ -353,6 +363,7 @@ class Structure:
             plan.w = BsrPattern(brow, bcol, (nrb, p), self.row_block, d)
             plan.wt = BsrPattern(bcol, brow, (p, nrb), d, self.row_block)
             plan.sub_pos = bcol
+            plan.sub_row = brow
         from .chunks import plan_chunks  # chunks builds on this module's plans
 
         for tp in self.terms:
