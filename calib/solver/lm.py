@@ -24,7 +24,7 @@ from .normal_equations import assemble, hessian_quadratic_form, linearize
 from .options import SolverOptions
 from .problem import Problem
 from .schur import LinearSolveError, back_substitute, diagonals, reduce
-from .structure import Structure
+from .structure import Structure, free_size
 from .summary import IterationRecord, SolverResult, Summary
 from .threads import blas_threads
 
@@ -52,8 +52,14 @@ def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray, dx_e: dict
             step_free = dx_e[name]
         else:
             step_free = dx_r[lay.index_matrix()]
-        tangent = np.zeros((lay.n_free, lay.manifold.tangent_dim))
-        tangent[:, lay.free_coords] = step_free
+        if lay.df == lay.manifold.tangent_dim:
+            tangent = step_free
+        else:
+            tangent = np.zeros((lay.n_free, lay.manifold.tangent_dim))
+            tangent[:, lay.free_coords] = step_free
+        if lay.n_free == len(lay.block_pos):
+            out[name] = lay.manifold.plus(v, tangent)
+            continue
         new = v.copy()
         new[lay.free_blocks] = lay.manifold.plus(v[lay.free_blocks], tangent)
         out[name] = new
@@ -64,8 +70,24 @@ def _x_norm(structure: Structure, values: dict) -> float:
     total = 0.0
     for name, lay in structure.layouts.items():
         if lay.size:
-            total += float(np.sum(values[name][lay.free_blocks] ** 2))
+            v = values[name]
+            free = v if lay.n_free == len(lay.block_pos) else v[lay.free_blocks]
+            total += float(np.sum(free ** 2))
     return float(np.sqrt(total))
+
+
+def _tiny(problem: Problem, opts: SolverOptions) -> bool:
+    """Solve without Schur elimination, one dense system over every free coordinate: a
+    problem with eliminated groups but at most ``opts.no_schur_max_size`` free coordinates
+    in all (and no covariance or information asked, whose blocks are defined on the
+    eliminated layout). The block machinery's fixed cost per iteration (batched 3x3
+    inverses, pair products, sparse matrices) is then larger than the arithmetic."""
+    if opts.covariance or opts.information or opts.linear_solver not in ("auto", "dense"):
+        return False
+    if not any(g.eliminate for g in problem.groups.values()):
+        return False
+    n = sum(free_size(g) for g in problem.groups.values())
+    return n <= min(opts.no_schur_max_size, opts.dense_max_size)
 
 
 def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResult:
@@ -85,7 +107,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     t_start = time.perf_counter()
     clock = _Clock()
     t0 = time.perf_counter()
-    structure = Structure(problem)
+    structure = Structure(problem, schur=not _tiny(problem, opts))
     values = {n: g.value.copy() for n, g in problem.groups.items()}
     method = linear_solver.choose(structure, opts.linear_solver, opts.dense_max_size,
                                   opts.sparse_max_size)
@@ -132,6 +154,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     if gmax <= opts.gradient_tolerance:
         return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
 
+    x_norm = _x_norm(structure, values)  # of the current point: updated on acceptance
     trusted = False  # has the linear model predicted the last step well?
     for it in range(1, opts.max_iterations + 1):
         t_it = time.perf_counter()
@@ -156,7 +179,6 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             continue
         step_sq = float(dx_r @ dx_r) + sum(float(np.sum(v * v)) for v in dx_e.values())
         step_norm = np.sqrt(step_sq)
-        x_norm = _x_norm(structure, values)
         if step_norm <= opts.parameter_tolerance * (x_norm + opts.parameter_tolerance):
             records.append(IterationRecord(it, cost, 0.0, gmax, step_norm, 0.0, mu, False,
                                            lin_its, time.perf_counter() - t_it))
@@ -185,6 +207,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             n_ok += 1
             old_cost = cost
             values, lin, cost = trial_values, trial, trial.cost
+            x_norm = _x_norm(structure, values)
             if last:
                 records.append(IterationRecord(it, cost, actual, gmax, step_norm, float(gain),
                                                mu, True, lin_its, time.perf_counter() - t_it))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..lie import se3, so3
+from ..lie import _series, so3
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,22 @@ class SE3Manifold:
         return 6
 
     def plus(self, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        # exp() validates finiteness; the step is produced internally so skip the public check
+        """``Exp(delta) x`` with ``Exp([rho, phi]) = [Exp(phi), J_l(phi) rho]``: the same
+        expressions as ``se3.compose(se3.exp(delta), x)`` (bitwise), with the angle, its
+        skew matrix and its square formed once for both ``Exp(phi)`` and ``J_l(phi)``."""
         rho, phi = delta[:, :3], delta[:, 3:]
-        step = se3.from_rt(so3._exp(phi), np.einsum("nij,nj->ni", so3._jl(phi, 1.0), rho))
-        return se3.compose(step, x)
+        theta = np.linalg.norm(phi, axis=-1)
+        k = so3.hat(phi)
+        k2 = k @ k
+        b = _series.one_minus_cos_over_t2(theta)[:, None, None]
+        rot = np.eye(3) + _series.sinc(theta)[:, None, None] * k + b * k2
+        jl = np.eye(3) + b * k + _series.t_minus_sin_over_t3(theta)[:, None, None] * k2
+        out = np.empty_like(x)
+        out[:, :3, :3] = rot @ x[:, :3, :3]
+        out[:, :3, 3] = (np.einsum("nij,nj->ni", rot, x[:, :3, 3])
+                         + np.einsum("nij,nj->ni", jl, rho))
+        out[:, 3] = (0.0, 0.0, 0.0, 1.0)
+        return out
 
 
 Manifold = Euclidean | SO3Manifold | SE3Manifold

@@ -48,7 +48,7 @@ class ElimSystem:
 @dataclass
 class NormalEquations:
     g_r: np.ndarray
-    A: sp.csr_matrix
+    A: sp.csr_matrix | np.ndarray  # dense when the structure says ``dense_a``
     elim: dict  # name -> ElimSystem
 
     def gradient_max_norm(self) -> float:
@@ -116,6 +116,7 @@ class _Sums:
 
     def __init__(self, structure: Structure) -> None:
         self.g_r = np.zeros(structure.n_reduced)
+        self.a_dense = None  # (n_r, n_r) sum of the dense terms' J^T J (tiny path)
         self.rr: dict = {}  # id(PairPlan) -> (U, a, b)
         self.re: dict = {}
         self.elim = {name: (np.zeros((p.group.n_free, p.group.df, p.group.df)),
@@ -136,11 +137,22 @@ class _Sums:
         n = structure.n_reduced
         a_vals, subs = [], {name: [] for name in structure.elim}
         for tp in structure.terms:
+            if tp.dense is not None:  # in a_dense already
+                a_vals += [np.zeros(len(pr.seg.keys) * pr.a.width * pr.b.width)
+                           for pr in tp.rr_pairs]
+                continue
             a_vals += [self.rr[id(pr)].ravel() for pr in tp.rr_pairs]
             if tp.elim is not None:
                 subs[tp.elim.group.name] += [self.re[id(pr)] for pr in tp.re_pairs]
-        a_vals.append(np.zeros(n))
-        A = structure.a_pattern.build(np.concatenate(a_vals))
+        if self.a_dense is not None and all(tp.dense is not None for tp in structure.terms):
+            A = self.a_dense
+        else:
+            a_vals.append(np.zeros(n))
+            a_vals = np.concatenate(a_vals)
+            A = (structure.a_pattern.build_dense(a_vals) if structure.dense_a
+                 else structure.a_pattern.build(a_vals))
+            if self.a_dense is not None:
+                A += self.a_dense
         elim = {}
         for name, plan in structure.elim.items():
             C, g = self.elim[name]
@@ -167,7 +179,23 @@ def _plan_jacobians(tp: TermPlan, valid: dict, jac: list) -> dict:
     return out
 
 
+def _accumulate_dense(tp: TermPlan, r: np.ndarray, jmap: dict, sums: _Sums) -> None:
+    """A term of the tiny path: its Jacobian scattered into a dense ``(N*m, n_r)`` matrix,
+    ``J^T J`` and ``J^T r`` by two matrix products."""
+    n = len(sums.g_r)
+    jd = np.zeros(r.size * n)
+    for plan in tp.reduced:
+        jd[tp.dense[id(plan)]] = jmap[id(plan)].ravel()
+    jd = jd.reshape(r.size, n)
+    jtj = jd.T @ jd
+    sums.a_dense = jtj if sums.a_dense is None else sums.a_dense + jtj
+    sums.g_r += jd.T @ r.ravel()
+
+
 def _accumulate(tp: TermPlan, ch, r: np.ndarray, jmap: dict, sums: _Sums) -> None:
+    if tp.dense is not None:
+        _accumulate_dense(tp, r, jmap, sums)
+        return
     for plan in tp.reduced:
         sp, cols = ch.grad[id(plan)]
         sums.g_r[cols] += sp.seg.weighted_sum(r, jmap[id(plan)])

@@ -33,6 +33,9 @@ class SolverOptions:
         linear_solver: ``auto`` (dense Cholesky for a reduced system of at most
             ``dense_max_size`` unknowns, sparse direct up to ``sparse_max_size``, else CG),
             ``dense``, ``sparse`` or ``cg`` (block-Jacobi preconditioned conjugate gradients).
+        no_schur_max_size: a problem with eliminated groups but at most this many free
+            coordinates in all (and no covariance or information asked) is solved as one
+            dense system without elimination (less fixed cost per iteration).
         cg_tolerance, cg_max_iterations: CG stops at ``|S x - b| <= cg_tolerance |b|`` (an
             inexact Newton step, as Ceres' ITERATIVE_SCHUR; LM corrects it through the gain ratio).
         covariance: names of groups whose covariance is computed at the solution.
@@ -55,6 +58,7 @@ class SolverOptions:
     linear_solver: str = "auto"
     dense_max_size: int = 2500
     sparse_max_size: int = 20000
+    no_schur_max_size: int = 128
     cg_tolerance: float = 1e-2
     cg_max_iterations: int = 500
     covariance: tuple[str, ...] = ()

@@ -129,8 +129,8 @@ def _eliminate_dense(structure: Structure, neq: NormalEquations, c_inv: dict, l_
     if any(structure.elim[n].w is not None and not structure.elim[n].w.unique
            for n in neq.elim):
         return eliminate(structure, neq, c_inv, damping, True)
-    S = neq.A.toarray()
-    S[np.diag_indices_from(S)] += damping
+    S = neq.A.toarray() if sp.issparse(neq.A) else neq.A.copy()
+    S.flat[::S.shape[0] + 1] += damping
     for name, es in neq.elim.items():
         if structure.n_reduced == 0 or es.w_sub.shape[0] == 0:
             continue
@@ -143,7 +143,7 @@ def eliminate(structure: Structure, neq: NormalEquations, c_inv: dict, damping: 
               dense: bool) -> ReducedSystem:
     """``S = A + diag(damping) - sum_e W_e C_e^-1 W_e^T`` and its right-hand side, given the
     (damped) inverses of the eliminated blocks."""
-    A = neq.A
+    A = neq.A if sp.issparse(neq.A) else sp.csr_matrix(neq.A)
     S = A.toarray() if dense else A.tocsr()
     if dense:
         S[np.diag_indices_from(S)] += damping

@@ -29,6 +29,7 @@ class GroupLayout:
     free_blocks: np.ndarray  # (n_free,) block indices that vary
     offset: int = 0  # reduced-vector index of coordinate 0 of free block 0
     stride: int = 0  # distance between consecutive free blocks (df, or more when interleaved)
+    _index: tuple | None = None  # cached index_matrix
 
     @property
     def df(self) -> int:
@@ -43,8 +44,13 @@ class GroupLayout:
         return self.df * self.n_free
 
     def index_matrix(self) -> np.ndarray:
-        """Reduced-vector indices ``(n_free, df)`` of the group's free coordinates."""
-        return self.offset + np.arange(self.n_free)[:, None] * self.stride + np.arange(self.df)
+        """Reduced-vector indices ``(n_free, df)`` of the group's free coordinates (formed
+        once: the layout is fixed when the structure is built)."""
+        key = (self.offset, self.stride)
+        if self._index is None or self._index[0] != key:
+            self._index = (key, self.offset + np.arange(self.n_free)[:, None] * self.stride
+                           + np.arange(self.df))
+        return self._index[1]
 
 
 def take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -147,10 +153,19 @@ class CsrPattern:
         self.indices = (ukey % shape[1]).astype(np.int64)
         self.indptr = np.zeros(shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=shape[0]), out=self.indptr[1:])
+        self.flat = None  # dense flat index of each COO entry, made by build_dense
 
     def build(self, values: np.ndarray) -> sp.csr_matrix:
         data = np.bincount(self.map, weights=values, minlength=self.nnz)
         return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+    def build_dense(self, values: np.ndarray) -> np.ndarray:
+        """The same matrix as a dense array ``shape``."""
+        if self.flat is None:
+            rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+            self.flat = (rows * self.shape[1] + self.indices)[self.map]
+        return np.bincount(self.flat, weights=values,
+                           minlength=self.shape[0] * self.shape[1]).reshape(self.shape)
 
 
 class BsrPattern:
@@ -241,6 +256,7 @@ class TermPlan:
     re_pairs: list[PairPlan] = field(default_factory=list)
     elim_seg: Segments | None = None
     chunks: list = field(default_factory=list)  # [chunks.Chunk]: rows evaluated together
+    dense: dict | None = None  # id(SlotPlan) -> positions in a dense Jacobian (tiny path)
 
 
 @dataclass
@@ -296,10 +312,16 @@ class Structure:
     Reduced groups that are always read together at the same positions (a camera's pose
     and its intrinsics) form a *unit* and are interleaved block by block, so each camera's
     coordinates are contiguous and the Schur complement works on whole camera blocks.
+
+    ``schur=False`` keeps every group in the reduced vector (no elimination) and assembles
+    ``A`` as a dense array: the engine's path for tiny problems, where the per-iteration
+    cost of the block machinery exceeds the arithmetic.
     """
 
-    def __init__(self, problem: Problem) -> None:
-        self.layouts: dict[str, GroupLayout] = {n: _layout(g) for n, g in problem.groups.items()}
+    def __init__(self, problem: Problem, schur: bool = True) -> None:
+        self.dense_a = not schur
+        self.layouts: dict[str, GroupLayout] = {n: _layout(g, schur)
+                                                for n, g in problem.groups.items()}
         plans = [_slot_plans(self.layouts, rb) for rb in problem.residual_blocks]
         self.units = _units(self.layouts, [red for red, _ in plans])
         offset = 0
@@ -368,6 +390,30 @@ class Structure:
 
         for tp in self.terms:
             tp.chunks = plan_chunks(tp)
+            if self.dense_a:
+                tp.dense = _dense_index(tp, n)
+
+
+#: Largest dense Jacobian (rows x residual_dim x reduced unknowns, doubles) the tiny path
+#: forms for one term; a larger term is summed block by block.
+DENSE_J_MAX = 1 << 16
+
+
+def _dense_index(tp: TermPlan, n: int) -> dict | None:
+    """Flat positions ``(N, m, width)`` in a dense ``(N*m, n)`` Jacobian of each reduced
+    plan's columns, so a term's Jacobian is scattered with one ``put`` per plan; ``None``
+    when the term is chunked, too large, or two plans share a column in some row."""
+    rb = tp.block
+    m, rows = rb.family.residual_dim, rb.num_residuals
+    if tp.elim is not None or len(tp.chunks) != 1 or rows * m * n > DENSE_J_MAX:
+        return None
+    cols = [plan.columns(plan.pos) for plan in tp.reduced]  # (N, width) each
+    both = np.sort(np.concatenate(cols, axis=1), axis=1)
+    if np.any(both[:, 1:] == both[:, :-1]):
+        return None
+    base = np.arange(rows * m).reshape(rows, m, 1) * n
+    return {id(plan): (base + c[:, None, :]).ravel()
+            for plan, c in zip(tp.reduced, cols, strict=True)}
 
 
 def _units(layouts: dict, plans: list[list[SlotPlan]]) -> list[list[str]]:
@@ -400,14 +446,19 @@ def _units(layouts: dict, plans: list[list[SlotPlan]]) -> list[list[str]]:
     return units
 
 
-def _layout(g: ParameterGroup) -> GroupLayout:
+def free_size(g: ParameterGroup) -> int:
+    """Number of free tangent coordinates of a group."""
+    return _layout(g, False).size
+
+
+def _layout(g: ParameterGroup, schur: bool = True) -> GroupLayout:
     free_coords = np.flatnonzero(~g.constant_coords)
     free_blocks = np.flatnonzero(~g.constant_blocks)
     if free_coords.size == 0:
         free_blocks = free_blocks[:0]
     pos = -np.ones(g.num_blocks, dtype=np.int64)
     pos[free_blocks] = np.arange(len(free_blocks))
-    return GroupLayout(g.name, g.manifold, g.eliminate, free_coords, pos, free_blocks,
+    return GroupLayout(g.name, g.manifold, g.eliminate and schur, free_coords, pos, free_blocks,
                        0, len(free_coords))
 
 

@@ -1,0 +1,74 @@
+"""The engine's path for tiny problems (one dense system, no Schur elimination) against the
+Schur path on the same problems, and the fused SE3 update against calib.lie."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from calib.bundle.ba import cameras_to_poses
+from calib.lie import se3
+from calib.residuals.bal_projection import BALProjection
+from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
+from calib.solver.lm import _tiny
+from calib.solver.normal_equations import linearize
+from calib.solver.structure import Structure
+from calib_datasets.bal_synth import synthetic_bal
+
+
+def _bal(n_cameras=4, n_points=20) -> Problem:
+    p, _ = synthetic_bal(n_cameras=n_cameras, n_points=n_points, obs_per_point=3, seed=7)
+    prob = Problem()
+    prob.add_parameter("poses", cameras_to_poses(p.cameras), SE3Manifold())
+    prob.add_parameter("intrinsics", p.cameras[:, 6:9], Euclidean(3))
+    prob.add_parameter("points", p.points, Euclidean(3), eliminate=True)
+    ci, pi = p.camera_index, p.point_index
+    prob.add_residuals(BALProjection(p.observations),
+                       [("poses", ci), ("intrinsics", ci), ("points", pi)])
+    prob.set_constant("poses", blocks=[0])  # part of the gauge
+    return prob
+
+
+def test_tiny_path_taken_only_when_small_and_no_covariance():
+    prob = _bal()  # 3 x 6 + 4 x 3 + 20 x 3 = 90 free coordinates
+    assert _tiny(prob, SolverOptions())
+    assert not _tiny(prob, SolverOptions(no_schur_max_size=89))
+    assert not _tiny(prob, SolverOptions(covariance=("points",)))
+    assert not _tiny(prob, SolverOptions(linear_solver="cg"))
+    assert not _tiny(_bal(12, 60), SolverOptions())
+
+
+def test_tiny_path_equals_schur_path():
+    prob = _bal()
+    opts = dict(function_tolerance=1e-14, parameter_tolerance=1e-14, max_iterations=40)
+    tiny = solve(prob, SolverOptions(**opts))
+    schur = solve(prob, SolverOptions(no_schur_max_size=0, **opts))
+    assert tiny.summary.num_eliminated_parameters == 0
+    assert schur.summary.num_eliminated_parameters == 60
+    assert tiny.summary.final_cost < 1e-2 * tiny.summary.initial_cost
+    np.testing.assert_allclose(tiny.summary.final_cost, schur.summary.final_cost, rtol=1e-9)
+    for name in ("poses", "intrinsics", "points"):
+        np.testing.assert_allclose(tiny[name], schur[name], rtol=1e-7, atol=1e-9)
+
+
+def test_dense_jacobian_path_equals_block_sums():
+    prob = _bal()
+    vals = {n: g.value for n, g in prob.groups.items()}
+    st = Structure(prob, schur=False)
+    assert st.terms[0].dense is not None  # J (N*2, 90) formed densely
+    dense = linearize(st, vals).neq
+    ref_st = Structure(prob, schur=False)
+    ref_st.dense_a = False  # same layout summed block by block into CSR
+    ref_st.terms[0].dense = None
+    ref = linearize(ref_st, vals).neq
+    assert isinstance(dense.A, np.ndarray) and not dense.elim
+    scale = np.sqrt(np.outer(np.diag(dense.A), np.diag(dense.A)))
+    assert np.abs((dense.A - ref.A.toarray()) / scale).max() < 1e-12
+    np.testing.assert_allclose(dense.g_r, ref.g_r, rtol=1e-10, atol=1e-12 * np.abs(ref.g_r).max())
+
+
+def test_se3_plus_bitwise_equals_lie():
+    rng = np.random.default_rng(3)
+    x = se3.exp(rng.normal(size=(40, 6)))
+    delta = rng.normal(size=(40, 6)) * np.repeat([1.0, 1e-3, 1e-9, 0.0], 10)[:, None]
+    ref = se3.compose(se3.exp(delta), x)
+    np.testing.assert_array_equal(SE3Manifold().plus(x, delta), ref)
