@@ -27,7 +27,7 @@ class SumPlan:
     ``seg.keys[i]`` (``None``: the chunk is the whole term, rows in the accumulator's order)."""
 
     seg: Segments
-    dst: np.ndarray | None
+    dst: np.ndarray | slice | None
 
 
 @dataclass
@@ -44,10 +44,16 @@ class Chunk:
     re: list[SumPlan]  # per tp.re_pairs
 
 
-def _rank_in(global_keys: np.ndarray, order: np.ndarray, local_keys: np.ndarray) -> np.ndarray:
+def _rank_in(global_keys: np.ndarray, order: np.ndarray,
+             local_keys: np.ndarray) -> np.ndarray | slice:
     """Index of every ``local_keys`` entry in ``global_keys`` (which holds each key once;
-    ``order`` sorts it)."""
-    return order[np.searchsorted(global_keys, local_keys, sorter=order)]
+    ``order`` sorts it); a slice when they are consecutive (rows sorted by the pair's key,
+    as BAL's camera-major rows for the camera-point blocks of ``W``), so the chunk's sums
+    are added in place without an index array."""
+    idx = order[np.searchsorted(global_keys, local_keys, sorter=order)]
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
 
 
 def _pair_keys(pair: PairPlan, rows: slice) -> np.ndarray:

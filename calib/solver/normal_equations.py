@@ -124,7 +124,7 @@ class _Sums:
                      for name, p in structure.elim.items()}
 
     @staticmethod
-    def add(store: dict, pair, values: np.ndarray, dst: np.ndarray | None) -> None:
+    def add(store: dict, pair, values: np.ndarray, dst: np.ndarray | slice | None) -> None:
         if dst is None:  # the whole term in one chunk: the sums are the blocks
             store[id(pair)] = values
             return
