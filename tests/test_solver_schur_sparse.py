@@ -124,3 +124,21 @@ def test_sparse_banded_solve_matches_dense_solve():
     np.testing.assert_allclose(sparse.summary.final_cost, dense.summary.final_cost, rtol=1e-9)
     assert sparse.summary.final_cost < 1e-3 * sparse.summary.initial_cost
     np.testing.assert_allclose(sparse.values["points"], dense.values["points"], atol=1e-6)
+
+
+def test_chunked_solve_recycles_buffers_and_matches_whole(monkeypatch):
+    """Chunked BAL with the W accumulators written once per row and recycled between
+    linearizations: the same solve as the whole family."""
+    prob = _ring(n_cameras=30, n_points=300)
+    opts = SolverOptions(function_tolerance=1e-12, parameter_tolerance=1e-12, max_iterations=30,
+                         linear_solver="sparse")
+    whole = solve(prob, opts)
+    monkeypatch.setattr(BALProjection, "CHUNK_MIN_ROWS", 1)
+    monkeypatch.setattr(chunks, "CHUNK_DOUBLES", 1 << 10)
+    st = Structure(prob)
+    assert all(pr.partition for pr in st.terms[0].re_pairs)
+    part = solve(prob, opts)
+    assert part.summary.num_unsuccessful_steps + part.summary.num_successful_steps > 3
+    np.testing.assert_allclose(part.summary.final_cost, whole.summary.final_cost, rtol=1e-9)
+    np.testing.assert_allclose(part.values["points"], whole.values["points"], atol=1e-7)
+    np.testing.assert_allclose(part.values["intrinsics"], whole.values["intrinsics"], rtol=1e-8)

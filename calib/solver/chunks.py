@@ -111,4 +111,18 @@ def plan_chunks(tp: TermPlan) -> list[Chunk]:
                          tuple(ix[rows] for ix in rb.indices),
                          {id(p): None if p.valid is None else p.valid[rows] for p in plans},
                          grad, rr, elim, re))
+    for i, pr in enumerate(tp.rr_pairs):
+        pr.partition = _partition([ch.rr[i].dst for ch in out], len(pr.seg.keys))
+    for i, pr in enumerate(tp.re_pairs):
+        pr.partition = _partition([ch.re[i].dst for ch in out], len(pr.seg.keys))
     return out
+
+
+def _partition(dsts: list, n: int) -> bool:
+    """Are the chunks' destinations consecutive slices covering ``0..n`` exactly once?"""
+    end = 0
+    for d in dsts:
+        if not isinstance(d, slice) or d.start != end:
+            return False
+        end = d.stop
+    return end == n

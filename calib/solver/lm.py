@@ -20,7 +20,7 @@ import numpy as np
 from . import linear_solver
 from .covariance import covariance_and_information
 from .heap import keep_freed_memory
-from .normal_equations import assemble, hessian_quadratic_form, linearize
+from .normal_equations import assemble, hessian_quadratic_form, linearize, recycle
 from .options import SolverOptions
 from .problem import Problem
 from .schur import LinearSolveError, back_substitute, diagonals, reduce
@@ -206,6 +206,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
         if accepted:
             n_ok += 1
             old_cost = cost
+            recycle(structure, lin)  # the point left behind: its accumulators are free
             values, lin, cost = trial_values, trial, trial.cost
             x_norm = _x_norm(structure, values)
             if last:
@@ -230,6 +231,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
         else:
             n_bad += 1
             mu, nu = mu * nu, nu * 2.0
+            recycle(structure, trial)
         rec = IterationRecord(it, cost if accepted else trial.cost, actual, gmax, step_norm,
                               float(gain), mu, accepted, lin_its, time.perf_counter() - t_it)
         records.append(rec)

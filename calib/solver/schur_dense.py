@@ -30,6 +30,7 @@ class PairProducts:
     CHUNK = 1024
 
     def __init__(self, w: BsrPattern, sub_pos: np.ndarray) -> None:
+        self._vt = None  # (K, d * r) buffer of V^T, reused by every call
         k = len(sub_pos)
         ukey_rows = np.repeat(np.arange(len(w.indptr) - 1), np.diff(w.indptr))
         row = ukey_rows[w.map]  # row block of each sub-block
@@ -62,9 +63,15 @@ class PairProducts:
         """The blocks ``(W C^-1 W^T)_ij`` ``(Q, r, r)`` of every pair ``(bi, bj)``, from
         ``w_sub (K, r, d)`` the sub-blocks of ``W`` and ``l_inv (P, d, d)`` the inverse
         Cholesky factors of ``C``."""
-        _, r, d = w_sub.shape
-        vt = np.matmul(take_rows(l_inv, sub_pos), w_sub.transpose(0, 2, 1))  # (K, d, r)
-        vt = vt.reshape(len(vt), d * r)
+        k, r, d = w_sub.shape
+        if self._vt is None or self._vt.shape != (k, d * r):
+            self._vt = np.empty((k, d * r))  # kept: a fresh one faults 100 MB in per call
+        vt = self._vt
+        vt3 = vt.reshape(k, d, r)
+        for lo in range(0, k, self.CHUNK * 16):  # V^T = L^-1 W^T block by block, (K, d, r)
+            hi = min(k, lo + self.CHUNK * 16)
+            np.matmul(take_rows(l_inv, sub_pos[lo:hi]), w_sub[lo:hi].transpose(0, 2, 1),
+                      out=vt3[lo:hi])
         out = np.empty((len(self.bi), r, r))
         bounds, runs = self.bounds, self.runs
         longest = int(np.max(bounds[runs[1:]] - bounds[runs[:-1]], initial=0))

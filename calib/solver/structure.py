@@ -245,6 +245,9 @@ class PairPlan:
     b: SlotPlan
     seg: Segments
     nb: int  # pair key = a.pos * nb + b.pos
+    #: the chunks' sums land in disjoint slices covering the accumulator: each row is
+    #: written once, so the accumulator needs no zeroing and may be a recycled buffer
+    partition: bool = False
 
 
 @dataclass
@@ -342,6 +345,7 @@ class Structure:
             [sum(self.layouts[n].df for n in unit) for unit in self.units] or [1]))
         self.n_eliminated = sum(p.group.size for p in self.elim.values())
         self.s_pattern = None  # schur_sparse.ReducedPattern, made when first needed
+        self.buffer_pool: list[np.ndarray] = []  # accumulators of discarded linearizations
         self.banded = None  # schur_sparse.BandedCholesky, when the "sparse" solver uses it
         self.terms: list[TermPlan] = []
         a_rows, a_cols = [], []
