@@ -154,15 +154,16 @@ class _Sums:
     def normal_equations(self, structure: Structure) -> NormalEquations:
         n = structure.n_reduced
         a_vals, subs = [], {name: [] for name in structure.elim}
+        all_dense = True
         for tp in structure.terms:
             if tp.dense is not None:  # in a_dense already
-                a_vals += [np.zeros(len(pr.seg.keys) * pr.a.width * pr.b.width)
-                           for pr in tp.rr_pairs]
+                a_vals.append(tp.dense_zeros)
                 continue
+            all_dense = False
             a_vals += [self.rr[id(pr)].ravel() for pr in tp.rr_pairs]
             if tp.elim is not None:
                 subs[tp.elim.group.name] += [self.re[id(pr)] for pr in tp.re_pairs]
-        if self.a_dense is not None and all(tp.dense is not None for tp in structure.terms):
+        if all_dense and self.a_dense is not None:
             A = self.a_dense
         else:
             a_vals.append(np.zeros(n))

@@ -260,6 +260,7 @@ class TermPlan:
     elim_seg: Segments | None = None
     chunks: list = field(default_factory=list)  # [chunks.Chunk]: rows evaluated together
     dense: dict | None = None  # id(SlotPlan) -> positions in a dense Jacobian (tiny path)
+    dense_zeros: np.ndarray | None = None  # zeros for the term's entries of A's pattern
 
 
 @dataclass
@@ -396,6 +397,8 @@ class Structure:
             tp.chunks = plan_chunks(tp)
             if self.dense_a:
                 tp.dense = _dense_index(tp, n)
+                tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
+                                              for pr in tp.rr_pairs))
 
 
 #: Largest dense Jacobian (rows x residual_dim x reduced unknowns, doubles) the tiny path
