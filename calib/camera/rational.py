@@ -182,20 +182,39 @@ class Rational(LensModel):
 def _newton(xd: np.ndarray, xy: np.ndarray, th: np.ndarray, iterations: int = 50
             ) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``distort(xy) = xd`` from ``xy``; ``(xy, valid)`` with valid = converged to a
-    point with a positive Jacobian determinant and radial slope."""
-    xy = xy.copy()
+    point with a positive Jacobian determinant and radial slope.
+
+    The iteration is :func:`distort`'s formulas on 1-D columns (no stacked temporaries)
+    and works on the points still moving (a finite step of 1e-14 or more): the few that
+    never settle (beyond the valid region) do not keep the converged ones in the loop."""
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    act = np.arange(len(x))
     for _ in range(iterations):
-        f, j, _ = distort(xy, th)
-        err = f - xd
-        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+        t = th if th.ndim == 1 else th[act]
+        k1, k2, p1, p2, k3, k4, k5, k6 = (t[..., i] for i in range(4, 12))
+        xa, ya = x[act], y[act]
+        r2 = xa * xa + ya * ya
+        inv_den = 1.0 / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+        radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) * inv_den
+        dr = ((k1 + r2 * (2 * k2 + 3 * k3 * r2))
+              - radial * (k4 + r2 * (2 * k5 + 3 * k6 * r2))) * inv_den
+        e0 = xa * radial + 2 * p1 * xa * ya + p2 * (r2 + 2 * xa * xa) - xd[act, 0]
+        e1 = ya * radial + p1 * (r2 + 2 * ya * ya) + 2 * p2 * xa * ya - xd[act, 1]
+        a = radial + 2 * xa * xa * dr + 2 * p1 * ya + 6 * p2 * xa
+        b = 2 * xa * ya * dr + 2 * p1 * xa + 2 * p2 * ya
+        d = radial + 2 * ya * ya * dr + 6 * p1 * ya + 2 * p2 * xa
+        det = a * d - b * b
         ok = np.abs(det) > 1e-12
         safe = np.where(ok, det, 1.0)
-        step = np.stack([(j[:, 1, 1] * err[:, 0] - j[:, 0, 1] * err[:, 1]) / safe,
-                         (j[:, 0, 0] * err[:, 1] - j[:, 1, 0] * err[:, 0]) / safe], axis=1)
-        step *= ok[:, None]
-        xy -= step
-        if np.all(np.abs(step) < 1e-14):
+        s0 = (d * e0 - b * e1) / safe * ok
+        s1 = (a * e1 - b * e0) / safe * ok
+        x[act] = xa - s0
+        y[act] = ya - s1
+        moving = ~((np.abs(s0) < 1e-14) & (np.abs(s1) < 1e-14)) & np.isfinite(s0 + s1)
+        act = act[moving]
+        if not act.size:
             break
+    xy = np.stack([x, y], axis=1)
     f, j, slope = distort(xy, th)
     det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
     resid = np.linalg.norm(f - xd, axis=1)
