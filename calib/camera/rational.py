@@ -87,6 +87,11 @@ def distort(xy: np.ndarray, th: np.ndarray):
     return xd, j, radial + 2 * r2 * dr
 
 
+#: Starts (times the distorted point) from which :meth:`Rational.unproject` retries the
+#: pixels where Newton's method from the distorted point fails, in order of preference.
+RETRY_SCALES = (1.5, 0.7, 2.5)
+
+
 class Rational(LensModel):
     """OpenCV's rational model (module docstring)."""
 
@@ -167,13 +172,17 @@ class Rational(LensModel):
         xd = np.stack([(uv[:, 0] - th[..., 2]) / th[..., 0],
                        (uv[:, 1] - th[..., 3]) / th[..., 1]], axis=1)
         xy, valid = _newton(xd, xd, th)
-        for scale in (1.5, 0.7, 2.5):
-            bad = np.flatnonzero(~valid)
-            if not bad.size:
-                break
-            tb = th if th.ndim == 1 else th[bad]
-            xy_b, ok = _newton(xd[bad], scale * xd[bad], tb)
-            xy[bad[ok]], valid[bad[ok]] = xy_b[ok], True
+        bad = np.flatnonzero(~valid)
+        if bad.size:  # the retries run as one batch; the first that converges wins
+            scales = np.array(RETRY_SCALES)
+            tb = th if th.ndim == 1 else np.tile(th[bad], (len(scales), 1))
+            start = (scales[:, None, None] * xd[bad][None]).reshape(-1, 2)
+            xy_b, ok = _newton(np.tile(xd[bad], (len(scales), 1)), start, tb)
+            ok = ok.reshape(len(scales), -1)
+            first = np.argmax(ok, axis=0)
+            hit = ok.any(axis=0)
+            pick = (first * len(bad) + np.arange(len(bad)))[hit]
+            xy[bad[hit]], valid[bad[hit]] = xy_b[pick], True
         rays = np.c_[xy, np.ones(len(xy))]
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         return rays, valid & np.isfinite(rays).all(axis=1)
