@@ -66,6 +66,32 @@ def r2_max(params: np.ndarray) -> np.ndarray | float:
     return np.array([_r2_max_scalar(tuple(r)) for r in uniq.tolist()])[inv.ravel()]
 
 
+#: A denominator root ``s`` (in ``r^2``) counts as a pole inside the image when ``|Im s| <=
+#: POLE_SHARPNESS Re s`` (the denominator nearly vanishes on the ring ``r^2 = Re s``), and as
+#: cancelled when a numerator root lies within ``POLE_SHARPNESS |s|`` of it.
+POLE_SHARPNESS = 0.05
+
+
+def cancelling_pair(params: np.ndarray, r2_limit: float) -> float | None:
+    """``r^2`` of the innermost near-real denominator root of ``params (12,)`` that a
+    numerator root nearly cancels (:data:`POLE_SHARPNESS`), with ``0 < r^2 <= r2_limit``; or
+    None. Such a pole-zero pair is a narrow spike of the radial factor on that ring: a
+    least-squares fit can sharpen it to chase a few corners, lowering the cost without end
+    (no minimum), so the coefficients are not determined by the views."""
+    p = np.asarray(params, dtype=float)
+    num = poly.polytrim(np.array([1.0, p[4], p[5], p[8]]), tol=0)
+    den = poly.polytrim(np.array([1.0, p[9], p[10], p[11]]), tol=0)
+    if len(num) < 2 or len(den) < 2:
+        return None
+    zn, zd = poly.polyroots(num), poly.polyroots(den)
+    best = None
+    for z in zd:
+        near = np.abs(zn - z) <= POLE_SHARPNESS * abs(z)
+        if 0 < z.real <= r2_limit and abs(z.imag) <= POLE_SHARPNESS * z.real and near.any():
+            best = z.real if best is None else min(best, z.real)
+    return None if best is None else float(best)
+
+
 def distort(xy: np.ndarray, th: np.ndarray):
     """Distorted normalized points ``xd (N, 2)`` of ``xy (N, 2)``, ``d xd / d xy (N, 2, 2)``
     and the radial slope ``d (r radial) / d r (N,)`` (for :meth:`Rational.unproject`)."""
