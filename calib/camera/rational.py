@@ -76,8 +76,9 @@ def cancelling_pair(params: np.ndarray, r2_limit: float) -> float | None:
     """``r^2`` of the innermost near-real denominator root of ``params (12,)`` that a
     numerator root nearly cancels (:data:`POLE_SHARPNESS`), with ``0 < r^2 <= r2_limit``; or
     None. Such a pole-zero pair is a narrow spike of the radial factor on that ring: a
-    least-squares fit can sharpen it to chase a few corners, lowering the cost without end
-    (no minimum), so the coefficients are not determined by the views."""
+    least-squares fit sharpens it to chase the noise of the corners near the ring, lowering
+    the cost slowly along a nearly flat valley (without end on some sets), so the
+    coefficients are not determined by the views."""
     p = np.asarray(params, dtype=float)
     num = poly.polytrim(np.array([1.0, p[4], p[5], p[8]]), tol=0)
     den = poly.polytrim(np.array([1.0, p[9], p[10], p[11]]), tol=0)

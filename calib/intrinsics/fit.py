@@ -576,8 +576,9 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
 
 def _why_not_converged(res: dict, theta: np.ndarray) -> str:
     """The reason for a rational fit that hit the iteration cap: a pole-zero pair inside the
-    corners (:func:`~calib.camera.rational.cancelling_pair`) means the cost has no minimum
-    on these views; otherwise the plain one."""
+    corners (:func:`~calib.camera.rational.cancelling_pair`) means the views leave the
+    coefficients to a slow drift along it (on OpenCV's left-camera corners it never ends;
+    OpenCV drifts the same way); otherwise the plain one."""
     from ..camera.rational import cancelling_pair
 
     T = res["poses"][res["view_index"]]
@@ -588,9 +589,9 @@ def _why_not_converged(res: dict, theta: np.ndarray) -> str:
     return (f"the solver did not converge: the rational model is not determined by these "
             f"views (its numerator and denominator nearly share a root at normalized radius "
             f"{np.sqrt(s2):.3f}, about {np.sqrt(s2) * theta[0]:.0f} px from the centre, inside "
-            "the corners: a pole-zero pair whose spike chases a few corners, so the cost keeps "
-            "falling without a minimum); use the pinhole model, or more and better-spread "
-            "views")
+            "the corners: a pole-zero pair that bends the distortion on a thin ring to chase "
+            "noise, along which the cost keeps drifting down); use the pinhole model, or more "
+            "and better-spread views")
 
 
 def _solved(res: dict, used: np.ndarray, ids: np.ndarray) -> SolvedViews:
