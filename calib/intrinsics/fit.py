@@ -23,6 +23,7 @@ import numpy as np
 
 from ..camera.base import LensModel, get_model, model_names
 from ..camera.camera import Camera
+from ..camera.rational import cancelling_pair
 from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
 from ..residuals.reprojection import BoardReprojection
@@ -579,8 +580,6 @@ def _why_not_converged(res: dict, theta: np.ndarray) -> str:
     corners (:func:`~calib.camera.rational.cancelling_pair`) means the views leave the
     coefficients to a slow drift along it (on OpenCV's left-camera corners it never ends;
     OpenCV drifts the same way); otherwise the plain one."""
-    from ..camera.rational import cancelling_pair
-
     T = res["poses"][res["view_index"]]
     p = np.einsum("rij,rj->ri", T[:, :3, :3], res["board"]) + T[:, :3, 3]
     s2 = cancelling_pair(theta, float(np.max((p[:, 0] ** 2 + p[:, 1] ** 2) / p[:, 2] ** 2)))
