@@ -13,7 +13,7 @@ import pytest
 from calib.camera import CHUNK, Camera, CameraModel, get_model, model_names
 from calib.camera.double_sphere import w2
 from calib.camera.fisheye import theta_max
-from calib.camera.rational import r2_max
+from calib.camera.rational import cancelling_pair, r2_max
 from calib.errors import InputError
 from calib.lie import so3
 from calib.testing import assert_jacobian_close, numeric_jacobian
@@ -297,3 +297,23 @@ def test_camera_invalid_points_are_nan_and_bad_inputs_refused():
         Camera(np.r_[300, 300, 640, 480, 0.0, 1.5], SIZE, "double-sphere")
     with pytest.raises(InputError):
         Camera.from_opencv(np.eye(3), np.r_[0, 0, 0, 0, 0.1], SIZE, "fisheye")
+
+
+def test_rational_cancelling_pair_finds_a_pole_zero_ring():
+    P = np.polynomial.polynomial
+
+    def params(num_roots, den_roots):
+        # monic in s = r^2 at s = 0: c(s) = prod(1 - s / z)
+        num = P.polyfromroots(num_roots) / np.prod(-np.asarray(num_roots))
+        den = P.polyfromroots(den_roots) / np.prod(-np.asarray(den_roots))
+        return np.r_[500.0, 500.0, 320.0, 240.0, num[1].real, num[2].real, 0.0, 0.0,
+                     num[3].real, den[1].real, den[2].real, den[3].real]
+
+    ring = params([0.2, -3.0, 9.0], [0.2 * (1 + 1e-4), -5.0, 20.0])
+    assert cancelling_pair(ring, 0.3) == pytest.approx(0.2 * (1 + 1e-4), rel=1e-6)
+    assert cancelling_pair(ring, 0.1) is None  # beyond the corners' radius
+    apart = params([0.3, -3.0, 9.0], [0.2, -5.0, 20.0])  # a pole without its zero
+    assert cancelling_pair(apart, 0.5) is None
+    wide = params([0.2 + 0.2j, 0.2 - 0.2j, 9.0], [0.2 + 0.2j, 0.2 - 0.2j, 20.0])
+    assert cancelling_pair(wide, 0.5) is None  # complex pair: a smooth bump, not a ring
+    assert cancelling_pair(np.r_[500.0, 500, 320, 240, 0.1, 0.01, 0, 0, 0, 0, 0, 0], 1.0) is None

@@ -44,6 +44,8 @@ def theta_max(params: np.ndarray) -> np.ndarray | float:
     th = np.asarray(params, dtype=float)
     if th.ndim == 1:
         return _theta_max_scalar(tuple(float(v) for v in th[4:8]))
+    if len(th) and (th[:, 4:8] == th[0, 4:8]).all():  # one distortion (e.g. only f varies)
+        return np.full(len(th), _theta_max_scalar(tuple(float(v) for v in th[0, 4:8])))
     uniq, inv = np.unique(th[:, 4:8], axis=0, return_inverse=True)
     return np.array([_theta_max_scalar(tuple(r)) for r in uniq.tolist()])[inv.ravel()]
 
@@ -150,7 +152,9 @@ class Fisheye(LensModel):
             f, df = _theta_d(theta, th, derivative=True)
             step = (f - rd) / np.where(df > 0, df, 1.0)
             theta = np.clip(theta - step, 0.0, tmax)
-            if np.all(np.abs(step) < 1e-15):
+            # done when every step is negligible or pushes against the bound (theta_max
+            # below the pixel's angle: stays there, not valid)
+            if np.all((np.abs(step) < 1e-15) | ((theta >= tmax) & (step < 0))):
                 break
         err = np.abs(_theta_d(theta, th) - rd)
         valid = np.isfinite(err) & (err <= 1e-10 * np.maximum(rd, 1.0)) & (theta < tmax)

@@ -66,6 +66,33 @@ def r2_max(params: np.ndarray) -> np.ndarray | float:
     return np.array([_r2_max_scalar(tuple(r)) for r in uniq.tolist()])[inv.ravel()]
 
 
+#: A denominator root ``s`` (in ``r^2``) counts as a pole inside the image when ``|Im s| <=
+#: POLE_SHARPNESS Re s`` (the denominator nearly vanishes on the ring ``r^2 = Re s``), and as
+#: cancelled when a numerator root lies within ``POLE_SHARPNESS |s|`` of it.
+POLE_SHARPNESS = 0.05
+
+
+def cancelling_pair(params: np.ndarray, r2_limit: float) -> float | None:
+    """``r^2`` of the innermost near-real denominator root of ``params (12,)`` that a
+    numerator root nearly cancels (:data:`POLE_SHARPNESS`), with ``0 < r^2 <= r2_limit``; or
+    None. Such a pole-zero pair is a narrow spike of the radial factor on that ring: a
+    least-squares fit sharpens it to chase the noise of the corners near the ring, lowering
+    the cost slowly along a nearly flat valley (without end on some sets), so the
+    coefficients are not determined by the views."""
+    p = np.asarray(params, dtype=float)
+    num = poly.polytrim(np.array([1.0, p[4], p[5], p[8]]), tol=0)
+    den = poly.polytrim(np.array([1.0, p[9], p[10], p[11]]), tol=0)
+    if len(num) < 2 or len(den) < 2:
+        return None
+    zn, zd = poly.polyroots(num), poly.polyroots(den)
+    best = None
+    for z in zd:
+        near = np.abs(zn - z) <= POLE_SHARPNESS * abs(z)
+        if 0 < z.real <= r2_limit and abs(z.imag) <= POLE_SHARPNESS * z.real and near.any():
+            best = z.real if best is None else min(best, z.real)
+    return None if best is None else float(best)
+
+
 def distort(xy: np.ndarray, th: np.ndarray):
     """Distorted normalized points ``xd (N, 2)`` of ``xy (N, 2)``, ``d xd / d xy (N, 2, 2)``
     and the radial slope ``d (r radial) / d r (N,)`` (for :meth:`Rational.unproject`)."""
@@ -85,6 +112,11 @@ def distort(xy: np.ndarray, th: np.ndarray):
     j[:, 1, 0] = j[:, 0, 1]
     j[:, 1, 1] = radial + 2 * y * y * dr + 6 * p1 * y + 2 * p2 * x
     return xd, j, radial + 2 * r2 * dr
+
+
+#: Starts (times the distorted point) from which :meth:`Rational.unproject` retries the
+#: pixels where Newton's method from the distorted point fails, in order of preference.
+RETRY_SCALES = (1.5, 0.7, 2.5)
 
 
 class Rational(LensModel):
@@ -167,13 +199,17 @@ class Rational(LensModel):
         xd = np.stack([(uv[:, 0] - th[..., 2]) / th[..., 0],
                        (uv[:, 1] - th[..., 3]) / th[..., 1]], axis=1)
         xy, valid = _newton(xd, xd, th)
-        for scale in (1.5, 0.7, 2.5):
-            bad = np.flatnonzero(~valid)
-            if not bad.size:
-                break
-            tb = th if th.ndim == 1 else th[bad]
-            xy_b, ok = _newton(xd[bad], scale * xd[bad], tb)
-            xy[bad[ok]], valid[bad[ok]] = xy_b[ok], True
+        bad = np.flatnonzero(~valid)
+        if bad.size:  # the retries run as one batch; the first that converges wins
+            scales = np.array(RETRY_SCALES)
+            tb = th if th.ndim == 1 else np.tile(th[bad], (len(scales), 1))
+            start = (scales[:, None, None] * xd[bad][None]).reshape(-1, 2)
+            xy_b, ok = _newton(np.tile(xd[bad], (len(scales), 1)), start, tb)
+            ok = ok.reshape(len(scales), -1)
+            first = np.argmax(ok, axis=0)
+            hit = ok.any(axis=0)
+            pick = (first * len(bad) + np.arange(len(bad)))[hit]
+            xy[bad[hit]], valid[bad[hit]] = xy_b[pick], True
         rays = np.c_[xy, np.ones(len(xy))]
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         return rays, valid & np.isfinite(rays).all(axis=1)
@@ -182,20 +218,39 @@ class Rational(LensModel):
 def _newton(xd: np.ndarray, xy: np.ndarray, th: np.ndarray, iterations: int = 50
             ) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``distort(xy) = xd`` from ``xy``; ``(xy, valid)`` with valid = converged to a
-    point with a positive Jacobian determinant and radial slope."""
-    xy = xy.copy()
+    point with a positive Jacobian determinant and radial slope.
+
+    The iteration is :func:`distort`'s formulas on 1-D columns (no stacked temporaries)
+    and works on the points still moving (a finite step of 1e-14 or more): the few that
+    never settle (beyond the valid region) do not keep the converged ones in the loop."""
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    act = np.arange(len(x))
     for _ in range(iterations):
-        f, j, _ = distort(xy, th)
-        err = f - xd
-        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+        t = th if th.ndim == 1 else th[act]
+        k1, k2, p1, p2, k3, k4, k5, k6 = (t[..., i] for i in range(4, 12))
+        xa, ya = x[act], y[act]
+        r2 = xa * xa + ya * ya
+        inv_den = 1.0 / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+        radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) * inv_den
+        dr = ((k1 + r2 * (2 * k2 + 3 * k3 * r2))
+              - radial * (k4 + r2 * (2 * k5 + 3 * k6 * r2))) * inv_den
+        e0 = xa * radial + 2 * p1 * xa * ya + p2 * (r2 + 2 * xa * xa) - xd[act, 0]
+        e1 = ya * radial + p1 * (r2 + 2 * ya * ya) + 2 * p2 * xa * ya - xd[act, 1]
+        a = radial + 2 * xa * xa * dr + 2 * p1 * ya + 6 * p2 * xa
+        b = 2 * xa * ya * dr + 2 * p1 * xa + 2 * p2 * ya
+        d = radial + 2 * ya * ya * dr + 6 * p1 * ya + 2 * p2 * xa
+        det = a * d - b * b
         ok = np.abs(det) > 1e-12
         safe = np.where(ok, det, 1.0)
-        step = np.stack([(j[:, 1, 1] * err[:, 0] - j[:, 0, 1] * err[:, 1]) / safe,
-                         (j[:, 0, 0] * err[:, 1] - j[:, 1, 0] * err[:, 0]) / safe], axis=1)
-        step *= ok[:, None]
-        xy -= step
-        if np.all(np.abs(step) < 1e-14):
+        s0 = (d * e0 - b * e1) / safe * ok
+        s1 = (a * e1 - b * e0) / safe * ok
+        x[act] = xa - s0
+        y[act] = ya - s1
+        moving = ~((np.abs(s0) < 1e-14) & (np.abs(s1) < 1e-14)) & np.isfinite(s0 + s1)
+        act = act[moving]
+        if not act.size:
             break
+    xy = np.stack([x, y], axis=1)
     f, j, slope = distort(xy, th)
     det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
     resid = np.linalg.norm(f - xd, axis=1)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..camera.base import LensModel, get_model, model_names
 from ..camera.camera import Camera
+from ..camera.rational import cancelling_pair
 from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
 from ..residuals.reprojection import BoardReprojection
@@ -554,6 +555,9 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     trust = _trust(res, used, model, size, opts, advice) if opts.trust else None
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
                          s.termination == "converged", names, advice, trust)
+    if s.termination != "converged" and model.name == "rational":
+        reasons = [_why_not_converged(res, theta) if r == "the solver did not converge" else r
+                   for r in reasons]
     if loose:  # a valley of equal cost: the projection is determined, these values are not
         v = "WARN" if v == "PASS" else v
         reasons.append(f"{', '.join(loose)} are not separately determined at this solution "
@@ -569,6 +573,24 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
         solver_summary=s, options=opts, fixed=_fixed_names(opts, model),
         rejected_view_rms_px=rejected_rms, model_advice=advice, trust=trust)
+
+
+def _why_not_converged(res: dict, theta: np.ndarray) -> str:
+    """The reason for a rational fit that hit the iteration cap: a pole-zero pair inside the
+    corners (:func:`~calib.camera.rational.cancelling_pair`) means the views leave the
+    coefficients to a slow drift along it (on OpenCV's left-camera corners it never ends;
+    OpenCV drifts the same way); otherwise the plain one."""
+    T = res["poses"][res["view_index"]]
+    p = np.einsum("rij,rj->ri", T[:, :3, :3], res["board"]) + T[:, :3, 3]
+    s2 = cancelling_pair(theta, float(np.max((p[:, 0] ** 2 + p[:, 1] ** 2) / p[:, 2] ** 2)))
+    if s2 is None:
+        return "the solver did not converge"
+    return (f"the solver did not converge: the rational model is not determined by these "
+            f"views (its numerator and denominator nearly share a root at normalized radius "
+            f"{np.sqrt(s2):.3f}, about {np.sqrt(s2) * theta[0]:.0f} px from the centre, inside "
+            "the corners: a pole-zero pair that bends the distortion on a thin ring to chase "
+            "noise, along which the cost keeps drifting down); use the pinhole model, or more "
+            "and better-spread views")
 
 
 def _solved(res: dict, used: np.ndarray, ids: np.ndarray) -> SolvedViews:

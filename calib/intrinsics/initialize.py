@@ -230,44 +230,77 @@ def _with_focal(model, template: np.ndarray, f: float, c) -> np.ndarray:
     return p
 
 
-def _search_cost(model, f: float, data: tuple, template: np.ndarray | None = None,
-                 poses_only: bool = False) -> tuple[float, np.ndarray | None]:
-    """Mean squared reprojection error (px^2) of the views in ``data`` under ``model`` with
-    the distortion of ``template`` (default: the model's neutral one) at focal length ``f``
-    and the principal point ``c``, each pose from :func:`ray_homographies`; and the poses
-    (``poses_only``: the error is not computed, 0)."""
-    board_xy, pixels, offsets, c = data
-    if template is None:
-        template = model.initial_params(np.eye(3))
-    params = _with_focal(model, template, f, c)
+def _rays_and_poses(model, params: np.ndarray, board_xy: np.ndarray, pixels: np.ndarray,
+                    offsets: np.ndarray):
+    """``(rays (R, 3), ok (R,), view (R,), T_cam_board (V, 4, 4))``: the corners unprojected
+    under ``params`` (``(P,)`` or one row per corner ``(R, P)``) and each view's pose from
+    rays against the board (:func:`ray_homographies`); rays that do not unproject get no
+    weight."""
     rays, ok = model.unproject(pixels, params)
-    if ok.mean() < 0.9:
-        return np.inf, None
     rays = np.where(ok[:, None], rays, 0.0)
     view = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     H = ray_homographies(board_xy, rays, offsets, ok.astype(float))
-    T = poses_from_ray_homographies(H, board_xy, rays, view)
-    if poses_only:
-        return 0.0, T
-    p_cam = np.einsum("rij,rj->ri", T[view, :3, :2], board_xy) + T[view, :3, 3]
-    uv, valid = model.project(p_cam, params)
-    err = np.sum((uv - pixels) ** 2, axis=1)
-    good = ok & valid & np.isfinite(err)
-    if good.mean() < 0.9:
-        return np.inf, None
-    return float(np.mean(err[good])) + 1e6 * (1 - good.mean()), T
+    return rays, ok, view, poses_from_ray_homographies(H, board_xy, rays, view)
+
+
+def _search_costs(model, fs: np.ndarray, data: tuple, template: np.ndarray) -> np.ndarray:
+    """Mean squared reprojection error (px^2) ``(K,)`` of the views in ``data`` under
+    ``model`` with the distortion of ``template`` at each focal length of ``fs (K,)`` and the
+    principal point ``c``, each pose from :func:`ray_homographies`; inf where fewer than 90%
+    of the corners unproject or reproject. All candidates are one batch: the views are
+    repeated once per candidate, with one parameter row per corner."""
+    board_xy, pixels, offsets, c = data
+    n, k = len(pixels), len(fs)
+    base = _with_focal(model, template, 1.0, c)
+    params = np.repeat(base[None], k, axis=0)
+    params[:, 0] = params[:, 1] = fs
+    rows = np.repeat(params, n, axis=0)  # (K n, P)
+    _, ok = model.unproject(np.tile(pixels, (k, 1)), rows)
+    live = np.flatnonzero(ok.reshape(k, n).mean(axis=1) >= 0.9)
+    costs = np.full(k, np.inf)
+    if live.size == 0:
+        return costs
+    rows = np.repeat(params[live], n, axis=0)
+    offs = np.r_[(offsets[:-1][None] + n * np.arange(live.size)[:, None]).ravel(),
+                 n * live.size]
+    bxy = np.tile(board_xy, (live.size, 1))
+    _, ok, view, T = _rays_and_poses(model, rows, bxy, np.tile(pixels, (live.size, 1)), offs)
+    p_cam = np.einsum("rij,rj->ri", T[view, :3, :2], bxy) + T[view, :3, 3]
+    uv, valid = model.project(p_cam, rows)
+    err = np.sum((uv - np.tile(pixels, (live.size, 1))) ** 2, axis=1).reshape(live.size, n)
+    good = (ok & valid).reshape(live.size, n) & np.isfinite(err)
+    frac = good.mean(axis=1)
+    mean = np.sum(np.where(good, err, 0.0), axis=1) / np.maximum(good.sum(axis=1), 1)
+    costs[live] = np.where(frac >= 0.9, mean + 1e6 * (1 - frac), np.inf)
+    return costs
 
 
 def _subset(board_xy: np.ndarray, pixels: np.ndarray, offsets: np.ndarray, views: np.ndarray,
             max_corners: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(board_xy, pixels, offsets)`` of ``views`` with at most ``max_corners`` corners of
-    each, spread over it."""
-    rows = [offsets[k] + np.unique(np.linspace(0, offsets[k + 1] - offsets[k] - 1,
-                                               max_corners).round().astype(int))
-            for k in views]
-    counts = [len(r) for r in rows]
-    rows = np.concatenate(rows)
-    return board_xy[rows], pixels[rows], np.r_[0, np.cumsum(counts)]
+    each, spread evenly over it (every corner of a view that has no more)."""
+    views = np.asarray(views)
+    start, count = offsets[views], offsets[views + 1] - offsets[views]
+    take = np.minimum(count, max_corners)
+    # np.linspace(0, n - 1, m).round() for n > m (distinct indices), arange(n) otherwise
+    j = np.arange(max_corners)[None, :]
+    step = np.where(count > max_corners, (count - 1) / max(max_corners - 1, 1), 1.0)
+    idx = start[:, None] + np.round(j * step[:, None]).astype(np.int64)
+    rows = idx[j < take[:, None]]
+    return board_xy[rows], pixels[rows], np.r_[0, np.cumsum(take)]
+
+
+def _parabola_min(x: np.ndarray, y: np.ndarray) -> float:
+    """The abscissa of the smallest of the equally spaced samples ``y (n,)`` at ``x (n,)``,
+    moved to the vertex of the parabola through it and its neighbours when that lies
+    between them."""
+    i = int(np.argmin(y))
+    if 0 < i < len(y) - 1 and np.isfinite(y[i - 1:i + 2]).all():
+        den = y[i - 1] - 2 * y[i] + y[i + 1]
+        if den > 0:
+            h = x[i + 1] - x[i]
+            return float(x[i] + np.clip(0.5 * h * (y[i - 1] - y[i + 1]) / den, -h, h))
+    return float(x[i])
 
 
 def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.ndarray,
@@ -280,50 +313,39 @@ def focal_search(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.nd
     value (:meth:`~calib.camera.LensModel.initial_params`: equidistant for fisheye); for each
     focal length ``f`` the corners are unprojected to rays, each view's pose is solved in
     closed form from rays against the board (:func:`ray_homographies`) and the corners are
-    reprojected. The ``f`` with the smallest error wins: a log-spaced scan over
-    ``[0.1, 10] x`` the half-diagonal, then golden-section refinement, on at most
-    ``max_views`` views spread over the set and ``max_corners`` corners of each; every view's
-    pose then comes from that ``f`` (from ``max_corners`` of its corners).
-    ``template``: the distortion to hold (default the model's neutral one). Returns
-    ``(params, poses, mean squared error px^2 on the searched corners)``.
+    reprojected. The ``f`` with the smallest error wins: a log-spaced scan of 9 values over
+    ``[0.1, 10] x`` the half-diagonal, a second scan of 9 over the two grid steps around the
+    best, and the vertex of the parabola through the best three of those (each scan one
+    batch), on at most ``max_views`` views spread over the set and ``max_corners`` corners of
+    each; every view's pose then comes from that ``f`` (from ``max_corners`` of its
+    corners). ``template``: the distortion to hold (default the model's neutral one).
+    Returns ``(params, poses, mean squared error px^2 on the searched corners)``.
     """
     w, h = image_size
     c = ((w - 1) / 2.0, (h - 1) / 2.0)
+    if template is None:
+        template = model.initial_params(np.eye(3))
     nv = len(offsets) - 1
     pick = np.unique(np.linspace(0, nv - 1, min(nv, max_views)).round().astype(int))
     sub = _subset(board_xy, pixels, offsets, pick, max_corners) + (c,)
-    half_diag = 0.5 * np.hypot(w, h)
-    grid = np.log(half_diag) + np.linspace(np.log(0.1), np.log(10.0), 9)
-    costs = np.array([_search_cost(model, np.exp(g), sub, template)[0] for g in grid])
+    grid = np.log(0.5 * np.hypot(w, h)) + np.linspace(np.log(0.1), np.log(10.0), 9)
+    costs = _search_costs(model, np.exp(grid), sub, template)
     if not np.isfinite(costs).any():
         raise DegenerateError(f"cannot initialise the {model.name} model: no focal length "
                               "places the board views consistently (are the corners from "
                               "this board?)")
     i = int(np.argmin(costs))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    g = 0.5 * (np.sqrt(5) - 1)
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa = _search_cost(model, np.exp(a), sub, template)[0]
-    fb = _search_cost(model, np.exp(b), sub, template)[0]
-    for _ in range(5):  # the bracket shrinks to 0.62^5 = 9% of 2 grid steps: ~10% in f
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = _search_cost(model, np.exp(a), sub, template)[0]
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = _search_cost(model, np.exp(b), sub, template)[0]
-    f = float(np.exp(0.5 * (lo + hi)))
-    cost = min(fa, fb)
-    every = _subset(board_xy, pixels, offsets, np.arange(nv), max_corners) + (c,)
-    T = _search_cost(model, f, every, template, poses_only=True)[1]  # LM refines them
-    if T is None:
+    fine = np.linspace(grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)], 9)
+    fine_costs = _search_costs(model, np.exp(fine), sub, template)
+    f = float(np.exp(_parabola_min(fine, fine_costs)))
+    cost = float(min(costs.min(), fine_costs.min()))
+    every = _subset(board_xy, pixels, offsets, np.arange(nv), max_corners)
+    params = _with_focal(model, template, f, c)
+    _, ok, _, T = _rays_and_poses(model, params, *every)  # LM refines them
+    if ok.mean() < 0.9:
         raise DegenerateError(f"cannot initialise the {model.name} model: the corners of "
                               "some views do not unproject at the best focal length")
-    if template is None:
-        template = model.initial_params(np.eye(3))
-    return _with_focal(model, template, f, c), T, cost
+    return params, T, cost
 
 
 def wide_starts(model, board_xy: np.ndarray, pixels: np.ndarray, offsets: np.ndarray,
