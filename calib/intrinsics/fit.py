@@ -259,15 +259,19 @@ def _prepare(object_points, image_points, image_size, opts: FitOptions, view_nam
 
 @blas_policy
 def solve_camera(object_points, image_points, image_size, options: FitOptions,
-                 view_names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 view_names: Sequence[str] | None = None, refine: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The solve of :func:`fit_intrinsics` (same checks, start and refinement) without
     its diagnostics, σ scaling or trust: ``(params (P,), T_cam_board (V, 4, 4))``, for
-    callers that refine further (the rig's per-camera start). Raises as fit_intrinsics;
-    DegenerateError when the views leave a parameter undetermined."""
+    callers that refine further (the rig's per-camera start). ``refine=False``: the
+    closed-form start only (one start: Zhang for pinhole and rational). Raises as
+    fit_intrinsics; DegenerateError when the views leave a parameter undetermined."""
     model, size, views, names = _prepare(object_points, image_points, image_size, options,
                                          view_names)
     try:
         starts, _ = _start(views, names, size, model, options)
+        if not refine and len(starts) == 1:
+            return starts[0]
         res, used, *_ = _best_refine(views, starts, model, options)
         _check_weights(res, views, used, names, options)
         if res["undetermined"] and model.name == "pinhole":  # as _make_result

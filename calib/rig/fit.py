@@ -6,7 +6,9 @@ at the identity (camera 0's frame is the rig frame, so ``T_cam_rig`` is ``T_cam_
 ``T_rig_board`` ``(F, 4, 4)`` SE3, one per frame, shared by every camera that sees the
 board in it, eliminated by the Schur complement (time linear in frames). Residuals:
 :class:`calib.residuals.rig_reprojection.RigReprojection`, one family per model. The start
-is :mod:`calib.rig.initialize`; σ is the engine's covariance scaled by the residual
+is :mod:`calib.rig.initialize`, first with each camera's closed-form start (the joint
+refinement then does the single-camera fits' work in one problem), else with refined
+single-camera fits (:func:`_start_and_refine`); σ is the engine's covariance scaled by the residual
 variance ``sum|e|^2 / (2N - p)``, as in :mod:`calib.intrinsics.fit`.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..errors import InputError, NotConvergedError
+from ..intrinsics.initialize import WIDE_MODELS
 from ..io.validate import as_array
 from ..residuals.rig_reprojection import RigReprojection
 from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
@@ -149,6 +152,32 @@ def fit_rig(cameras: Mapping[str, Sequence[Observation] | Mapping],
     board = as_array("board_points", board_points, (-1, 3))
     obs = collect(cameras, len(board), image_sizes)
     lay = _layout(_models(obs, opts))
+    start, res, r = _start_and_refine(obs, board, lay, opts)
+    return make_result(obs, lay, start, res, r, opts, board)
+
+
+#: The joint refinement from closed-form starts is accepted when it converges below this
+#: RMS (pixels); otherwise the rig starts again from refined single-camera fits.
+FAST_START_MAX_RMS = 1.0
+
+
+def _start_and_refine(obs: RigObservations, board: np.ndarray, lay: _Layout,
+                      opts: RigOptions):
+    """``(start, solver result, residuals)``. First from each camera's closed-form start
+    (Zhang's homographies: no per-camera LM, the joint refinement does that work in one
+    problem); when that fails, stops short or ends above :data:`FAST_START_MAX_RMS`, and
+    always for wide lenses (several focal-search starts) and robust losses (which need a
+    least-squares start), from the single-camera fits, as the module docstring says."""
+    fast = opts.loss in (None, "none") and not set(lay.models) & set(WIDE_MODELS)
+    if fast:
+        start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix, refine=False)
+        try:
+            res, r = refine(obs, board, lay, start, opts)
+        except NotConvergedError:
+            res = None
+        if res is not None and res.summary.termination == "converged" and \
+                np.sqrt(np.mean(np.sum(r * r, axis=1))) <= FAST_START_MAX_RMS:
+            return start, res, r
     start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix)
     res, r = refine(obs, board, lay, start, opts)
-    return make_result(obs, lay, start, res, r, opts, board)
+    return start, res, r

@@ -2,7 +2,8 @@
 
 1. Each camera alone: intrinsics and one board pose ``T_cam_board`` per view, from the
    single-camera solve (:func:`calib.intrinsics.fit.solve_camera`: fit_intrinsics's
-   checks, start and refinement without its diagnostics), or, when the
+   checks, start and refinement without its diagnostics) or only its closed-form start
+   (Zhang, plus Zhang's linear k1, k2 step: :func:`_radial_start`), or, when the
    intrinsics are given, the poses in closed form from the unprojected rays.
 2. Each pair of cameras ``(i, j)`` that see the board in the same frames: one estimate
    ``T_j_i = T_j_board T_i_board^-1`` per shared frame, averaged robustly
@@ -76,8 +77,9 @@ def _poses_given(model, params, obj, pix) -> np.ndarray:
     return poses_from_ray_homographies(H, board_xy, rays, view)
 
 
-def _own_start(obs, c, board, model, given, fix):
-    """``(params, T_cam_board (V, 4, 4))`` of camera ``c`` from its own views."""
+def _own_start(obs, c, board, model, given, fix, refine: bool):
+    """``(params, T_cam_board (V, 4, 4))`` of camera ``c`` from its own views (``refine``:
+    refined by the single-camera solve, else its closed-form start)."""
     frames, obj, pix, names = camera_views(obs, c, board)
     name = obs.cameras[c]
     if name in given:
@@ -88,10 +90,34 @@ def _own_start(obs, c, board, model, given, fix):
         return p, _poses_given(model, p, obj, pix)
     held = tuple(n for n in held_names(fix, model) if n in model.param_names[4:])
     try:
-        return solve_camera(obj, pix, obs.image_sizes[c],
-                            FitOptions(model=model.name, fix=held), view_names=names)
+        p, T = solve_camera(obj, pix, obs.image_sizes[c],
+                            FitOptions(model=model.name, fix=held), view_names=names,
+                            refine=refine)
     except CalibError as exc:
         raise type(exc)(f"camera {name!r}: {exc}") from None
+    if refine or model.param_names[4:6] != ("k1", "k2") or {"k1", "k2"} & set(held):
+        return p, T
+    return _radial_start(model, p, T, obj, pix)
+
+
+def _radial_start(model, p, T, obj, pix):
+    """Zhang's linear radial step (Zhang 2000, section 3.3) on a closed-form pinhole start
+    ``p`` (zero distortion) and its poses ``T (V, 4, 4)``: ``k1, k2`` by least squares on
+    ``uv_obs - uv = (uv - c) (k1 r^2 + k2 r^4)``, then the poses again from the rays."""
+    counts = [len(q) for q in pix]
+    Tn = np.repeat(T, counts, axis=0)
+    pc = np.einsum("nij,nj->ni", Tn[:, :3, :3], np.concatenate(obj)) + Tn[:, :3, 3]
+    xy = pc[:, :2] / pc[:, 2:3]
+    r2 = np.sum(xy * xy, axis=1)
+    d = xy * p[:2]  # uv - c
+    A = np.stack([d * r2[:, None], d * (r2 * r2)[:, None]], axis=2).reshape(-1, 2)
+    b = (np.concatenate(pix) - d - p[2:4]).ravel()
+    k, *_ = np.linalg.lstsq(A, b, rcond=None)
+    if not np.all(np.isfinite(k)):
+        return p, T
+    q = p.copy()
+    q[4:6] = k
+    return q, T
 
 
 def _borrowed_start(obs, c, board, models, params):
@@ -117,13 +143,15 @@ def _borrowed_start(obs, c, board, models, params):
 
 
 def single_cameras(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
-                   given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()):
+                   given: Mapping[str, np.ndarray], fix: tuple[str, ...] = (),
+                   refine: bool = True):
     """Step 1: ``(params, {c: {frame: T_cam_board}})``; a camera whose own views give no
     start (DegenerateError) borrows one (:func:`_borrowed_start`)."""
     params, poses, failed = {}, {}, {}
     for c in range(obs.n_cameras):
         try:
-            params[c], T = _own_start(obs, c, board, get_model(models[c]), given, fix)
+            params[c], T = _own_start(obs, c, board, get_model(models[c]), given, fix,
+                                      refine)
         except DegenerateError as exc:
             failed[c] = exc
             continue
@@ -212,8 +240,10 @@ def board_poses(obs: RigObservations, T_cam_rig: np.ndarray, poses: dict) -> np.
 
 
 def initialize(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
-               given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()) -> RigStart:
-    """The whole start (module docstring)."""
-    params, poses = single_cameras(obs, board, models, given, fix)
+               given: Mapping[str, np.ndarray], fix: tuple[str, ...] = (),
+               refine: bool = True) -> RigStart:
+    """The whole start (module docstring); ``refine=False`` skips the single-camera
+    refinement of step 1 (closed-form starts; the joint refinement does that work)."""
+    params, poses = single_cameras(obs, board, models, given, fix, refine)
     T_cam_rig, edges = spanning_tree(obs.n_cameras, pair_poses(poses), obs.cameras)
     return RigStart(params, T_cam_rig, board_poses(obs, T_cam_rig, poses), edges)
