@@ -11,8 +11,14 @@ one (set before numpy loads, as in bench_intrinsics.py).
 
 Accuracy (``--accuracy``): synthetic 2-, 3- and 4-camera arcs in which neighbours share only
 ``--pair-frames`` frames and cameras two apart none; RMS over seeds of the extrinsic rotation
-(deg) and translation (mm) errors of calib and of OpenCV (calibrateCamera per camera, then
-stereoCalibrate with that intrinsics guess per neighbouring pair, chained).
+(deg) and translation (mm) errors of calib, of calib with the true intrinsics held (the
+floor), and of OpenCV (calibrateCamera per camera, then stereoCalibrate per neighbouring
+pair, chained, with CALIB_USE_INTRINSIC_GUESS and with CALIB_FIX_INTRINSIC); err/σ is
+calib's RMS error over its reported σ.
+
+Rendered (``--rendered``): the stereo arc rendered (datasets/board_render.py,
+``--supersample``), each tool detecting the corners itself (calib's detector; OpenCV's
+findChessboardCorners + cornerSubPix 11x11 or 5x5), calib also run on OpenCV's corners.
 
 pycalib (``--pycalib``): the 15-GoPro observations of ``pycalib_multicam_ba`` (2-D points
 only, SOURCES.md): start from the published cameras (output.json, OpenCV rational model),
@@ -22,7 +28,8 @@ keeps only its translation); once with one rational camera per GoPro, once with 
 by all 15 (as pycalib fits them). Reference: published cameras held and points re-triangulated
 give 0.98 px RMS (SOURCES.md).
 
-Usage: python bench/bench_rig.py [--speed] [--accuracy] [--pycalib] [--repeat 5] [--seeds 12]
+Usage: python bench/bench_rig.py [--speed] [--accuracy] [--rendered] [--pycalib] [--repeat 5]
+[--seeds 12] [--max-frames 500]
 """
 
 from __future__ import annotations
@@ -91,9 +98,9 @@ def _sigma_diff(res, out) -> float:
     return float(np.max(np.abs(d) / np.sqrt(np.diag(res.extrinsic_covariance[1]))))
 
 
-def speed(repeat: int) -> None:
+def speed(repeat: int, max_frames: int = 500) -> None:
     rows = [speed_row("OpenCV stereo sample", *real_pairs(), repeat)]
-    for n in (20, 100, 500):
+    for n in (n for n in (20, 100, 500) if n <= max_frames):
         rows.append(speed_row("synthetic", *synth_pairs(n), repeat if n < 500 else 1))
     print(table(["corners", "frames", "cv scratch ms", "calib scratch ms", "speed-up",
                  "cv RMS", "calib RMS", "cv fixed-K ms", "calib fixed-K ms", "speed-up",
@@ -257,11 +264,11 @@ def rendered(seeds: int, supersample: int) -> None:
                  "trans / OpenCV best"], [[k, *v, *(v / best)] for k, v in e.items()]))
 
 
-def _pycalib_data():
+def _pycalib_data(root=SHARED):
     import bz2
     import json
 
-    d = SHARED / "pycalib_multicam_ba"
+    d = root / "pycalib_multicam_ba"
     lines = bz2.open(d / "kp.txt.bz2", "rt").read().split("\n")
     nc, npt, nobs = (int(v) for v in lines[0].split())
     a = np.array([[float(v) for v in ln.split()] for ln in lines[1:1 + nobs]])
@@ -290,7 +297,10 @@ def _triangulate(model, cam, pt, uv, params, T, npt):
     return np.linalg.solve(A, b[..., None])[..., 0]
 
 
-def pycalib() -> None:
+def pycalib_fit(shared: bool, root=SHARED) -> tuple[int, float, float, int, float]:
+    """The joint refinement of ``pycalib_multicam_ba`` (module docstring; ``shared``: one
+    camera for all 15): ``(observations, start RMS px, joint RMS px, iterations,
+    solve s)``. Also run by tests/test_rig_real.py."""
     import time
 
     from calib.camera import get_model
@@ -298,31 +308,32 @@ def pycalib() -> None:
     from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
 
     model = get_model("rational")
-    cam, pt, uv, params, T, npt = _pycalib_data()
+    cam, pt, uv, params, T, npt = _pycalib_data(root)
     board = np.tile(np.eye(4), (npt, 1, 1))
     board[:, :3, 3] = _triangulate(model, cam, pt, uv, params, T, npt)
     fam = RigReprojection(model, np.zeros((len(uv), 3)), uv)
-    rows = []
-    for label, shared in (("one rational camera per GoPro", False), ("one shared camera", True)):
-        p = Problem()
-        p.add_parameter("intrinsics/rational", params[:1] if shared else params, Euclidean(12))
-        p.add_parameter("T_cam_rig", T, SE3Manifold())
-        p.add_parameter("T_rig_board", board, SE3Manifold(), eliminate=True)
-        k = np.zeros_like(cam) if shared else cam
-        p.add_residuals(fam, [("intrinsics/rational", k), ("T_cam_rig", cam),
-                              ("T_rig_board", pt)])
-        p.set_constant("T_rig_board", coords=[3, 4, 5])  # a point has no orientation
-        p.set_constant("T_cam_rig", blocks=[0])
-        r0, _ = fam.evaluate([p.groups["intrinsics/rational"].value, T, board], [k, cam, pt],
-                             jacobians=False)
-        t0 = time.perf_counter()
-        res = solve(p, SolverOptions(max_iterations=100, function_tolerance=1e-8))
-        dt = time.perf_counter() - t0
-        r, _ = fam.evaluate([res.values[g] for g in ("intrinsics/rational", "T_cam_rig",
-                                                      "T_rig_board")], [k, cam, pt],
-                            jacobians=False)
-        rows.append([label, len(uv), float(np.sqrt(np.mean(np.sum(r0 * r0, 1)))),
-                     float(np.sqrt(np.mean(np.sum(r * r, 1)))), len(res.summary.iterations), dt])
+    p = Problem()
+    p.add_parameter("intrinsics/rational", params[:1] if shared else params, Euclidean(12))
+    p.add_parameter("T_cam_rig", T, SE3Manifold())
+    p.add_parameter("T_rig_board", board, SE3Manifold(), eliminate=True)
+    k = np.zeros_like(cam) if shared else cam
+    p.add_residuals(fam, [("intrinsics/rational", k), ("T_cam_rig", cam), ("T_rig_board", pt)])
+    p.set_constant("T_rig_board", coords=[3, 4, 5])  # a point has no orientation
+    p.set_constant("T_cam_rig", blocks=[0])
+    r0, _ = fam.evaluate([p.groups["intrinsics/rational"].value, T, board], [k, cam, pt],
+                         jacobians=False)
+    t0 = time.perf_counter()
+    res = solve(p, SolverOptions(max_iterations=100, function_tolerance=1e-8))
+    dt = time.perf_counter() - t0
+    r, _ = fam.evaluate([res.values[g] for g in ("intrinsics/rational", "T_cam_rig",
+                                                  "T_rig_board")], [k, cam, pt], jacobians=False)
+    return (len(uv), float(np.sqrt(np.mean(np.sum(r0 * r0, 1)))),
+            float(np.sqrt(np.mean(np.sum(r * r, 1)))), len(res.summary.iterations), dt)
+
+
+def pycalib() -> None:
+    rows = [[label, *pycalib_fit(shared)] for label, shared in
+            (("one rational camera per GoPro", False), ("one shared camera", True))]
     print(table(["pycalib 15 GoPros", "observations", "start RMS px", "joint RMS px",
                  "iterations", "solve s"], rows))
 
@@ -337,11 +348,12 @@ def main() -> None:
     ap.add_argument("--pair-frames", type=int, default=2)
     ap.add_argument("--solo", type=int, default=8)
     ap.add_argument("--rendered", action="store_true")
+    ap.add_argument("--max-frames", type=int, default=500)
     ap.add_argument("--supersample", type=int, default=2)
     a = ap.parse_args()
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     if a.speed or not (a.accuracy or a.pycalib or a.rendered):
-        speed(a.repeat)
+        speed(a.repeat, a.max_frames)
     if a.pycalib:
         pycalib()
     if a.accuracy:
