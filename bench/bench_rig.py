@@ -2,11 +2,12 @@
 
 Speed (``--speed``, default): both start from scratch on the same corners (OpenCV:
 ``stereoCalibrate`` with flags=0, which initialises each camera itself; calib: ``fit_rig``
-with no guess, which runs the single-camera pipeline per camera, the covisibility start
-and the joint refinement), and both with the intrinsics held fixed (CALIB_FIX_INTRINSIC,
+with no guess: closed-form per-camera starts, the covisibility start and the joint
+refinement), and both with the intrinsics held fixed (CALIB_FIX_INTRINSIC,
 same K, dist). Frames: the 13 real pairs of the OpenCV stereo sample, then 20, 100 and 500
 synthetic stereo frames (``datasets/rig_synth.py``, every frame seen by both cameras).
-Medians of ``--repeat`` runs; ``uptime`` is printed (the machine is shared). BLAS threads:
+Medians of ``--repeat`` interleaved runs (wall time, or CPU time with ``--cpu``);
+``uptime`` is printed (the machine is shared). BLAS threads:
 one (set before numpy loads, as in bench_intrinsics.py).
 
 Accuracy (``--accuracy``): synthetic 2-, 3- and 4-camera arcs in which neighbours share only
@@ -29,7 +30,7 @@ by all 15 (as pycalib fits them). Reference: published cameras held and points r
 give 0.98 px RMS (SOURCES.md).
 
 Usage: python bench/bench_rig.py [--speed] [--accuracy] [--rendered] [--pycalib] [--repeat 5]
-[--seeds 12] [--max-frames 500]
+[--seeds 12] [--max-frames 500] [--cpu]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 
 if __name__ == "__main__":  # must happen before numpy is imported
     for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -45,7 +47,7 @@ if __name__ == "__main__":  # must happen before numpy is imported
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from common import SHARED, median_time, table  # noqa: E402
+from common import SHARED, table  # noqa: E402
 
 from calib.lie import se3, so3  # noqa: E402
 from calib.rig import RigOptions, fit_rig  # noqa: E402
@@ -73,20 +75,37 @@ def _params(K, d):
     return np.r_[K[0, 0], K[1, 1], K[0, 2], K[1, 2], np.ravel(d)[:5]]
 
 
+#: The clock of ``--speed``: wall time, or with ``--cpu`` this process's CPU time (steadier
+#: on a shared machine; counts every thread, so OpenCV's threads are not hidden).
+CLOCK = [time.perf_counter]
+
+
+def _paired(f_cv, f_ours, repeat):
+    """Medians ``(t_cv, t_ours)`` and last results of the two, runs interleaved (after one
+    warm-up each) so that a change of the machine's load hits both alike."""
+    out = [f_cv(), f_ours()]
+    times: list[list[float]] = [[], []]
+    for _ in range(repeat):
+        for k, f in enumerate((f_cv, f_ours)):
+            t = CLOCK[0]()
+            out[k] = f()
+            times[k].append(CLOCK[0]() - t)
+    return float(np.median(times[0])), float(np.median(times[1])), out[0], out[1]
+
+
 def speed_row(label, board, left, right, size, repeat):
     obj = [board.astype(np.float32)] * len(left)
     l32, r32 = list(left.astype(np.float32)), list(right.astype(np.float32))
     cams = {"L": dict(enumerate(left)), "R": dict(enumerate(right))}
     sizes = {"L": size, "R": size}
-    t_cv, out = median_time(lambda: cv2.stereoCalibrate(
-        obj, l32, r32, None, None, None, None, size, flags=0, criteria=CRIT), repeat)
-    t_ours, res = median_time(lambda: fit_rig(cams, board, sizes), repeat)
+    t_cv, t_ours, out, res = _paired(lambda: cv2.stereoCalibrate(
+        obj, l32, r32, None, None, None, None, size, flags=0, criteria=CRIT),
+        lambda: fit_rig(cams, board, sizes), repeat)
     given = {"L": _params(out[1], out[2]), "R": _params(out[3], out[4])}
-    t_cvf, outf = median_time(lambda: cv2.stereoCalibrate(
+    t_cvf, t_fix, outf, resf = _paired(lambda: cv2.stereoCalibrate(
         obj, l32, r32, out[1], out[2], out[3], out[4], size, flags=cv2.CALIB_FIX_INTRINSIC,
-        criteria=CRIT), repeat)
-    t_fix, resf = median_time(lambda: fit_rig(cams, board, sizes, RigOptions(
-        intrinsics=given, fix_intrinsics=True)), repeat)
+        criteria=CRIT), lambda: fit_rig(cams, board, sizes, RigOptions(
+            intrinsics=given, fix_intrinsics=True)), repeat)
     return [label, len(left), 1e3 * t_cv, 1e3 * t_ours, t_cv / t_ours, out[0], res.rms_px,
             1e3 * t_cvf, 1e3 * t_fix, t_cvf / t_fix, _sigma_diff(resf, outf)]
 
@@ -301,8 +320,6 @@ def pycalib_fit(shared: bool, root=SHARED) -> tuple[int, float, float, int, floa
     """The joint refinement of ``pycalib_multicam_ba`` (module docstring; ``shared``: one
     camera for all 15): ``(observations, start RMS px, joint RMS px, iterations,
     solve s)``. Also run by tests/test_rig_real.py."""
-    import time
-
     from calib.camera import get_model
     from calib.residuals.rig_reprojection import RigReprojection
     from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
@@ -349,9 +366,12 @@ def main() -> None:
     ap.add_argument("--solo", type=int, default=8)
     ap.add_argument("--rendered", action="store_true")
     ap.add_argument("--max-frames", type=int, default=500)
+    ap.add_argument("--cpu", action="store_true", help="time by process CPU time")
     ap.add_argument("--supersample", type=int, default=2)
     a = ap.parse_args()
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    if a.cpu:
+        CLOCK[0] = time.process_time
     if a.speed or not (a.accuracy or a.pycalib or a.rendered):
         speed(a.repeat, a.max_frames)
     if a.pycalib:
