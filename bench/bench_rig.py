@@ -252,28 +252,39 @@ def _corner_rms(corners, s) -> float:
     return float(np.sqrt(np.mean(np.sum(np.square(np.concatenate(d)), axis=1))))
 
 
-def rendered(seeds: int, supersample: int) -> None:
-    """The stereo accuracy with rendered images (datasets/board_render.py; the stereo arc of
-    ``--accuracy``): each tool detects the corners itself; calib's joint fit also runs on
-    OpenCV's corners, to separate the detector from the solve. Ratios are to OpenCV's best
-    row per column (its best window and flag for that column)."""
-    errs, crms = {}, {}
+def rendered_errors(seeds: int, supersample: int, full: bool = True):
+    """``({estimate: [(rot deg, trans mm)] per seed}, {detector: [corner RMS px]})`` on the
+    rendered stereo arc (see :func:`rendered`); ``full=False``: only calib on its corners
+    and OpenCV with the intrinsics guess. Also run by tests/test_rig.py."""
+    errs: dict = {}
+    crms: dict = {}
     rng = np.random.default_rng(7)
+    flags = [(cv2.CALIB_USE_INTRINSIC_GUESS, "guess")]
+    flags += [(cv2.CALIB_FIX_INTRINSIC, "fix")] if full else []
     for seed in range(seeds):
         s = make_rig(2, 16, seed=100 + seed, yaw_deg=30, pair_frames=2)
         det = _detect_all(_render_rig(s, rng, supersample))
         truth = s.T_cam_rig[1]
         for k, corners in det.items():
             crms.setdefault(k, []).append(_corner_rms(corners, s))
-            fit = fit_rig(corners, s.board, s.image_sizes).T_cam_ref[1]
-            errs.setdefault(f"calib on {k} corners", []).append(_err(fit, truth))
+            if full or k == "calib":
+                fit = fit_rig(corners, s.board, s.image_sizes).T_cam_ref[1]
+                errs.setdefault(f"calib on {k} corners", []).append(_err(fit, truth))
             if k == "calib":
                 continue
             intr = {n: _cv_intr(s, n, corners) for n in corners}
-            for flag, name in ((cv2.CALIB_USE_INTRINSIC_GUESS, "guess"),
-                               (cv2.CALIB_FIX_INTRINSIC, "fix")):
+            for flag, name in flags:
                 errs.setdefault(f"OpenCV {k} {name}", []).append(
                     _err(_chain(s, intr, flag, corners)[1], truth))
+    return errs, crms
+
+
+def rendered(seeds: int, supersample: int) -> None:
+    """The stereo accuracy with rendered images (datasets/board_render.py; the stereo arc of
+    ``--accuracy``): each tool detects the corners itself; calib's joint fit also runs on
+    OpenCV's corners, to separate the detector from the solve. Ratios are to OpenCV's best
+    row per column (its best window and flag for that column)."""
+    errs, crms = rendered_errors(seeds, supersample)
     e = {k: _rms(v) for k, v in errs.items()}
     best = np.min([v for k, v in e.items() if k.startswith("OpenCV")], axis=0)
     print(f"rendered stereo ({seeds} seeds, supersample {supersample}, noise 1 grey level); "
