@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera.base import LensModel
+from ..camera.base import CHUNK, LensModel
 from .base import ResidualFamily
 
 
@@ -68,19 +68,25 @@ class RigReprojection(ResidualFamily):
         T_cam = values[1][indices[1]]
         p_rig = _act_rows(values[2][indices[2]], self.board_points)
         p_cam = _act_rows(T_cam, p_rig)
-        out = self.model.project(p_cam, params, jacobians=jacobians)
-        uv, valid = out[0], out[1]
-        r = uv - self.observed
+        n = len(p_cam)
+        r = np.empty((n, 2))
+        valid = np.empty(n, dtype=bool)
+        j_params = np.empty((n, 2, self.model.num_params)) if jacobians else None
+        j_cam = np.empty((n, 2, 6)) if jacobians else None
+        kernel = self.model.project_into
+        for s in range(0, n, CHUNK):  # the model's kernel, as calib.residuals.reprojection
+            sl = slice(s, s + CHUNK)
+            c = p_cam[sl]
+            # d uv / d p_cam and d uv / d phi (left rotation of p_cam) are T_cam_rig's block
+            jac = () if not jacobians else (j_cam[sl, :, :3], j_params[sl], j_cam[sl, :, 3:])
+            kernel((c[:, 0], c[:, 1], c[:, 2]), params if params.ndim == 1 else params[sl],
+                   r[sl], valid[sl], *jac)
+        r -= self.observed
         if not valid.all():
             r[~valid] = np.nan
         if not jacobians:
             return r, None
-        j_p, j_params = out[2], out[3]
-        n = len(r)
-        j_cam = np.empty((n, 2, 6))
-        j_cam[:, :, :3] = j_p
-        _cross_into(j_cam[:, :, 3:], p_cam, j_p)
-        a = j_p @ T_cam[:, :3, :3]  # (N, 2, 3): J_uv_p R_cam_rig
+        a = j_cam[:, :, :3] @ T_cam[:, :3, :3]  # (N, 2, 3): J_uv_p R_cam_rig
         j_board = np.empty((n, 2, 6))
         j_board[:, :, :3] = a
         _cross_into(j_board[:, :, 3:], p_rig, a)
