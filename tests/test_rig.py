@@ -45,6 +45,18 @@ def test_rig_residual_jacobians_match_numeric(name):
                                                     SE3Manifold()])
     for a, b in zip(jac, num, strict=True):
         assert_jacobian_close(a, b, rtol=1e-5, atol=1e-6)
+    # rows in runs of one camera and frame (8 runs of 5: the per-run path), same values
+    runs = [np.repeat(rng.integers(0, 2, 8), 5), np.repeat(rng.integers(0, 3, 8), 5),
+            np.repeat(rng.permutation(5).tolist() + [0, 1, 2], 5)]
+    fam_runs = RigReprojection(model, board, fam.observed)
+    r2, jac2 = fam_runs.evaluate(vals, runs)
+    assert fam_runs._layout is not None  # the per-run path ran
+    num = numeric_family_jacobians(fam_runs, vals, runs, [Euclidean(base.size), SE3Manifold(),
+                                                          SE3Manifold()])
+    for a, b in zip(jac2, num, strict=True):
+        assert_jacobian_close(a, b, rtol=1e-5, atol=1e-6)
+    gathered = fam.points(vals, runs)[1]  # the per-row path's points
+    assert np.allclose(r2 + fam.observed, fam.model.project(gathered, params[runs[0]])[0])
 
 
 def test_frame_key_and_robust_mean():
