@@ -9,8 +9,8 @@ board in it, eliminated by the Schur complement (time linear in frames). Residua
 reference camera's rows in fit_intrinsics's own family (:func:`build_problem`). The start
 is :mod:`calib.rig.initialize`, first with each camera's closed-form start (the joint
 refinement then does the single-camera fits' work in one problem), else with refined
-single-camera fits (:func:`_start_and_refine`); σ is the engine's covariance scaled by the residual
-variance ``sum|e|^2 / (2N - p)``, as in :mod:`calib.intrinsics.fit`.
+single-camera fits (:func:`_start_and_refine`); σ is the engine's covariance scaled by the
+residual variance ``sum|e|^2 / (2N - p)``, as in :mod:`calib.intrinsics.fit`.
 """
 
 from __future__ import annotations
