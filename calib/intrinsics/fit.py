@@ -234,12 +234,8 @@ def fit_intrinsics(
         NotConvergedError: the solver failed (non-finite values) or diverged.
     """
     opts = _options(options, kwargs)
-    model = get_model(opts.model)
-    w, h = _image_size(image_size)
-    views = _as_views(object_points, image_points, view_names)
-    names = list(view_names) if view_names is not None else [f"view{k}"
-                                                             for k in range(views.n_views)]
-    _check_inputs(views, names, (w, h), model, opts)
+    model, (w, h), views, names = _prepare(object_points, image_points, image_size, opts,
+                                           view_names)
     try:
         starts, init_method = _start(views, names, (w, h), model, opts)
         result, used, rej_corners, rej_views, first_pass = _best_refine(views, starts, model,
@@ -249,6 +245,43 @@ def fit_intrinsics(
                             opts, first_pass, model, views)
     except (DegenerateError, NotConvergedError) as exc:
         raise _wrong_model_error(exc, views, names, (w, h), model, opts) from None
+
+
+def _prepare(object_points, image_points, image_size, opts: FitOptions, view_names):
+    """``(model, (w, h), views, names)`` of checked inputs."""
+    model = get_model(opts.model)
+    w, h = _image_size(image_size)
+    views = _as_views(object_points, image_points, view_names)
+    names = list(view_names) if view_names is not None else [f"view{k}"
+                                                             for k in range(views.n_views)]
+    _check_inputs(views, names, (w, h), model, opts)
+    return model, (w, h), views, names
+
+
+@blas_policy
+def solve_camera(object_points, image_points, image_size, options: FitOptions,
+                 view_names: Sequence[str] | None = None, refine: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The solve of :func:`fit_intrinsics` (same checks, start and refinement) without
+    its diagnostics, σ scaling or trust: ``(params (P,), T_cam_board (V, 4, 4))``, for
+    callers that refine further (the rig's per-camera start). ``refine=False``: the
+    closed-form start only (one start: Zhang for pinhole and rational). Raises as
+    fit_intrinsics; DegenerateError when the views leave a parameter undetermined."""
+    model, size, views, names = _prepare(object_points, image_points, image_size, options,
+                                         view_names)
+    try:
+        starts, _ = _start(views, names, size, model, options)
+        if not refine and len(starts) == 1:
+            return starts[0]
+        res, used, *_ = _best_refine(views, starts, model, options)
+        _check_weights(res, views, used, names, options)
+        if res["undetermined"] and model.name == "pinhole":  # as _make_result
+            raise DegenerateError("the board views do not determine every camera parameter "
+                                  "(the normal equations are singular); add views with the "
+                                  "board tilted in different directions")
+    except (DegenerateError, NotConvergedError) as exc:
+        raise _wrong_model_error(exc, views, names, size, model, options) from None
+    return res["theta"], res["poses"]
 
 
 def _options(options: FitOptions | None, kwargs: dict) -> FitOptions:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera.base import LensModel
+from ..camera.base import CHUNK, LensModel
 from .base import ResidualFamily
 
 
@@ -37,6 +37,35 @@ def _cross_into(out: np.ndarray, p: np.ndarray, a: np.ndarray) -> None:
     np.subtract(x * ay, y * ax, out=out[:, :, 2])
 
 
+def _runs(idx: tuple[np.ndarray, ...]) -> tuple[int, tuple[np.ndarray, ...]] | None:
+    """``(k, per-run index of each array)`` when the rows come in runs of ``k >= 4`` rows
+    (the usual full-board case) over which every index array is constant; else None."""
+    n = len(idx[0])
+    if n == 0:
+        return None
+    k = int(np.argmax(np.any([a != a[0] for a in idx], axis=0))) or n
+    if k < 4 or n % k:
+        return None
+    out = []
+    for a in idx:
+        r = a.reshape(-1, k)
+        if np.any(r != r[:, :1]):
+            return None
+        out.append(r[:, 0])
+    return k, tuple(out)
+
+
+def _apply_runs(T: np.ndarray, cols: tuple[np.ndarray, ...], k: int) -> list[np.ndarray]:
+    """Coordinate columns ``(N,)`` of ``T_r X`` for runs ``r`` of ``k`` rows (``T (R, 4,
+    4)``, ``cols`` the ``(N,)`` columns of ``X``): each run's transform broadcast."""
+    b = [c.reshape(-1, k) for c in cols]
+    out = []
+    for i in range(3):
+        c = T[:, i, 0:1] * b[0] + T[:, i, 1:2] * b[1] + T[:, i, 2:3] * b[2] + T[:, i, 3:4]
+        out.append(c.reshape(-1))
+    return out
+
+
 class RigReprojection(ResidualFamily):
     """``N`` observations of board points by the cameras of a rig.
 
@@ -44,6 +73,11 @@ class RigReprojection(ResidualFamily):
         model: the lens model of every camera this family serves.
         board_points: ``(N, 3)`` point of each observation in the board frame (metres).
         observed: ``(N, 2)`` observed pixels.
+
+    Rows that come in equal runs of one camera and one frame (whole boards, as
+    :mod:`calib.rig.fit` orders them) are evaluated per run: one ``T_cam_rig T_rig_board``
+    per run broadcast over its points, as :class:`~calib.residuals.reprojection.
+    BoardReprojection` does per view, instead of a 4x4 gather per row.
     """
 
     residual_dim = 2
@@ -53,6 +87,9 @@ class RigReprojection(ResidualFamily):
         self.model = model
         self.board_points = np.ascontiguousarray(board_points, dtype=float)
         self.observed = np.ascontiguousarray(observed, dtype=float)
+        self._cols = tuple(self.board_points[:, i].copy() for i in range(3))
+        self._key: tuple | None = None  # the index arrays _layout describes (held)
+        self._layout: tuple | None = None
 
     def restrict(self, rows: slice) -> RigReprojection:
         return RigReprojection(self.model, self.board_points[rows], self.observed[rows])
@@ -62,26 +99,54 @@ class RigReprojection(ResidualFamily):
         p_rig = _act_rows(values[2][indices[2]], self.board_points)
         return p_rig, _act_rows(values[1][indices[1]], p_rig)
 
+    def _geometry(self, values, indices):
+        """``(p_rig (N, 3), p_cam columns, R_cam_rig: (R, 3, 3) per run or (N, 3, 3),
+        run length k or None)``."""
+        if self._key is None or any(a is not b for a, b in zip(self._key, indices,
+                                                              strict=True)):
+            self._key, self._layout = tuple(indices), _runs(tuple(indices))
+        if self._layout is None:
+            T_cam = values[1][indices[1]]
+            p_rig = _act_rows(values[2][indices[2]], self.board_points)
+            p_cam = _act_rows(T_cam, p_rig)
+            return p_rig, (p_cam[:, 0], p_cam[:, 1], p_cam[:, 2]), T_cam[:, :3, :3], None
+        k, (_, rc, rf) = self._layout
+        T_rb, T_cr = values[2][rf], values[1][rc]
+        p_rig = np.stack(_apply_runs(T_rb, self._cols, k), axis=1)
+        p_cam = _apply_runs(T_cr @ T_rb, self._cols, k)
+        return p_rig, tuple(p_cam), T_cr[:, :3, :3], k
+
     def evaluate(self, values, indices, jacobians=True):
         th = np.asarray(values[0], dtype=float)
         params = th[0] if th.shape[0] == 1 else th[indices[0]]
-        T_cam = values[1][indices[1]]
-        p_rig = _act_rows(values[2][indices[2]], self.board_points)
-        p_cam = _act_rows(T_cam, p_rig)
-        out = self.model.project(p_cam, params, jacobians=jacobians)
-        uv, valid = out[0], out[1]
-        r = uv - self.observed
+        p_rig, pc, R_cam, k = self._geometry(values, indices)
+        n = len(p_rig)
+        r = np.empty((n, 2))
+        valid = np.empty(n, dtype=bool)
+        j_params = np.empty((n, 2, self.model.num_params)) if jacobians else None
+        j_cam = np.empty((n, 2, 6)) if jacobians else None
+        kernel = self.model.project_into
+        for s in range(0, n, CHUNK):  # the model's kernel, as calib.residuals.reprojection
+            sl = slice(s, s + CHUNK)
+            # d uv / d p_cam and d uv / d phi (left rotation of p_cam) are T_cam_rig's block
+            jac = () if not jacobians else (j_cam[sl, :, :3], j_params[sl], j_cam[sl, :, 3:])
+            kernel(tuple(c[sl] for c in pc), params if params.ndim == 1 else params[sl],
+                   r[sl], valid[sl], *jac)
+        r -= self.observed
         if not valid.all():
             r[~valid] = np.nan
         if not jacobians:
             return r, None
-        j_p, j_params = out[2], out[3]
-        n = len(r)
-        j_cam = np.empty((n, 2, 6))
-        j_cam[:, :, :3] = j_p
-        _cross_into(j_cam[:, :, 3:], p_cam, j_p)
-        a = j_p @ T_cam[:, :3, :3]  # (N, 2, 3): J_uv_p R_cam_rig
         j_board = np.empty((n, 2, 6))
-        j_board[:, :, :3] = a
+        a = j_board[:, :, :3]  # J_uv_p R_cam_rig
+        jp = j_cam[:, :, :3]
+        if k is None:
+            np.matmul(jp, R_cam, out=a)
+        else:  # R_cam per run, broadcast over its k rows
+            jr, ar = jp.reshape(-1, k, 2, 3), a.reshape(-1, k, 2, 3)
+            R = R_cam[:, None, None]  # (R, 1, 1, 3, 3)
+            for m in range(3):
+                ar[..., m] = (jr[..., 0] * R[..., 0, m] + jr[..., 1] * R[..., 1, m]
+                              + jr[..., 2] * R[..., 2, m])
         _cross_into(j_board[:, :, 3:], p_rig, a)
         return r, [j_params, j_cam, j_board]

@@ -5,9 +5,12 @@ group per lens model present; ``T_cam_rig`` ``(C, 4, 4)`` SE3 with camera 0 held
 at the identity (camera 0's frame is the rig frame, so ``T_cam_rig`` is ``T_cam_ref``);
 ``T_rig_board`` ``(F, 4, 4)`` SE3, one per frame, shared by every camera that sees the
 board in it, eliminated by the Schur complement (time linear in frames). Residuals:
-:class:`calib.residuals.rig_reprojection.RigReprojection`, one family per model. The start
-is :mod:`calib.rig.initialize`; σ is the engine's covariance scaled by the residual
-variance ``sum|e|^2 / (2N - p)``, as in :mod:`calib.intrinsics.fit`.
+:class:`calib.residuals.rig_reprojection.RigReprojection`, one family per model, and the
+reference camera's rows in fit_intrinsics's own family (:func:`build_problem`). The start
+is :mod:`calib.rig.initialize`, first with each camera's closed-form start (the joint
+refinement then does the single-camera fits' work in one problem), else with refined
+single-camera fits (:func:`_start_and_refine`); σ is the engine's covariance scaled by the
+residual variance ``sum|e|^2 / (2N - p)``, as in :mod:`calib.intrinsics.fit`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..errors import InputError, NotConvergedError
+from ..intrinsics.initialize import WIDE_MODELS
 from ..io.validate import as_array
+from ..residuals.reprojection import BoardReprojection
 from ..residuals.rig_reprojection import RigReprojection
 from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
 from ..targets.base import Observation
@@ -74,7 +79,11 @@ def _models(obs: RigObservations, opts: RigOptions) -> tuple[str, ...]:
 
 def build_problem(obs: RigObservations, board: np.ndarray, lay: _Layout, params,
                   T_cam_rig: np.ndarray, T_rig_board: np.ndarray, opts: RigOptions):
-    """``(Problem, [(family, rows, indices)])`` of the joint refinement."""
+    """``(Problem, [(family, rows, slots)])`` of the joint refinement: per lens model, the
+    reference camera's rows in :class:`~calib.residuals.reprojection.BoardReprojection`
+    (the family of :func:`calib.intrinsics.fit_intrinsics`: ``T_cam_rig[0]`` is the
+    identity, so a rig of one is the single-camera problem) and the other cameras' rows in
+    :class:`~calib.residuals.rig_reprojection.RigReprojection`."""
     p = Problem()
     for g, cams in lay.groups.items():
         model = get_model(lay.models[cams[0]])
@@ -91,14 +100,20 @@ def build_problem(obs: RigObservations, board: np.ndarray, lay: _Layout, params,
     loss = make_loss(opts.loss, opts.loss_scale) if opts.loss not in (None, "none") else None
     fams = []
     for g, cams in lay.groups.items():
-        rows = np.flatnonzero(np.isin(obs.cam, cams))
-        cam = obs.cam[rows]
-        fam = RigReprojection(get_model(lay.models[cams[0]]), board[obs.ids[rows]],
-                              obs.uv[rows])
-        idx = [lay.block[cam], cam, obs.frame[rows]]
-        p.add_residuals(fam, [(g, idx[0]), ("T_cam_rig", idx[1]), ("T_rig_board", idx[2])],
-                        loss=loss)
-        fams.append((fam, g, rows, idx))
+        model = get_model(lay.models[cams[0]])
+        for ref in (True, False):  # the reference camera's rows need no T_cam_rig slot
+            rows = np.flatnonzero(np.isin(obs.cam, cams) & ((obs.cam == 0) == ref))
+            if not len(rows):
+                continue
+            cam, frame = obs.cam[rows], obs.frame[rows]
+            if ref:  # T_cam_rig[0] is the identity: the single-camera family
+                fam = BoardReprojection(board[obs.ids[rows]], obs.uv[rows], None, model)
+                slots = [(g, lay.block[cam]), ("T_rig_board", frame)]
+            else:
+                fam = RigReprojection(model, board[obs.ids[rows]], obs.uv[rows])
+                slots = [(g, lay.block[cam]), ("T_cam_rig", cam), ("T_rig_board", frame)]
+            p.add_residuals(fam, slots, loss=loss)
+            fams.append((fam, rows, slots))
     return p, fams
 
 
@@ -114,9 +129,9 @@ def refine(obs: RigObservations, board: np.ndarray, lay: _Layout, start, opts: R
     if res.summary.termination == "failure":
         raise NotConvergedError(f"rig solve failed: {res.summary.message}")
     r = np.empty((len(obs.cam), 2))
-    for fam, g, rows, idx in fams:
-        vals = [res.values[g], res.values["T_cam_rig"], res.values["T_rig_board"]]
-        r[rows] = fam.evaluate(vals, idx, jacobians=False)[0]
+    for fam, rows, slots in fams:
+        vals = [res.values[g] for g, _ in slots]
+        r[rows] = fam.evaluate(vals, [i for _, i in slots], jacobians=False)[0]
     return res, r
 
 
@@ -149,6 +164,32 @@ def fit_rig(cameras: Mapping[str, Sequence[Observation] | Mapping],
     board = as_array("board_points", board_points, (-1, 3))
     obs = collect(cameras, len(board), image_sizes)
     lay = _layout(_models(obs, opts))
+    start, res, r = _start_and_refine(obs, board, lay, opts)
+    return make_result(obs, lay, start, res, r, opts, board)
+
+
+#: The joint refinement from closed-form starts is accepted when it converges below this
+#: RMS (pixels); otherwise the rig starts again from refined single-camera fits.
+FAST_START_MAX_RMS = 1.0
+
+
+def _start_and_refine(obs: RigObservations, board: np.ndarray, lay: _Layout,
+                      opts: RigOptions):
+    """``(start, solver result, residuals)``. First from each camera's closed-form start
+    (Zhang's homographies: no per-camera LM, the joint refinement does that work in one
+    problem); when that fails, stops short or ends above :data:`FAST_START_MAX_RMS`, and
+    always for wide lenses (several focal-search starts) and robust losses (which need a
+    least-squares start), from the single-camera fits, as the module docstring says."""
+    fast = opts.loss in (None, "none") and not set(lay.models) & set(WIDE_MODELS)
+    if fast:
+        start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix, refine=False)
+        try:
+            res, r = refine(obs, board, lay, start, opts)
+        except NotConvergedError:
+            res = None
+        if res is not None and res.summary.termination == "converged" and \
+                np.sqrt(np.mean(np.sum(r * r, axis=1))) <= FAST_START_MAX_RMS:
+            return start, res, r
     start = initialize(obs, board, lay.models, opts.intrinsics, opts.fix)
     res, r = refine(obs, board, lay, start, opts)
-    return make_result(obs, lay, start, res, r, opts, board)
+    return start, res, r

@@ -1,7 +1,9 @@
 """A start for the rig refinement that needs no guess.
 
 1. Each camera alone: intrinsics and one board pose ``T_cam_board`` per view, from the
-   single-camera pipeline (:func:`calib.intrinsics.fit_intrinsics`), or, when the
+   single-camera solve (:func:`calib.intrinsics.fit.solve_camera`: fit_intrinsics's
+   checks, start and refinement without its diagnostics) or only its closed-form start
+   (Zhang, plus Zhang's linear k1, k2 step: :func:`_radial_start`), or, when the
    intrinsics are given, the poses in closed form from the unprojected rays.
 2. Each pair of cameras ``(i, j)`` that see the board in the same frames: one estimate
    ``T_j_i = T_j_board T_i_board^-1`` per shared frame, averaged robustly
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,11 +26,14 @@ import numpy as np
 
 from ..camera.base import get_model
 from ..errors import CalibError, DegenerateError, InputError
-from ..intrinsics import FitOptions, fit_intrinsics
+from ..intrinsics import FitOptions
+from ..intrinsics.fit import solve_camera
 from ..intrinsics.initialize import poses_from_ray_homographies, ray_homographies
 from ..lie import se3
 from .observations import RigObservations
 from .options import held_names
+
+log = logging.getLogger(__name__)
 
 #: A shared frame's relative pose is an outlier when it is further from the medoid than
 #: this many times the median distance (and than the floors below): a board pose flipped by
@@ -38,14 +44,12 @@ MIN_ROT_DEG, MIN_TRANS_FRAC = 0.5, 0.02
 
 @dataclass(frozen=True, eq=False)
 class RigStart:
-    """``params`` per camera, ``T_cam_rig (C, 4, 4)``, ``T_rig_board (F, 4, 4)``, the
-    per-camera intrinsics fits (None where the intrinsics were given) and the tree edges
-    ``(parent, child, inlier frames, frames)`` used to place the cameras."""
+    """``params`` per camera, ``T_cam_rig (C, 4, 4)``, ``T_rig_board (F, 4, 4)`` and the
+    tree edges ``(parent, child, inlier frames, frames)`` used to place the cameras."""
 
     params: tuple[np.ndarray, ...]
     T_cam_rig: np.ndarray
     T_rig_board: np.ndarray
-    fits: tuple
     edges: tuple[tuple[int, int, int, int], ...]
 
 
@@ -73,31 +77,92 @@ def _poses_given(model, params, obj, pix) -> np.ndarray:
     return poses_from_ray_homographies(H, board_xy, rays, view)
 
 
+def _own_start(obs, c, board, model, given, fix, refine: bool):
+    """``(params, T_cam_board (V, 4, 4))`` of camera ``c`` from its own views (``refine``:
+    refined by the single-camera solve, else its closed-form start)."""
+    frames, obj, pix, names = camera_views(obs, c, board)
+    name = obs.cameras[c]
+    if name in given:
+        p = np.asarray(given[name], float)
+        if p.shape != (model.num_params,):
+            raise InputError(f"intrinsics[{name!r}]: {p.size} values, the {model.name} "
+                             f"model has {model.num_params} ({', '.join(model.param_names)})")
+        return p, _poses_given(model, p, obj, pix)
+    held = tuple(n for n in held_names(fix, model) if n in model.param_names[4:])
+    try:
+        p, T = solve_camera(obj, pix, obs.image_sizes[c],
+                            FitOptions(model=model.name, fix=held), view_names=names,
+                            refine=refine)
+    except CalibError as exc:
+        raise type(exc)(f"camera {name!r}: {exc}") from None
+    if refine or model.param_names[4:6] != ("k1", "k2") or {"k1", "k2"} & set(held):
+        return p, T
+    return _radial_start(model, p, T, obj, pix)
+
+
+def _radial_start(model, p, T, obj, pix):
+    """Zhang's linear radial step (Zhang 2000, section 3.3) on a closed-form pinhole start
+    ``p`` (zero distortion) and its poses ``T (V, 4, 4)``: ``k1, k2`` by least squares on
+    ``uv_obs - uv = (uv - c) (k1 r^2 + k2 r^4)``, then the poses again from the rays."""
+    counts = [len(q) for q in pix]
+    Tn = np.repeat(T, counts, axis=0)
+    pc = np.einsum("nij,nj->ni", Tn[:, :3, :3], np.concatenate(obj)) + Tn[:, :3, 3]
+    xy = pc[:, :2] / pc[:, 2:3]
+    r2 = np.sum(xy * xy, axis=1)
+    d = xy * p[:2]  # uv - c
+    A = np.stack([d * r2[:, None], d * (r2 * r2)[:, None]], axis=2).reshape(-1, 2)
+    b = (np.concatenate(pix) - d - p[2:4]).ravel()
+    k, *_ = np.linalg.lstsq(A, b, rcond=None)
+    if not np.all(np.isfinite(k)):
+        return p, T
+    q = p.copy()
+    q[4:6] = k
+    return q, T
+
+
+def _borrowed_start(obs, c, board, models, params):
+    """Camera ``c``'s start when its own views do not give one (e.g. too little tilt for
+    Zhang's closed form): the intrinsics of the camera of the same model that shares most
+    frames with it, its poses in closed form from the rays. The joint refinement then
+    determines it from board poses the other cameras fix (3-D points spread over frames,
+    more than its own planar views give); its rank check refuses what stays undetermined.
+    ``None`` when no solved camera of its model shares a frame with it."""
+    mine = set(obs.views(c).tolist())
+    best, n_best = None, 0
+    for d in params:
+        n = len(mine & set(obs.views(d).tolist()))
+        if models[d] == models[c] and n > n_best:
+            best, n_best = d, n
+    if best is None:
+        return None
+    _, obj, pix, _ = camera_views(obs, c, board)
+    p = np.array(params[best], float)
+    log.info("camera %r: no start from its own views; starting from camera %r's intrinsics",
+             obs.cameras[c], obs.cameras[best])
+    return p, _poses_given(get_model(models[c]), p, obj, pix)
+
+
 def single_cameras(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
-                   given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()):
-    """Step 1: ``(params, fits, {c: {frame: T_cam_board}})``."""
-    params, fits, poses = [], [], {}
-    for c, name in enumerate(obs.cameras):
-        frames, obj, pix, names = camera_views(obs, c, board)
-        model = get_model(models[c])
-        if name in given:
-            p = np.asarray(given[name], float)
-            if p.shape != (model.num_params,):
-                raise InputError(f"intrinsics[{name!r}]: {p.size} values, the {model.name} "
-                                 f"model has {model.num_params} ({', '.join(model.param_names)})")
-            T, fit = _poses_given(model, p, obj, pix), None
-        else:
-            held = tuple(n for n in held_names(fix, model) if n in model.param_names[4:])
-            try:
-                fit = fit_intrinsics(obj, pix, obs.image_sizes[c],
-                                     FitOptions(model=model.name, fix=held), view_names=names)
-            except CalibError as exc:
-                raise type(exc)(f"camera {name!r}: {exc}") from None
-            p, T = np.asarray(fit.params, float), np.asarray(fit.poses)
-        params.append(p)
-        fits.append(fit)
-        poses[c] = dict(zip(frames.tolist(), T, strict=True))
-    return tuple(params), tuple(fits), poses
+                   given: Mapping[str, np.ndarray], fix: tuple[str, ...] = (),
+                   refine: bool = True):
+    """Step 1: ``(params, {c: {frame: T_cam_board}})``; a camera whose own views give no
+    start (DegenerateError) borrows one (:func:`_borrowed_start`)."""
+    params, poses, failed = {}, {}, {}
+    for c in range(obs.n_cameras):
+        try:
+            params[c], T = _own_start(obs, c, board, get_model(models[c]), given, fix,
+                                      refine)
+        except DegenerateError as exc:
+            failed[c] = exc
+            continue
+        poses[c] = dict(zip(obs.views(c).tolist(), T, strict=True))
+    for c, exc in failed.items():
+        start = _borrowed_start(obs, c, board, models, params)
+        if start is None:
+            raise exc
+        params[c] = start[0]
+        poses[c] = dict(zip(obs.views(c).tolist(), start[1], strict=True))
+    return tuple(params[c] for c in range(obs.n_cameras)), poses
 
 
 def robust_mean_pose(T: np.ndarray) -> tuple[np.ndarray, int]:
@@ -175,8 +240,10 @@ def board_poses(obs: RigObservations, T_cam_rig: np.ndarray, poses: dict) -> np.
 
 
 def initialize(obs: RigObservations, board: np.ndarray, models: tuple[str, ...],
-               given: Mapping[str, np.ndarray], fix: tuple[str, ...] = ()) -> RigStart:
-    """The whole start (module docstring)."""
-    params, fits, poses = single_cameras(obs, board, models, given, fix)
+               given: Mapping[str, np.ndarray], fix: tuple[str, ...] = (),
+               refine: bool = True) -> RigStart:
+    """The whole start (module docstring); ``refine=False`` skips the single-camera
+    refinement of step 1 (closed-form starts; the joint refinement does that work)."""
+    params, poses = single_cameras(obs, board, models, given, fix, refine)
     T_cam_rig, edges = spanning_tree(obs.n_cameras, pair_poses(poses), obs.cameras)
-    return RigStart(params, T_cam_rig, board_poses(obs, T_cam_rig, poses), fits, edges)
+    return RigStart(params, T_cam_rig, board_poses(obs, T_cam_rig, poses), edges)
