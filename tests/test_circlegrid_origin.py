@@ -46,7 +46,7 @@ def _turned(T: np.ndarray, centre: np.ndarray, angle: float) -> np.ndarray:
 
 @pytest.mark.parametrize("cols,rows,turns", [(7, 7, (0, 1, 2, 3)), (7, 5, (0, 2))])
 def test_large_dot_is_point_zero_in_every_view(cols, rows, turns):
-    """8 views, the board turned by each of ``turns`` quarter turns in turn; every view in
+    """6 views, the board turned by each of ``turns`` quarter turns in turn; every view in
     which findCirclesGrid finds the plain grid (most; it misses some steep views) must be
     found with the mark and labelled from the large dot."""
     from calib.camera.pinhole import project
@@ -57,20 +57,20 @@ def test_large_dot_is_point_zero_in_every_view(cols, rows, turns):
     centre = (pts.min(0) + pts.max(0)) / 2
     rng = np.random.default_rng(3)
     checked = 0
-    for k, T in enumerate(board_poses(8, centre + 1.6 * (pts - centre), DEFAULT_CAMERA,
+    for k, T in enumerate(board_poses(6, centre + 1.6 * (pts - centre), DEFAULT_CAMERA,
                                       (640, 480), rng, tilt=0.3)):
         T = _turned(T, centre, np.pi / 2 * turns[k % len(turns)])
         if isinstance(CircleGrid(cols, rows, 0.03).detect(
-                render_texture(DEFAULT_CAMERA, T, plain, (640, 480), rng=rng)), str):
+                render_texture(DEFAULT_CAMERA, T, plain, (640, 480), 2, rng=rng)), str):
             continue
-        found = grid.detect(render_texture(DEFAULT_CAMERA, T, tex, (640, 480), rng=rng))
+        found = grid.detect(render_texture(DEFAULT_CAMERA, T, tex, (640, 480), 2, rng=rng))
         assert not isinstance(found, str), found
         truth = project(se3.act(T, pts), DEFAULT_CAMERA)
         err = np.linalg.norm(found[1] - truth, axis=1)  # a wrong label is a spacing off
         # (the large dot's centre carries the most perspective bias: ~0.7 px here)
         assert np.median(err) < 0.3 and err.max() < 2.0, (k, turns[k % len(turns)], err.max())
         checked += 1
-    assert checked >= 5
+    assert checked >= 4
 
 
 def test_no_mark_is_a_reason_and_bad_combinations_are_input_errors():
