@@ -72,3 +72,16 @@ def test_edges_reduce_the_error_and_sigma_covers():
     # expected ~0.7x (rotation) and ~0.8x (translation) at this setting (12 other seeds)
     assert np.all(with_edges < 0.9 * plane), (with_edges, plane)
     assert covered == 10
+
+
+def test_a_wrong_board_size_is_refused():
+    """3 cm too large (the edges would bias the result by a few σ): a one-line error."""
+    import pytest
+
+    from calib.errors import InputError
+
+    d = lidar_synth.frames(4, 32, range_noise=0.015, seed=33, az_step_deg=0.4)
+    w, h = _exact_size(d)
+    with pytest.raises(InputError, match=r"board's edges do not fit the scans \([0-9.]+ σ RMS"):
+        calibrate_camera_lidar(d.clouds, d.object_points, d.corners, d.params,
+                               (w + 0.03, h + 0.03), options=CameraLidarOptions(edges=True))
