@@ -121,6 +121,7 @@ def test_edges(scene, tmp_path, capsys):
     er, et = pose_error(np.loadtxt(tmp_path / "T.txt"), d.T_camera_lidar)
     assert er < 3 * r["std_rot_deg"] and et < 3 * r["std_trans_m"] and et < 0.01
     assert r["edges_used"] is True and all(f["edge_rays"] > 5 for f in r["frames"])
+    assert 0.7 < r["edge_rms_sigma"] < 1.3  # the crossings fit their stated uniform error
     assert main(_args(p, "-o", str(tmp_path / "T2.txt"), "--edges")) == 2
     assert "--edges needs the board's exact outer size" in capsys.readouterr().err
     assert not (tmp_path / "T2.txt").exists()

@@ -116,6 +116,7 @@ class CameraLidarResult:
     message: str
     outlier_frames: tuple[str, ...] = ()
     frame_edge_rays: tuple[int, ...] = ()  # per frame, when the board's edges were used
+    edge_rms_sigma: float | None = None  # the edge crossings' RMS in their σ (about 1)
 
     def __post_init__(self) -> None:
         _freeze(self)
@@ -130,7 +131,7 @@ class CameraLidarResult:
              "sigma_range_m": self.sigma_range_m, "sigma_px": self.sigma_px,
              "normal_spread_deg": self.normal_spread_deg,
              "outlier_frames": list(self.outlier_frames),
-             "edges_used": bool(self.frame_edge_rays),
+             "edges_used": bool(self.frame_edge_rays), "edge_rms_sigma": self.edge_rms_sigma,
              "frames": [{"name": n, "plane_rms_m": r, "corner_rms_px": c, "board_points": k,
                          "edge_rays": e, "outlier": n in self.outlier_frames}
                         for n, r, c, k, e in zip(self.frame_names,
