@@ -15,7 +15,7 @@ For each noise regime and setup, over SEEDS seeded synthetic station sets
 - calib's RMS error (stated noise = true noise), and calib's σ;
 - the best of OpenCV's seven methods (RMS, chosen per column after the fact).
 
-Usage: .venv/bin/python bench/study_handeye_bound.py [SEEDS] [STATIONS]
+Usage: .venv/bin/python bench/study_handeye_bound.py [SEEDS] [STATIONS [FIRST_SEED]]
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ REGIMES = ((0.5, 0.1, 0.01), (0.3, 0.2, 0.02), (0.2, 0.3, 0.03), (0.5, 0.3, 0.03
            (0.2, 0.1, 0.01))
 
 
-def run(seeds: int, n: int, regimes=REGIMES) -> None:
-    print(f"load {os.getloadavg()[0]:.1f}; {seeds} seeds, {n} stations; RMS rot deg / "
-          "trans mm")
+def run(seeds: int, n: int, regimes=REGIMES, first: int = 1000) -> None:
+    print(f"load {os.getloadavg()[0]:.1f}; {seeds} seeds from {first}, {n} stations; RMS rot "
+          "deg / trans mm")
     print("| setup | px | robot mm / deg | CRB | calib | calib / CRB | calib σ (RMS) | "
           "best OpenCV | best OpenCV / CRB |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -50,7 +50,7 @@ def run(seeds: int, n: int, regimes=REGIMES) -> None:
         for setup in ("eye-in-hand", "eye-to-hand"):
             bound, mine, sig, theirs = [], [], [], {}
             for s in range(seeds):
-                d = handeye_synth.stations(n, setup, px, mm, deg, seed=1000 + s)
+                d = handeye_synth.stations(n, setup, px, mm, deg, seed=first + s)
                 c = crb(d, px, mm, deg)
                 bound.append((np.trace(c[:3, :3]), np.trace(c[3:, 3:])))
                 r = calibrate_hand_eye(d.robot_measured, setup, board_points=d.object_points,
@@ -74,6 +74,7 @@ def run(seeds: int, n: int, regimes=REGIMES) -> None:
 if __name__ == "__main__":
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     if len(sys.argv) > 2:  # the robot-noise-dominated regime at another station count
-        run(seeds, int(sys.argv[2]), REGIMES[2:3])
+        run(seeds, int(sys.argv[2]), REGIMES[2:3], int(sys.argv[3]) if len(sys.argv) > 3
+            else 1000)
     else:
         run(seeds, 20)
