@@ -85,3 +85,13 @@ def test_a_wrong_board_size_is_refused():
     with pytest.raises(InputError, match=r"board's edges do not fit the scans \([0-9.]+ σ RMS"):
         calibrate_camera_lidar(d.clouds, d.object_points, d.corners, d.params,
                                (w + 0.03, h + 0.03), options=CameraLidarOptions(edges=True))
+
+
+def test_a_scan_without_rings_gives_no_crossings():
+    """A non-repetitive scanner's returns (random directions) on a plane: no rings."""
+    rng = np.random.default_rng(5)
+    az, el = rng.uniform(-0.3, 0.3, 3000), rng.uniform(-0.2, 0.2, 3000)
+    u = np.c_[np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)]
+    pts = u * (3.0 / u[:, 0])[:, None]  # the plane x = 3 m
+    e = ring_ends(pts, pts, np.array([1.0, 0.0, 0.0]), 3.0)
+    assert len(e.rays) == 0

@@ -7,7 +7,9 @@ hides the edge, and the edge is not resolved there. The crossing ray is taken ha
 between the two rays (the edge lies uniformly between them), so its in-plane error is
 uniform over one ray step: σ = step across the edge / sqrt(12). Assumes every ray leaves
 the LiDAR frame's origin (a spinning LiDAR's own frame) and points that keep their beam's
-elevation (range noise along the ray).
+elevation (range noise along the ray); a group of points spread over more than
+:data:`RING_GAP` in elevation is not a ring and gives no crossings (non-repetitive
+scanners have no rings, so no edges).
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ def ring_ends(board: np.ndarray, cloud: np.ndarray, normal: np.ndarray, offset: 
     cel, caz, crange = cel[keep], caz[keep], np.linalg.norm(cloud[keep], axis=1)
     rays, steps, ranges = [], [], []
     for ring in _rings(el):
-        if len(ring) < min_points:
-            continue
+        if len(ring) < min_points or np.ptp(el[ring]) > RING_GAP:
+            continue  # too short, or not one beam (a non-repetitive scan has no rings)
         ring = ring[np.argsort(az[ring])]
         step = float(np.median(np.diff(az[ring])))
         if step <= 1e-9:
