@@ -3,8 +3,9 @@ synthetic data with ground truth (the comparisons the tests make, over more seed
 
 Hand-eye: RMS over seeds of the rotation (deg) and translation (mm) error of X, calib vs
 each of OpenCV's five calibrateHandEye and two calibrateRobotWorldHandEye methods (same
-corners, PnP by cv2.solvePnP); σ coverage (|error| < 3σ). Camera-LiDAR: calib vs the
-standard baseline (PnP plane, RANSAC plane, closed form, least squares on point-to-plane).
+corners, PnP by cv2.solvePnP); σ coverage (|error| < 3σ). Camera-LiDAR: calib with the board
+plane only and with its edges too (exact board size) vs the standard baseline (PnP plane,
+RANSAC plane, closed form, least squares on point-to-plane).
 
 Usage: .venv/bin/python bench/bench_extrinsics.py [SEEDS] [hand-eye|camera-lidar|all]
 """

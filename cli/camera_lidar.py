@@ -144,12 +144,11 @@ def register(app: typer.Typer) -> None:
         square: float = typer.Option(None, "--square", help="Square size in metres."),
         target_file: Path = typer.Option(None, "--target", help="Kalibr-style target.yaml."),
         size: str = typer.Option(None, "--board-size",
-                                 help="Outer board size WxH (m, W along the pattern's x), if "
-                                      "not grid + one square."),
+                                 help="Outer board size WxH (m), if not grid + one square."),
         edges: bool = typer.Option(False, "--edges",
                                    help="Use the board's edges too where the scan rings "
                                         "cross them: needs --board-size, the exact outer "
-                                        "size, the pattern centred on the board."),
+                                        "size (either order), the pattern centred."),
         roi: str = typer.Option(None, "--roi", help="xmin,xmax,ymin,ymax,zmin,zmax (LiDAR, m)."),
         pairs: Path = typer.Option(None, "--correspondences",
                                    help="2D-3D pairs instead of frames: NPZ (image_points, "
@@ -176,7 +175,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("give --images and --clouds (or --correspondences FILE)")
         if edges and size is None:
             raise InputError("--edges needs the board's exact outer size: --board-size WxH "
-                             "(m, W along the pattern's x, the pattern centred on the board)")
+                             "(m, the pattern centred on the board)")
         opts = CameraLidarOptions(roi=parse_roi(roi), edges=edges)
         target = make_target(board, square, target_file, detector)
         bsize = board_size(target, size)

@@ -116,7 +116,7 @@ def test_edges(scene, tmp_path, capsys):
     x0, x1, y0, y1 = d.board_extent
     rep = tmp_path / "r.json"
     assert main(_args(p, "-o", str(tmp_path / "T.txt"), "--report", str(rep), "-q", "--edges",
-                      "--board-size", f"{x1 - x0:.4f}x{y1 - y0:.4f}")) == 0
+                      "--board-size", f"{y1 - y0:.4f}x{x1 - x0:.4f}")) == 0  # either order
     r = json.loads(rep.read_text())
     er, et = pose_error(np.loadtxt(tmp_path / "T.txt"), d.T_camera_lidar)
     assert er < 3 * r["std_rot_deg"] and et < 3 * r["std_trans_m"] and et < 0.01

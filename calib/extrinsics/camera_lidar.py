@@ -43,8 +43,8 @@ class CameraLidarOptions:
     searched in; ``plane_threshold_m``: RANSAC inlier distance; ``min_normal_spread_deg``:
     the board normals must spread wider than this cone (half-angle) or the result is
     called degenerate; ``huber``: robust loss scale of the plane (and edge) residuals, in
-    σ; ``edges``: ``board_size`` is the board's exact outer size (along the board's x, then
-    y, centred on the pattern) and the scan rings' crossings of its edges join the fit
+    σ; ``edges``: ``board_size`` is the board's exact outer size (either order; the
+    pattern centred on the board) and the scan rings' crossings of its edges join the fit
     (:mod:`calib.extrinsics.cloud_edges`), each with its ray step's σ and ``edge_floor_m``
     (beam footprint, edge wear) added in quadrature."""
 
@@ -157,13 +157,28 @@ def _check_inputs(clouds, image_points, names):
 
 def _edges(clouds, boards: list[BoardPlane], board_size, pts, res, opts):
     """The scan rings' board-edge crossings of every frame, matched to the edges at the
-    plane-only solution ``res`` (:func:`calib.extrinsics.cloud_edges.match_edges`)."""
+    plane-only solution ``res`` (:func:`calib.extrinsics.cloud_edges.match_edges`), with
+    ``board_size`` in the order (along the pattern's x, y or y, x) whose edges fit there
+    better (ten crossings at least)."""
     from .cloud_edges import board_extent, match_edges, ring_ends
 
     ends = [ring_ends(b.points, np.asarray(c, float), b.normal, b.offset)
             for b, c in zip(boards, clouds, strict=True)]
-    return match_edges(ends, res.values["T"][0], res.values["boards"],
-                       board_extent(pts, board_size), opts.edge_floor_m)
+    T, Cf = res.values["T"], res.values["boards"]
+    found = [match_edges(ends, T[0], Cf, board_extent(pts, size), opts.edge_floor_m)
+             for size in (tuple(board_size), tuple(board_size)[::-1])]
+    fit = [_edge_rms(e, T, Cf) if len(e.rays) >= 10 else np.inf for e in found]
+    return found[int(np.argmin(fit))]
+
+
+def _edge_rms(edges, T: np.ndarray, boards: np.ndarray) -> float:
+    """RMS of the edge crossings in units of their σ at ``T (1, 4, 4)``, ``boards``."""
+    from ..residuals.board_edge import BoardEdgeCrossing
+
+    fam = BoardEdgeCrossing(edges.rays, edges.normals, edges.offsets, 1.0 / edges.sigma)
+    r, _ = fam.evaluate([T, boards], [np.zeros(len(edges.rays), int), edges.frame],
+                        jacobians=False)
+    return float(np.sqrt(np.mean(r ** 2)))
 
 
 def _solve(T0, C, boards, clouds, board_size, pts, uv, lens, params, sig_px, sig_r, opts):
@@ -188,14 +203,9 @@ def _check_edges(edges, res) -> float | None:
     when it exceeds :data:`EDGE_RMS_LIMIT` (about 1 when the board's size is right;
     measured 1.4 / 2.3 / 5.7 with the size 1 / 2 / 5 cm too large, which biases the result
     by 1-5 σ)."""
-    from ..residuals.board_edge import BoardEdgeCrossing
-
     if not len(edges.rays):
         return None
-    fam = BoardEdgeCrossing(edges.rays, edges.normals, edges.offsets, 1.0 / edges.sigma)
-    r, _ = fam.evaluate([res.values["T"], res.values["boards"]],
-                        [np.zeros(len(edges.rays), int), edges.frame], jacobians=False)
-    rms = float(np.sqrt(np.mean(r ** 2)))
+    rms = _edge_rms(edges, res.values["T"], res.values["boards"])
     if rms > EDGE_RMS_LIMIT:
         raise InputError(f"the board's edges do not fit the scans ({rms:.1f} σ RMS, expected "
                          "about 1): is the board size the exact outer size, with the pattern "
