@@ -1,10 +1,11 @@
 """Hand-eye on the real ROS-Industrial set (../shared/datasets/industrial_handeye_circles).
 
 Wrist camera, 10x10 circle grid (0.0254 m) with one big dot marking the origin, 15
-stations. The grid is found by calib.targets.CircleGrid; its labelling is then turned
-(a 90-degree turn of the index grid keeps the handedness the detector made consistent) so
-that the big dot is point 0 in every view. Writes poses.csv and corners.npz to OUT and runs
-``calib hand-eye --corners`` with the upstream nominal intrinsics (fx = fy = 550,
+stations. First the whole set end to end: ``calib hand-eye images/ --robot-poses poses/
+--target t.yaml`` (``originMark: true``: the big dot is point 0 in every view; the
+per-station pose files pair with the images by number). Then, from the same detections,
+writes poses.csv and corners.npz to OUT and runs ``calib hand-eye --corners`` with the
+upstream nominal intrinsics (fx = fy = 550,
 cx = 320, cy = 240, no distortion), with and without --refine-intrinsics, and with the
 intrinsics ``calib fit-intrinsics --corners`` fits to the same circle centres; prints the
 upstream checks: per-coordinate RMS, and the mean difference between the calibrated
@@ -35,44 +36,30 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "industrial
 NOMINAL = np.array([550.0, 550.0, 320.0, 240.0, 0, 0, 0, 0, 0])
 
 
-def dot_area(gray: np.ndarray, uv: np.ndarray, r: float) -> int:
-    """Dark pixels (Otsu threshold of a window of radius ``2 r``) inside the disc of radius
-    ``r`` around ``uv``: the big dot fills the disc, a small one a fraction of it."""
-    x, y = (int(round(v)) for v in uv)
-    R = int(2 * r)
-    y0, x0 = max(y - R, 0), max(x - R, 0)
-    patch = gray[y0:y + R + 1, x0:x + R + 1]
-    _, bw = cv2.threshold(patch, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    yy, xx = np.mgrid[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]]
-    return int(bw[(xx - uv[0]) ** 2 + (yy - uv[1]) ** 2 <= r * r].sum())
-
-
-def origin_first(gray: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """The 10x10 grid turned so that the big dot is point 0."""
-    g = uv.reshape(10, 10, 2)
-    spacing = np.median(np.linalg.norm(np.diff(g, axis=1), axis=2))
-    corners = {(0, 0): 0, (0, 9): 1, (9, 9): 2, (9, 0): 3}  # rot90 turns (0,9) to (0,0)
-    areas = {k: dot_area(gray, g[k], 0.45 * spacing) for k in corners}
-    big = max(areas, key=areas.get)
-    return np.rot90(g, corners[big]).reshape(-1, 2)
-
-
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    target = CircleGrid(10, 10, 0.0254)
+    target = CircleGrid(10, 10, 0.0254, origin_mark=True)
     B, views = [], []
     for k in range(15):
         p = yaml.safe_load((DATA / "poses" / f"{k}.yaml").read_text())
         B.append(poses_from_xyzq(np.array([[p[c] for c in ("x", "y", "z", "qx", "qy", "qz",
                                                            "qw")]]))[0])
         gray = cv2.imread(str(DATA / "images" / f"{k}.png"), cv2.IMREAD_GRAYSCALE)
-        ids, uv = target.detect(gray)
-        views.append(origin_first(gray, uv))
+        ids, uv = target.detect(gray)  # labelled from the big dot (origin mark)
+        views.append(uv)
     np.savetxt(out / "poses.csv", poses_to_xyzq(np.stack(B)), header="x y z qx qy qz qw")
     np.savez(out / "corners.npz", image_points=np.stack(views), object_points=target.points(),
              image_size=np.array([640, 480]), names=np.array([f"{k}.png" for k in range(15)]))
     write_camera(out / "nominal.yaml", CameraModel(NOMINAL, (640, 480)))
     calib = str(Path(sys.executable).parent / "calib")
+    (out / "t.yaml").write_text("target_type: circlegrid\ncols: 10\nrows: 10\n"
+                                "spacingMeters: 0.0254\noriginMark: true\n")
+    e2e = [calib, "hand-eye", str(DATA / "images"), "--robot-poses", str(DATA / "poses"),
+           "--camera", str(out / "nominal.yaml"), "--target", str(out / "t.yaml"), "--setup",
+           "eye-in-hand", "-o", str(out / "X.txt"), "--report", str(out / "he.json"), "-q"]
+    print("$", " ".join(e2e))
+    subprocess.run(e2e, check=True)
+    check(out, np.stack(B), np.stack(views), target.points())
     fit = [calib, "fit-intrinsics", "--corners", str(out / "corners.npz"), "-o",
            str(out / "fitted.yaml"), "-q"]
     print("$", " ".join(fit))

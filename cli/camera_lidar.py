@@ -145,6 +145,10 @@ def register(app: typer.Typer) -> None:
         target_file: Path = typer.Option(None, "--target", help="Kalibr-style target.yaml."),
         size: str = typer.Option(None, "--board-size",
                                  help="Outer board size WxH (m), if not grid + one square."),
+        edges: bool = typer.Option(False, "--edges",
+                                   help="Use the board's edges too where the scan rings "
+                                        "cross them: needs --board-size, the exact outer "
+                                        "size (either order), the pattern centred."),
         roi: str = typer.Option(None, "--roi", help="xmin,xmax,ymin,ymax,zmin,zmax (LiDAR, m)."),
         pairs: Path = typer.Option(None, "--correspondences",
                                    help="2D-3D pairs instead of frames: NPZ (image_points, "
@@ -169,7 +173,10 @@ def register(app: typer.Typer) -> None:
             return _from_pairs(pairs, camera, output, report, quiet)
         if not images or not clouds:
             raise InputError("give --images and --clouds (or --correspondences FILE)")
-        opts = CameraLidarOptions(roi=parse_roi(roi))
+        if edges and size is None:
+            raise InputError("--edges needs the board's exact outer size: --board-size WxH "
+                             "(m, the pattern centred on the board)")
+        opts = CameraLidarOptions(roi=parse_roi(roi), edges=edges)
         target = make_target(board, square, target_file, detector)
         bsize = board_size(target, size)
         img_paths = expand_inputs(images, IMAGE_EXT, "image")

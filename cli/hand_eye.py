@@ -1,10 +1,12 @@
 """``calib hand-eye``: where the camera sits on the robot (or the robot sits in front of it).
 
-Inputs: robot poses (CSV ``x y z qx qy qz qw`` of T_base_gripper, one station a line) and,
-per station in the same order, a board image (with ``--camera`` and ``--board``/
-``--target``), or pre-detected corners (``--corners``, the ``fit-intrinsics --corners``
-layout, one view per station), or the board poses themselves (``--target-poses``,
-T_camera_target in the same CSV layout). Output: X as a 4x4 text matrix, a JSON report.
+Inputs: robot poses (CSV ``x y z qx qy qz qw`` of T_base_gripper, one station a line, or a
+folder of one YAML/JSON file per station with those keys, ordered and paired with the
+images by the last number in the file names) and, per station in the same order, a board
+image (with ``--camera`` and ``--board``/``--target``), or pre-detected corners
+(``--corners``, the ``fit-intrinsics --corners`` layout, one view per station), or the
+board poses themselves (``--target-poses``, T_camera_target in the same CSV layout).
+Output: X as a 4x4 text matrix, a JSON report.
 """
 
 from __future__ import annotations
@@ -95,13 +97,40 @@ def expand_images(inputs: list[str]) -> list[Path]:
     return expand_inputs(inputs, IMAGE_EXT, "image")
 
 
+def pair_stations(paths: list[Path], numbers: list[int], poses: Path) -> list[Path]:
+    """Images in the order of the pose files' ``numbers``, paired by the last number in
+    the file names; :class:`InputError` naming a station without a partner."""
+    from calib.errors import InputError
+    from calib.io.frames import frame_key
+
+    by: dict[int, Path] = {}
+    for p in paths:
+        k = frame_key(p)
+        if k in by:
+            raise InputError(f"{p}: station number {k} also in {by[k].name}")
+        by[k] = p
+    lone = sorted(set(by) ^ set(numbers))
+    if lone:
+        k = lone[0]
+        what = f"image {by[k]} has no pose file" if k in by else \
+            f"pose file {k} in {poses} has no image"
+        raise InputError(f"station {k}: {what} ({len(lone)} unpaired station(s): "
+                         f"{', '.join(map(str, lone[:8]))})")
+    return [by[k] for k in numbers]
+
+
 def _stations(robot_poses, images, corners, target_poses, camera, board, square, target_file,
               detector, workers, timeout, quiet):
     """``(B, kwargs for calibrate_hand_eye, station names, inputs for the report)``."""
     from calib.errors import InputError
     from calib.extrinsics import read_pose_csv
 
-    B = read_pose_csv(robot_poses)
+    if Path(robot_poses).is_dir():
+        from calib.extrinsics.poses import read_pose_folder
+
+        numbers, _, B = read_pose_folder(robot_poses)
+    else:
+        numbers, B = None, read_pose_csv(robot_poses)
     names = [str(i) for i in range(len(B))]
     given = [x for x in (bool(images), corners is not None, target_poses is not None) if x]
     if len(given) != 1:
@@ -128,6 +157,8 @@ def _stations(robot_poses, images, corners, target_poses, camera, board, square,
         return B, {"board_points": obj, "image_points": img, "params": params,
                    "model": model}, cnames, inputs
     paths = expand_images(images)
+    if numbers is not None:
+        paths = pair_stations(paths, numbers, robot_poses)
     if len(paths) != len(B):
         raise InputError(f"{len(paths)} images but {robot_poses} has {len(B)} stations: one "
                          "image per station, in station order (sorted by name)")
@@ -149,7 +180,10 @@ def register(app: typer.Typer) -> None:
     def hand_eye_cmd(
         images: list[str] = typer.Argument(None, help="Board images, one per station."),
         robot_poses: Path = typer.Option(..., "--robot-poses",
-                                         help="CSV of x y z qx qy qz qw (T_base_gripper, m)."),
+                                         help="CSV of x y z qx qy qz qw (T_base_gripper, m), "
+                                              "or a folder of one YAML/JSON file per station "
+                                              "(keys x..qw), paired with the images by the "
+                                              "last number in the file names."),
         setup: str = typer.Option(..., "--setup", help=SETUP_HELP),
         output: Path = typer.Option(..., "-o", "--output",
                                     help="4x4 text: T_gripper_camera | T_base_camera."),

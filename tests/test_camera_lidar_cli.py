@@ -109,3 +109,19 @@ def test_target_yaml(scene, tmp_path):
                  "--camera", str(p / "cam.yaml"), "--target", str(tmp_path / "t.yaml"),
                  "--workers", "1", "--timeout", "120", "-o", str(out), "-q"]) == 0
     assert pose_error(np.loadtxt(out), d.T_camera_lidar)[1] < 0.01
+
+
+def test_edges(scene, tmp_path, capsys):
+    d, p = scene
+    x0, x1, y0, y1 = d.board_extent
+    rep = tmp_path / "r.json"
+    assert main(_args(p, "-o", str(tmp_path / "T.txt"), "--report", str(rep), "-q", "--edges",
+                      "--board-size", f"{y1 - y0:.4f}x{x1 - x0:.4f}")) == 0  # either order
+    r = json.loads(rep.read_text())
+    er, et = pose_error(np.loadtxt(tmp_path / "T.txt"), d.T_camera_lidar)
+    assert er < 3 * r["std_rot_deg"] and et < 3 * r["std_trans_m"] and et < 0.01
+    assert r["edges_used"] is True and all(f["edge_rays"] > 5 for f in r["frames"])
+    assert 0.7 < r["edge_rms_sigma"] < 1.3  # the crossings fit their stated uniform error
+    assert main(_args(p, "-o", str(tmp_path / "T2.txt"), "--edges")) == 2
+    assert "--edges needs the board's exact outer size" in capsys.readouterr().err
+    assert not (tmp_path / "T2.txt").exists()

@@ -107,3 +107,38 @@ def test_degenerate_exit_3(tmp_path, capsys):
                  str(tmp_path / "X.txt")]) == 3
     assert "share one axis (gripper axis [1.000, 0.000, 0.000]" in capsys.readouterr().err
     assert not (tmp_path / "X.txt").exists()
+
+
+def test_pose_folder_pairs_with_images_by_number(tmp_path, capsys):
+    """ROS-Industrial's layout: images/N.png with poses/N.yaml; 11 stations, so sorting by
+    name (0, 1, 10, 2, ...) would pair them wrongly."""
+    import yaml
+
+    d = handeye_synth.stations(11, "eye-in-hand", 0.0, 0.1, 0.01, seed=5, tilt=0.25)
+    (tmp_path / "im").mkdir()
+    (tmp_path / "po").mkdir()
+    for i, (im, row) in enumerate(zip(handeye_synth.images(d, supersample=2),
+                                      poses_to_xyzq(d.robot_measured), strict=True)):
+        cv2.imwrite(str(tmp_path / "im" / f"{i}.png"), im)
+        (tmp_path / "po" / f"pose_{i}.yaml").write_text(yaml.safe_dump(dict(zip(
+            ("x", "y", "z", "qx", "qy", "qz", "qw"), map(float, row), strict=True))))
+    write_camera(tmp_path / "cam.yaml", CameraModel(d.params, d.image_size))
+    args = ["hand-eye", str(tmp_path / "im"), "--robot-poses", str(tmp_path / "po"),
+            "--camera", str(tmp_path / "cam.yaml"), "--board", "9x6", "--square", "0.03",
+            "--setup", "eye-in-hand", "-o", str(tmp_path / "X.txt"), "-q", "--workers", "1",
+            "--timeout", "120"]
+    assert main(args + ["--report", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert [s["name"] for s in r["stations"]] == [f"{i}.png" for i in range(11)]
+    er, et = pose_error(np.loadtxt(tmp_path / "X.txt"), d.X)
+    assert et < 3 * r["std_trans_m"] and er < 3 * r["std_rot_deg"] and et < 2e-3
+    (tmp_path / "po" / "pose_3.yaml").rename(tmp_path / "pose_3.yaml")
+    (tmp_path / "X.txt").unlink()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "station 3: image" in err and "has no pose file" in err and "\n" not in err
+    (tmp_path / "po" / "pose_3.yaml").write_text("x: 1\ny: 2\n")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pose_3.yaml: expected a mapping with numbers x, y, z, qx, qy, qz, qw" in err
+    assert not (tmp_path / "X.txt").exists()

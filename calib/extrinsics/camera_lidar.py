@@ -8,8 +8,12 @@ frames: the LiDAR board points' distances to the camera's board plane
 (:class:`calib.residuals.board_plane.BoardPlaneDistance`, weighted by the LiDAR range noise
 estimated from the plane fits, Huber beyond 3 σ) together with the board corners'
 reprojection errors (which hold each board pose to what the camera saw, weighted by the
-corner noise estimated by PnP). σ: the engine's covariance of ``T_camera_lidar`` times
-the residual variance factor.
+corner noise estimated by PnP). With ``edges`` (the board's exact outer size known), a
+second solve adds where the scan rings cross the board's edges
+(:mod:`calib.extrinsics.cloud_edges`, :class:`calib.residuals.board_edge.
+BoardEdgeCrossing`): the board's in-plane position, which the plane alone leaves to the
+other frames. σ: the engine's covariance of ``T_camera_lidar`` times the residual variance
+factor.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from .result import CameraLidarResult
 from .uncertainty import pose_std, solved_covariance
 
 MIN_FRAMES = 3
+#: Largest RMS (in σ) of the edge crossings at the solution before the board's size given
+#: for the edges is called wrong.
+EDGE_RMS_LIMIT = 1.5
 
 
 @dataclass(frozen=True)
@@ -35,13 +42,23 @@ class CameraLidarOptions:
     """``roi``: ``(xmin, xmax, ymin, ymax, zmin, zmax)`` box (LiDAR frame, m) the board is
     searched in; ``plane_threshold_m``: RANSAC inlier distance; ``min_normal_spread_deg``:
     the board normals must spread wider than this cone (half-angle) or the result is
-    called degenerate; ``huber``: robust loss scale of the plane residuals, in σ."""
+    called degenerate; ``huber``: robust loss scale of the plane (and edge) residuals, in
+    σ; ``edges``: ``board_size`` is the board's exact outer size (either order; the
+    pattern centred on the board) and the scan rings' crossings of its edges join the fit
+    (:mod:`calib.extrinsics.cloud_edges`), each with its ray step's σ and ``edge_floor_m``
+    (beam footprint, edge wear) added in quadrature."""
 
     roi: tuple[float, ...] | None = None
     plane_threshold_m: float = 0.04
     min_normal_spread_deg: float = 5.0
     huber: float = 3.0
     max_iterations: int = 100
+    edges: bool = False
+    edge_floor_m: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.edge_floor_m) and self.edge_floor_m >= 0):
+            raise InputError(f"edge_floor_m must be a number >= 0, got {self.edge_floor_m}")
 
 
 def camera_planes(T_cam_board: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +93,8 @@ def plane_closed_form(n_c, d_c, n_l, d_l) -> np.ndarray:
     return se3.from_rt(R, t)
 
 
-def _problem(T0, C, boards: list[BoardPlane], pts, uv, lens, params, sig_px, sig_r, opts):
+def _problem(T0, C, boards: list[BoardPlane], pts, uv, lens, params, sig_px, sig_r, opts,
+             edges=None):
     from ..residuals.board_plane import BoardPlaneDistance
     from ..residuals.chain_projection import ChainReprojection
 
@@ -101,6 +119,13 @@ def _problem(T0, C, boards: list[BoardPlane], pts, uv, lens, params, sig_px, sig
     pb.add_residuals(BoardPlaneDistance(lp, 1.0 / sig_r[frame]),
                      [("T", np.zeros(len(lp), int)), ("boards", frame)],
                      loss=HuberLoss(opts.huber))
+    if edges is not None and len(edges.rays):
+        from ..residuals.board_edge import BoardEdgeCrossing
+
+        pb.add_residuals(BoardEdgeCrossing(edges.rays, edges.normals, edges.offsets,
+                                           1.0 / edges.sigma),
+                         [("T", np.zeros(len(edges.rays), int)), ("boards", edges.frame)],
+                         loss=HuberLoss(opts.huber))
     return pb, lp, frame, F
 
 
@@ -128,6 +153,64 @@ def _check_inputs(clouds, image_points, names):
         if a.ndim != 2 or a.shape[1] != 3 or len(a) < 30:
             raise InputError(f"{n}: expected an (N, 3) cloud with at least 30 points, got "
                              f"shape {a.shape}")
+
+
+def _edges(clouds, boards: list[BoardPlane], board_size, pts, res, opts):
+    """The scan rings' board-edge crossings of every frame, matched to the edges at the
+    plane-only solution ``res`` (:func:`calib.extrinsics.cloud_edges.match_edges`), with
+    ``board_size`` in the order (along the pattern's x, y or y, x) whose edges fit there
+    better (ten crossings at least)."""
+    from .cloud_edges import board_extent, match_edges, ring_ends
+
+    ends = [ring_ends(b.points, np.asarray(c, float), b.normal, b.offset)
+            for b, c in zip(boards, clouds, strict=True)]
+    T, Cf = res.values["T"], res.values["boards"]
+    found = [match_edges(ends, T[0], Cf, board_extent(pts, size), opts.edge_floor_m)
+             for size in (tuple(board_size), tuple(board_size)[::-1])]
+    fit = [_edge_rms(e, T, Cf) if len(e.rays) >= 10 else np.inf for e in found]
+    return found[int(np.argmin(fit))]
+
+
+def _edge_rms(edges, T: np.ndarray, boards: np.ndarray) -> float:
+    """RMS of the edge crossings in units of their σ at ``T (1, 4, 4)``, ``boards``."""
+    from ..residuals.board_edge import BoardEdgeCrossing
+
+    fam = BoardEdgeCrossing(edges.rays, edges.normals, edges.offsets, 1.0 / edges.sigma)
+    r, _ = fam.evaluate([T, boards], [np.zeros(len(edges.rays), int), edges.frame],
+                        jacobians=False)
+    return float(np.sqrt(np.mean(r ** 2)))
+
+
+def _solve(T0, C, boards, clouds, board_size, pts, uv, lens, params, sig_px, sig_r, opts):
+    """The refinement: planes and corners; with ``opts.edges`` then again from there with
+    the edge crossings matched at that solution. Returns ``(solver result, LiDAR board
+    points, their frames, F, edge rays per frame (empty without edges), their RMS in σ
+    (None without))``."""
+    pb, lp, frame, F = _problem(T0, C, boards, pts, uv, lens, params, sig_px, sig_r, opts)
+    res = solve(pb, SolverOptions(max_iterations=opts.max_iterations, covariance=("T",)))
+    if not opts.edges:
+        return res, lp, frame, F, (), None
+    edges = _edges(clouds, boards, board_size, pts, res, opts)
+    pb, lp, frame, F = _problem(res.values["T"][0], res.values["boards"], boards, pts, uv,
+                                lens, params, sig_px, sig_r, opts, edges)
+    res = solve(pb, SolverOptions(max_iterations=opts.max_iterations, covariance=("T",)))
+    rms = _check_edges(edges, res)
+    return res, lp, frame, F, tuple(np.bincount(edges.frame, minlength=F).tolist()), rms
+
+
+def _check_edges(edges, res) -> float | None:
+    """The edge crossings' RMS at the solution in units of their σ; :class:`InputError`
+    when it exceeds :data:`EDGE_RMS_LIMIT` (about 1 when the board's size is right;
+    measured 1.4 / 2.3 / 5.7 with the size 1 / 2 / 5 cm too large, which biases the result
+    by 1-5 σ)."""
+    if not len(edges.rays):
+        return None
+    rms = _edge_rms(edges, res.values["T"], res.values["boards"])
+    if rms > EDGE_RMS_LIMIT:
+        raise InputError(f"the board's edges do not fit the scans ({rms:.1f} σ RMS, expected "
+                         "about 1): is the board size the exact outer size, with the pattern "
+                         "centred? (or leave the edges out)")
+    return rms
 
 
 def calibrate_camera_lidar(clouds: list[np.ndarray], board_points: np.ndarray,
@@ -171,11 +254,12 @@ def calibrate_camera_lidar(clouds: list[np.ndarray], board_points: np.ndarray,
     # per-frame range noise along the board normal (it shrinks with the incidence angle)
     sig_r = np.maximum(np.array([b.rms for b in boards]), 1e-5)
     sig_px = max(sig_px, 1e-3)
-    pb, lp, frame, F = _problem(T0, C, boards, pts, uv, lens, params, sig_px, sig_r, opts)
-    res = solve(pb, SolverOptions(max_iterations=opts.max_iterations, covariance=("T",)))
+    res, lp, frame, F, per_frame, edge_rms = _solve(T0, C, boards, clouds, board_size, pts,
+                                                    uv, lens, params, sig_px, sig_r, opts)
+    n_edges = sum(per_frame)
     T = res.values["T"][0]
     nobs = sum(int(np.isfinite(v).all(axis=1).sum()) for v in uv)
-    m = 2 * nobs + len(lp)
+    m = 2 * nobs + len(lp) + n_edges
     factor = 2.0 * res.summary.final_cost / max(m - 6 - 6 * F, 1)
     cov = solved_covariance(res, "T", "T_camera_lidar") * factor
     sd = pose_std(T, cov)
@@ -195,6 +279,7 @@ def calibrate_camera_lidar(clouds: list[np.ndarray], board_points: np.ndarray,
         std_trans_m_xyz=sd["trans_m"], T_closed_form=T0, board_poses=Cf,
         frame_names=tuple(names), frame_plane_rms_m=plane_rms, frame_corner_rms_px=corner_rms,
         frame_points=cnt, sigma_range_m=float(np.sqrt(np.mean(sig_r ** 2))), sigma_px=sig_px,
-        normal_spread_deg=spread, outlier_frames=outl,
+        normal_spread_deg=spread, outlier_frames=outl, frame_edge_rays=per_frame,
+        edge_rms_sigma=edge_rms,
         converged=s.termination == "converged", iterations=len(s.iterations),
         message=s.message)

@@ -115,11 +115,14 @@ class CameraLidarResult:
     iterations: int
     message: str
     outlier_frames: tuple[str, ...] = ()
+    frame_edge_rays: tuple[int, ...] = ()  # per frame, when the board's edges were used
+    edge_rms_sigma: float | None = None  # the edge crossings' RMS in their σ (about 1)
 
     def __post_init__(self) -> None:
         _freeze(self)
 
     def to_dict(self) -> dict:
+        edges = self.frame_edge_rays or (None,) * len(self.frame_names)
         d = {"T_camera_lidar": self.T_camera_lidar, "std_rot_deg": self.std_rot_deg,
              "std_trans_m": self.std_trans_m, "std_rot_deg_xyz": self.std_rot_deg_xyz,
              "std_trans_m_xyz": self.std_trans_m_xyz, "cov_T_camera_lidar": self.cov,
@@ -128,9 +131,12 @@ class CameraLidarResult:
              "sigma_range_m": self.sigma_range_m, "sigma_px": self.sigma_px,
              "normal_spread_deg": self.normal_spread_deg,
              "outlier_frames": list(self.outlier_frames),
+             "edges_used": bool(self.frame_edge_rays), "edge_rms_sigma": self.edge_rms_sigma,
              "frames": [{"name": n, "plane_rms_m": r, "corner_rms_px": c, "board_points": k,
-                         "outlier": n in self.outlier_frames}
-                        for n, r, c, k in zip(self.frame_names, self.frame_plane_rms_m.tolist(),
-                                              self.frame_corner_rms_px.tolist(),
-                                              self.frame_points.tolist(), strict=True)]}
+                         "edge_rays": e, "outlier": n in self.outlier_frames}
+                        for n, r, c, k, e in zip(self.frame_names,
+                                                 self.frame_plane_rms_m.tolist(),
+                                                 self.frame_corner_rms_px.tolist(),
+                                                 self.frame_points.tolist(), edges,
+                                                 strict=True)]}
         return json_safe(d)

@@ -6,7 +6,7 @@
     aprilgrid:    tagCols, tagRows, tagSize (m), tagSpacing (ratio), [tagFamily: t36h11]
     charuco:      squaresX, squaresY, squareLength (m), markerLength (m),
                   dictionary (OpenCV name, e.g. DICT_4X4_250), [legacyPattern: false]
-    circlegrid:   cols, rows, spacingMeters, [asymmetric: false]
+    circlegrid:   cols, rows, spacingMeters, [asymmetric: false], [originMark: false]
 
 Every problem is one :class:`InputError` line naming the file and the field.
 """
@@ -30,7 +30,7 @@ _FIELDS = {
     "circlegrid": (("cols", int), ("rows", int), ("spacingMeters", float)),
 }
 _OPTIONAL = {"aprilgrid": {"tagFamily": "t36h11"}, "charuco": {"legacyPattern": False},
-             "circlegrid": {"asymmetric": False}}
+             "circlegrid": {"asymmetric": False, "originMark": False}}
 
 
 def _value(d: dict, key: str, kind: type, where: str):
@@ -93,7 +93,7 @@ def _build(kind: str, v: dict, d: dict, where: str) -> Target:
     from .circlegrid import CircleGrid
 
     return CircleGrid(v["cols"], v["rows"], v["spacingMeters"],
-                      _flag(d, "asymmetric", False))
+                      _flag(d, "asymmetric", False), _flag(d, "originMark", False))
 
 
 def load_target(path: str | os.PathLike) -> Target:
