@@ -33,6 +33,7 @@ from .batch_jobs import (
     absolute_args,
     check_distinct_outputs,
     check_jobs,
+    code_fingerprint,
     extra_outputs,
     job_from_mapping,
     job_key,
@@ -111,19 +112,20 @@ def _check_outdir(outdir) -> Path:
 def prepare(jobs: list[Job], base: Path, out: Path) -> list[Prepared]:
     """Check every job and build its command line, before any job runs (nothing is
     written)."""
-    import calib
-
     from .main import command_group
 
     commands = command_group().commands
     check_jobs(jobs, commands)
+    code, digests, path_opts = code_fingerprint(), {}, {}
     prepared = []
     for i, job in enumerate(jobs):
         cmd = commands[job.command]
         opts = {o for p in cmd.params for o in p.opts}
+        if job.command not in path_opts:
+            path_opts[job.command] = path_options(cmd)
         folder = out / job.name
-        argv = [job.command, *absolute_args(job.args, base, path_options(cmd))]
-        key = job_key(job.command, tuple(argv), calib.__version__)
+        argv = [job.command, *absolute_args(job.args, base, path_opts[job.command])]
+        key = job_key(job.command, tuple(argv), code, digests)
         if "-o" in opts or "--output" in opts:
             argv += ["-o" if "-o" in opts else "--output", str(folder / output_name(job))]
         report = folder / REPORT_NAME if "--report" in opts else None
