@@ -27,6 +27,7 @@ from calib.errors import CalibError, InputError
 
 from .batch_jobs import (
     MARKER_NAME,
+    PARSED_NAME,
     REPORT_NAME,
     Job,
     Prepared,
@@ -37,6 +38,7 @@ from .batch_jobs import (
     extra_outputs,
     job_from_mapping,
     job_key,
+    keep_parsed,
     output_name,
     path_options,
     read_jobs_file,
@@ -66,9 +68,10 @@ def run(jobs, outdir, client=None, scheduler: str = "local", workers: int | None
     ``connect_timeout``: seconds to reach ``scheduler`` (default :data:`CONNECT_TIMEOUT_S`).
     Raises :class:`InputError` for a bad job before any job runs.
     """
+    digest = None  # of the jobs file
     if isinstance(jobs, str | os.PathLike):
         base = Path(jobs).resolve().parent
-        jobs = read_jobs_file(jobs)
+        jobs, digest = read_jobs_file(jobs, Path(outdir).resolve() / PARSED_NAME)
     else:
         base = Path(base_dir or ".").resolve()
         jobs = [job_from_mapping(j, f"job {i + 1}") for i, j in enumerate(jobs)]
@@ -92,6 +95,8 @@ def run(jobs, outdir, client=None, scheduler: str = "local", workers: int | None
     finally:  # also when interrupted: the summary of what finished
         if out.is_dir():
             write_summary(out, [rows[i] for i in sorted(rows)])
+            if digest is not None:
+                keep_parsed(out / PARSED_NAME, digest, jobs)
     return [rows[i] for i in sorted(rows)]
 
 

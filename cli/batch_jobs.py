@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ RESERVED = ("-o", "--output", "--report")
 REPORT_NAME = "report.json"
 LOG_NAME = "log.txt"
 MARKER_NAME = ".calib-batch-job.json"
+PARSED_NAME = ".calib-batch-jobs.json"
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _LOOKS_LIKE_FILE = re.compile(r"[/\\]|\.[A-Za-z][A-Za-z0-9]{0,5}$")
 
@@ -49,16 +51,30 @@ class Prepared:
     outputs: tuple[Path, ...] = field(default=())
 
 
-def read_jobs_file(path: str | os.PathLike) -> list[Job]:
-    """The jobs of a jobs.yaml (``jobs:`` a list of ``{name, command, args}``)."""
-    import yaml
-
+def read_jobs_file(path: str | os.PathLike, parsed: Path | None = None
+                   ) -> tuple[list[Job], str]:
+    """The jobs of a jobs.yaml (``jobs:`` a list of ``{name, command, args}``) and the
+    SHA-256 of its bytes. ``parsed``: where :func:`keep_parsed` kept the jobs of an earlier
+    reading; when they were read from the same bytes, YAML is not needed (a re-run: importing
+    and running the YAML parser is 20-30 ms). Either way every job is checked here."""
     from calib.io.validate import check_file
 
     p = check_file(path, "jobs file", max_bytes=16 << 20)
+    raw = p.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    items = _parsed_jobs(parsed, digest)
+    if items is None:
+        items = _parse_yaml(p, raw)
+    return [job_from_mapping(item, f"{p}: job {i + 1}") for i, item in enumerate(items)], digest
+
+
+def _parse_yaml(p: Path, raw: bytes) -> list:
+    """The ``jobs:`` list of a jobs file's bytes."""
+    import yaml
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10-20x faster
     try:
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)
+        data = yaml.load(raw.decode("utf-8"), Loader=loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
@@ -66,7 +82,31 @@ def read_jobs_file(path: str | os.PathLike) -> list[Job]:
     if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
         raise InputError(f"{p}: expected a mapping with 'jobs:' a list of "
                          "{name, command, args}")
-    return [job_from_mapping(item, f"{p}: job {i + 1}") for i, item in enumerate(data["jobs"])]
+    return data["jobs"]
+
+
+def _parsed_jobs(parsed: Path | None, digest: str) -> list | None:
+    """The jobs :func:`keep_parsed` kept for a jobs file of SHA-256 ``digest``, or None."""
+    if parsed is None:
+        return None
+    try:
+        data = json.loads(parsed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("sha256") == digest and \
+            isinstance(data.get("jobs"), list):
+        return data["jobs"]
+    return None
+
+
+def keep_parsed(parsed: Path, digest: str, jobs: list[Job]) -> None:
+    """Keep the (checked) jobs read from a jobs file of SHA-256 ``digest`` at ``parsed`` (in
+    OUTDIR) for the next run, unless they are already there."""
+    if _parsed_jobs(parsed, digest) is None:
+        from calib.io.atomic import atomic_write
+
+        atomic_write(parsed, json.dumps({"sha256": digest, "jobs": [
+            {"name": j.name, "command": j.command, "args": list(j.args)} for j in jobs]}))
 
 
 def job_from_mapping(item, where: str) -> Job:

@@ -204,14 +204,15 @@ from calib_cli.main import run_command
 code, err = run_command(sys.argv[1:])
 print(json.dumps({"code": code, "err": err, "modules": sorted(sys.modules)}))
 """
-#: What a re-run of a finished batch must not import (0.05-0.5 s each).
+#: What a re-run of a finished batch must not import (0.02-0.5 s each).
 HEAVY = ("numpy", "scipy", "cv2", "open3d", "matplotlib", "dask", "distributed", "pydantic",
-         "rich", "threadpoolctl", "calib.solver", "calib.intrinsics", "calib.camera")
+         "rich", "threadpoolctl", "yaml", "calib.solver", "calib.intrinsics", "calib.camera")
 
 
-def test_a_cached_rerun_imports_nothing_heavy(cluster, corners, tmp_path):
+def test_a_cached_rerun_imports_nothing_heavy(cluster, corners, tmp_path, capsys):
     """The whole `calib batch` of a finished batch, in its own process: every job cached,
-    the summary the first run's rows, and no numpy, Dask, pydantic, ... imported."""
+    the summary the first run's rows, and no numpy, Dask, pydantic, YAML, ... imported.
+    An edited jobs file is read and checked again."""
     jobs = write_jobs(tmp_path, [{**j, "args": ["--corners", str(corners / f"cam{i}.npz"),
                                                 "-q"]} for i, j in enumerate(_intrinsics_jobs())])
     out = tmp_path / "out"
@@ -226,6 +227,14 @@ def test_a_cached_rerun_imports_nothing_heavy(cluster, corners, tmp_path):
     assert [m for m in res["modules"] if m.startswith(HEAVY)] == []
     assert json.loads((out / "summary.json").read_text()) == [{**r, "cached": True}
                                                               for r in first]
+    text = jobs.read_text()
+    jobs.write_text(text.replace("- -q\n", "- -q\n  - --fix-k3\n", 1))  # cam0 only
+    assert main(argv) == 0
+    assert [r["cached"] for r in json.loads((out / "summary.json").read_text())] == \
+        [False, True, True]
+    jobs.write_text(text.replace("name: cam2", "name: cam1"))
+    assert main(argv) == 2
+    assert "job cam1: the name is used by two jobs" in capsys.readouterr().err
 
 
 def test_a_worker_killed_mid_batch_every_job_reported_once(cluster, corners, tmp_path):
