@@ -5,7 +5,9 @@ an existing scheduler, or a client the caller already has) runs each job through
 :func:`calib_cli.main.run_command` in the worker process (no new interpreter per job:
 measured in bench/bench_batch.py). Every finished job leaves its folder complete (atomic
 outputs) and updates OUTDIR/summary.json and summary.csv; a re-run skips jobs whose content
-hash (inputs' bytes + arguments) is unchanged and marks them ``cached``.
+hash (inputs' bytes + arguments + calib's code) is unchanged and marks them ``cached``.
+A re-run that finds every job done imports neither Dask nor numpy nor YAML (the jobs of an
+unchanged jobs file are kept in OUTDIR): its cost is the interpreter, typer and hashing.
 
 Python API::
 
