@@ -68,10 +68,10 @@ def test_interrupt_while_importing_is_one_line_exit_130(sig):
 # Option values: calib_cli.coercion converts plain values without pydantic; typer's own
 # (pydantic) converter is the truth for every value, ordinary or not.
 VALUES = {
-    int: ["5", "-5", "+5", "05", "0", "123456789012345678901", "1_000", "5.0", "1e3", "0x10",
-          "", " 5", "abc", "٣", 7],
-    float: ["1", "1.5", "-1.5", ".5", "5.", "1e3", "-1E-3", "+2.5e+2", "inf", "nan", "1_0",
-            "", " 1", "abc", "1e", ".", 0.25],
+    int: ["5", "-5", "+5", "05", "0", "-0", "123456789012345678901", "1_000", "5.0", "1e3",
+          "0x10", "", " 5", "5\n", "abc", "٣", 7],
+    float: ["1", "1.5", "-1.5", ".5", "5.", "1.e5", "1e3", "-1E-3", "+2.5e+2", "1e400", "-0",
+            "1e-400", "inf", "nan", "1_0", "", " 1", "abc", "1e", ".", 0.25, 3],
     str: ["", "abc", "-q", "päth"],
     "path": ["x.npz", "a/b/c.yaml", "~/a", "", "-", "a\0b", "/tmp"],
     "list": [("a", "b"), ["x"], ()],
