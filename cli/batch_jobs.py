@@ -101,12 +101,16 @@ def _parsed_jobs(parsed: Path | None, digest: str) -> list | None:
 
 def keep_parsed(parsed: Path, digest: str, jobs: list[Job]) -> None:
     """Keep the (checked) jobs read from a jobs file of SHA-256 ``digest`` at ``parsed`` (in
-    OUTDIR) for the next run, unless they are already there."""
+    OUTDIR) for the next run, unless they are already there. A copy that cannot be written
+    (full disk, say) is skipped: the next run reads the YAML."""
     if _parsed_jobs(parsed, digest) is None:
         from calib.io.atomic import atomic_write
 
-        atomic_write(parsed, json.dumps({"sha256": digest, "jobs": [
-            {"name": j.name, "command": j.command, "args": list(j.args)} for j in jobs]}))
+        try:
+            atomic_write(parsed, json.dumps({"sha256": digest, "jobs": [
+                {"name": j.name, "command": j.command, "args": list(j.args)} for j in jobs]}))
+        except InputError:  # atomic_write's one line for any system error
+            pass
 
 
 def job_from_mapping(item, where: str) -> Job:
