@@ -5,7 +5,9 @@ an existing scheduler, or a client the caller already has) runs each job through
 :func:`calib_cli.main.run_command` in the worker process (no new interpreter per job:
 measured in bench/bench_batch.py). Every finished job leaves its folder complete (atomic
 outputs) and updates OUTDIR/summary.json and summary.csv; a re-run skips jobs whose content
-hash (inputs' bytes + arguments) is unchanged and marks them ``cached``.
+hash (inputs' bytes + arguments + calib's code) is unchanged and marks them ``cached``.
+A re-run that finds every job done imports neither Dask nor numpy nor YAML (the jobs of an
+unchanged jobs file are kept in OUTDIR): its cost is the interpreter, typer and hashing.
 
 Python API::
 
@@ -27,15 +29,18 @@ from calib.errors import CalibError, InputError
 
 from .batch_jobs import (
     MARKER_NAME,
+    PARSED_NAME,
     REPORT_NAME,
     Job,
     Prepared,
     absolute_args,
     check_distinct_outputs,
     check_jobs,
+    code_fingerprint,
     extra_outputs,
     job_from_mapping,
     job_key,
+    keep_parsed,
     output_name,
     path_options,
     read_jobs_file,
@@ -65,9 +70,10 @@ def run(jobs, outdir, client=None, scheduler: str = "local", workers: int | None
     ``connect_timeout``: seconds to reach ``scheduler`` (default :data:`CONNECT_TIMEOUT_S`).
     Raises :class:`InputError` for a bad job before any job runs.
     """
+    digest = None  # of the jobs file
     if isinstance(jobs, str | os.PathLike):
         base = Path(jobs).resolve().parent
-        jobs = read_jobs_file(jobs)
+        jobs, digest = read_jobs_file(jobs, Path(outdir).resolve() / PARSED_NAME)
     else:
         base = Path(base_dir or ".").resolve()
         jobs = [job_from_mapping(j, f"job {i + 1}") for i, j in enumerate(jobs)]
@@ -91,6 +97,8 @@ def run(jobs, outdir, client=None, scheduler: str = "local", workers: int | None
     finally:  # also when interrupted: the summary of what finished
         if out.is_dir():
             write_summary(out, [rows[i] for i in sorted(rows)])
+            if digest is not None:
+                keep_parsed(out / PARSED_NAME, digest, jobs)
     return [rows[i] for i in sorted(rows)]
 
 
@@ -111,19 +119,20 @@ def _check_outdir(outdir) -> Path:
 def prepare(jobs: list[Job], base: Path, out: Path) -> list[Prepared]:
     """Check every job and build its command line, before any job runs (nothing is
     written)."""
-    import calib
-
     from .main import command_group
 
     commands = command_group().commands
     check_jobs(jobs, commands)
+    code, digests, path_opts = code_fingerprint(), {}, {}
     prepared = []
     for i, job in enumerate(jobs):
         cmd = commands[job.command]
         opts = {o for p in cmd.params for o in p.opts}
+        if job.command not in path_opts:
+            path_opts[job.command] = path_options(cmd)
         folder = out / job.name
-        argv = [job.command, *absolute_args(job.args, base, path_options(cmd))]
-        key = job_key(job.command, tuple(argv), calib.__version__)
+        argv = [job.command, *absolute_args(job.args, base, path_opts[job.command])]
+        key = job_key(job.command, tuple(argv), code, digests)
         if "-o" in opts or "--output" in opts:
             argv += ["-o" if "-o" in opts else "--output", str(folder / output_name(job))]
         report = folder / REPORT_NAME if "--report" in opts else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ RESERVED = ("-o", "--output", "--report")
 REPORT_NAME = "report.json"
 LOG_NAME = "log.txt"
 MARKER_NAME = ".calib-batch-job.json"
+PARSED_NAME = ".calib-batch-jobs.json"
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _LOOKS_LIKE_FILE = re.compile(r"[/\\]|\.[A-Za-z][A-Za-z0-9]{0,5}$")
 
@@ -49,15 +51,30 @@ class Prepared:
     outputs: tuple[Path, ...] = field(default=())
 
 
-def read_jobs_file(path: str | os.PathLike) -> list[Job]:
-    """The jobs of a jobs.yaml (``jobs:`` a list of ``{name, command, args}``)."""
-    import yaml
-
+def read_jobs_file(path: str | os.PathLike, parsed: Path | None = None
+                   ) -> tuple[list[Job], str]:
+    """The jobs of a jobs.yaml (``jobs:`` a list of ``{name, command, args}``) and the
+    SHA-256 of its bytes. ``parsed``: where :func:`keep_parsed` kept the jobs of an earlier
+    reading; when they were read from the same bytes, YAML is not needed (a re-run: importing
+    and running the YAML parser is 20-30 ms). Either way every job is checked here."""
     from calib.io.validate import check_file
 
     p = check_file(path, "jobs file", max_bytes=16 << 20)
+    raw = p.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    items = _parsed_jobs(parsed, digest)
+    if items is None:
+        items = _parse_yaml(p, raw)
+    return [job_from_mapping(item, f"{p}: job {i + 1}") for i, item in enumerate(items)], digest
+
+
+def _parse_yaml(p: Path, raw: bytes) -> list:
+    """The ``jobs:`` list of a jobs file's bytes."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10-20x faster
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
@@ -65,7 +82,35 @@ def read_jobs_file(path: str | os.PathLike) -> list[Job]:
     if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
         raise InputError(f"{p}: expected a mapping with 'jobs:' a list of "
                          "{name, command, args}")
-    return [job_from_mapping(item, f"{p}: job {i + 1}") for i, item in enumerate(data["jobs"])]
+    return data["jobs"]
+
+
+def _parsed_jobs(parsed: Path | None, digest: str) -> list | None:
+    """The jobs :func:`keep_parsed` kept for a jobs file of SHA-256 ``digest``, or None."""
+    if parsed is None:
+        return None
+    try:
+        data = json.loads(parsed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("sha256") == digest and \
+            isinstance(data.get("jobs"), list):
+        return data["jobs"]
+    return None
+
+
+def keep_parsed(parsed: Path, digest: str, jobs: list[Job]) -> None:
+    """Keep the (checked) jobs read from a jobs file of SHA-256 ``digest`` at ``parsed`` (in
+    OUTDIR) for the next run, unless they are already there. A copy that cannot be written
+    (full disk, say) is skipped: the next run reads the YAML."""
+    if _parsed_jobs(parsed, digest) is None:
+        from calib.io.atomic import atomic_write
+
+        try:
+            atomic_write(parsed, json.dumps({"sha256": digest, "jobs": [
+                {"name": j.name, "command": j.command, "args": list(j.args)} for j in jobs]}))
+        except InputError:  # atomic_write's one line for any system error
+            pass
 
 
 def job_from_mapping(item, where: str) -> Job:
@@ -153,28 +198,64 @@ def _absolute(a: str, base: Path) -> str:
     return a if Path(a).is_absolute() else str(base / a)
 
 
-def _digest_path(h, p: Path) -> None:
+#: Bytes read at a time when hashing an input file.
+HASH_BLOCK = 1 << 20
+
+
+def _digest_path(h, p: Path, digests: dict) -> None:
     """Feed a file's or folder's content (names and bytes) into the hash ``h``."""
     if p.is_dir():
         for q in sorted(p.rglob("*")):
             if q.is_file():
                 h.update(str(q.relative_to(p)).encode() + b"\0")
-                _digest_file(h, q)
+                h.update(_file_digest(q, digests))
     elif p.is_file():
-        _digest_file(h, p)
+        h.update(_file_digest(p, digests))
 
 
-def _digest_file(h, p: Path) -> None:
-    with open(p, "rb") as fh:
-        h.update(hashlib.file_digest(fh, "sha256").digest())
+def _file_digest(p: Path, digests: dict) -> bytes:
+    """SHA-256 of a file's bytes, read in :data:`HASH_BLOCK` blocks; ``digests`` holds the
+    files already hashed in this batch (an input shared by many jobs is read once)."""
+    key = str(p.resolve())
+    if key not in digests:
+        h = hashlib.sha256()
+        buf = bytearray(HASH_BLOCK)
+        view = memoryview(buf)
+        with open(p, "rb", buffering=0) as fh:
+            while n := fh.readinto(buf):
+                h.update(view[:n])
+        digests[key] = h.digest()
+    return digests[key]
 
 
-def job_key(command: str, argv: tuple[str, ...], version: str) -> str:
-    """A content hash of the job: calib's version, the command line (without the outputs
-    batch chooses), and the bytes of every input file it names (folders: all files below;
-    globs: every match), so an edited input re-runs the job even when its name is
-    unchanged."""
-    h = hashlib.sha256(f"calib {version}\0{command}\0".encode())
+def code_fingerprint() -> str:
+    """A fingerprint of the calib code that runs the jobs: the name, size and modification
+    time of every ``.py`` file of the ``calib`` and ``calib_cli`` packages. Installing
+    another version or editing the code changes it (a re-run then runs every job again);
+    reading it costs about 1 ms (calib's version string costs 40-130 ms: importlib.metadata)."""
+    import calib
+
+    entries = []
+    for pkg in (calib.__file__, __file__):
+        root = os.path.dirname(pkg)
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(folder, name))
+                    rel = os.path.relpath(os.path.join(folder, name), os.path.dirname(root))
+                    entries.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n")
+    return hashlib.sha256("".join(sorted(entries)).encode()).hexdigest()
+
+
+def job_key(command: str, argv: tuple[str, ...], code: str,
+            digests: dict | None = None) -> str:
+    """A content hash of the job: the calib code (:func:`code_fingerprint`), the command
+    line (without the outputs batch chooses), and the bytes of every input file it names
+    (folders: all files below; globs: every match), so an edited input re-runs the job even
+    when its name is unchanged. ``digests``: file digests already computed in this batch."""
+    digests = {} if digests is None else digests
+    h = hashlib.sha256(f"calib {code}\0{command}\0".encode())
     outputs = set(map(str, extra_outputs(argv)))
     for a in argv:
         h.update(a.encode() + b"\0")
@@ -183,7 +264,7 @@ def job_key(command: str, argv: tuple[str, ...], version: str) -> str:
             continue
         if not value.startswith("-") and Path(value).is_absolute():
             for m in sorted(glob.glob(value)) if any(c in value for c in "*?[") else [value]:
-                _digest_path(h, Path(m))
+                _digest_path(h, Path(m), digests)
     return h.hexdigest()
 
 

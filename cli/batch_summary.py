@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .batch_jobs import MARKER_NAME, Prepared
-from .common import show_progress, write_json, write_text
+from .common import show_progress, to_json, write_json, write_text
 
 COLUMNS = ("name", "command", "status", "exit_code", "seconds", "worker", "error", "cached")
 #: Text fields of a report shown in the summary (besides every top-level number and flag).
@@ -90,15 +90,26 @@ def cached_row(p: Prepared) -> dict | None:
 
 
 def write_summary(out: Path, rows: list[dict]) -> None:
-    """OUTDIR/summary.json (a list of rows) and summary.csv (the same rows), atomically."""
-    write_json(out / "summary.json", rows)
+    """OUTDIR/summary.json (a list of rows) and summary.csv (the same rows), atomically
+    (a file that already holds them is left as it is)."""
+    _write_changed(out / "summary.json", to_json(rows))
     extra = list(dict.fromkeys(k for r in rows for k in r if k not in COLUMNS))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=[*COLUMNS, *extra], lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: _csv_value(v) for k, v in r.items()})
-    write_text(out / "summary.csv", buf.getvalue())
+    _write_changed(out / "summary.csv", buf.getvalue())
+
+
+def _write_changed(path: Path, text: str) -> None:
+    """Write ``text`` atomically unless ``path`` holds it already (no fsync on a re-run)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, ValueError):
+        pass
+    write_text(path, text)
 
 
 def _csv_value(v):

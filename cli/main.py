@@ -13,6 +13,7 @@ process-level start-up of the ``calib`` program around it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -23,16 +24,21 @@ import typer
 
 from calib.errors import CalibError
 
+from .coercion import light_coercion
+
 try:  # typer >= 0.20 vendors click; usage errors come from its copy
     from typer._click.exceptions import ClickException as _VendoredClickException
 except ImportError:  # pragma: no cover - older typer
     _VendoredClickException = None
-try:
-    from click.exceptions import ClickException as _ClickException
-except ImportError:  # pragma: no cover - click is optional with typer >= 0.20
-    _ClickException = None
 
-USAGE_ERRORS = tuple(c for c in (_ClickException, _VendoredClickException) if c is not None)
+
+def _usage_errors() -> tuple[type, ...]:
+    """click's usage-error classes: typer's copy, and click's own once something imported
+    click (typer >= 0.20 does not; importing it here would add 15 ms to every start-up)."""
+    click_exceptions = sys.modules.get("click.exceptions")
+    return tuple(c for c in (getattr(click_exceptions, "ClickException", None),
+                             _VendoredClickException) if c is not None)
+
 
 COMMAND_MODULES = ("fit_intrinsics", "register_clouds", "bundle_adjust", "undistort",
                    "fit_rig", "hand_eye", "camera_lidar", "batch")
@@ -73,15 +79,21 @@ for _name in COMMAND_MODULES:
 
 
 def command_group():
-    """The click group of the app; flags are shown without a value type in the help."""
-    group = typer.main.get_command(app)
+    """The click group of the app, built once per process; flags are shown without a value
+    type in the help, and plain option values are converted without pydantic (start-up:
+    :mod:`calib_cli.coercion`)."""
+    return _group_of(app)
+
+
+@functools.cache
+def _group_of(typer_app: typer.Typer):
+    group = typer.main.get_command(typer_app)
     for cmd in (group, *getattr(group, "commands", {}).values()):
-        for param in (*cmd.params, cmd.get_help_option(cmd.context_class(cmd))):
-            if getattr(param, "is_flag", False):
-                if param.metavar is None:
-                    param.metavar = ""  # typer would show "<bool>" as if the flag took a value
-                if param.default is None:  # --help: a bool needs no (pydantic) conversion,
-                    param.default = False  # which would add 0.15 s to the start-up
+        params = (*cmd.params, cmd.get_help_option(cmd.context_class(cmd)))
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # typer would show "<bool>" as if the flag took a value
+        light_coercion(params)
     return group
 
 
@@ -111,7 +123,7 @@ def _dispatch(argv: list[str], debug: bool) -> tuple[int, str | None, Exception 
         return exc.exit_code, None, None
     except typer.Abort:
         return 130, "calib: aborted", None
-    except USAGE_ERRORS as exc:  # bad command line: click's message and exit code (2)
+    except _usage_errors() as exc:  # bad command line: click's message and exit code (2)
         return exc.exit_code, f"calib: error: {exc.format_message()}", exc
     except Exception as exc:  # anything unexpected
         if _signalled:  # e.g. an extension module's import turned the interrupt into an error

@@ -158,8 +158,8 @@ def test_rerun_is_cached_until_an_input_changes(cluster, corners, tmp_path):
     first = run(jobs, out, client=cluster.client, base_dir=corners)
     assert [r["cached"] for r in first] == [False] * 3
     again = run(jobs, out, client=cluster.client, base_dir=corners)
-    assert [r["cached"] for r in again] == [True] * 3
-    assert [r["rms_px"] for r in again] == [r["rms_px"] for r in first]
+    assert again == [{**r, "cached": True} for r in first]  # the first run's rows
+    assert json.loads((out / "summary.json").read_text()) == again
     # the same file name with other content, and other arguments: those two run again
     corners_file(tmp_path / "cam1.npz", 15, seed=11)
     os.replace(tmp_path / "cam1.npz", corners / "cam1_copy.npz")
@@ -171,6 +171,70 @@ def test_rerun_is_cached_until_an_input_changes(cluster, corners, tmp_path):
     corners_file(corners / "cam1_copy.npz", 15, seed=12)  # same name, new bytes
     fourth = run(changed, out, client=cluster.client, base_dir=corners)
     assert [r["cached"] for r in fourth] == [True, False, True]
+
+
+def test_failed_jobs_and_other_calib_code_run_again(cluster, corners, tmp_path, monkeypatch):
+    """A job that failed is never cached: it runs again, and succeeds once its input is
+    there; a change of the calib code (its fingerprint) runs every job again."""
+    jobs = [_intrinsics_jobs(1)[0], {"name": "late", "command": "fit-intrinsics",
+                                     "args": ["--corners", "late.npz", "-q"]}]
+    base = tmp_path / "in"
+    base.mkdir()
+    os.symlink(corners / "cam0.npz", base / "cam0.npz")
+    out = tmp_path / "out"
+    first = run(jobs, out, client=cluster.client, base_dir=base)
+    assert [(r["status"], r["cached"]) for r in first] == [("ok", False), ("error", False)]
+    second = run(jobs, out, client=cluster.client, base_dir=base)
+    assert [(r["status"], r["cached"]) for r in second] == [("ok", True), ("error", False)]
+    assert second[1]["worker"] in cluster.workers  # it ran again, on a worker
+    corners_file(base / "late.npz", 15, seed=5)
+    third = run(jobs, out, client=cluster.client, base_dir=base)
+    assert [(r["status"], r["cached"]) for r in third] == [("ok", True), ("ok", False)]
+    assert third[1]["rms_px"] < 0.32
+    assert [r["cached"] for r in run(jobs, out, client=cluster.client, base_dir=base)] == \
+        [True, True]
+    monkeypatch.setattr("calib_cli.batch.code_fingerprint", lambda: "another calib")
+    assert [r["cached"] for r in run(jobs, out, client=cluster.client, base_dir=base)] == \
+        [False, False]
+
+
+CACHED_RERUN = r"""
+import json, sys
+from calib_cli.main import run_command
+code, err = run_command(sys.argv[1:])
+print(json.dumps({"code": code, "err": err, "modules": sorted(sys.modules)}))
+"""
+#: What a re-run of a finished batch must not import (0.02-0.5 s each).
+HEAVY = ("numpy", "scipy", "cv2", "open3d", "matplotlib", "dask", "distributed", "pydantic",
+         "rich", "threadpoolctl", "yaml", "calib.solver", "calib.intrinsics", "calib.camera")
+
+
+def test_a_cached_rerun_imports_nothing_heavy(cluster, corners, tmp_path, capsys):
+    """The whole `calib batch` of a finished batch, in its own process: every job cached,
+    the summary the first run's rows, and no numpy, Dask, pydantic, YAML, ... imported.
+    An edited jobs file is read and checked again."""
+    jobs = write_jobs(tmp_path, [{**j, "args": ["--corners", str(corners / f"cam{i}.npz"),
+                                                "-q"]} for i, j in enumerate(_intrinsics_jobs())])
+    out = tmp_path / "out"
+    argv = ["batch", str(jobs), "-o", str(out), "--scheduler", cluster.address, "-q"]
+    assert main(argv) == 0
+    first = json.loads((out / "summary.json").read_text())
+    env = {k: v for k, v in os.environ.items() if k != "CALIB_DEBUG"}
+    proc = subprocess.run([sys.executable, "-c", CACHED_RERUN, *argv], capture_output=True,
+                          text=True, timeout=120, env=env, check=True)
+    res = json.loads(proc.stdout)
+    assert (res["code"], res["err"]) == (0, None)
+    assert [m for m in res["modules"] if m.startswith(HEAVY)] == []
+    assert json.loads((out / "summary.json").read_text()) == [{**r, "cached": True}
+                                                              for r in first]
+    text = jobs.read_text()
+    jobs.write_text(text.replace("- -q\n", "- -q\n  - --fix-k3\n", 1))  # cam0 only
+    assert main(argv) == 0
+    assert [r["cached"] for r in json.loads((out / "summary.json").read_text())] == \
+        [False, True, True]
+    jobs.write_text(text.replace("name: cam2", "name: cam1"))
+    assert main(argv) == 2
+    assert "job cam1: the name is used by two jobs" in capsys.readouterr().err
 
 
 def test_a_worker_killed_mid_batch_every_job_reported_once(cluster, corners, tmp_path):
