@@ -4,6 +4,7 @@ one shared k-d tree, single-key cell ids, strided noise centres."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.spatial import cKDTree
 
 from calib.lie import se3
@@ -68,3 +69,37 @@ def test_plane_noise_with_shared_tree_and_order_matches_own():
     assert abs(unsorted - own) <= 1e-9 * own
     assert own > 0
     assert spacing(srt, tree=cKDTree(srt)) == spacing(srt)
+
+
+def test_deferred_covariance_is_computed_once_and_survives_copies():
+    """register() defers the covariance to its first read (its calibration against real
+    errors is tested in test_registration_covariance.py): computed once, cached, read-only,
+    positive definite, the same for a re-run, a copy and a dataclasses.replace."""
+    import copy
+    import dataclasses
+
+    from calib.registration.result import RegistrationResult
+
+    tgt = wavy_surface(3000, noise=0.002, seed=7)
+    G = se3.exp(np.array([0.04, -0.02, 0.01, 0.01, -0.01, 0.02]))
+    src = se3.act(se3.inverse(G), wavy_surface(3000, noise=0.002, seed=8))
+    res = register(src, tgt, np.eye(4), max_correspondence_distance=0.5)
+    assert "_deferred_covariance" in res.__dict__ and "covariance" not in res.__dict__
+    calls = []
+    deferred = res.__dict__["_deferred_covariance"]
+    object.__setattr__(res, "_deferred_covariance", lambda: calls.append(1) or deferred())
+    cov = res.covariance
+    assert res.covariance is cov and calls == [1]
+    assert "_deferred_covariance" not in res.__dict__
+    assert not cov.flags.writeable and cov.shape == (6, 6)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+    again = register(src, tgt, np.eye(4), max_correspondence_distance=0.5)
+    np.testing.assert_array_equal(copy.copy(again).covariance, cov)
+    third = register(src, tgt, np.eye(4), max_correspondence_distance=0.5)
+    moved = dataclasses.replace(third, problems=("x",),
+                                covariance=third.__dict__["_deferred_covariance"])
+    assert isinstance(moved, RegistrationResult)
+    np.testing.assert_array_equal(moved.covariance, cov)
+    np.testing.assert_array_equal(third.to_dict()["covariance"], cov)
+    with pytest.raises(AttributeError):
+        _ = res.no_such_field

@@ -152,7 +152,9 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     if not result.ok and not result.degeneracy.singular:
         hint = _inverse_hint(clouds, T0, opts)
         if hint:
-            result = dataclasses.replace(result, problems=result.problems + (hint,))
+            result = dataclasses.replace(  # the covariance stays deferred
+                result, problems=result.problems + (hint,),
+                covariance=result.__dict__.get("_deferred_covariance", result.covariance))
     return result
 
 
@@ -337,7 +339,7 @@ def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
         raise NotConvergedError(f"only {n} correspondences at the final pose")
     fam = tr.fam if tr.fam is not None and _same(m, tr.last_m) else \
         _pairs(opts.method, src, clouds.tgt, clouds.tn, m)
-    info, cov = _uncertainty(fam, T, n, src, clouds)
+    info = _information(fam, T, n)
     degeneracy = analyze(info, fam.target, opts.degeneracy_ratio)
     warnings = list(warnings)
     if degeneracy.degenerate:
@@ -354,7 +356,8 @@ def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
         T_target_source=_unshift(T, clouds.centre), converged=tr.converged,
         termination=tr.termination, iterations=tr.iterations, fitness=fitness,
         inlier_rmse=float(np.sqrt(np.mean(m.distance ** 2))), num_correspondences=n,
-        information=info, covariance=cov, degeneracy=degeneracy, warnings=tuple(warnings),
+        information=info, covariance=_deferred_covariance(fam, T, n, src, clouds),
+        degeneracy=degeneracy, warnings=tuple(warnings),
         method=opts.method, max_correspondence_distance=clouds.max_d,
         initialization=initialization, history=tuple(tr.history), problems=tuple(problems))
 
@@ -445,18 +448,28 @@ def _solve_pose(fam, T, loss, iterations: int) -> np.ndarray:
     return res.values["pose"][0]
 
 
-def _uncertainty(fam, T, n, src, clouds: _Clouds) -> tuple[np.ndarray, np.ndarray]:
-    """Information ``J^T J`` (6x6) at ``T`` and the covariance of
-    :mod:`calib.registration.covariance` (cluster-robust, residuals correlated within a
-    spatial cell count as one piece of evidence; scaled up where nearest-neighbour residuals
-    understate the noise of the clouds ``src`` and ``clouds.tgt``, whose k-d tree is reused).
+def _information(fam, T, n) -> np.ndarray:
+    """Information ``J^T J`` (6x6) of the pose residuals ``fam`` at ``T`` (centred frame)."""
+    _, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
+    return np.einsum("nki,nkj->ij", jac[0], jac[0])
+
+
+def _deferred_covariance(fam, T, n, src, clouds: _Clouds):
+    """A function computing the covariance of :mod:`calib.registration.covariance` at
+    ``T``, for the result to call on first read (cluster-robust, residuals correlated within
+    a spatial cell count as one piece of evidence; scaled up where nearest-neighbour
+    residuals understate the noise of the clouds ``src`` and ``clouds.tgt``, whose k-d tree
+    is reused). It holds only what it needs (the pairs, both clouds, the target's tree).
 
     The twist is a left perturbation in the centred target frame; its rotation part is the
     same in the original frame and the translation part differs by the centring shift,
     which leaves the eigen-analysis unchanged in meaning for motions about the centroid.
     """
-    r, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
-    j = jac[0]
-    info = np.einsum("nki,nkj->ij", j, j)
-    cov = sandwich_covariance(j, r, cluster_cells(fam.target))
-    return info, cov * noise_inflation(r, src, clouds.tgt, clouds.nn.tree, ordered=True)
+    tgt, tree = clouds.tgt, clouds.nn.tree
+
+    def covariance() -> np.ndarray:
+        r, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
+        cov = sandwich_covariance(jac[0], r, cluster_cells(fam.target))
+        return cov * noise_inflation(r, src, tgt, tree, ordered=True)
+
+    return covariance
