@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 from calib.lie import se3
 from calib.registration import register
 from calib.registration.covariance import cluster_cells, plane_noise
-from calib.registration.spatial import morton_order, spacing
+from calib.registration.spatial import bounds, morton_order, spacing
 from calib_datasets.cloud_synth import wavy_surface
 
 
@@ -103,3 +103,27 @@ def test_deferred_covariance_is_computed_once_and_survives_copies():
     np.testing.assert_array_equal(third.to_dict()["covariance"], cov)
     with pytest.raises(AttributeError):
         _ = res.no_such_field
+
+
+def _spacing_k8(points, sample=2000, seed=0, k=8):
+    """The reference: one k-neighbour query for every sampled point (before the two-step
+    query), first positive distance, median over the points that have one."""
+    sel = np.random.default_rng(seed).choice(len(points), min(sample, len(points)),
+                                              replace=False)
+    d, _ = cKDTree(points).query(points[sel], k=k)
+    pos = d > 0
+    first = d[np.arange(len(d)), np.argmax(pos, axis=1)]
+    return float(np.median(first[pos.any(axis=1)]))
+
+
+def test_spacing_two_step_query_and_bounds_equal_the_plain_ones():
+    """Two neighbours first, k only for points with a copy: the same spacing as one k-query,
+    also when a third of the points are stored two or three times; bounds are min/max."""
+    pts = wavy_surface(6000, noise=0.001, seed=9)
+    copies = np.r_[pts, pts[:2000], pts[:1000]]
+    for cloud in (pts, copies):
+        assert spacing(cloud) == _spacing_k8(cloud)
+        lo, hi = bounds(cloud)
+        np.testing.assert_array_equal(lo, cloud.min(axis=0))
+        np.testing.assert_array_equal(hi, cloud.max(axis=0))
+    assert spacing(copies) > 0

@@ -28,7 +28,7 @@ from .degeneracy import analyze
 from .global_init import fpfh_ransac
 from .options import METHODS, MIN_CORRESPONDENCES, ICPOptions, merge_options
 from .result import RegistrationResult, format_length
-from .spatial import estimate_normals, morton_order, spacing, voxel_downsample
+from .spatial import bounds, estimate_normals, morton_order, spacing, voxel_downsample
 
 __all__ = ["METHODS", "MIN_CORRESPONDENCES", "ICPOptions", "check_init", "register"]
 
@@ -59,16 +59,20 @@ class _Clouds:
     nn: NearestNeighbors
 
 
-def _check_cloud(name: str, pts) -> np.ndarray:
+def _check_cloud(name: str, pts) -> tuple[np.ndarray, float]:
+    """The ``(N, 3)`` cloud and its largest per-axis extent (metres), or a typed error."""
     a = as_array(name, pts, (-1, 3))
     if len(a) < MIN_CORRESPONDENCES:
         raise InputError(f"{name}: {len(a)} points; need at least {MIN_CORRESPONDENCES}")
-    if float(np.abs(a).max()) > 1e9:
-        raise InputError(f"{name}: coordinates up to {float(np.abs(a).max()):.3g} m are not "
+    lo, hi = bounds(a)
+    top = float(max(np.abs(lo).max(), np.abs(hi).max()))
+    if top > 1e9:
+        raise InputError(f"{name}: coordinates up to {top:.3g} m are not "
                          "plausible (corrupt data or wrong units?)")
-    if float(np.ptp(a, axis=0).max()) == 0.0:
+    ext = float(np.max(hi - lo))
+    if ext == 0.0:
         raise DegenerateError(f"{name}: all points are identical")
-    return a
+    return a, ext
 
 
 def check_init(init, warnings: list[str] | None = None) -> np.ndarray:
@@ -182,12 +186,12 @@ def _inverse_hint(clouds: _Clouds, T0, opts: ICPOptions) -> str | None:
 
 def _prepare(source, target, target_normals, opts: ICPOptions, warnings: list[str]) -> _Clouds:
     """Check, centre on the target centroid, downsample, estimate normals, Morton-order."""
-    src = _check_cloud("source", source)
-    tgt = _check_cloud("target", target)
+    src, ext_s = _check_cloud("source", source)
+    tgt, ext_t = _check_cloud("target", target)
     tn = None
     if target_normals is not None:
         tn = as_array("target_normals", target_normals, (len(tgt), 3))
-    extents = (float(np.ptp(src, axis=0).max()), float(np.ptp(tgt, axis=0).max()))
+    extents = (ext_s, ext_t)
     ratio = max(extents) / max(min(extents), 1e-300)
     if 300 <= ratio <= 3000:
         warnings.append(_units_hint(extents))
