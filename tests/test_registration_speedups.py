@@ -127,3 +127,22 @@ def test_spacing_two_step_query_and_bounds_equal_the_plain_ones():
         np.testing.assert_array_equal(lo, cloud.min(axis=0))
         np.testing.assert_array_equal(hi, cloud.max(axis=0))
     assert spacing(copies) > 0
+
+
+def test_normals_equal_open3d_legacy_estimate():
+    """The tensor normal estimate is Open3D's legacy PointCloud.estimate_normals (hybrid
+    radius/max_nn search) up to sign: on a noisy surface and for isolated points, which
+    both give (0, 0, 1)."""
+    from calib.registration.spatial import estimate_normals, open3d
+
+    o3d = open3d()
+    rng = np.random.default_rng(10)
+    pts = np.r_[wavy_surface(5000, noise=0.002, seed=10), rng.normal(size=(20, 3)) * 100]
+    radius = 3 * spacing(pts)
+    ref = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
+    ref.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=30))
+    ref = np.asarray(ref.normals)
+    ours = estimate_normals(pts, radius, 30)
+    assert ours.shape == pts.shape
+    np.testing.assert_allclose(np.abs(np.sum(ours * ref, axis=1)), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(np.abs(ours[-20:]), np.tile([0.0, 0.0, 1.0], (20, 1)))
