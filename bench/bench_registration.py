@@ -368,7 +368,12 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-small-gicp", action="store_true",
+                    help="leave the small_gicp column out (its 1M-point runs take minutes)")
     a = ap.parse_args()
+    if a.no_small_gicp:
+        global small_gicp
+        small_gicp = None
     if a.part in ("accuracy", "all"):
         accuracy()
     if a.part in ("basin", "all"):
