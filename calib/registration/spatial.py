@@ -21,12 +21,6 @@ def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t.min(axis=1), t.max(axis=1)
 
 
-def extent(points: np.ndarray) -> float:
-    """Largest per-axis extent (metres) of ``points (N, 3)``."""
-    lo, hi = bounds(points)
-    return float(np.max(hi - lo))
-
-
 def morton_order(points: np.ndarray, bits: int = 16) -> np.ndarray:
     """Permutation sorting ``points (N, 3)`` along a Z-order curve.
 
