@@ -15,14 +15,18 @@ accuracy: Stanford bunny pairs against the bun.conf ground truth (bun045->bun000
 basin: random initial perturbations (rotation up to 20 deg, translation up to 10% of the
   cloud extent, seeded) on a bunny pair; a trial succeeds when the result is within 0.5 deg
   and 1% of the extent of the truth.
-speed: median wall time of the whole call from point arrays (target normals and k-d
+speed: median wall time (and process CPU time, all threads, less sensitive to a shared
+  machine's load) of the whole call from point arrays (target normals and k-d
   trees included for every tool; Open3D's normals with calib's default radius, 30
   neighbours) on two independent samples of a smooth synthetic surface, 2 threads, exactly
   30 iterations for every tool (early stopping disabled), plus each tool's own default
   stopping. Runs alternate between the tools.
 cli: whole process (interpreter start, imports, read, normals, FPFH + RANSAC, ICP, write)
   of the README's ``calib register-clouds`` on the bundled bunny pair against an Open3D
-  script doing the same steps (O3D_SCRIPT), each its own process, alternating.
+  script doing the same steps (O3D_SCRIPT), each its own process, alternating. calib's
+  modules are byte-compiled first, as an install does (Open3D's and every other installed
+  package's are): with PYTHONDONTWRITEBYTECODE set, each run would otherwise compile
+  calib's ~60 modules from source (about 0.1 s of CPU here).
 """
 
 from __future__ import annotations
@@ -220,8 +224,8 @@ def speed(sizes: list[int], repeats: int) -> None:
     sg = small_gicp is not None
     print("| points | mode | calib p2plane | Open3D p2plane | calib/Open3D |"
           + (" small_gicp PLANE_ICP | calib/small_gicp |" if sg else "")
-          + " iterations (calib) | rot err deg (calib, O3D) |")
-    print("|---|---|---|---|---|" + ("---|---|" if sg else "") + "---|---|")
+          + " iterations (calib) | rot err deg (calib, O3D) | CPU calib/Open3D |")
+    print("|---|---|---|---|---|" + ("---|---|" if sg else "") + "---|---|---|")
     base = {}
     for n in sizes:
         src, tgt, G = synthetic(n)
@@ -229,11 +233,16 @@ def speed(sizes: list[int], repeats: int) -> None:
         init = np.eye(4)
         for fixed in (True, False):
             times = {"c": [], "o": [], "s": []}
+            cpu = {"c": [], "o": []}
             for _ in range(repeats):
+                c0 = time.process_time()
                 res, dt = timed(ours, src, tgt, None, init, max_d=max_d, fixed=fixed)
+                cpu["c"].append(time.process_time() - c0)
                 times["c"].append(dt)
                 its, err_c = res.iterations, pose_error(res.T_target_source, G)[0]
+                c0 = time.process_time()
                 T, dt = timed(_o3d_with_normals, src, tgt, init, max_d, fixed)
+                cpu["o"].append(time.process_time() - c0)
                 times["o"].append(dt)
                 err_o = pose_error(T, G)[0]
                 if sg:
@@ -243,8 +252,10 @@ def speed(sizes: list[int], repeats: int) -> None:
             mode = "30 fixed" if fixed else "own stop"
             base.setdefault(mode, []).append((n, med["c"], med["o"]))
             sgc = f" {med['s']:.4f} | {med['c'] / med['s']:.2f} |" if sg else ""
+            cpu_ratio = statistics.median(cpu["c"]) / statistics.median(cpu["o"])
             print(f"| {n} | {mode} | {med['c']:.4f} | {med['o']:.4f} | "
-                  f"{med['c'] / med['o']:.2f} |{sgc} {its} | {err_c:.4f}, {err_o:.4f} |")
+                  f"{med['c'] / med['o']:.2f} |{sgc} {its} | {err_c:.4f}, {err_o:.4f} | "
+                  f"{cpu_ratio:.2f} |")
     for mode, rows in base.items():
         if len(rows) > 1:
             (n0, c0, o0), (n1, c1, o1) = rows[0], rows[-1]
@@ -301,17 +312,20 @@ json.dump({"fitness": r.fitness, "inlier_rmse": r.inlier_rmse}, open(report, "w"
 def cli(repeats: int) -> None:
     """Whole process, side by side: the README's ``calib register-clouds`` on the bundled
     bunny pair (no --init: FPFH + RANSAC first) against :data:`O3D_SCRIPT`."""
+    import compileall
     import subprocess
     import tempfile
 
+    for package in ("calib", "cli"):  # as pip does on install (see the module doc)
+        compileall.compile_dir(str(ROOT / package), quiet=1)
     folder = ROOT / "datasets" / "bunny"
     _, _, G = pair(folder, "bun045.ply", "bun000.ply")
     args = [str(folder / "bun045.ply"), str(folder / "bun000.ply")]
     calib_exe = str(Path(sys.executable).with_name("calib"))
     print(f"## Whole process, bunny bun045 -> bun000 (voxel 1 mm, global init), median of "
           f"{repeats} alternating runs; load {os.getloadavg()[0]:.1f}")
-    print("| tool | wall time (s) | rot err (deg) | trans err (mm) |")
-    print("|---|---|---|---|")
+    print("| tool | wall time (s) | CPU time (s) | rot err (deg) | trans err (mm) |")
+    print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "o3d_register.py"
         script.write_text(O3D_SCRIPT)
@@ -323,17 +337,29 @@ def cli(repeats: int) -> None:
                               f"{tmp}/o.json"],
         }
         times = {k: [] for k in cmds}
+        cpu = {k: [] for k in cmds}
         for _ in range(repeats):
             for name, cmd in cmds.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _children_cpu()
                 subprocess.run(cmd, check=True, capture_output=True)
                 times[name].append(time.perf_counter() - t0)
+                cpu[name].append(_children_cpu() - c0)
         med = {k: statistics.median(v) for k, v in times.items()}
+        mcpu = {k: statistics.median(v) for k, v in cpu.items()}
         for name, out in (("calib register-clouds", "c.txt"), ("Open3D script", "o.txt")):
             r, t = pose_error(np.loadtxt(f"{tmp}/{out}"), G)
-            print(f"| {name} | {med[name]:.3f} | {r:.3f} | {1e3 * t:.3f} |")
-    print(f"ratio calib/Open3D: {med['calib register-clouds'] / med['Open3D script']:.2f}; "
+            print(f"| {name} | {med[name]:.3f} | {mcpu[name]:.3f} | {r:.3f} | {1e3 * t:.3f} |")
+    c, o = "calib register-clouds", "Open3D script"
+    print(f"ratio calib/Open3D: wall {med[c] / med[o]:.2f}, CPU {mcpu[c] / mcpu[o]:.2f}; "
           f"load after {os.getloadavg()[0]:.1f}")
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def main() -> None:
@@ -342,7 +368,12 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-small-gicp", action="store_true",
+                    help="leave the small_gicp column out (its 1M-point runs take minutes)")
     a = ap.parse_args()
+    if a.no_small_gicp:
+        global small_gicp
+        small_gicp = None
     if a.part in ("accuracy", "all"):
         accuracy()
     if a.part in ("basin", "all"):

@@ -37,8 +37,10 @@ CLUSTERS = 48
 def cluster_cells(points: np.ndarray, clusters: int = CLUSTERS) -> np.ndarray:
     """``(N,)`` cell index of each point, for cubic cells sized so that about ``clusters``
     cells are occupied (a surface fills cells in proportion to ``1 / size^2``)."""
-    lo = points.min(axis=0)
-    ext = float(np.max(np.ptp(points, axis=0))) or 1.0
+    from .spatial import bounds
+
+    lo, hi = bounds(points)
+    ext = float(np.max(hi - lo)) or 1.0
     size = ext / 4.0
     for _ in range(12):
         cid = _cell_ids(points, lo, size)

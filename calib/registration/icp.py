@@ -28,7 +28,7 @@ from .degeneracy import analyze
 from .global_init import fpfh_ransac
 from .options import METHODS, MIN_CORRESPONDENCES, ICPOptions, merge_options
 from .result import RegistrationResult, format_length
-from .spatial import estimate_normals, morton_order, spacing, voxel_downsample
+from .spatial import bounds, estimate_normals, morton_order, spacing, voxel_downsample
 
 __all__ = ["METHODS", "MIN_CORRESPONDENCES", "ICPOptions", "check_init", "register"]
 
@@ -59,16 +59,20 @@ class _Clouds:
     nn: NearestNeighbors
 
 
-def _check_cloud(name: str, pts) -> np.ndarray:
+def _check_cloud(name: str, pts) -> tuple[np.ndarray, float]:
+    """The ``(N, 3)`` cloud and its largest per-axis extent (metres), or a typed error."""
     a = as_array(name, pts, (-1, 3))
     if len(a) < MIN_CORRESPONDENCES:
         raise InputError(f"{name}: {len(a)} points; need at least {MIN_CORRESPONDENCES}")
-    if float(np.abs(a).max()) > 1e9:
-        raise InputError(f"{name}: coordinates up to {float(np.abs(a).max()):.3g} m are not "
+    lo, hi = bounds(a)
+    top = float(max(np.abs(lo).max(), np.abs(hi).max()))
+    if top > 1e9:
+        raise InputError(f"{name}: coordinates up to {top:.3g} m are not "
                          "plausible (corrupt data or wrong units?)")
-    if float(np.ptp(a, axis=0).max()) == 0.0:
+    ext = float(np.max(hi - lo))
+    if ext == 0.0:
         raise DegenerateError(f"{name}: all points are identical")
-    return a
+    return a, ext
 
 
 def check_init(init, warnings: list[str] | None = None) -> np.ndarray:
@@ -152,7 +156,9 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     if not result.ok and not result.degeneracy.singular:
         hint = _inverse_hint(clouds, T0, opts)
         if hint:
-            result = dataclasses.replace(result, problems=result.problems + (hint,))
+            result = dataclasses.replace(  # the covariance stays deferred
+                result, problems=result.problems + (hint,),
+                covariance=result.__dict__.get("_deferred_covariance", result.covariance))
     return result
 
 
@@ -180,12 +186,12 @@ def _inverse_hint(clouds: _Clouds, T0, opts: ICPOptions) -> str | None:
 
 def _prepare(source, target, target_normals, opts: ICPOptions, warnings: list[str]) -> _Clouds:
     """Check, centre on the target centroid, downsample, estimate normals, Morton-order."""
-    src = _check_cloud("source", source)
-    tgt = _check_cloud("target", target)
+    src, ext_s = _check_cloud("source", source)
+    tgt, ext_t = _check_cloud("target", target)
     tn = None
     if target_normals is not None:
         tn = as_array("target_normals", target_normals, (len(tgt), 3))
-    extents = (float(np.ptp(src, axis=0).max()), float(np.ptp(tgt, axis=0).max()))
+    extents = (ext_s, ext_t)
     ratio = max(extents) / max(min(extents), 1e-300)
     if 300 <= ratio <= 3000:
         warnings.append(_units_hint(extents))
@@ -337,7 +343,7 @@ def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
         raise NotConvergedError(f"only {n} correspondences at the final pose")
     fam = tr.fam if tr.fam is not None and _same(m, tr.last_m) else \
         _pairs(opts.method, src, clouds.tgt, clouds.tn, m)
-    info, cov = _uncertainty(fam, T, n, src, clouds)
+    info = _information(fam, T, n)
     degeneracy = analyze(info, fam.target, opts.degeneracy_ratio)
     warnings = list(warnings)
     if degeneracy.degenerate:
@@ -354,7 +360,8 @@ def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
         T_target_source=_unshift(T, clouds.centre), converged=tr.converged,
         termination=tr.termination, iterations=tr.iterations, fitness=fitness,
         inlier_rmse=float(np.sqrt(np.mean(m.distance ** 2))), num_correspondences=n,
-        information=info, covariance=cov, degeneracy=degeneracy, warnings=tuple(warnings),
+        information=info, covariance=_deferred_covariance(fam, T, n, src, clouds),
+        degeneracy=degeneracy, warnings=tuple(warnings),
         method=opts.method, max_correspondence_distance=clouds.max_d,
         initialization=initialization, history=tuple(tr.history), problems=tuple(problems))
 
@@ -445,18 +452,28 @@ def _solve_pose(fam, T, loss, iterations: int) -> np.ndarray:
     return res.values["pose"][0]
 
 
-def _uncertainty(fam, T, n, src, clouds: _Clouds) -> tuple[np.ndarray, np.ndarray]:
-    """Information ``J^T J`` (6x6) at ``T`` and the covariance of
-    :mod:`calib.registration.covariance` (cluster-robust, residuals correlated within a
-    spatial cell count as one piece of evidence; scaled up where nearest-neighbour residuals
-    understate the noise of the clouds ``src`` and ``clouds.tgt``, whose k-d tree is reused).
+def _information(fam, T, n) -> np.ndarray:
+    """Information ``J^T J`` (6x6) of the pose residuals ``fam`` at ``T`` (centred frame)."""
+    _, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
+    return np.einsum("nki,nkj->ij", jac[0], jac[0])
+
+
+def _deferred_covariance(fam, T, n, src, clouds: _Clouds):
+    """A function computing the covariance of :mod:`calib.registration.covariance` at
+    ``T``, for the result to call on first read (cluster-robust, residuals correlated within
+    a spatial cell count as one piece of evidence; scaled up where nearest-neighbour
+    residuals understate the noise of the clouds ``src`` and ``clouds.tgt``, whose k-d tree
+    is reused). It holds only what it needs (the pairs, both clouds, the target's tree).
 
     The twist is a left perturbation in the centred target frame; its rotation part is the
     same in the original frame and the translation part differs by the centring shift,
     which leaves the eigen-analysis unchanged in meaning for motions about the centroid.
     """
-    r, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
-    j = jac[0]
-    info = np.einsum("nki,nkj->ij", j, j)
-    cov = sandwich_covariance(j, r, cluster_cells(fam.target))
-    return info, cov * noise_inflation(r, src, clouds.tgt, clouds.nn.tree, ordered=True)
+    tgt, tree = clouds.tgt, clouds.nn.tree
+
+    def covariance() -> np.ndarray:
+        r, jac = fam.evaluate([T[None]], [np.zeros(n, np.int64)], jacobians=True)
+        cov = sandwich_covariance(jac[0], r, cluster_cells(fam.target))
+        return cov * noise_inflation(r, src, tgt, tree, ordered=True)
+
+    return covariance

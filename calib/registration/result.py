@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -31,6 +32,12 @@ def format_length(value: float) -> str:
     return f"{value / scale:.4g} {name}"
 
 
+def _read_only(value) -> np.ndarray:
+    a = np.array(value, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
@@ -56,7 +63,11 @@ class RegistrationResult:
         covariance: ``(6, 6)``, same twist; cluster-robust (residuals correlated within a
             spatial cell count once) and scaled up where nearest-neighbour residuals
             understate the clouds' noise: :mod:`calib.registration.covariance`
-            (pseudo-inverse of ``H`` when degenerate).
+            (pseudo-inverse of ``H`` when degenerate). :func:`~calib.registration.register`
+            passes a zero-argument function instead of the array: the covariance is then
+            computed on its first read (``covariance``, ``summary()``, ``to_dict()``) and
+            kept, so a caller who wants only the pose does not pay for the
+            noise estimate; until then the result holds the prepared clouds it needs.
         degeneracy: :class:`DegeneracyReport`.
         warnings: human-readable warnings (degeneracy, low fitness, global init...).
         problems: why the result should not be used (did not converge, overlap below
@@ -74,7 +85,7 @@ class RegistrationResult:
     inlier_rmse: float
     num_correspondences: int
     information: np.ndarray
-    covariance: np.ndarray
+    covariance: np.ndarray | Callable[[], np.ndarray]
     degeneracy: DegeneracyReport
     warnings: tuple[str, ...]
     method: str
@@ -85,13 +96,26 @@ class RegistrationResult:
 
     def __post_init__(self) -> None:
         for name in ("T_target_source", "information", "covariance"):
-            a = np.array(getattr(self, name), dtype=float)
-            a.setflags(write=False)
-            object.__setattr__(self, name, a)
+            value = getattr(self, name)
+            if name == "covariance" and callable(value):  # computed on first read
+                object.__delattr__(self, name)
+                object.__setattr__(self, "_deferred_covariance", value)
+            else:
+                object.__setattr__(self, name, _read_only(value))
         object.__setattr__(self, "history",
                            tuple(MappingProxyType(dict(h)) for h in self.history))
         object.__setattr__(self, "warnings", tuple(self.warnings))
         object.__setattr__(self, "problems", tuple(self.problems))
+
+    def __getattr__(self, name: str):
+        """Only reached for an attribute not yet set: the deferred covariance."""
+        deferred = self.__dict__.get("_deferred_covariance")
+        if name != "covariance" or deferred is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        cov = _read_only(deferred())
+        object.__setattr__(self, "covariance", cov)
+        object.__delattr__(self, "_deferred_covariance")  # releases the clouds
+        return cov
 
     @property
     def ok(self) -> bool:

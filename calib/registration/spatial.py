@@ -1,4 +1,4 @@
-"""Spatial helpers: Morton (Z-order) sorting, voxel downsampling, normals, extent."""
+"""Spatial helpers: bounds, Morton (Z-order) sorting, voxel downsampling, normals, extent."""
 
 from __future__ import annotations
 
@@ -14,14 +14,21 @@ def _spread_bits(v: np.ndarray) -> np.ndarray:
     return x
 
 
+def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis ``(min (3,), max (3,))`` of ``points (N, 3)``, reduced over a transposed
+    copy: ``points.min(axis=0)`` on the ``(N, 3)`` layout is 10x slower (0.35 ms at 10k)."""
+    t = np.ascontiguousarray(np.asarray(points).T)
+    return t.min(axis=1), t.max(axis=1)
+
+
 def morton_order(points: np.ndarray, bits: int = 16) -> np.ndarray:
     """Permutation sorting ``points (N, 3)`` along a Z-order curve.
 
     Queries of a k-d tree in this order reuse the same branches from one point to the next:
     measured here 3-4x faster than querying a scan in arbitrary order.
     """
-    lo = points.min(axis=0)
-    span = float(np.ptp(points, axis=0).max()) or 1.0
+    lo, hi = bounds(points)
+    span = float(np.max(hi - lo)) or 1.0
     q = ((points - lo) / span * (2**bits - 1)).astype(np.uint64)
     code = _spread_bits(q[:, 0]) | (_spread_bits(q[:, 1]) << np.uint64(1)) | \
         (_spread_bits(q[:, 2]) << np.uint64(2))
@@ -64,23 +71,39 @@ def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8,
     rng = np.random.default_rng(seed)
     sel = rng.choice(len(points), min(sample, len(points)), replace=False)
     k = min(k, len(points))
-    d, _ = (cKDTree(points) if tree is None else tree).query(points[sel], k=k)
-    d = np.asarray(d).reshape(len(sel), k)
-    pos = d > 0
-    first = d[np.arange(len(d)), np.argmax(pos, axis=1)]
-    ok = pos.any(axis=1)
+    tree = cKDTree(points) if tree is None else tree
+    first, ok = _first_distinct(tree, points[sel], k)
     if ok.mean() >= 0.5:
         return float(np.median(first[ok]))
     unique = np.unique(points, axis=0)
     return spacing(unique, sample, seed, k) if len(unique) < len(points) else 0.0
 
 
+def _first_distinct(tree, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(distance (n,), found (n,))`` of each query's nearest neighbour at a positive
+    distance among its ``k`` nearest. Two neighbours settle every point without a copy;
+    only the others are asked for ``k`` (a 2000-point query: 2x faster than ``k = 8``)."""
+    d = np.asarray(tree.query(queries, k=min(2, k))[0]).reshape(len(queries), -1)
+    first, ok = d[:, -1].copy(), d[:, -1] > 0
+    redo = np.flatnonzero(~ok)
+    if len(redo) and k > 2:
+        dk = np.asarray(tree.query(queries[redo], k=k)[0]).reshape(len(redo), k)
+        pos = dk > 0
+        first[redo] = dk[np.arange(len(redo)), np.argmax(pos, axis=1)]
+        ok[redo] = pos.any(axis=1)
+    return first, ok
+
+
 def estimate_normals(points: np.ndarray, radius: float, max_nn: int = 30) -> np.ndarray:
-    """Unit normals ``(N, 3)`` by local PCA over neighbours within ``radius`` (open3d)."""
+    """Unit normals ``(N, 3)`` by local PCA over the at most ``max_nn`` nearest neighbours
+    within ``radius`` (open3d's hybrid search); a point with fewer than three gets
+    ``(0, 0, 1)``. Open3D's tensor implementation: the legacy ``PointCloud`` one gives the
+    same normals (1 - |cos| below 1e-14 on 10k and 100k-point surfaces; one of 21,506 bunny
+    points, where two eigenvalues nearly tie, differs by 1.4 deg) at 2.5x its CPU time."""
     o3d = open3d()
-    pcd = to_o3d(points)
-    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=max_nn))
-    n = np.asarray(pcd.normals)
-    if len(n) != len(points):
+    pcd = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(points, dtype=float)))
+    pcd.estimate_normals(max_nn=max_nn, radius=radius)
+    n = pcd.point.normals.numpy()  # shares the tensor's memory, kept alive with it
+    if n.shape != (len(points), 3):
         raise RuntimeError("normal estimation failed")
     return n

@@ -10,14 +10,12 @@ from .base import ResidualFamily
 def transform_points(T: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``T p`` for one ``(4, 4)`` transform and points ``(N, 3)``.
 
-    Written out per coordinate: ``p @ R.T`` with the transposed (non-contiguous) view takes
-    numpy's non-BLAS matmul loop, measured 60x slower at 100k points (40 ms vs 0.6 ms).
+    One BLAS product with a contiguous copy of ``R^T`` (``p @ R.T`` with the transposed
+    view takes numpy's non-BLAS matmul loop, 60x slower at 100k points; written out per
+    coordinate it is 4x slower at 10k: 0.39 ms against 0.10 ms).
     """
-    R, t = T[:3, :3], T[:3, 3]
-    x, y, z = p[:, 0], p[:, 1], p[:, 2]
-    out = np.empty((len(p), 3))
-    for i in range(3):
-        out[:, i] = x * R[i, 0] + y * R[i, 1] + z * R[i, 2] + t[i]
+    out = np.asarray(p, dtype=float) @ np.ascontiguousarray(T[:3, :3].T)
+    out += T[:3, 3]
     return out
 
 
