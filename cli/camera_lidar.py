@@ -33,18 +33,9 @@ def pair_frames(images: list[Path], clouds: list[Path]) -> list[tuple[int, Path,
     :class:`InputError` naming a file without a number, a repeated number, or a frame
     without a partner."""
     from calib.errors import InputError
-    from calib.io.frames import frame_key
+    from calib.io.frames import index_by_frame
 
-    def index(paths, what):
-        out: dict[int, Path] = {}
-        for p in paths:
-            k = frame_key(p)
-            if k in out:
-                raise InputError(f"{p}: frame number {k} also in {out[k].name}")
-            out[k] = p
-        return out
-
-    im, cl = index(images, "image"), index(clouds, "cloud")
+    im, cl = index_by_frame(images), index_by_frame(clouds)
     lone = sorted(set(im) ^ set(cl))
     if lone:
         k = lone[0]

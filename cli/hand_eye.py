@@ -101,14 +101,9 @@ def pair_stations(paths: list[Path], numbers: list[int], poses: Path) -> list[Pa
     """Images in the order of the pose files' ``numbers``, paired by the last number in
     the file names; :class:`InputError` naming a station without a partner."""
     from calib.errors import InputError
-    from calib.io.frames import frame_key
+    from calib.io.frames import index_by_frame
 
-    by: dict[int, Path] = {}
-    for p in paths:
-        k = frame_key(p)
-        if k in by:
-            raise InputError(f"{p}: station number {k} also in {by[k].name}")
-        by[k] = p
+    by: dict[int, Path] = index_by_frame(paths, "station")
     lone = sorted(set(by) ^ set(numbers))
     if lone:
         k = lone[0]

@@ -65,3 +65,22 @@ class FocalProjection(ResidualFamily):
         if not jacobians:
             return r, None
         return r, [f[:, None, None] * jac[0], u[:, :, None], f[:, None, None] * jac[1]]
+
+
+def bal_problem(n_cameras: int, n_points: int, seed: int):
+    """A synthetic BAL problem (3 observations a point) as an engine ``Problem`` with
+    groups ``poses`` (SE3), ``intrinsics`` (f, k1, k2) and ``points`` (eliminated)."""
+    from calib.bundle.ba import cameras_to_poses
+    from calib.residuals.bal_projection import BALProjection
+    from calib.solver import Euclidean, Problem, SE3Manifold
+    from calib_datasets.bal_synth import synthetic_bal
+
+    p, _ = synthetic_bal(n_cameras=n_cameras, n_points=n_points, obs_per_point=3, seed=seed)
+    prob = Problem()
+    prob.add_parameter("poses", cameras_to_poses(p.cameras), SE3Manifold())
+    prob.add_parameter("intrinsics", p.cameras[:, 6:9], Euclidean(3))
+    prob.add_parameter("points", p.points, Euclidean(3), eliminate=True)
+    prob.add_residuals(BALProjection(p.observations),
+                       [("poses", p.camera_index), ("intrinsics", p.camera_index),
+                        ("points", p.point_index)])
+    return prob

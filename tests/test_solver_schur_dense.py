@@ -6,25 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from solver_toys import bal_problem
 
-from calib.bundle.ba import cameras_to_poses
-from calib.residuals.bal_projection import BALProjection
-from calib.solver import Euclidean, Problem, SE3Manifold
+from calib.solver import Problem
 from calib.solver.normal_equations import linearize
 from calib.solver.schur import LinearSolveError, diagonals, inverse_and_factor, reduce
 from calib.solver.structure import Structure
-from calib_datasets.bal_synth import synthetic_bal
 
 
 def _problem(constant: str) -> Problem:
-    p, _ = synthetic_bal(n_cameras=7, n_points=60, obs_per_point=3, seed=4)
-    prob = Problem()
-    prob.add_parameter("poses", cameras_to_poses(p.cameras), SE3Manifold())
-    prob.add_parameter("intrinsics", p.cameras[:, 6:9], Euclidean(3))
-    prob.add_parameter("points", p.points, Euclidean(3), eliminate=True)
-    ci, pi = p.camera_index, p.point_index
-    prob.add_residuals(BALProjection(p.observations),
-                       [("poses", ci), ("intrinsics", ci), ("points", pi)])
+    prob = bal_problem(7, 60, seed=4)
     if constant == "coords":  # 7-wide camera blocks
         prob.set_constant("intrinsics", coords=[1, 2])
     elif constant == "blocks":  # poses and intrinsics separate units: 3-row sub-blocks

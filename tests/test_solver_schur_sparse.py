@@ -8,28 +8,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from solver_toys import bal_problem
 
 import calib.solver.chunks as chunks
-from calib.bundle.ba import cameras_to_poses
 from calib.residuals.bal_projection import BALProjection
-from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, linear_solver, solve
+from calib.solver import Problem, SolverOptions, linear_solver, solve
 from calib.solver.normal_equations import linearize
 from calib.solver.schur import LinearSolveError, diagonals, reduce
 from calib.solver.schur_sparse import BandedCholesky, reduced_pattern
 from calib.solver.structure import Structure
-from calib_datasets.bal_synth import synthetic_bal
 
 
 def _ring(n_cameras=40, n_points=400, fix_coords=False) -> Problem:
     """A ring of cameras, each point seen by 3 neighbours: a banded camera graph that wraps."""
-    p, _ = synthetic_bal(n_cameras=n_cameras, n_points=n_points, obs_per_point=3, seed=2)
-    prob = Problem()
-    prob.add_parameter("poses", cameras_to_poses(p.cameras), SE3Manifold())
-    prob.add_parameter("intrinsics", p.cameras[:, 6:9], Euclidean(3))
-    prob.add_parameter("points", p.points, Euclidean(3), eliminate=True)
-    ci, pi = p.camera_index, p.point_index
-    prob.add_residuals(BALProjection(p.observations),
-                       [("poses", ci), ("intrinsics", ci), ("points", pi)])
+    prob = bal_problem(n_cameras, n_points, seed=2)
     if fix_coords:
         prob.set_constant("intrinsics", coords=[2])
     return prob

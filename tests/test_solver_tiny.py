@@ -4,26 +4,17 @@ Schur path on the same problems, and the fused SE3 update against calib.lie."""
 from __future__ import annotations
 
 import numpy as np
+from solver_toys import bal_problem
 
-from calib.bundle.ba import cameras_to_poses
 from calib.lie import se3
-from calib.residuals.bal_projection import BALProjection
-from calib.solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
+from calib.solver import Problem, SE3Manifold, SolverOptions, solve
 from calib.solver.lm import _tiny
 from calib.solver.normal_equations import linearize
 from calib.solver.structure import Structure
-from calib_datasets.bal_synth import synthetic_bal
 
 
 def _bal(n_cameras=4, n_points=20) -> Problem:
-    p, _ = synthetic_bal(n_cameras=n_cameras, n_points=n_points, obs_per_point=3, seed=7)
-    prob = Problem()
-    prob.add_parameter("poses", cameras_to_poses(p.cameras), SE3Manifold())
-    prob.add_parameter("intrinsics", p.cameras[:, 6:9], Euclidean(3))
-    prob.add_parameter("points", p.points, Euclidean(3), eliminate=True)
-    ci, pi = p.camera_index, p.point_index
-    prob.add_residuals(BALProjection(p.observations),
-                       [("poses", ci), ("intrinsics", ci), ("points", pi)])
+    prob = bal_problem(n_cameras, n_points, seed=7)
     prob.set_constant("poses", blocks=[0])  # part of the gauge
     return prob
 

@@ -20,3 +20,15 @@ def frame_key(name: str) -> int:
         raise InputError(f"{name}: no number in the file name to pair it with the other "
                          "sensors' files (frames pair by the last number: left07 <-> right07)")
     return int(m.group(1))
+
+
+def index_by_frame(paths, what: str = "frame") -> dict:
+    """``{frame number: path}`` for ``paths`` (see :func:`frame_key`); :class:`InputError`
+    when two files share a number (``what`` names the number in the message)."""
+    out: dict = {}
+    for p in paths:
+        k = frame_key(p)
+        if k in out:
+            raise InputError(f"{p}: {what} number {k} also in {PurePath(str(out[k])).name}")
+        out[k] = p
+    return out
