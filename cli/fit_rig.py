@@ -272,6 +272,9 @@ def _observations(inputs: dict, target, label, sizes, given, workers, timeout, q
     """``(used {name: observations} in camera order, skipped, board points (P, 3))`` from
     every camera's images, corners file or AprilGrid CSVs, with one board for all."""
     images = {n: ps for n, (kind, ps) in inputs.items() if kind == "images"}
+    for n in set(images) & set(sizes):
+        raise_input(f"--image-size {n}=...: camera {n} is given as images, which carry their "
+                    "size (--image-size is for AprilGrid CSVs)")
     if images and target is None:
         raise_input(f"--camera {next(iter(images))}: images need --board COLSxROWS --square "
                     "METRES or --target FILE")

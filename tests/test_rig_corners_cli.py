@@ -278,6 +278,11 @@ def test_csv_camera_needs_an_image_size_and_one_kind_of_input(tmp_path, capsys):
     assert code == 2 and "--image-size a=WIDTHxHEIGHT" in err, err
     code, err = _run(["fit-rig", "--camera", f"a={csv},{npz}", "-o", str(out)], capsys)
     assert code == 2 and "not a mix" in err, err
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a01.png").write_bytes(b"not read")
+    code, err = _run(["fit-rig", "--camera", f"a={tmp_path / 'img'}", "--image-size",
+                      "a=640x480", "--board", "9x6", "--square", "0.04", "-o", str(out)], capsys)
+    assert code == 2 and "given as images" in err, err
     assert not out.exists()
 
 
