@@ -29,6 +29,7 @@ from pathlib import Path
 import typer
 
 from .common import (
+    GLOB_CHARS,
     IMAGE_EXT,
     check_distinct,
     check_outputs,
@@ -136,7 +137,7 @@ def _expand(name: str, items: list[str]) -> tuple[str, list[Path]]:
                     raise_input(f"{item}: no image or AprilGrid CSV files in this folder")
                 paths += found
         elif p.suffix.lower() in CORNER_EXT | CSV_EXT and not p.exists() \
-                and not any(c in item for c in "*?["):
+                and not any(c in item for c in GLOB_CHARS):
             paths.append(p)  # the reader says the file does not exist, naming it
         else:
             paths += expand_inputs([item], IMAGE_EXT, "image")
@@ -197,14 +198,13 @@ def _corner_file(name: str, path: Path, target, sizes: dict, given: dict):
     """``(observations, board points (N, 3))`` of one camera's .npz/.json corners file."""
     import numpy as np
 
+    from calib.errors import InputError
     from calib.intrinsics import Chessboard
     from calib.io.corners import read_corner_views
     from calib.io.frames import index_by_frame
     from calib.targets.base import Observation
 
     names, obj, img, size = read_corner_views(path, target, Chessboard)
-    from calib.errors import InputError
-
     try:
         index_by_frame(names, "frame")
     except InputError as exc:
