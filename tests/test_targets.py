@@ -291,6 +291,22 @@ def test_target_yaml_each_type(tmp_path):
                                 [0.088 * 1.3, 0, 0]])
 
 
+
+def test_yac_target_files_read_as_aprilgrids(shared_datasets):
+    """yac's own target.yaml and calibration config (snake_case fields, the config nested
+    under calib_target) give the same grid as Kalibr's spelling: 6x6 tags of 0.088 m,
+    spacing 0.3 (the values in the dataset's files)."""
+    kalibr = target_from_dict({"target_type": "aprilgrid", "tagCols": 6, "tagRows": 6,
+                               "tagSize": 0.088, "tagSpacing": 0.3})
+    base = shared_datasets / "yac_aprilgrid" / "euroc"
+    for f in (base / "aprilgrid" / "target.yaml", base / "cam_april" / "stereo_config.yaml"):
+        t = load_target(f)
+        assert t.name == "aprilgrid" and t.family == "t36h11"
+        np.testing.assert_array_equal(t.points(), kalibr.points())
+    with pytest.raises(InputError, match="missing field 'tagSize'"):
+        target_from_dict({"target_type": "aprilgrid", "tag_cols": 6, "tag_rows": 6,
+                          "tag_spacing": 0.3})
+
 @pytest.mark.parametrize("change, words", [
     ({"target_type": "chessboard"}, "unknown target_type 'chessboard'"),
     ({"dictionary": "DICT_9X9_1"}, "unknown dictionary 'DICT_9X9_1'"),

@@ -8,6 +8,9 @@
                   dictionary (OpenCV name, e.g. DICT_4X4_250), [legacyPattern: false]
     circlegrid:   cols, rows, spacingMeters, [asymmetric: false], [originMark: false]
 
+yac's spelling of an AprilGrid (``tag_cols``, ``tag_rows``, ``tag_size``, ``tag_spacing``)
+is read as well, also nested under ``calib_target:`` as in yac's calibration configs.
+
 Every problem is one :class:`InputError` line naming the file and the field.
 """
 
@@ -29,6 +32,9 @@ _FIELDS = {
                 ("markerLength", float), ("dictionary", str)),
     "circlegrid": (("cols", int), ("rows", int), ("spacingMeters", float)),
 }
+#: yac's snake_case field names -> Kalibr's (the fields above).
+_YAC_NAMES = {"tag_cols": "tagCols", "tag_rows": "tagRows", "tag_size": "tagSize",
+              "tag_spacing": "tagSpacing", "tag_family": "tagFamily"}
 _OPTIONAL = {"aprilgrid": {"tagFamily": "t36h11"}, "charuco": {"legacyPattern": False},
              "circlegrid": {"asymmetric": False, "originMark": False}}
 
@@ -62,6 +68,10 @@ def target_from_dict(d: dict, where: str = "target") -> Target:
     if not isinstance(d, dict):
         raise InputError(f"{where}: expected a mapping with target_type, got "
                          f"{type(d).__name__}")
+    if "target_type" not in d and isinstance(d.get("calib_target"), dict):
+        d = d["calib_target"]  # a yac calibration config
+    d = {_YAC_NAMES.get(k, k): v for k, v in d.items()  # Kalibr's name wins when both given
+         if not (k in _YAC_NAMES and _YAC_NAMES[k] in d)}
     kind = d.get("target_type")
     if kind not in _FIELDS:
         raise InputError(f"{where}: unknown target_type {kind!r}; use one of "
