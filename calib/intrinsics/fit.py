@@ -1,10 +1,14 @@
-"""Intrinsics and distortion from board observations, on the shared LM engine.
+"""Intrinsics and distortion from board observations: the rig of one camera.
 
-The camera parameters (``param_names`` of the lens model: ``fx, fy, cx, cy`` then its
-distortion, e.g. ``k1, k2, p1, p2, k3`` for pinhole) are one Euclidean block and every
-view's board pose ``T_cam_board`` is an SE3 block eliminated by the Schur complement, so a
-solve costs time linear in the number of views (OpenCV's calibrateCamera solves dense normal
-equations over all views, cubic in their number).
+One pipeline for 1..N cameras: the problem, its solve and σ are the board-camera core
+(:mod:`calib.intrinsics.problem`, shared with :func:`calib.rig.fit_rig`). The camera
+parameters (``param_names`` of the lens model: ``fx, fy, cx, cy`` then its distortion, e.g.
+``k1, k2, p1, p2, k3`` for pinhole) are one Euclidean block and every view's board pose is an
+SE3 block eliminated by the Schur complement, so a solve costs time linear in the number of
+views (OpenCV's calibrateCamera solves dense normal equations over all views, cubic in their
+number). Around that core this module adds what a single camera's fit offers: input checks,
+the starts, the wide-lens multi-start, robust loss from a least-squares start, outlier
+rejection, the model advice, trust and the wrong-model checks.
 
 Starts (no guess needed): pinhole and rational from Zhang's homographies
 (:func:`~calib.intrinsics.initialize.zhang_intrinsics`); fisheye and double-sphere, whose
