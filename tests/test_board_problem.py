@@ -14,7 +14,7 @@ from calib.intrinsics.problem import covariance_from_information
 from calib.residuals.base import ResidualFamily
 from calib.rig import RigOptions, fit_rig
 from calib.solver import Euclidean, Problem, SolverOptions, solve
-from calib_datasets.rig_synth import make_rig
+from calib_datasets.rig_synth import DEFAULTS, make_rig
 
 
 def _mahalanobis(err: np.ndarray, cov: np.ndarray, free: np.ndarray) -> float:
@@ -120,3 +120,18 @@ def test_joint_information_has_the_cross_blocks_and_inverts_to_the_covariance():
     S = H[:6, :6] - H[:6, 6:] @ np.linalg.solve(H[6:, 6:], H[6:, :6])
     S[4], S[:, 4] = 0, 0
     assert np.allclose(J, S, rtol=1e-9, atol=1e-9 * np.abs(S).max())
+
+
+def test_held_distortion_starts_at_zero_in_the_rig_as_in_fit_intrinsics():
+    """``fix`` holds a distortion term at 0 (RigOptions, ``calib fit-rig --fix``, and the
+    Kalibr export's pinhole:k3) also when the start comes from given intrinsics with that
+    term non-zero: the core sets held terms to the model's neutral value for every caller."""
+    s = make_rig(2, 0, seed=5, yaw_deg=5, pair_frames=12,
+                 params=np.r_[DEFAULTS["pinhole"][:8], 0.0])  # true k3 = 0
+    given = {n: np.r_[p[:8], 0.05] for n, p in s.params.items()}  # a non-zero k3 start
+    res = fit_rig(s.cameras, s.board, s.image_sizes, RigOptions(intrinsics=given, fix=("k3",)))
+    for cam, name in zip(res.cameras, s.cameras, strict=True):
+        assert cam.params[8] == 0.0 and cam.std["k3"] == 0.0
+        err = np.abs(cam.params[:8] - s.params[name][:8]) / np.array(
+            [cam.std[k] for k in cam.param_names[:8]])
+        assert err.max() < 4.0, (name, err)
