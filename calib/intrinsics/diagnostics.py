@@ -294,6 +294,15 @@ def coverage(pixels: np.ndarray, image_size: tuple[int, int], cells: tuple[int, 
                                                                                  cells[0])
 
 
+def board_checks(model: LensModel, params: np.ndarray, image_size: tuple[int, int],
+                 corners_px: np.ndarray) -> tuple[DistortionCheck, np.ndarray]:
+    """One camera's checks on its fit, for a single camera and for each camera of a rig:
+    :func:`check_distortion` over the image (failures fatal within the region of its
+    observed corners ``corners_px (N, 2)``) and the :func:`coverage` of those corners."""
+    return (check_distortion(params, image_size, model=model, corners_px=corners_px),
+            coverage(corners_px, image_size))
+
+
 def view_warn_threshold(per_view_rms: np.ndarray, used: np.ndarray) -> float | None:
     """Per-view RMS (px) above which a view is reported in a WARN: 3x the median of the
     views used, at least 0.5 px (``None`` with fewer than 3 views)."""

@@ -1,10 +1,14 @@
-"""Intrinsics and distortion from board observations, on the shared LM engine.
+"""Intrinsics and distortion from board observations: the rig of one camera.
 
-The camera parameters (``param_names`` of the lens model: ``fx, fy, cx, cy`` then its
-distortion, e.g. ``k1, k2, p1, p2, k3`` for pinhole) are one Euclidean block and every
-view's board pose ``T_cam_board`` is an SE3 block eliminated by the Schur complement, so a
-solve costs time linear in the number of views (OpenCV's calibrateCamera solves dense normal
-equations over all views, cubic in their number).
+One pipeline for 1..N cameras: the problem, its solve and σ are the board-camera core
+(:mod:`calib.intrinsics.problem`, shared with :func:`calib.rig.fit_rig`). The camera
+parameters (``param_names`` of the lens model: ``fx, fy, cx, cy`` then its distortion, e.g.
+``k1, k2, p1, p2, k3`` for pinhole) are one Euclidean block and every view's board pose is an
+SE3 block eliminated by the Schur complement, so a solve costs time linear in the number of
+views (OpenCV's calibrateCamera solves dense normal equations over all views, cubic in their
+number). Around that core this module adds what a single camera's fit offers: input checks,
+the starts, the wide-lens multi-start, robust loss from a least-squares start, outlier
+rejection, the model advice, trust and the wrong-model checks.
 
 Starts (no guess needed): pinhole and rational from Zhang's homographies
 (:func:`~calib.intrinsics.initialize.zhang_intrinsics`); fisheye and double-sphere, whose
@@ -26,15 +30,14 @@ from ..camera.camera import Camera
 from ..camera.rational import cancelling_pair
 from ..errors import DegenerateError, InputError, NotConvergedError
 from ..io.validate import as_array
-from ..residuals.reprojection import BoardReprojection
-from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
+from ..solver import make_loss
 from ..solver.threads import blas_policy
 from .diagnostics import (
     RICHER,
     ModelAdvice,
+    board_checks,
     check_distortion,
     compare_models,
-    coverage,
     radial_pattern,
     verdict,
 )
@@ -45,6 +48,7 @@ from .initialize import (
     wide_starts,
     zhang_intrinsics,
 )
+from .problem import BoardRows, BoardSettings, BoardSolve, rms_px, solve_boards
 from .result import IntrinsicsResult
 from .trust import SolvedViews, Trust, assess
 
@@ -263,10 +267,32 @@ def solve_camera(object_points, image_points, image_size, options: FitOptions,
                  view_names: Sequence[str] | None = None, refine: bool = True
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The solve of :func:`fit_intrinsics` (same checks, start and refinement) without
-    its diagnostics, σ scaling or trust: ``(params (P,), T_cam_board (V, 4, 4))``, for
-    callers that refine further (the rig's per-camera start). ``refine=False``: the
-    closed-form start only (one start: Zhang for pinhole and rational). Raises as
-    fit_intrinsics; DegenerateError when the views leave a parameter undetermined."""
+    its diagnostics or trust: ``(params (P,), T_cam_board (V, 4, 4))``, for callers that
+    refine further (the rig's per-camera start). ``refine=False``: the closed-form start
+    only (one start: Zhang for pinhole and rational). Raises as fit_intrinsics;
+    DegenerateError when the views leave a parameter undetermined."""
+    out = _solve_camera(object_points, image_points, image_size, options, view_names, refine)
+    return out if isinstance(out, tuple) else (out["theta"], out["poses"])
+
+
+@blas_policy
+def camera_solution(object_points, image_points, image_size, options: FitOptions,
+                    view_names: Sequence[str] | None = None) -> BoardSolve:
+    """The solve of :func:`fit_intrinsics` (checks, start, the wide-lens multi-start, the
+    board-camera core) as the core's :class:`~calib.intrinsics.problem.BoardSolve`, σ
+    scaled, rows in view order: the rig of one camera (:func:`calib.rig.fit_rig`). Raises
+    as :func:`solve_camera`; ``options.reject_outliers`` must be off."""
+    if options.reject_outliers:
+        raise InputError("camera_solution: outlier rejection drops views; fit_intrinsics "
+                         "reports them")
+    return _solve_camera(object_points, image_points, image_size, options, view_names,
+                         True)["solution"]
+
+
+def _solve_camera(object_points, image_points, image_size, options: FitOptions, view_names,
+                  refine: bool) -> tuple | dict:
+    """The closed-form start ``(params, T_cam_board)`` (``refine=False``, one start) or the
+    best refined solve dict (:func:`_solve`)."""
     model, size, views, names = _prepare(object_points, image_points, image_size, options,
                                          view_names)
     try:
@@ -281,7 +307,7 @@ def solve_camera(object_points, image_points, image_size, options: FitOptions,
                                   "board tilted in different directions")
     except (DegenerateError, NotConvergedError) as exc:
         raise _wrong_model_error(exc, views, names, size, model, options) from None
-    return res["theta"], res["poses"]
+    return res
 
 
 def _options(options: FitOptions | None, kwargs: dict) -> FitOptions:
@@ -449,7 +475,8 @@ def _check_weights(result: dict, views: _Views, used: np.ndarray, names: list[st
 
 def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
            opts: FitOptions, model: LensModel) -> dict:
-    """Refine on the rows ``keep`` (R,) of the views ``used`` (V,)."""
+    """Refine on the rows ``keep`` (R,) of the views ``used`` (V,): the board-camera core
+    (:func:`calib.intrinsics.problem.solve_boards`) with one camera; σ scaled."""
     rows = keep & used[views.view]
     if rows.all():
         bp, uv, view_of = views.board, views.pixels, views.view
@@ -460,75 +487,20 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     if np.bincount(vidx, minlength=len(vlist)).min() < MIN_CORNERS_PER_VIEW:
         raise DegenerateError("a view has fewer than 4 corners left after outlier rejection")
     aspect = opts.aspect_ratio if opts.fix_aspect else None
-    fam = BoardReprojection(bp, uv, aspect, model)
-    npar = model.num_params
-    p = Problem()
-    p.add_parameter("camera", theta0[None], Euclidean(npar))
-    p.add_parameter("poses", T0[vlist], SE3Manifold(), eliminate=True)
-    loss = make_loss(opts.loss, opts.loss_scale) if opts.loss not in (None, "none") else None
-    p.add_residuals(fam, [("camera", np.zeros(len(uv), np.int64)), ("poses", vidx)], loss=loss)
-    const = _constant_coords(opts, model)
-    if const:
-        p.set_constant("camera", coords=const)
-    theta_start = theta0.copy()
-    neutral = model.initial_params(np.eye(3))
-    held = [i for i in const if i >= 4]
-    theta_start[held] = neutral[held]  # held distortion terms at the neutral value
-    p.groups["camera"].value[0] = theta_start
-    ftol = opts.function_tolerance
-    if ftol is None:
-        ftol = 1e-6 if model.name in ("pinhole", "fisheye") else 1e-8
-    res = solve(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
-                                 function_tolerance=ftol, parameter_tolerance=1e-10,
-                                 initial_damping=opts.initial_damping))
-    s = res.summary
-    if s.termination == "failure":
-        raise NotConvergedError(f"intrinsics solve ({model.name} model) failed: {s.message}")
-    theta = fam.theta(res.values["camera"])[0]
-    r, _ = fam.evaluate([res.values["camera"], res.values["poses"]],
-                        [np.zeros(len(uv), np.int64), vidx], jacobians=False)
+    settings = BoardSettings(
+        held={model.name: tuple(_constant_coords(opts, model))}, aspect=aspect,
+        loss=opts.loss, loss_scale=opts.loss_scale, max_iterations=opts.max_iterations,
+        initial_damping=opts.initial_damping, function_tolerance=opts.function_tolerance)
+    sol = solve_boards(BoardRows(bp, uv, np.zeros(len(uv), np.int64), vidx, 1, len(vlist)),
+                       (model,), (theta0,), np.eye(4)[None], T0[vlist], settings)
     poses = T0.copy()
-    poses[vlist] = res.values["poses"]
-    sq = np.sum(r * r, axis=1)
+    poses[vlist] = sol.T_rig_board
     per_view = np.full(views.n_views, np.nan)
-    per_view[vlist] = np.sqrt(np.bincount(vidx, sq, len(vlist)) / np.bincount(vidx, None,
-                                                                              len(vlist)))
-    cov, undetermined = _covariance(res.information["camera"], const)
-    return dict(cov=cov, undetermined=undetermined, theta=theta, poses=poses, residuals=r, uv=uv,
-                view_index=view_of, per_view_rms=per_view, summary=s, n_free=s.num_parameters,
-                aspect=aspect, board=bp)
-
-
-#: Smallest eigenvalue, relative to the largest, of the scaled marginal information matrix
-#: of the camera (unit diagonal) below which a direction counts as undetermined. The
-#: scaling makes the test independent of units (fx in pixels, k6 per radius^12): the
-#: rational model's numerator and denominator terms are strongly correlated and its
-#: unscaled matrix reaches 1e-16 on well-posed sets.
-RANK_TOL = 1e-12
-
-
-def _covariance(info: np.ndarray, const: list[int]) -> tuple[np.ndarray, list[int]]:
-    """``(covariance (P, P), undetermined coordinates)`` of the camera from its marginal
-    information ``info (P, P)`` (the Schur complement over the poses), held coordinates
-    ``const`` zero: ``D (D^-1 info D^-1)^+ D`` with ``D = sqrt(diag(info))`` (Jacobi
-    scaling). A coordinate is undetermined when it has no effect (zero column) or takes part
-    (scaled component above 0.1) in an eigenvector whose eigenvalue is below
-    :data:`RANK_TOL` of the largest."""
-    n = info.shape[0]
-    free = np.setdiff1d(np.arange(n), const)
-    sub = info[np.ix_(free, free)]
-    d = np.sqrt(np.maximum(np.diag(sub), 0.0))
-    cov = np.zeros((n, n))
-    if free.size == 0:
-        return cov, []
-    if np.any(d <= 0):
-        return cov, [int(i) for i in free[d <= 0]]
-    w, v = np.linalg.eigh(sub / d[:, None] / d[None, :])
-    ok = w > RANK_TOL * max(w.max(), 1e-300)
-    inv = (v * np.where(ok, 1.0 / np.where(ok, w, 1.0), 0.0)) @ v.T
-    cov[np.ix_(free, free)] = inv / d[:, None] / d[None, :]
-    null = np.abs(v[:, ~ok]).max(axis=1) > 0.1 if (~ok).any() else np.zeros(len(free), bool)
-    return cov, [int(i) for i in free[null]]
+    per_view[vlist] = sol.per_view_rms[0]
+    return dict(cov=sol.covariance[0], sigma2=sol.sigma2,
+                undetermined=list(sol.undetermined[0]), theta=sol.params[0], poses=poses,
+                residuals=sol.residuals, uv=uv, view_index=view_of, per_view_rms=per_view,
+                summary=sol.summary, n_free=sol.n_free, aspect=aspect, board=bp, solution=sol)
 
 
 def _constant_coords(opts: FitOptions, model: LensModel) -> list[int]:
@@ -560,14 +532,8 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
                  views: _Views) -> IntrinsicsResult:
     theta = res["theta"]
     r = res["residuals"]
-    n = len(r)
-    rms = float(np.sqrt(np.sum(r * r) / n))  # OpenCV's definition: per corner, not per axis
-    dof = max(2 * n - res["n_free"], 1)
-    sigma2 = float(np.sum(r * r) / dof)
-    cov = res["cov"] * sigma2
-    if res["aspect"] is not None:  # fx = aspect * fy
-        cov[0, :] = res["aspect"] * cov[1, :]
-        cov[:, 0] = res["aspect"] * cov[:, 1]
+    rms = rms_px(r)  # OpenCV's definition: per corner, not per axis
+    cov = res["cov"]  # scaled by the residual variance (calib.intrinsics.problem)
     std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(model.param_names)}
     loose = [model.param_names[i] for i in res["undetermined"]]
     if loose:
@@ -581,8 +547,7 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
             raise err from None
         std.update({k: float("nan") for k in loose})
     camera = Camera(theta, size, model.name)
-    dist = check_distortion(theta, size, model=model, corners_px=res["uv"])
-    cover = coverage(res["uv"], size)
+    dist, cover = board_checks(model, theta, size, res["uv"])
     s = res["summary"]
     advice = _advice(res, model, size, opts, dist, views, used, names)
     trust = _trust(res, used, model, size, opts, advice) if opts.trust else None
@@ -668,7 +633,7 @@ def _advice(res: dict, model: LensModel, size, opts: FitOptions, dist, views: _V
     the comparison with the next richer models."""
     pattern = radial_pattern(res["residuals"], res["uv"], res["theta"][2:4], res["n_free"])
     res = dict(res, dist_ok=dist.usable)
-    rms = float(np.sqrt(np.mean(np.sum(res["residuals"] ** 2, axis=1))))
+    rms = rms_px(res["residuals"])
     trigger = pattern.significant or rms > 1.0 or not dist.usable
     if not (opts.advise and trigger):
         return compare_models(model.name, res, pattern, [])
@@ -697,7 +662,7 @@ def _wider_model(views: _Views, names: list[str], size, model: LensModel, opts: 
         if alt is None or not alt["ok"]:
             continue
         r = alt["residuals"]
-        alt_rms = float(np.sqrt(np.mean(np.sum(r * r, axis=1))))
+        alt_rms = rms_px(r)
         if alt_rms < 2.0 and (rms is None or alt_rms < 0.5 * rms):
             vs = "" if rms is None else f" (vs {rms:.2f} px)"
             return (f"the {name} model fits these corners at {alt_rms:.2f} px RMS{vs}: the "

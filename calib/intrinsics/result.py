@@ -16,8 +16,31 @@ from .diagnostics import DistortionCheck, ModelAdvice
 from .trust import Trust
 
 
+class OpenCVView:
+    """``param_names``, ``K`` and ``dist`` of a result with a lens ``model`` name and its
+    ``params``: a single camera's (:class:`IntrinsicsResult`) and a rig camera's
+    (:class:`calib.rig.CameraFit`)."""
+
+    model: str
+    params: np.ndarray
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return get_model(self.model).param_names
+
+    @property
+    def K(self) -> np.ndarray:
+        """``(3, 3)`` camera matrix."""
+        return get_model(self.model).to_opencv(self.params)[0]
+
+    @property
+    def dist(self) -> np.ndarray:
+        """Distortion in the model's (OpenCV's) order; ``[xi, alpha]`` for double-sphere."""
+        return get_model(self.model).to_opencv(self.params)[1]
+
+
 @dataclass(frozen=True, eq=False)
-class IntrinsicsResult:
+class IntrinsicsResult(OpenCVView):
     """A calibrated camera with its uncertainty and diagnostics.
 
     Attributes:
@@ -91,20 +114,6 @@ class IntrinsicsResult:
     def image_size(self) -> tuple[int, int]:
         """``(width, height)`` px (``camera.image_size``)."""
         return self.camera.image_size
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        return get_model(self.model).param_names
-
-    @property
-    def K(self) -> np.ndarray:
-        """``(3, 3)`` camera matrix."""
-        return get_model(self.model).to_opencv(self.params)[0]
-
-    @property
-    def dist(self) -> np.ndarray:
-        """Distortion in the model's (OpenCV's) order; ``[xi, alpha]`` for double-sphere."""
-        return get_model(self.model).to_opencv(self.params)[1]
 
     def worst_views(self, n: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(-np.nan_to_num(self.per_view_rms_px, nan=-1.0))

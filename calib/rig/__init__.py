@@ -1,5 +1,6 @@
 """Camera rigs: 1..N cameras, their intrinsics and poses in one joint least-squares problem
-(:func:`fit_rig`); stereo rectification entries for two cameras."""
+(:func:`fit_rig`), on the board-camera core it shares with single-camera fit_intrinsics
+(:mod:`calib.intrinsics.problem`); stereo rectification entries for two cameras."""
 
 from .fit import fit_rig
 from .initialize import robust_mean_pose

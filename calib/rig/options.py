@@ -30,6 +30,10 @@ class RigOptions:
         initial_damping: first LM damping relative to ``diag(J^T J)``; as in
             :class:`calib.intrinsics.FitOptions` (intrinsics against board distance make the
             problem ill-conditioned and a small first damping saves iterations).
+        function_tolerance: stop when a step lowers the cost by less than this fraction;
+            None: as :class:`calib.intrinsics.FitOptions` (1e-6 when every camera is
+            pinhole or fisheye, else 1e-8:
+            :func:`calib.intrinsics.problem.default_function_tolerance`).
     """
 
     models: Mapping[str, str] = field(default_factory=dict)
@@ -40,6 +44,7 @@ class RigOptions:
     loss_scale: float = 1.0
     max_iterations: int = 100
     initial_damping: float = 1e-6
+    function_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", MappingProxyType(dict(self.models)))

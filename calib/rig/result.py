@@ -8,9 +8,11 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..camera.base import get_model
+from ..camera.base import LensModel, get_model
 from ..errors import DegenerateError
-from ..intrinsics.diagnostics import DistortionCheck, check_distortion, coverage, verdict
+from ..intrinsics.diagnostics import DistortionCheck, board_checks, verdict
+from ..intrinsics.problem import BoardSolve, rms_px
+from ..intrinsics.result import OpenCVView
 from ..io.json_safe import json_safe
 from ..lie import so3
 from ..solver import Summary
@@ -24,12 +26,13 @@ def _frozen(a) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class CameraFit:
+class CameraFit(OpenCVView):
     """One camera of the rig.
 
     Attributes:
         name, model (lens model name), params ``(P,)`` in the model's ``param_names``
-        order, image_size ``(w, h)``; std: one standard deviation per parameter (0 when
+        order (``K``, ``dist`` as :class:`~calib.intrinsics.result.IntrinsicsResult`),
+        image_size ``(w, h)``; std: one standard deviation per parameter (0 when
         held fixed); covariance ``(P, P)``; rms_px ``sqrt(sum|e|^2 / N)`` over its corners
         (OpenCV's definition); per_view_rms_px: image name -> RMS; distortion_check,
         coverage, verdict, reasons: the single-camera diagnostics
@@ -55,14 +58,6 @@ class CameraFit:
             object.__setattr__(self, n, _frozen(getattr(self, n)))
         object.__setattr__(self, "std", MappingProxyType(dict(self.std)))
         object.__setattr__(self, "per_view_rms_px", MappingProxyType(dict(self.per_view_rms_px)))
-
-    @property
-    def K(self) -> np.ndarray:
-        return get_model(self.model).to_opencv(self.params)[0]
-
-    @property
-    def dist(self) -> np.ndarray:
-        return get_model(self.model).to_opencv(self.params)[1]
 
     def to_dict(self) -> dict:
         lens = get_model(self.model)
@@ -180,10 +175,6 @@ class RigResult:
         return json_safe(out)
 
 
-def _scaled_sigma2(r: np.ndarray, n_free: int) -> float:
-    return float(np.sum(r * r) / max(2 * len(r) - n_free, 1))
-
-
 def _extrinsic_cov(cov: np.ndarray, T: np.ndarray) -> np.ndarray:
     """``(C, 6, 6)`` of (rotation, translation) from the twist covariance ``(6C, 6C)``
     ``(rho, phi)`` of left perturbations: ``dt = rho - hat(t) phi``."""
@@ -197,45 +188,45 @@ def _extrinsic_cov(cov: np.ndarray, T: np.ndarray) -> np.ndarray:
     return out
 
 
-def _camera_fit(c, obs, lay, res, r, sigma2, fixed) -> CameraFit:
-    name, model = obs.cameras[c], get_model(lay.models[c])
-    g, b, P = lay.group[c], int(lay.block[c]), model.num_params
-    params = res.values[g][b]
-    cov = np.zeros((P, P)) if fixed else \
-        sigma2 * res.covariance[g][b * P:(b + 1) * P, b * P:(b + 1) * P]
+def _camera_fit(c: int, obs, model: LensModel, sol: BoardSolve) -> CameraFit:
+    """Camera ``c`` of the solution with the single-camera diagnostics
+    (:func:`~calib.intrinsics.diagnostics.board_checks`, :func:`verdict`)."""
+    params, cov = sol.params[c], sol.covariance[c]
     std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(model.param_names)}
     rows = obs.cam == c
-    sq = np.sum(r[rows] ** 2, axis=1)
-    fr = obs.frame[rows]
-    views = np.unique(fr)
-    pv = np.sqrt(np.bincount(fr, sq)[views] / np.bincount(fr)[views])
-    rms = float(np.sqrt(sq.mean()))
+    views = obs.views(c)
+    pv = sol.per_view_rms[c, views]
     size = obs.image_sizes[c]
-    dist = check_distortion(params, size, model=model)
-    cover = coverage(obs.uv[rows], size)
+    dist, cover = board_checks(model, params, size, obs.uv[rows])
     names = [obs.view_names[(c, int(f))] for f in views]
-    v, why = verdict(rms, pv, np.ones(len(pv), bool), std, params, dist, cover,
-                     res.summary.termination == "converged", names)
-    return CameraFit(name, model.name, params, size, std, cov, rms, int(rows.sum()),
+    v, why = verdict(rms_px(sol.residuals[rows]), pv, np.ones(len(pv), bool), std, params,
+                     dist, cover, sol.summary.termination == "converged", names)
+    return CameraFit(obs.cameras[c], model.name, params, size, std, cov,
+                     rms_px(sol.residuals[rows]), int(rows.sum()),
                      dict(zip(names, pv.tolist(), strict=True)), dist, cover, v, tuple(why))
 
 
-def make_result(obs, lay, start, res, r, opts, board) -> RigResult:
-    """:class:`RigResult` from the solve (σ scaled by the residual variance)."""
-    if res.covariance_rank_deficient:
-        raise DegenerateError("the views do not determine every rig parameter (the normal "
-                              "equations are singular in "
-                              f"{', '.join(res.covariance_rank_deficient)}); add frames with "
-                              "the board tilted in different directions")
-    sigma2 = _scaled_sigma2(r, res.summary.num_parameters)
-    cams = tuple(_camera_fit(c, obs, lay, res, r, sigma2, opts.fix_intrinsics)
-                 for c in range(obs.n_cameras))
-    T = res.values["T_cam_rig"]
-    ecov = _extrinsic_cov(sigma2 * res.covariance["T_cam_rig"], T)
+def _degenerate(obs, models, sol: BoardSolve) -> DegenerateError:
+    """What the views leave undetermined, by camera and parameter."""
+    what = [f"{obs.cameras[c]}: {', '.join(models[c].param_names[i] for i in u)}"
+            for c, u in enumerate(sol.undetermined) if u]
+    return DegenerateError("the views do not determine every rig parameter (the normal "
+                           "equations are singular"
+                           + (f" in {'; '.join(what)}" if what else " in the camera poses")
+                           + "); add frames with the board tilted in different directions")
+
+
+def make_result(obs, models, start, sol: BoardSolve, opts, board) -> RigResult:
+    """:class:`RigResult` from the solution (σ scaled by the residual variance)."""
+    if not sol.full_rank:
+        raise _degenerate(obs, models, sol)
+    cams = tuple(_camera_fit(c, obs, models[c], sol) for c in range(obs.n_cameras))
+    T = sol.T_cam_rig
+    ecov = _extrinsic_cov(sol.extrinsic_covariance, T)
     std_rot = np.degrees(np.sqrt(np.trace(ecov[:, :3, :3], axis1=1, axis2=2)))
     std_t = np.sqrt(np.trace(ecov[:, 3:, 3:], axis1=1, axis2=2))
     stereo = stereo_report(obs, cams, T) if obs.n_cameras == 2 else None
-    return RigResult(cams, T, ecov, std_rot, std_t, float(np.sqrt(np.mean(np.sum(r * r, 1)))),
-                     obs.frames, res.values["T_rig_board"], r, obs.cam, obs.frame,
-                     obs.covisibility(), tuple(obs.unpaired()), obs.skipped, start.edges,
-                     stereo, res.summary, board, opts.fix_intrinsics)
+    return RigResult(cams, T, ecov, std_rot, std_t, rms_px(sol.residuals), obs.frames,
+                     sol.T_rig_board, sol.residuals, obs.cam, obs.frame, obs.covisibility(),
+                     tuple(obs.unpaired()), obs.skipped, start.edges, stereo, sol.summary,
+                     board, opts.fix_intrinsics)

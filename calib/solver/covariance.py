@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .normal_equations import NormalEquations
 from .schur import LinearSolveError, batched_inverse, eliminate, reduce
 from .structure import GroupLayout, Structure
@@ -45,6 +46,26 @@ def _scatter_reduced(lay: GroupLayout, m: np.ndarray) -> np.ndarray:
     return out
 
 
+def _joint_information(structure: Structure, S, names: tuple[str, ...]) -> np.ndarray:
+    """The reduced information of the non-eliminated groups ``names`` jointly, cross blocks
+    included: ``(sum M_g d_g, sum M_g d_g)`` over each group's full layout in turn (rows and
+    columns of constant coordinates 0)."""
+    pos, idx, start = [], [], 0
+    for name in names:
+        lay = structure.layouts[name]
+        if lay.eliminate:
+            raise InputError(f"joint information of eliminated group {name!r}")
+        d = lay.manifold.tangent_dim
+        pos.append(start + (lay.free_blocks[:, None] * d + lay.free_coords[None, :]).ravel())
+        idx.append(lay.index_matrix().ravel())
+        start += len(lay.block_pos) * d
+    pos, idx = np.concatenate(pos), np.concatenate(idx)
+    out = np.zeros((start, start))
+    if idx.size:
+        out[np.ix_(pos, pos)] = S[idx][:, idx].toarray()
+    return out
+
+
 def _scatter_blocks(lay: GroupLayout, blocks: np.ndarray) -> np.ndarray:
     d = lay.manifold.tangent_dim
     out = np.zeros((len(lay.block_pos), d, d))
@@ -55,10 +76,12 @@ def _scatter_blocks(lay: GroupLayout, blocks: np.ndarray) -> np.ndarray:
 
 def covariance_and_information(structure: Structure, neq: NormalEquations,
                                cov_names, info_names, method: str):
-    """Return ``(covariance, information, rank_deficient_names)`` dicts."""
-    from ..errors import InputError
+    """Return ``(covariance, information, rank_deficient_names)`` dicts; an entry of
+    ``info_names`` that is a tuple of group names gets their joint information
+    (:func:`_joint_information`), keyed by that tuple."""
 
-    for n in tuple(cov_names) + tuple(info_names):
+    for n in tuple(cov_names) + tuple(m for k in info_names for m in
+                                      (k if isinstance(k, tuple) else (k,))):
         if n not in structure.layouts:
             raise InputError(f"covariance/information requested for unknown group {n!r}")
     red = _undamped(structure, neq)
@@ -66,6 +89,9 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
     n = structure.n_reduced
     cov, info, deficient = {}, {}, []
     for name in info_names:
+        if isinstance(name, tuple):
+            info[name] = _joint_information(structure, S, name)
+            continue
         lay = structure.layouts[name]
         if lay.eliminate:
             info[name] = _scatter_blocks(lay, neq.elim[name].C) if name in neq.elim else \

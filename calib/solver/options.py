@@ -39,7 +39,9 @@ class SolverOptions:
         cg_tolerance, cg_max_iterations: CG stops at ``|S x - b| <= cg_tolerance |b|`` (an
             inexact Newton step, as Ceres' ITERATIVE_SCHUR; LM corrects it through the gain ratio).
         covariance: names of groups whose covariance is computed at the solution.
-        information: names of groups whose (reduced) information matrix is returned.
+        information: names of groups whose (reduced) information matrix is returned; a
+            tuple of non-eliminated group names gets their joint matrix, cross blocks
+            included, keyed by that tuple.
         callback: called with each :class:`~calib.solver.summary.IterationRecord`;
             returning ``False`` stops the solve (termination ``user``).
     """
