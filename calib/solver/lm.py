@@ -71,8 +71,8 @@ def _x_norm(structure: Structure, values: dict) -> float:
     for name, lay in structure.layouts.items():
         if lay.size:
             v = values[name]
-            free = v if lay.n_free == len(lay.block_pos) else v[lay.free_blocks]
-            total += float(np.sum(free ** 2))
+            free = (v if lay.n_free == len(lay.block_pos) else v[lay.free_blocks]).ravel()
+            total += float(free @ free)
     return float(np.sqrt(total))
 
 
