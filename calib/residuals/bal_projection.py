@@ -128,7 +128,7 @@ class BALProjection(ResidualFamily):
         f = k[:, 0]
         inv_z = 1.0 / P[:, 2]
         p = P[:, :2] * -inv_z[:, None]
-        r2 = np.einsum("ni,ni->n", p, p)
+        r2 = np.add.reduce(p * p, axis=1)
         dist = 1.0 + r2 * (k[:, 1] + k[:, 2] * r2)
         fd = f * dist
         res = fd[:, None] * p - self.observed
@@ -144,7 +144,10 @@ class BALProjection(ResidualFamily):
             (fd * s)[:, None, None] * _EYE2
         A[:, :, 2] = p * ((fd + g * r2) * s)[:, None]
         np.matmul(A, (P @ _NEG_HAT).reshape(-1, 3, 3), out=J[:, :, 3:6])  # [I, -hat(P)]
-        fr2 = f * r2
-        J[:, :, 6:9] = p[:, :, None] * np.stack((dist, fr2, fr2 * r2), axis=1)[:, None, :]
+        q = np.empty((len(res), 1, 3))  # d/d(f, k1, k2) = (dist, f r2, f r2^2) p
+        q[:, 0, 0] = dist
+        np.multiply(f, r2, out=q[:, 0, 1])
+        np.multiply(q[:, 0, 1], r2, out=q[:, 0, 2])
+        np.multiply(p[:, :, None], q, out=J[:, :, 6:9])
         np.matmul(A, R, out=J[:, :, 9:])
         return res, [J[:, :, :6], J[:, :, 6:9], J[:, :, 9:]]

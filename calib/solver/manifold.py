@@ -79,9 +79,8 @@ class SE3Manifold:
         rot = _EYE3 + a * k + b * k2
         jl = _EYE3 + b * k + c * k2
         out = np.empty_like(x)
-        out[:, :3, :3] = rot @ x[:, :3, :3]
-        out[:, :3, 3] = (np.einsum("nij,nj->ni", rot, x[:, :3, 3])
-                         + np.einsum("nij,nj->ni", jl, rho))
+        np.matmul(rot, x[:, :3], out=out[:, :3])  # [rot R, rot t]
+        out[:, :3, 3] += (jl @ rho[:, :, None])[:, :, 0]
         out[:, 3] = (0.0, 0.0, 0.0, 1.0)
         return out
 
