@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from solver_toys import bal_problem
 
-from calib.lie import se3
+from calib.lie import _series, se3
+from calib.residuals.bal_projection import BALProjection
 from calib.solver import Problem, SE3Manifold, SolverOptions, solve
 from calib.solver.lm import _tiny
 from calib.solver.normal_equations import linearize
@@ -57,9 +58,38 @@ def test_dense_jacobian_path_equals_block_sums():
     np.testing.assert_allclose(dense.g_r, ref.g_r, rtol=1e-10, atol=1e-12 * np.abs(ref.g_r).max())
 
 
-def test_se3_plus_bitwise_equals_lie():
+def test_se3_plus_equals_lie():
     rng = np.random.default_rng(3)
     x = se3.exp(rng.normal(size=(40, 6)))
-    delta = rng.normal(size=(40, 6)) * np.repeat([1.0, 1e-3, 1e-9, 0.0], 10)[:, None]
+    delta = rng.normal(size=(40, 6)) * np.repeat([1.0, 1e-1, 1e-3, 1e-9, 0.0], 8)[:, None]
     ref = se3.compose(se3.exp(delta), x)
-    np.testing.assert_array_equal(SE3Manifold().plus(x, delta), ref)
+    out = SE3Manifold().plus(x, delta)
+    # the update's series are a product of powers, the lie module's a Horner recursion
+    np.testing.assert_allclose(out, ref, rtol=0, atol=8 * np.finfo(float).eps * np.abs(ref).max())
+    assert np.all(out[:, 3] == (0.0, 0.0, 0.0, 1.0))
+
+
+def test_rodrigues_coefficients_within_two_ulp_of_the_series():
+    t = np.concatenate([np.linspace(0.0, 0.3, 30001), np.linspace(0.3, 3.2, 3001),
+                        [1e-300, 1e-12, 1e-8, np.nextafter(0.3, 0.0)]])
+    got = _series.rodrigues_coefficients(t)
+    for i, f in enumerate((_series.sinc, _series.one_minus_cos_over_t2,
+                           _series.t_minus_sin_over_t3)):
+        ref = f(t)
+        assert np.all(np.abs(got[:, i] - ref) <= 2 * np.abs(np.spacing(ref))), f.__name__
+
+
+def test_small_bal_form_equals_column_form():
+    """The per-observation matrix form (few rows) against the column form (many rows)."""
+    prob = bal_problem(3, 30, seed=5)
+    fam = prob.residual_blocks[0].family
+    vals = [prob.groups[g].value for g in prob.residual_blocks[0].groups]
+    idx = prob.residual_blocks[0].indices
+    assert len(fam.observed) < BALProjection.SMALL_ROWS
+    r_small, j_small = fam.evaluate(vals, idx, True)
+    r_cols, j_cols = fam._evaluate_columns(vals, idx, True)
+    scale = np.abs(fam.observed).max()
+    np.testing.assert_allclose(r_small, r_cols, rtol=0, atol=1e-13 * scale)
+    for a, b in zip(j_small, j_cols, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13 * np.abs(b).max())
+    np.testing.assert_array_equal(fam.evaluate(vals, idx, False)[0], r_small)

@@ -41,38 +41,48 @@ class _Clock:
         return t1
 
 
+def _update_plan(structure: Structure) -> list:
+    """Per group with free coordinates, what :func:`_apply_step` and :func:`_x_norm` need,
+    formed once per structure: ``(name, layout, reduced indices (n_free, df) or None when
+    eliminated, free blocks or None when every block is free, tangent coordinates or None
+    when every one is free)``."""
+    plan = structure.__dict__.get("_update_plan")
+    if plan is None:
+        plan = []
+        for name, lay in structure.layouts.items():
+            if lay.size == 0:
+                continue
+            plan.append((name, lay, None if lay.eliminate else lay.index_matrix(),
+                         None if lay.n_free == len(lay.block_pos) else lay.free_blocks,
+                         None if lay.df == lay.manifold.tangent_dim else lay.free_coords))
+        structure.__dict__["_update_plan"] = plan
+    return plan
+
+
 def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray, dx_e: dict) -> dict:
-    out = {}
-    for name, lay in structure.layouts.items():
+    out = dict(values)  # groups without free coordinates keep their arrays
+    for name, lay, index, blocks, coords in _update_plan(structure):
         v = values[name]
-        if lay.size == 0:
-            out[name] = v
-            continue
-        if lay.eliminate:
-            step_free = dx_e[name]
-        else:
-            step_free = dx_r[lay.index_matrix()]
-        if lay.df == lay.manifold.tangent_dim:
-            tangent = step_free
-        else:
-            tangent = np.zeros((lay.n_free, lay.manifold.tangent_dim))
-            tangent[:, lay.free_coords] = step_free
-        if lay.n_free == len(lay.block_pos):
+        tangent = dx_e[name] if index is None else dx_r[index]
+        if coords is not None:
+            full = np.zeros((lay.n_free, lay.manifold.tangent_dim))
+            full[:, coords] = tangent
+            tangent = full
+        if blocks is None:
             out[name] = lay.manifold.plus(v, tangent)
             continue
         new = v.copy()
-        new[lay.free_blocks] = lay.manifold.plus(v[lay.free_blocks], tangent)
+        new[blocks] = lay.manifold.plus(v[blocks], tangent)
         out[name] = new
     return out
 
 
 def _x_norm(structure: Structure, values: dict) -> float:
     total = 0.0
-    for name, lay in structure.layouts.items():
-        if lay.size:
-            v = values[name]
-            free = v if lay.n_free == len(lay.block_pos) else v[lay.free_blocks]
-            total += float(np.sum(free ** 2))
+    for name, _, _, blocks, _ in _update_plan(structure):
+        v = values[name]
+        free = (v if blocks is None else v[blocks]).ravel()
+        total += float(free @ free)
     return float(np.sqrt(total))
 
 

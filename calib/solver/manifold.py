@@ -13,6 +13,10 @@ import numpy as np
 
 from ..lie import _series, so3
 
+#: ``phi @ _HAT`` is ``so3.hat(phi)`` flattened: one matrix product, not six assignments
+_HAT = so3.hat(np.eye(3)).reshape(3, 9)
+_EYE3 = np.eye(3)
+
 
 @dataclass(frozen=True)
 class Euclidean:
@@ -61,20 +65,22 @@ class SE3Manifold:
         return 6
 
     def plus(self, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        """``Exp(delta) x`` with ``Exp([rho, phi]) = [Exp(phi), J_l(phi) rho]``: the same
-        expressions as ``se3.compose(se3.exp(delta), x)`` (bitwise), with the angle, its
-        skew matrix and its square formed once for both ``Exp(phi)`` and ``J_l(phi)``."""
+        """``Exp(delta) x`` with ``Exp([rho, phi]) = [Exp(phi), J_l(phi) rho]``: the
+        expressions of ``se3.compose(se3.exp(delta), x)`` (equal within a few ulp) in few
+        numpy calls: the angle, its skew matrix and its square are formed once for both
+        ``Exp(phi)`` and ``J_l(phi)``, and the three series coefficients together
+        (:func:`calib.lie._series.rodrigues_coefficients`)."""
         rho, phi = delta[:, :3], delta[:, 3:]
-        theta = np.linalg.norm(phi, axis=-1)
-        k = so3.hat(phi)
+        theta = np.sqrt(np.add.reduce(phi * phi, axis=-1))
+        coef = _series.rodrigues_coefficients(theta)[:, :, None, None]
+        a, b, c = coef[:, 0], coef[:, 1], coef[:, 2]
+        k = (phi @ _HAT).reshape(-1, 3, 3)  # so3.hat(phi): entries 0, +-phi_i
         k2 = k @ k
-        b = _series.one_minus_cos_over_t2(theta)[:, None, None]
-        rot = np.eye(3) + _series.sinc(theta)[:, None, None] * k + b * k2
-        jl = np.eye(3) + b * k + _series.t_minus_sin_over_t3(theta)[:, None, None] * k2
+        rot = _EYE3 + a * k + b * k2
+        jl = _EYE3 + b * k + c * k2
         out = np.empty_like(x)
-        out[:, :3, :3] = rot @ x[:, :3, :3]
-        out[:, :3, 3] = (np.einsum("nij,nj->ni", rot, x[:, :3, 3])
-                         + np.einsum("nij,nj->ni", jl, rho))
+        np.matmul(rot, x[:, :3], out=out[:, :3])  # [rot R, rot t]
+        out[:, :3, 3] += (jl @ rho[:, :, None])[:, :, 0]
         out[:, 3] = (0.0, 0.0, 0.0, 1.0)
         return out
 
