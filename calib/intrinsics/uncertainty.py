@@ -281,7 +281,7 @@ def coupled_from_blocks(bl: ViewBlocks, views: np.ndarray, residual_variance: fl
     views alone (their own minimum, to first order)."""
     C_inv = bl.C_inv[views]
     B = bl.B[views]  # (V, F, 6)
-    S = bl.A[views].sum(axis=0) - np.einsum("vpa,vqa->pq", B, bl.W[views])
+    S = bl.A[views].sum(axis=0) - np.tensordot(B, bl.W[views], axes=([0, 2], [0, 2]))
     S_inv = np.linalg.pinv(S)
     params = bl.params.copy()
     if step:
@@ -382,9 +382,11 @@ def _align_rotation(model_b: LensModel, params_b: np.ndarray, rays: np.ndarray,
     for _ in range(iterations):
         uv, valid, j = _jacobian_rows(model_b, params_b, rays @ R.T, None, none)
         jr = j[valid][:, :, 3:].reshape(-1, 3)
-        step = np.linalg.solve(jr.T @ jr, -jr.T @ (uv - target)[valid].reshape(-1))
+        step = np.linalg.lstsq(jr, -(uv - target)[valid].reshape(-1), rcond=None)[0]
         R = so3.exp(step) @ R
-        if np.linalg.norm(step) < 1e-12:
+        # each step is at most 0.07x the previous one (measured; mostly 1e-4x): what a
+        # further step would add after one below 1e-9 rad is below 1e-7 px
+        if np.linalg.norm(step) < 1e-9:
             break
     return R
 
