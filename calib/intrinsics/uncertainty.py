@@ -231,7 +231,7 @@ def view_blocks(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
 
     Works on groups of whole views of about :data:`~calib.camera.base.CHUNK` rows (every
     temporary stays in cache): each group's rows, padded with zero rows to the longest
-    view, give all its views' blocks by one batched product ``J^T [J, r]``.
+    view, give all its views' blocks by one batched product ``[J, r]^T [J, r]``.
     """
     m = get_model(model)
     params = np.asarray(params, dtype=float)
@@ -241,7 +241,7 @@ def view_blocks(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
     counts = np.diff(off)
     k = max(int(counts.max(initial=0)), 1)
     per = max(CHUNK // k, 1)
-    hg = np.zeros((nv, nf + 6, nf + 7))  # [J^T J, J^T r] per view
+    hg = np.zeros((nv, nf + 7, nf + 7))  # [J, r]^T [J, r] per view
     for v0 in range(0, nv, per):
         v1 = min(v0 + per, nv)
         rows = slice(off[v0], off[v1]) if order is None else order[off[v0]:off[v1]]
@@ -251,9 +251,9 @@ def view_blocks(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
         if pad is not None:
             j[pad] = 0.0
         j = j.reshape(v1 - v0, 2 * k, nf + 7)
-        hg[v0:v1] = j[:, :, :nf + 6].transpose(0, 2, 1) @ j
+        hg[v0:v1] = j.transpose(0, 2, 1) @ j
     return ViewBlocks(m, params, free, aspect, hg[:, :nf, :nf], hg[:, :nf, nf:nf + 6],
-                      hg[:, nf:, nf:nf + 6], hg[:, :nf, -1], hg[:, nf:, -1])
+                      hg[:, nf:nf + 6, nf:nf + 6], hg[:, :nf, -1], hg[:, nf:nf + 6, -1])
 
 
 def _padded(board: np.ndarray, residuals: np.ndarray, counts: np.ndarray, k: int
