@@ -603,12 +603,25 @@ def _trust(res: dict, used: np.ndarray, model: LensModel, size, opts: FitOptions
            advice: ModelAdvice) -> Trust:
     """Projection uncertainty and cross-validation of the fit ``res`` over the views
     ``used`` (:func:`calib.intrinsics.trust.assess`)."""
-    board = res["board"]
-    key = board[:, 0] + 1j * board[:, 1]  # board points lie on z = 0 (checked on input)
-    _, ids = np.unique(np.round(key, 9), return_inverse=True)
+    ids = _point_ids(res["board"])
     free = np.setdiff1d(np.arange(model.num_params), _constant_coords(opts, model))
     return assess(model, _solved(res, used, ids), free, res["aspect"], size,
                   bool(advice is not None and advice.radial.significant), int(ids.max()) + 1)
+
+
+def _point_ids(board: np.ndarray) -> np.ndarray:
+    """``(R,)`` id of each row's board point ``board (R, 3)`` (rows at the same point, to
+    1e-9 m, share an id; ids in sorted point order). Board points lie on z = 0 (checked on
+    input). When the rows repeat one board's points view after view (the full-board case),
+    only the first view's are sorted."""
+    b = np.ascontiguousarray(board)
+    again = np.flatnonzero(b[1:, 0] == b[0, 0]) + 1  # rows where point 0 may recur
+    again = again[(b[again, 1] == b[0, 1]) & (b[again, 2] == b[0, 2])]
+    n = int(again[0]) if len(again) else len(b)
+    if len(b) % n == 0 and (b.reshape(-1, n, 3) == b[:n]).all():
+        b = b[:n]
+    _, ids = np.unique(np.round(b[:, 0] + 1j * b[:, 1], 9), return_inverse=True)
+    return np.tile(ids, len(board) // len(b)) if len(b) < len(board) else ids
 
 
 def _quick_fit(views: _Views, names: list[str], size: tuple[int, int], model: LensModel,

@@ -15,6 +15,7 @@ from .uncertainty import (
     ProjectionUncertainty,
     compare_projections,
     coupled_from_blocks,
+    grid_rays,
     observed_cells,
     per_point_bias,
     projection_uncertainty,
@@ -95,16 +96,18 @@ def assess(model: LensModel, fit: SolvedViews, free: np.ndarray, aspect: float |
     nv = len(fit.poses)
     cc = coupled_from_blocks(bl, np.arange(nv), s2)
     distance = float(np.median(np.linalg.norm(fit.poses[:, :3, 3], axis=1)))
-    inf = projection_uncertainty(cc, image_size)
-    near = projection_uncertainty(cc, image_size, distance)
+    rays = grid_rays(cc, image_size)
+    inf = projection_uncertainty(cc, image_size, rays=rays)
+    near = projection_uncertainty(cc, image_size, distance, rays=rays)
     bias = per_point_bias(fit.residuals, fit.point_ids, n_points, np.sqrt(s2))
     if nv < MIN_CV_VIEWS:
         return Trust(inf, near, None, f"{nv} views; cross-validation needs {MIN_CV_VIEWS}",
                      bias, ())
     a, b = split_halves(nv)
-    in_a = np.isin(fit.pose_index, a)
-    cells = (observed_cells(fit.pixels[in_a], image_size)
-             & observed_cells(fit.pixels[~in_a], image_size))
+    half = np.ones(nv, dtype=np.int64)
+    half[a] = 0
+    cells = observed_cells(fit.pixels, image_size, groups=half[fit.pose_index],
+                           n_groups=2).all(axis=0)
     cv = compare_projections(coupled_from_blocks(bl, a, s2, step=True),
                              coupled_from_blocks(bl, b, s2, step=True), image_size,
                              (len(a), len(b)), cells=cells)
