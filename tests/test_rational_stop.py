@@ -11,7 +11,7 @@ from test_intrinsics_models import RATIONAL_CAMERA, SIZE, corners
 
 from calib.camera.rational import r2_max
 from calib.intrinsics import fit_intrinsics
-from calib.intrinsics.settle import MIN_GAIN, _LookAhead
+from calib.intrinsics.settle import MIN_GAIN, TAIL, _LookAhead
 from calib.solver.summary import IterationRecord
 
 
@@ -29,27 +29,39 @@ def _stop_index(decreases, tol: float, gains=None) -> int | None:
     return None
 
 
+def _stopped_correctly(d, k, tol: float) -> bool:
+    """Step ``k`` of decreases ``d`` (ratio ``q = d[k] / d[k-1]``) meets the rule and step
+    ``k - 1`` did not (cost 1.0 after each step)."""
+    def meets(i):
+        q = d[i] / d[i - 1] if i > 0 else 0.0
+        tail = d[i] * q / (1 - q) if q < 1 else np.inf
+        return d[i] <= tol * (1 + d[i]) and tail <= TAIL * tol * (1 + d[i])
+    return meets(k) and (k == 0 or not meets(k - 1))
+
+
 def test_look_ahead_waits_for_the_geometric_tail():
-    """Decreases q^k: the tail d q / (1 - q) must fall under the tolerance, not just d."""
-    tol = 1e-9
-    for q in (0.3, 0.9, 0.97):
+    """Decreases q^k: a slow tail (q near 1) must fall to TAIL x the tolerance, not just
+    the last decrease to the tolerance; a fast one (quadratic convergence) stops at the
+    first decrease under the tolerance, as the engine's test."""
+    tol = 1e-8
+    for q in (0.5, 0.9, 0.97):
         d = 1e-3 * q ** np.arange(1000)
         k = _stop_index(d, tol)
-        assert k is not None
-        tail = d[k] * q / (1 - q)
-        assert max(d[k], tail) <= tol * (1 + d[k]) < max(d[k - 1], d[k - 1] * q / (1 - q))
-    # q <= 1/2 (quadratic convergence): the first step under the tolerance, as the engine
-    d = 1e-3 * 0.1 ** np.arange(20)
+        assert k is not None and _stopped_correctly(d, k, tol)
+        if q > 0.9:  # the engine's test would have stopped earlier
+            assert d[k - 1] <= tol
+    d = 1e-2 ** (1.5 ** np.arange(12))  # quadratic: q falls toward 0
     assert _stop_index(d, tol) == int(np.flatnonzero(d <= tol * (1 + d))[0])
 
 
 def test_look_ahead_does_not_stop_on_a_slow_tail_or_mispredicted_steps():
+    tol = 1e-8
     # under the tolerance but with a slow tail (q 0.83), then not falling (q >= 1): no stop
     # until the decreases fall fast again
-    assert _stop_index([1.2e-9, 0.999e-9, 1e-9, 0.5e-9], 1e-9) == 3
+    assert _stop_index([1.2e-8, 0.999e-8, 1e-8, 0.05e-8], tol) == 3
     # a tiny decrease from a mispredicted step (gain below MIN_GAIN) does not stop
-    assert _stop_index([1e-6, 1e-13], 1e-9, gains=[1.0, MIN_GAIN / 10]) is None
-    assert _stop_index([1e-6, 1e-13], 1e-9, gains=[1.0, 1.0]) == 1
+    assert _stop_index([1e-6, 1e-13], tol, gains=[1.0, MIN_GAIN / 10]) is None
+    assert _stop_index([1e-6, 1e-13], tol, gains=[1.0, 1.0]) == 1
 
 
 def _opencv(obj, img, iterations: int):
@@ -66,7 +78,7 @@ def _opencv(obj, img, iterations: int):
 
 @pytest.mark.parametrize("seed", [115, 202])
 def test_rational_reaches_opencvs_valid_minimum(seed):
-    """Seeds where the plain 1e-8 function tolerance stopped early (115: 0.021 std on a
+    """Seeds where the engine's 1e-8 function tolerance stopped early (115: 0.021 std on a
     slow geometric crawl; 202: 0.52 std, stopped on a mispredicted step): OpenCV converges
     (the same answer at 300 and 1000 iterations) to a distortion monotonic beyond the
     corners; calib must reach it to 0.01 std, with fx, fy, cx, cy within 3 std of the

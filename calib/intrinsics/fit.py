@@ -92,12 +92,10 @@ class FitOptions:
         function_tolerance: stop when a step lowers the cost by less than this fraction;
             None: 1e-6 for pinhole (5e-7 relative on the RMS; one iteration fewer than 1e-8
             on 13/100 views, parameters within 1e-3 std) and fisheye (within 1e-5 std of
-            cv2.fisheye.calibrate), 1e-8 for double-sphere, whose long curved valley (fx
-            against xi) makes early steps that small while far from the minimum; rational:
-            1e-9 on the decrease still to come (:mod:`~calib.intrinsics.settle`: its valley,
-            numerator against denominator, is crawled at a geometric rate near 1, and a stop
-            at 1e-8 lay up to 0.02 std (more after a damping-held step) from the minimum
-            OpenCV converges to; bench/bench_lens_models.py --rational-seeds).
+            cv2.fisheye.calibrate), 1e-8 for rational and double-sphere, whose long curved
+            valleys (numerator against denominator, fx against xi) make early steps that
+            small while far from the minimum; the rational fit also waits until the
+            decrease still to come is a tenth of it (:mod:`~calib.intrinsics.settle`).
         trust: also compute the projection uncertainty over the image and cross-validate
             the two halves of the views (:mod:`calib.intrinsics.trust`).
     """
@@ -479,7 +477,7 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     p.groups["camera"].value[0] = theta_start
     ftol = opts.function_tolerance
     if ftol is None:
-        ftol = {"pinhole": 1e-6, "fisheye": 1e-6, "rational": 1e-9}.get(model.name, 1e-8)
+        ftol = 1e-6 if model.name in ("pinhole", "fisheye") else 1e-8
     run = solve_settled if model.name in SETTLED_MODELS else solve
     res = run(p, SolverOptions(max_iterations=opts.max_iterations, information=("camera",),
                                function_tolerance=ftol, parameter_tolerance=1e-10,
