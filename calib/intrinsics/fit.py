@@ -97,9 +97,8 @@ class FitOptions:
             on 13/100 views, parameters within 1e-3 std) and fisheye (within 1e-5 std of
             cv2.fisheye.calibrate), 1e-8 for rational and double-sphere, whose long curved
             valleys (numerator against denominator, fx against xi) make early steps that
-            small while far from the minimum (measured on 8 synthetic rational sets: 0.02-0.29
-            std from OpenCV's minimum at 1e-6, at most 0.003 std at 1e-8; 1e-10 gains 0.002
-            std for up to 25x the iterations where the model is degenerate).
+            small while far from the minimum; the rational fit also waits until the
+            decrease still to come is a tenth of it (:mod:`~calib.intrinsics.settle`).
         trust: also compute the projection uncertainty over the image and cross-validate
             the two halves of the views (:mod:`calib.intrinsics.trust`).
     """

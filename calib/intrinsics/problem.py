@@ -32,6 +32,7 @@ from ..residuals.reprojection import BoardReprojection
 from ..residuals.rig_reprojection import RigReprojection
 from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, make_loss, solve
 from ..solver.summary import SolverResult, Summary
+from .settle import SETTLED_MODELS, solve_settled
 
 #: Smallest eigenvalue, relative to the largest, of the scaled marginal information matrix
 #: (unit diagonal) below which a direction counts as undetermined. The scaling makes the
@@ -67,7 +68,9 @@ class BoardSettings:
         loss, loss_scale: robust loss on each corner's pixel error (scale in pixels).
         max_iterations, initial_damping: LM settings (damping relative to ``diag(J^T J)``).
         function_tolerance: stop when a step lowers the cost by less than this fraction;
-            None: :func:`default_function_tolerance` of the models.
+            None: :func:`default_function_tolerance` of the models. A problem with a
+            rational camera also waits until the decrease still to come is a tenth of it
+            (:mod:`calib.intrinsics.settle`).
     """
 
     held: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
@@ -208,9 +211,10 @@ def solve_boards(rows: BoardRows, models: Sequence[LensModel], params: Sequence[
     ftol = settings.function_tolerance
     if ftol is None:
         ftol = default_function_tolerance(models)
-    res = solve(p, SolverOptions(max_iterations=settings.max_iterations, information=(joint,),
-                                 function_tolerance=ftol, parameter_tolerance=1e-10,
-                                 initial_damping=settings.initial_damping))
+    run = solve_settled if any(m.name in SETTLED_MODELS for m in models) else solve
+    res = run(p, SolverOptions(max_iterations=settings.max_iterations, information=(joint,),
+                               function_tolerance=ftol, parameter_tolerance=1e-10,
+                               initial_damping=settings.initial_damping))
     if res.summary.termination == "failure":
         names = sorted({m.name for m in models})
         what = (f"intrinsics solve ({names[0]} model)" if rows.n_cameras == 1 else
