@@ -353,12 +353,14 @@ def _cv_rig(s, corners, model: str, fix: bool):
     return out
 
 
-def _calib_rig(s, corners):
-    """calib's fit on ``corners`` (every camera with the rig's lens model), or None."""
+def _calib_rig(s, corners, true_intrinsics: bool = False):
+    """calib's fit on ``corners`` (every camera with the rig's lens model; with
+    ``true_intrinsics`` those held at the truth), or None."""
     from calib.errors import CalibError
 
+    held = {"intrinsics": s.params, "fix_intrinsics": True} if true_intrinsics else {}
     try:
-        return fit_rig(corners, s.board, s.image_sizes, RigOptions(models=s.models))
+        return fit_rig(corners, s.board, s.image_sizes, RigOptions(models=s.models, **held))
     except CalibError as e:
         _cv_failed("calib fit_rig", e)
         return None
@@ -388,9 +390,9 @@ def rendered_seed(n_cameras: int, model: str, seed: int, rng, supersample: int,
                               for c in range(1, n_cameras)])
         if k == "calib":
             if full:  # the floor: calib's corners, the true intrinsics held
-                r = fit_rig(corners, s.board, s.image_sizes, RigOptions(
-                    models=s.models, intrinsics=s.params, fix_intrinsics=True))
-                est["calib, true intrinsics held"] = list(r.T_cam_ref[1:])
+                r = _calib_rig(s, corners, true_intrinsics=True)
+                est["calib, true intrinsics held"] = [None if r is None else r.T_cam_ref[c]
+                                                      for c in range(1, n_cameras)]
             continue
         for fix, name in ((False, "guess"), (True, "fix"))[:2 if full else 1]:
             est[f"OpenCV {k} {name}"] = _cv_rig(s, corners, model, fix)[1:]
