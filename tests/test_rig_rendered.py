@@ -70,3 +70,32 @@ def test_rendered_fisheye_rig_against_chained_opencv_fisheye():
     finds the views degenerate); the bench counts it."""
     st = _bench().rendered_study(SEEDS, 3, "fisheye", supersample=1, full=False)
     _check(st, ("5x5",), bound=(0.7, 1.0))
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye", "double-sphere"])
+def test_render_window_holds_every_board_pixel(model):
+    """board_render traces only the board's pixel window: every point of the board and its
+    margin (a 301 x 301 grid, 7x denser than the window's own sampling) projects inside it,
+    so the pixels left out are background."""
+    from calib.camera import get_model
+    from calib.lie import se3
+    from calib_datasets import board_render as br
+
+    params = {"pinhole": br.DEFAULT_CAMERA, "fisheye": br.FISHEYE_CAMERA,
+              "double-sphere": br.DS_CAMERA}[model]
+    rng = np.random.default_rng(4)
+    box = (-0.08, 0.40, -0.08, 0.28)  # a 9x6 board of 0.04 m squares with its margin
+    gx, gy = np.meshgrid(np.linspace(box[0], box[1], 301), np.linspace(box[2], box[3], 301))
+    pts = np.stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)], axis=1)
+    windows = 0
+    for T in br.random_poses(6, 9, 6, 0.04, params, (640, 480), rng, model=model):
+        win = br._board_window(params, T, box, model, (640, 480))
+        if win is None:
+            continue
+        windows += 1
+        uv, ok = get_model(model).project(se3.act(T, pts), params)
+        inside = ok & (uv[:, 0] >= 0) & (uv[:, 0] < 640) & (uv[:, 1] >= 0) & (uv[:, 1] < 480)
+        u, v = uv[inside].T
+        assert np.all((u >= win[0] - 0.5) & (u < win[1]) & (v >= win[2] - 0.5) & (v < win[3]))
+        assert (win[1] - win[0]) * (win[3] - win[2]) < 640 * 480  # a window, not the image
+    assert windows >= 1  # wide lenses: boards reaching past 90 deg get no window
