@@ -29,8 +29,15 @@ keeps only its translation); once with one rational camera per GoPro, once with 
 by all 15 (as pycalib fits them). Reference: published cameras held and points re-triangulated
 give 0.98 px RMS (SOURCES.md).
 
+Rendered rigs (``--rendered --cameras 3 4`` and ``--rendered --model fisheye --cameras 3``):
+the 3- and 4-camera pinhole arcs and a 3-camera fisheye arc (:data:`FISHEYE_165`) in which
+cameras two apart never see the board together; each tool its own detector; OpenCV
+calibrates each camera and chains (cv2.fisheye.)stereoCalibrate over neighbouring pairs;
+its failures are counted and the rows compared on the seeds where both succeeded
+(:func:`rendered_multi`); calib σ coverage (:func:`coverage`).
+
 Usage: python bench/bench_rig.py [--speed] [--accuracy] [--rendered] [--pycalib] [--repeat 5]
-[--seeds 12] [--max-frames 500] [--cpu]
+[--seeds 12] [--max-frames 500] [--cpu] [--cameras 3 4] [--model fisheye] [--fisheye-yaw 70]
 """
 
 from __future__ import annotations
@@ -214,13 +221,15 @@ def accuracy(seeds: int, pair_frames: int, solo: int) -> None:
 
 
 def _render_rig(s, rng, supersample: int):
-    """Rendered images ``{camera: {frame: uint8 image}}`` of every view of ``s``."""
+    """Rendered images ``{camera: {frame: uint8 image}}`` of every view of ``s`` (each
+    camera through its own lens model)."""
     from calib_datasets.board_render import render
 
     out = {}
     for k, n in enumerate(s.image_sizes):
         out[n] = {f: render(s.params[n], s.T_cam_rig[k] @ s.T_rig_board[f], 9, 6, 0.04,
-                            s.image_sizes[n], supersample=supersample, noise=1.0, rng=rng)
+                            s.image_sizes[n], supersample=supersample, noise=1.0, rng=rng,
+                            model=s.models[n])
                   for f in s.cameras[n]}
     return out
 
@@ -252,31 +261,175 @@ def _corner_rms(corners, s) -> float:
     return float(np.sqrt(np.mean(np.sum(np.square(np.concatenate(d)), axis=1))))
 
 
+#: The rendered fisheye lens: FISHEYE_CAMERA's distortion with a longer focal length, 165
+#: deg across the 640 px width (115 deg across the height), so that a board wholly inside
+#: the image stays within cv2.fisheye's reach (its InitExtrinsics undistorts the corners
+#: onto the plane z = 1, which the 190 deg lens's outer views leave).
+FISHEYE_165 = np.array([250.0, 250.4, 321.3, 238.4, -0.03, -0.02, 0.002, 0.001])
+
+
+#: Yaw between neighbouring fisheye cameras (deg); ``--fisheye-yaw``.
+FISHEYE_YAW = [70.0]
+
+
+def rendered_rig(n_cameras: int, model: str, seed: int):
+    """The rendered setups' rigs (``datasets/rig_synth.py``): cameras on an arc, each
+    neighbouring pair sharing 2 frames, 8 more frames per camera; pinhole cameras 30 deg
+    apart (63 deg lenses: cameras two apart never see the board together), fisheye
+    (:data:`FISHEYE_165`) 70 deg apart (:data:`FISHEYE_YAW`)."""
+    if model == "pinhole":
+        return make_rig(n_cameras, 8 * n_cameras, seed=100 + seed, yaw_deg=30, pair_frames=2)
+    return make_rig(n_cameras, 8 * n_cameras, seed=100 + seed, yaw_deg=FISHEYE_YAW[0],
+                    pair_frames=2,
+                    model=model, params=FISHEYE_165)
+
+
+def _cv_fisheye_intr(s, n, corners):
+    """``(K, D)`` of cv2.fisheye.calibrate (skew held at 0, extrinsics recomputed each
+    iteration, as OpenCV's fisheye sample); raises cv2.error where it fails."""
+    f = sorted(corners[n])
+    flags = cv2.fisheye.CALIB_RECOMPUTE_EXTRINSIC | cv2.fisheye.CALIB_FIX_SKEW
+    _, K, D, *_ = cv2.fisheye.calibrate([s.board.reshape(-1, 1, 3)] * len(f),
+                                        [corners[n][k].reshape(-1, 1, 2) for k in f],
+                                        s.image_sizes[n], None, None, flags=flags,
+                                        criteria=CRIT)
+    return K, D.ravel()
+
+
+def _cv_fisheye_pair(s, a, b, intr, fix: bool, corners):
+    """cv2.fisheye.stereoCalibrate's ``T_b_a`` from the frames both cameras see (copies of
+    the intrinsics, as :func:`_cv_pair`)."""
+    shared = sorted(set(corners[a]) & set(corners[b]))
+    flags = cv2.fisheye.CALIB_FIX_SKEW | (cv2.fisheye.CALIB_FIX_INTRINSIC if fix else
+                                          cv2.fisheye.CALIB_USE_INTRINSIC_GUESS)
+    out = cv2.fisheye.stereoCalibrate([s.board.reshape(-1, 1, 3)] * len(shared),
+                                      [corners[a][f].reshape(-1, 1, 2) for f in shared],
+                                      [corners[b][f].reshape(-1, 1, 2) for f in shared],
+                                      *(v.copy() for v in intr[a]),
+                                      *(v.copy() for v in intr[b]), s.image_sizes[a],
+                                      flags=flags, criteria=CRIT)
+    return se3.from_rt(out[5], np.ravel(out[6]))
+
+
+#: Why OpenCV failed in :func:`_cv_rig`: ``{(stage, message): count}`` over a run.
+CV_FAILURES: dict = {}
+
+
+def _cv_failed(stage: str, err: Exception | None = None) -> None:
+    why = " ".join(str(err).split()).split("error: ")[-1][:110] if err else "no shared frame"
+    CV_FAILURES[(stage, why)] = CV_FAILURES.get((stage, why), 0) + 1
+
+
+def _cv_rig(s, corners, model: str, fix: bool):
+    """OpenCV's ``T_cam_ref`` per camera (None from the first failure on: a pair with no
+    shared frame, or cv2.error): per-camera calibration, then the neighbouring pairs
+    chained, the intrinsics guessed (``fix`` False) or held."""
+    names = list(s.image_sizes)
+    try:
+        if model == "pinhole":
+            intr = {n: _cv_intr(s, n, corners) for n in names}
+        else:
+            intr = {n: _cv_fisheye_intr(s, n, corners) for n in names}
+    except cv2.error as e:
+        _cv_failed("calibrate", e)
+        return [np.eye(4)] + [None] * (len(names) - 1)
+    out, T = [np.eye(4)], np.eye(4)
+    for c in range(1, len(names)):
+        a, b = names[c - 1], names[c]
+        if T is not None and not set(corners[a]) & set(corners[b]):
+            _cv_failed("stereoCalibrate")
+            T = None
+        if T is not None:
+            try:
+                if model == "pinhole":
+                    flag = cv2.CALIB_FIX_INTRINSIC if fix else cv2.CALIB_USE_INTRINSIC_GUESS
+                    T = _cv_pair(s, a, b, intr, flag, corners) @ T
+                else:
+                    T = _cv_fisheye_pair(s, a, b, intr, fix, corners) @ T
+            except cv2.error as e:
+                _cv_failed("stereoCalibrate", e)
+                T = None
+        out.append(T)
+    return out
+
+
+def _calib_rig(s, corners, true_intrinsics: bool = False):
+    """calib's fit on ``corners`` (every camera with the rig's lens model; with
+    ``true_intrinsics`` those held at the truth), or None."""
+    from calib.errors import CalibError
+
+    held = {"intrinsics": s.params, "fix_intrinsics": True} if true_intrinsics else {}
+    try:
+        return fit_rig(corners, s.board, s.image_sizes, RigOptions(models=s.models, **held))
+    except CalibError as e:
+        _cv_failed("calib fit_rig", e)
+        return None
+
+
+def rendered_seed(n_cameras: int, model: str, seed: int, rng, supersample: int,
+                  full: bool = True) -> dict:
+    """One rendered rig: ``{"T": {estimate: [T_cam_ref or None per camera 1..C-1]},
+    "z": (C-1, 6) calib's errors over its σ (NaN where it failed), "truth": (C-1, 4, 4),
+    "corner_rms": {detector: px}, "covisible_far": frames cameras two apart share,
+    "covisible_near": mean frames neighbours share (calib's detections)}``. Estimates:
+    calib on its own corners, calib on OpenCV's (``full``), OpenCV with each window,
+    intrinsics guessed, and (``full``) held; (``full``) calib on its corners with the true
+    intrinsics held (the extrinsic's floor with perfect intrinsics)."""
+    s = rendered_rig(n_cameras, model, seed)
+    det = _detect_all(_render_rig(s, rng, supersample))
+    truth = s.T_cam_rig[1:]
+    est: dict = {}
+    z = np.full((n_cameras - 1, 6), np.nan)
+    for k, corners in det.items():
+        if full or k == "calib":
+            r = _calib_rig(s, corners)
+            est[f"calib on {k} corners"] = [None if r is None else r.T_cam_ref[c]
+                                            for c in range(1, n_cameras)]
+            if k == "calib" and r is not None:
+                z = np.stack([_z(r.T_cam_ref[c], truth[c - 1], r.extrinsic_covariance[c])
+                              for c in range(1, n_cameras)])
+        if k == "calib":
+            if full:  # the floor: calib's corners, the true intrinsics held
+                r = _calib_rig(s, corners, true_intrinsics=True)
+                est["calib, true intrinsics held"] = [None if r is None else r.T_cam_ref[c]
+                                                      for c in range(1, n_cameras)]
+            continue
+        for fix, name in ((False, "guess"), (True, "fix"))[:2 if full else 1]:
+            est[f"OpenCV {k} {name}"] = _cv_rig(s, corners, model, fix)[1:]
+    cal = list(det["calib"].values())
+    far = sum(len(set(cal[a]) & set(cal[b])) for a in range(n_cameras)
+              for b in range(a + 2, n_cameras))
+    near = np.mean([len(set(cal[a]) & set(cal[a + 1])) for a in range(n_cameras - 1)])
+    return {"T": est, "z": z, "truth": truth, "covisible_far": far, "covisible_near": near,
+            "corner_rms": {k: _corner_rms(c, s) for k, c in det.items()}}
+
+
+def rendered_study(seeds, n_cameras: int = 2, model: str = "pinhole", supersample: int = 2,
+                   full: bool = True) -> dict:
+    """:func:`rendered_seed` over ``seeds`` (a list of seed numbers; one image-noise
+    generator for the whole run, seeded 7): ``{"err": {estimate: (S, C-1, 2) rotation
+    deg, translation mm, NaN where it failed}, "z": (S, C-1, 6), "corner_rms":
+    {detector: (S,)}, "covisible_far": (S,), "covisible_near": (S,)}``."""
+    rng = np.random.default_rng(7)
+    runs = [rendered_seed(n_cameras, model, int(sd), rng, supersample, full) for sd in seeds]
+    nan = (np.nan, np.nan)
+    err = {k: np.array([[nan if T is None else _err(T, t)
+                         for T, t in zip(r["T"][k], r["truth"], strict=True)] for r in runs])
+           for k in runs[0]["T"]}
+    return {"err": err, "z": np.stack([r["z"] for r in runs]),
+            "corner_rms": {k: np.array([r["corner_rms"][k] for r in runs])
+                           for k in runs[0]["corner_rms"]},
+            "covisible_far": np.array([r["covisible_far"] for r in runs]),
+            "covisible_near": np.array([r["covisible_near"] for r in runs])}
+
+
 def rendered_errors(seeds: int, supersample: int, full: bool = True):
     """``({estimate: [(rot deg, trans mm)] per seed}, {detector: [corner RMS px]})`` on the
     rendered stereo arc (see :func:`rendered`); ``full=False``: only calib on its corners
     and OpenCV with the intrinsics guess. Also run by tests/test_rig.py."""
-    errs: dict = {}
-    crms: dict = {}
-    rng = np.random.default_rng(7)
-    flags = [(cv2.CALIB_USE_INTRINSIC_GUESS, "guess")]
-    flags += [(cv2.CALIB_FIX_INTRINSIC, "fix")] if full else []
-    for seed in range(seeds):
-        s = make_rig(2, 16, seed=100 + seed, yaw_deg=30, pair_frames=2)
-        det = _detect_all(_render_rig(s, rng, supersample))
-        truth = s.T_cam_rig[1]
-        for k, corners in det.items():
-            crms.setdefault(k, []).append(_corner_rms(corners, s))
-            if full or k == "calib":
-                fit = fit_rig(corners, s.board, s.image_sizes).T_cam_ref[1]
-                errs.setdefault(f"calib on {k} corners", []).append(_err(fit, truth))
-            if k == "calib":
-                continue
-            intr = {n: _cv_intr(s, n, corners) for n in corners}
-            for flag, name in flags:
-                errs.setdefault(f"OpenCV {k} {name}", []).append(
-                    _err(_chain(s, intr, flag, corners)[1], truth))
-    return errs, crms
+    st = rendered_study(range(seeds), 2, "pinhole", supersample, full)
+    return ({k: list(v[:, 0]) for k, v in st["err"].items()},
+            {k: list(v) for k, v in st["corner_rms"].items()})
 
 
 def rendered(seeds: int, supersample: int) -> None:
@@ -292,6 +445,54 @@ def rendered(seeds: int, supersample: int) -> None:
                                                   for k, v in crms.items()))
     print(table(["estimate", "rot deg", "trans mm", "rot / OpenCV best",
                  "trans / OpenCV best"], [[k, *v, *(v / best)] for k, v in e.items()]))
+
+
+def _study_rows(st) -> list:
+    """Table rows of :func:`rendered_multi`: per estimate, its failed seeds, then its RMS
+    errors and calib's over the seeds where both succeeded, and the ratios calib / it."""
+    ours = st["err"]["calib on calib corners"]
+    rows = []
+    for k, v in st["err"].items():
+        ok = ~np.isnan(v).any(axis=(1, 2)) & ~np.isnan(ours).any(axis=(1, 2))
+        e, o = _rms(v[ok].reshape(-1, 2)), _rms(ours[ok].reshape(-1, 2))
+        rows.append([k, int(np.isnan(v).any(axis=(1, 2)).sum()), int(ok.sum()), *e, *o,
+                     *(o / e)])
+    return rows
+
+
+def coverage(z: np.ndarray) -> tuple[float, float, float, float]:
+    """``(fraction of extrinsics with every coordinate within 3σ, fraction of coordinates
+    within 3σ, RMS z rotation, RMS z translation)`` over the finite rows of ``z (S, C-1,
+    6)``."""
+    z = z.reshape(-1, 6)
+    z = z[np.isfinite(z).all(axis=1)]
+    return (float(np.mean(np.all(np.abs(z) < 3, axis=1))), float(np.mean(np.abs(z) < 3)),
+            float(np.sqrt(np.mean(z[:, :3] ** 2))), float(np.sqrt(np.mean(z[:, 3:] ** 2))))
+
+
+def rendered_multi(seeds: int, supersample: int, cameras: list[int], model: str) -> None:
+    """Rendered 3-4 camera arcs (pinhole) or the fisheye arc: each tool its own detector,
+    OpenCV chained over neighbouring pairs (cameras two apart share no frame); errors
+    pooled over cameras 1..C-1; each row over the seeds where both it and calib (on its
+    own corners) succeeded, the ratio columns calib's RMS error over that row's there."""
+    for nc in cameras:
+        st = rendered_study(range(seeds), nc, model, supersample)
+        cov = coverage(st["z"])
+        apart = 30 if model == "pinhole" else FISHEYE_YAW[0]
+        print(f"\nrendered {model} {nc}-camera arc, {apart:g} deg apart ({seeds} seeds, "
+              f"supersample {supersample}); frames shared by neighbours (mean) "
+              f"{np.mean(st['covisible_near']):.1f}, by cameras two apart (total) "
+              f"{int(st['covisible_far'].sum())}; corner RMS "
+              "vs truth px: " + ", ".join(f"{k} {np.mean(v):.3f}"
+                                          for k, v in st["corner_rms"].items()))
+        print(table(["estimate", "failed seeds", "seeds compared", "rot deg", "trans mm",
+                     "calib rot deg", "calib trans mm", "calib / this rot",
+                     "calib / this trans"], _study_rows(st)))
+        print(f"calib within 3σ: {cov[0]:.3f} of extrinsics (all 6 coordinates), "
+              f"{cov[1]:.3f} of coordinates; RMS err/σ rot {cov[2]:.2f}, trans {cov[3]:.2f}")
+        print("failures (stage, message: count over every estimate and seed): "
+              + ("; ".join(f"{a}, {m}: {n}" for (a, m), n in CV_FAILURES.items()) or "none"))
+        CV_FAILURES.clear()
 
 
 def _pycalib_data(root=SHARED):
@@ -379,18 +580,27 @@ def main() -> None:
     ap.add_argument("--max-frames", type=int, default=500)
     ap.add_argument("--cpu", action="store_true", help="time by process CPU time")
     ap.add_argument("--supersample", type=int, default=2)
+    ap.add_argument("--cameras", type=int, nargs="+", default=[2],
+                    help="with --rendered: camera counts (3 4: the multi-camera arcs)")
+    ap.add_argument("--model", default="pinhole", choices=("pinhole", "fisheye"),
+                    help="with --rendered: lens of every camera")
+    ap.add_argument("--fisheye-yaw", type=float, default=FISHEYE_YAW[0],
+                    help="with --rendered --model fisheye: degrees between neighbours")
     a = ap.parse_args()
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     if a.cpu:
         CLOCK[0] = time.process_time
+    FISHEYE_YAW[0] = a.fisheye_yaw
     if a.speed or not (a.accuracy or a.pycalib or a.rendered):
         speed(a.repeat, a.max_frames)
     if a.pycalib:
         pycalib()
     if a.accuracy:
         accuracy(a.seeds, a.pair_frames, a.solo)
-    if a.rendered:
+    if a.rendered and a.cameras == [2] and a.model == "pinhole":
         rendered(a.seeds, a.supersample)
+    elif a.rendered:
+        rendered_multi(a.seeds, a.supersample, a.cameras, a.model)
 
 
 if __name__ == "__main__":
