@@ -59,7 +59,9 @@ def _models(obs: RigObservations, opts: RigOptions) -> tuple[LensModel, ...]:
 def refine(obs: RigObservations, board: np.ndarray, models: tuple[LensModel, ...], start,
            opts: RigOptions) -> BoardSolve:
     """The joint refinement from ``start``: the board-camera core of every camera count
-    (:func:`calib.intrinsics.problem.solve_boards`, fit_intrinsics's own)."""
+    (:func:`calib.intrinsics.problem.solve_boards`, fit_intrinsics's own). Rows the start
+    projects outside a lens model's valid region are left out of a first solve and
+    brought back from its solution (a row still outside then fails the solve, named)."""
     rows = BoardRows(board[obs.ids], obs.uv, obs.cam, obs.frame, obs.n_cameras,
                      len(obs.frames))
     held = {m.name: tuple(i for i, n in enumerate(m.param_names)
@@ -68,8 +70,29 @@ def refine(obs: RigObservations, board: np.ndarray, models: tuple[LensModel, ...
         held=held, fixed_cameras=opts.fix_intrinsics, loss=opts.loss,
         loss_scale=opts.loss_scale, max_iterations=opts.max_iterations,
         initial_damping=opts.initial_damping, function_tolerance=opts.function_tolerance)
-    return solve_boards(rows, models, start.params, start.T_cam_rig, start.T_rig_board,
-                        settings)
+    params, T_cam_rig, T_rig_board = start.params, start.T_cam_rig, start.T_rig_board
+    outside = _outside_model(rows, models, params, T_cam_rig, T_rig_board)
+    if outside.any():  # the start puts corners where a lens model is not valid: first
+        sub = BoardRows(rows.board[~outside], rows.uv[~outside], rows.cam[~outside],
+                        rows.frame[~outside], rows.n_cameras, rows.n_frames)
+        first = solve_boards(sub, models, params, T_cam_rig, T_rig_board, settings)
+        params, T_cam_rig, T_rig_board = first.params, first.T_cam_rig, first.T_rig_board
+    return solve_boards(rows, models, params, T_cam_rig, T_rig_board, settings)
+
+
+def _outside_model(rows: BoardRows, models: tuple[LensModel, ...], params,
+                   T_cam_rig: np.ndarray, T_rig_board: np.ndarray) -> np.ndarray:
+    """``(R,)`` rows whose board point the given parameters project outside its camera's
+    valid region (a wide-lens start's distortion is not monotonic out to every corner of
+    the other views: the rows fit the start's own camera fit left out or never saw)."""
+    T = T_cam_rig[rows.cam] @ T_rig_board[rows.frame]
+    p = np.einsum("rij,rj->ri", T[:, :3, :3], rows.board) + T[:, :3, 3]
+    out = np.zeros(len(p), bool)
+    for c, m in enumerate(models):
+        sel = rows.cam == c
+        uv, ok = m.project(p[sel], params[c])[:2]
+        out[sel] = ~(ok & np.all(np.isfinite(uv), axis=1))
+    return out
 
 
 def fit_rig(cameras: Mapping[str, Sequence[Observation] | Mapping],
