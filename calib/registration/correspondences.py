@@ -1,7 +1,8 @@
 """Nearest-neighbour correspondences with an exact re-use rule between ICP iterations.
 
-The target is indexed once (scipy's cKDTree, queried with several threads: measured
-faster than open3d's tensor NearestNeighborSearch here). Each query asks for the two
+The target is indexed once (:class:`~.knn.KnnIndex`: Open3D's k-d tree on its thread pool,
+the same answers as scipy's cKDTree but for the pick among exactly equidistant neighbours,
+and no scipy.spatial import). Each query asks for the two
 nearest neighbours (distances ``d1 <= d2``). When a source point later moves by ``delta``,
 its nearest neighbour cannot change while ``d1 + delta < d2 - delta`` (triangle
 inequality), so only points that moved too far are queried again. Late ICP iterations move
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
+
+from .knn import KnnIndex
 
 
 @dataclass
@@ -29,11 +31,10 @@ class Matches:
 class NearestNeighbors:
     """Exact nearest neighbours of moving source points in a fixed target cloud."""
 
-    def __init__(self, target: np.ndarray, workers: int = -1, tree: cKDTree | None = None
+    def __init__(self, target: np.ndarray, workers: int = -1, tree: KnnIndex | None = None
                  ) -> None:
         self.target = np.ascontiguousarray(target, dtype=float)
-        self.tree = tree if tree is not None else \
-            cKDTree(self.target, leafsize=16, balanced_tree=False, compact_nodes=False)
+        self.tree = tree if tree is not None else KnnIndex(self.target, workers)
         self.workers = workers
         self._pos = None  # positions at the last query
         self._idx = None
@@ -42,13 +43,8 @@ class NearestNeighbors:
         self._bound = None
         self.queried = 0  # points queried in the last call (for diagnostics)
 
-    #: Queries of fewer points run on one thread: scipy starts fresh threads per call,
-    #: which costs more than it saves on small batches (measured ~5 ms per call here).
-    MIN_PARALLEL = 16384
-
     def _query(self, pts: np.ndarray, bound: float):
-        workers = self.workers if len(pts) >= self.MIN_PARALLEL else 1
-        d, i = self.tree.query(pts, k=2, distance_upper_bound=bound, workers=workers)
+        d, i = self.tree.query(pts, k=2, distance_upper_bound=bound, workers=self.workers)
         # beyond the bound the second neighbour is only known to be >= bound
         return d[:, 0], np.minimum(d[:, 1], bound), np.minimum(i[:, 0], len(self.target) - 1)
 
@@ -94,7 +90,7 @@ def match(nn: NearestNeighbors, points: np.ndarray, max_distance: float,
         cos = np.abs(np.einsum("ni,ni->n", source_normals, target_normals[idx]))
         keep &= cos >= np.cos(np.radians(max_normal_angle_deg))
     if mutual:
-        src_tree = cKDTree(points[keep])
+        src_tree = KnnIndex(points[keep], nn.workers)
         _, back = src_tree.query(nn.target[idx[keep]], k=1, workers=nn.workers)
         ok = np.zeros(len(points), bool)
         ok[np.flatnonzero(keep)[back == np.arange(keep.sum())]] = True

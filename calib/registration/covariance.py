@@ -81,18 +81,18 @@ def plane_noise(points: np.ndarray, sample: int = NOISE_SAMPLE, k: int = PLANE_N
     normal) and ``c`` is fitted by a quadric in ``(a, b)``, so the surface's curvature is not
     taken for noise; the mean squared misfit over ``k - 6`` degrees of freedom.
 
-    ``tree``: a ``scipy.spatial.cKDTree`` of ``points`` already built (the registration's
-    target index), else one is built; ``ordered``: ``points`` are already in Morton order.
+    ``tree``: a k-d tree of ``points`` already built (the registration's target index,
+    :class:`~.knn.KnnIndex`, or a ``scipy.spatial.cKDTree``), else one is built;
+    ``ordered``: ``points`` are already in Morton order.
     """
+    from .knn import KnnIndex
     from .spatial import morton_order
 
     k = min(k, len(points))
     if k < 12:
         return 0.0
     if tree is None:
-        from scipy.spatial import cKDTree
-
-        tree = cKDTree(points)
+        tree = KnnIndex(points)
     n = len(points)
     step = n / min(sample, n)
     rows = (np.random.default_rng(seed).uniform(0, step) + np.arange(min(sample, n)) * step)
@@ -136,8 +136,9 @@ def sandwich_covariance(jacobian: np.ndarray, residuals: np.ndarray, cells: np.n
     H = np.einsum("nki,nkj->ij", jacobian, jacobian)
     g = np.einsum("nki,nk->ni", jacobian, residuals)
     n_cells = int(cells.max()) + 1
-    gc = np.zeros((n_cells, 6))
-    np.add.at(gc, cells, g)
+    # per-cell sums: bincount adds in row order like np.add.at (the same bits), 6x faster
+    gc = np.stack([np.bincount(cells, weights=g[:, j], minlength=n_cells) for j in range(6)],
+                  axis=1)
     n = len(residuals)
     meat = gc.T @ gc * (n_cells / max(n_cells - 1, 1)) * ((n - 1) / max(n - 6, 1))
     H_inv = np.linalg.pinv(H)

@@ -55,7 +55,8 @@ class ICPOptions:
             normals are then estimated like the target's.
         normal_radius, normal_max_nn: normal estimation (radius default ``3 x`` spacing,
             or ``2 x`` voxel).
-        workers: threads for the k-d tree queries (-1: all cores).
+        workers: threads for the k-d tree queries (-1: all cores; a positive count caps
+            Open3D's process-wide thread pool during each query).
         degeneracy_ratio: eigenvalue ratio below which a direction is reported weak.
         coarse_points, coarse_tolerance: clouds of at least ``4 x coarse_points`` source
             points first iterate on an even subset of about ``coarse_points`` points until

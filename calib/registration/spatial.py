@@ -63,15 +63,16 @@ def spacing(points: np.ndarray, sample: int = 2000, seed: int = 0, k: int = 8,
     """Median distance to the nearest *distinct* neighbour (from a random sample of at most
     ``sample`` points): repeated points (a cloud stored twice, stacked scans) would
     otherwise give 0. Points with ``k - 1`` copies or more fall back to the unique points.
-    ``tree``: a ``scipy.spatial.cKDTree`` of ``points`` to reuse."""
-    from scipy.spatial import cKDTree
+    ``tree``: a k-d tree of ``points`` to reuse (:class:`~.knn.KnnIndex` or a
+    ``scipy.spatial.cKDTree``)."""
+    from .knn import KnnIndex
 
     if len(points) < 2:
         return 0.0
     rng = np.random.default_rng(seed)
     sel = rng.choice(len(points), min(sample, len(points)), replace=False)
     k = min(k, len(points))
-    tree = cKDTree(points) if tree is None else tree
+    tree = KnnIndex(points) if tree is None else tree
     first, ok = _first_distinct(tree, points[sel], k)
     if ok.mean() >= 0.5:
         return float(np.median(first[ok]))

@@ -9,14 +9,18 @@ from the diagonal blocks of each reduced parameter block (as Ceres' ITERATIVE_SC
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from .schur import LinearSolveError, batched_inverse
 from .schur_sparse import BandedCholesky, reduced_pattern
 from .structure import Structure
+
+if TYPE_CHECKING:  # imported where used: the dense path (ICP, small problems) skips its
+    import scipy.sparse.linalg as spla  # 30-40 ms import at start-up
 
 
 def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int) -> str:
@@ -55,6 +59,8 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
             raise LinearSolveError("reduced system is not positive definite") from exc
         its = 1
     elif method == "sparse":
+        import scipy.sparse.linalg as spla
+
         try:
             lu = spla.splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A",
                            options={"SymmetricMode": True})
@@ -63,6 +69,8 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
         x = lu.solve(b)
         its = 1
     elif method == "cg":
+        import scipy.sparse.linalg as spla
+
         pre = block_jacobi(structure, S.tocsr())
         count = [0]
 
@@ -116,6 +124,8 @@ def block_jacobi(structure: Structure, S: sp.csr_matrix) -> spla.LinearOperator:
             seg = v[off:off + nb * d].reshape(nb, d)
             out[off:off + nb * d] = np.einsum("pij,pj->pi", inv, seg).ravel()
         return out
+
+    import scipy.sparse.linalg as spla
 
     n = S.shape[0]
     return spla.LinearOperator((n, n), matvec=apply, dtype=float)
