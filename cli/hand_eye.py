@@ -114,6 +114,20 @@ def pair_stations(paths: list[Path], numbers: list[int], poses: Path) -> list[Pa
     return [by[k] for k in numbers]
 
 
+def station_order(paths: list[Path]) -> list[Path]:
+    """Images in station order for a pose CSV: by the last number in the file names when
+    each has its own (``0.png, 1.png, ..., 10.png``, where name order would put ``10``
+    before ``2`` and pair it with the third row), else by name."""
+    from calib.errors import InputError
+    from calib.io.frames import index_by_frame
+
+    try:
+        by = index_by_frame(paths, "station")
+    except InputError:
+        return paths
+    return [by[k] for k in sorted(by)]
+
+
 def _stations(robot_poses, images, corners, target_poses, camera, board, square, target_file,
               detector, workers, timeout, quiet):
     """``(B, kwargs for calibrate_hand_eye, station names, inputs for the report)``."""
@@ -152,11 +166,12 @@ def _stations(robot_poses, images, corners, target_poses, camera, board, square,
         return B, {"board_points": obj, "image_points": img, "params": params,
                    "model": model}, cnames, inputs
     paths = expand_images(images)
-    if numbers is not None:
-        paths = pair_stations(paths, numbers, robot_poses)
+    paths = station_order(paths) if numbers is None else \
+        pair_stations(paths, numbers, robot_poses)
     if len(paths) != len(B):
         raise InputError(f"{len(paths)} images but {robot_poses} has {len(B)} stations: one "
-                         "image per station, in station order (sorted by name)")
+                         "image per station, in station order (by the last number in the "
+                         "file names)")
     tgt = make_target(board, square, target_file, detector)
     views, reasons = detect_views(paths, tgt, size, workers, timeout, quiet)
     keep = [i for i, r in enumerate(reasons) if r is None]
@@ -173,7 +188,8 @@ def _stations(robot_poses, images, corners, target_poses, camera, board, square,
 def register(app: typer.Typer) -> None:
     @app.command("hand-eye")
     def hand_eye_cmd(
-        images: list[str] = typer.Argument(None, help="Board images, one per station."),
+        images: list[str] = typer.Argument(None, help="Board images, one per station, in "
+                                     "station order by the last number in the names."),
         robot_poses: Path = typer.Option(..., "--robot-poses",
                                          help="CSV of x y z qx qy qz qw (T_base_gripper, m), "
                                               "or a folder of one YAML/JSON file per station "
