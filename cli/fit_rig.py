@@ -198,17 +198,11 @@ def _corner_file(name: str, path: Path, target, sizes: dict, given: dict):
     """``(observations, board points (N, 3))`` of one camera's .npz/.json corners file."""
     import numpy as np
 
-    from calib.errors import InputError
     from calib.intrinsics import Chessboard
     from calib.io.corners import read_corner_views
-    from calib.io.frames import index_by_frame
     from calib.targets.base import Observation
 
     names, obj, img, size = read_corner_views(path, target, Chessboard)
-    try:
-        index_by_frame(names, "frame")
-    except InputError as exc:
-        raise InputError(f"{path}: view {exc}") from None
     size = _size_for(name, sizes, given, size)
     ids = np.arange(len(obj))
     return [Observation(n, size, ids, uv) for n, uv in zip(names, img, strict=True)], obj

@@ -137,7 +137,7 @@ def _stations(robot_poses, images, corners, target_poses, camera, board, square,
     if Path(robot_poses).is_dir():
         from calib.extrinsics.poses import read_pose_folder
 
-        numbers, _, B = read_pose_folder(robot_poses)
+        numbers, B = read_pose_folder(robot_poses)
     else:
         numbers, B = None, read_pose_csv(robot_poses)
     names = [str(i) for i in range(len(B))]

@@ -187,7 +187,8 @@ def _solve(T0, C, boards, clouds, board_size, pts, uv, lens, params, sig_px, sig
     points, their frames, F, edge rays per frame (empty without edges), their RMS in σ
     (None without))``."""
     pb, lp, frame, F = _problem(T0, C, boards, pts, uv, lens, params, sig_px, sig_r, opts)
-    res = solve(pb, SolverOptions(max_iterations=opts.max_iterations, covariance=("T",)))
+    cov = () if opts.edges else ("T",)  # with edges, the second solve's is the answer's
+    res = solve(pb, SolverOptions(max_iterations=opts.max_iterations, covariance=cov))
     if not opts.edges:
         return res, lp, frame, F, (), None
     edges = _edges(clouds, boards, board_size, pts, res, opts)

@@ -28,11 +28,10 @@ BACKGROUND = 0.1
 class RingEnds:
     """Edge-crossing rays of one frame: ``rays (E, 3)`` unit (LiDAR frame), ``steps (E, 3)``
     the in-plane step from the last board hit to the next ray's hit on the board plane
-    (LiDAR frame, m: outward along the ring), ``ranges (E,)`` of the last board points."""
+    (LiDAR frame, m: outward along the ring)."""
 
     rays: np.ndarray
     steps: np.ndarray
-    ranges: np.ndarray
 
 
 def _spherical(p: np.ndarray, az0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +72,7 @@ def ring_ends(board: np.ndarray, cloud: np.ndarray, normal: np.ndarray, offset: 
     keep = (caz > az.min() - pad) & (caz < az.max() + pad) & (cel > el.min() - RING_GAP) & \
         (cel < el.max() + RING_GAP)
     cel, caz, crange = cel[keep], caz[keep], np.linalg.norm(cloud[keep], axis=1)
-    rays, steps, ranges = [], [], []
+    rays, steps = [], []
     for ring in _rings(el):
         if len(ring) < min_points or np.ptp(el[ring]) > RING_GAP:
             continue  # too short, or not one beam (a non-repetitive scan has no rings)
@@ -93,8 +92,7 @@ def ring_ends(board: np.ndarray, cloud: np.ndarray, normal: np.ndarray, offset: 
                              normal, offset)
             rays.append(_turn(u[None], np.array([sgn * step / 2]))[0])
             steps.append(pair[1] - pair[0])
-            ranges.append(r)
-    return RingEnds(np.reshape(rays, (-1, 3)), np.reshape(steps, (-1, 3)), np.array(ranges))
+    return RingEnds(np.reshape(rays, (-1, 3)), np.reshape(steps, (-1, 3)))
 
 
 def board_extent(board_points: np.ndarray, size: tuple[float, float]

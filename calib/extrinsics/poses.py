@@ -105,25 +105,20 @@ POSE_KEYS = ("x", "y", "z", "qx", "qy", "qz", "qw")
 POSE_FILE_EXT = {".yaml", ".yml", ".json"}
 
 
-def read_pose_folder(path: str | os.PathLike) -> tuple[list[int], list[str], np.ndarray]:
+def read_pose_folder(path: str | os.PathLike) -> tuple[list[int], np.ndarray]:
     """Poses from a folder of one file per station (``*.yaml``, ``*.yml`` or ``*.json``, a
     mapping with ``x, y, z, qx, qy, qz, qw``: ROS-Industrial's layout), in the order of
-    the last number in the file names. Returns ``(numbers, file names, poses (S, 4, 4))``;
+    the last number in the file names. Returns ``(numbers, poses (S, 4, 4))``;
     :class:`InputError` names a file that is not such a mapping, or a repeated number."""
     import yaml
 
-    from ..io.frames import frame_key
+    from ..io.frames import index_by_frame
 
     p = Path(path)
     files = [f for f in p.iterdir() if f.suffix.lower() in POSE_FILE_EXT] if p.is_dir() else []
     if not files:
         raise InputError(f"{p}: no pose files (*.yaml, *.yml, *.json) in this folder")
-    keyed: dict[int, Path] = {}
-    for f in files:
-        k = frame_key(f.name)
-        if k in keyed:
-            raise InputError(f"{f}: station number {k} also in {keyed[k].name}")
-        keyed[k] = f
+    keyed: dict[int, Path] = index_by_frame(files, "station")
     nums = sorted(keyed)
     rows = []
     for k in nums:
@@ -135,5 +130,4 @@ def read_pose_folder(path: str | os.PathLike) -> tuple[list[int], list[str], np.
                 ValueError):
             raise InputError(f"{f}: expected a mapping with numbers "
                              f"{', '.join(POSE_KEYS)}") from None
-    names = [keyed[k].name for k in nums]
-    return nums, names, poses_from_xyzq(np.array(rows), str(p))
+    return nums, poses_from_xyzq(np.array(rows), str(p))

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 MIN_VIEWS = 3
 MIN_CORNERS_PER_VIEW = 4
+#: The error of views that leave a camera parameter undetermined.
+UNDETERMINED = ("the board views do not determine every camera parameter (the normal equations "
+                "are singular); add views with the board tilted in different directions")
 #: Board normals must differ by at least this much across views (parallel boards leave the
 #: focal length undetermined: Zhang 2000, section 3.3).
 MIN_TILT_SPREAD_DEG = 3.0
@@ -301,9 +304,7 @@ def _solve_camera(object_points, image_points, image_size, options: FitOptions, 
         res, used, *_ = _best_refine(views, starts, model, options)
         _check_weights(res, views, used, names, options)
         if res["undetermined"] and model.name == "pinhole":  # as _make_result
-            raise DegenerateError("the board views do not determine every camera parameter "
-                                  "(the normal equations are singular); add views with the "
-                                  "board tilted in different directions")
+            raise DegenerateError(UNDETERMINED)
     except (DegenerateError, NotConvergedError) as exc:
         raise _wrong_model_error(exc, views, names, size, model, options) from None
     return res
@@ -496,8 +497,8 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     poses[vlist] = sol.T_rig_board
     per_view = np.full(views.n_views, np.nan)
     per_view[vlist] = sol.per_view_rms[0]
-    return dict(cov=sol.covariance[0], sigma2=sol.sigma2,
-                undetermined=list(sol.undetermined[0]), theta=sol.params[0], poses=poses,
+    return dict(cov=sol.covariance[0], undetermined=list(sol.undetermined[0]),
+                theta=sol.params[0], poses=poses,
                 residuals=sol.residuals, uv=uv, view_index=view_of, per_view_rms=per_view,
                 summary=sol.summary, n_free=sol.n_free, aspect=aspect, board=bp, solution=sol)
 
@@ -536,9 +537,7 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     std = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(model.param_names)}
     loose = [model.param_names[i] for i in res["undetermined"]]
     if loose:
-        err = DegenerateError("the board views do not determine every camera parameter "
-                              "(the normal equations are singular); add views with the board "
-                              "tilted in different directions")
+        err = DegenerateError(UNDETERMINED)
         note = _wider_model(views, names, size, model, opts, rms)
         if note is not None:
             raise DegenerateError(f"{err}; {note}") from None

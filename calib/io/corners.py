@@ -137,11 +137,11 @@ def _image_size(p: Path, size) -> tuple[int, int]:
 def read_corner_views(path: str | os.PathLike, board=None, make_board: Callable | None = None
                       ) -> tuple[list, np.ndarray, list, tuple]:
     """:func:`read_corners`, with every view checked: at least one view, each ``(N, 2)``
-    for the file's ``N`` board points, finite, and named with a frame number (the last
-    number in the name; views pair across cameras by it, :mod:`calib.io.frames`). Files
+    for the file's ``N`` board points, finite, and named with a frame number of its own
+    (the last number in the name; views pair across cameras by it, :mod:`calib.io.frames`). Files
     without ``names`` number their views 0, 1, ... One-line :class:`InputError` naming the
     file."""
-    from .frames import frame_key
+    from .frames import index_by_frame
 
     names, obj, img, size = read_corners(path, board, make_board)
     p = Path(path)
@@ -160,10 +160,10 @@ def read_corner_views(path: str | os.PathLike, board=None, make_board: Callable 
         if not np.isfinite(uv).all():
             raise InputError(f"{p}: view {name} has {int((~np.isfinite(uv)).sum())} NaN or "
                              "inf image coordinate(s)")
-        try:
-            frame_key(name)
-        except InputError as exc:
-            raise InputError(f"{p}: view {exc}") from None
+    try:
+        index_by_frame(names, "frame")
+    except InputError as exc:
+        raise InputError(f"{p}: view {exc}") from None
     return names, obj, img, size
 
 

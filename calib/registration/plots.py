@@ -18,7 +18,7 @@ def plot_registration(source: np.ndarray, target: np.ndarray, init: np.ndarray,
     seen along z (left) and along y (right); the source is coloured by each point's
     distance to its nearest target point (one colour scale for both rows, clipped at 3x
     the result's maximum correspondence distance), axes in metres."""
-    from scipy.spatial import cKDTree
+    from .knn import KnnIndex
 
     rng = np.random.default_rng(seed)
 
@@ -26,7 +26,7 @@ def plot_registration(source: np.ndarray, target: np.ndarray, init: np.ndarray,
         return p[rng.choice(len(p), min(max_points, len(p)), replace=False)]
 
     t, s = sub(target), sub(source)
-    tree = cKDTree(target)
+    tree = KnnIndex(target)
     vmax = 3 * result.max_correspondence_distance
     scale, unit = length_unit(vmax)
     fig, axes = figure(2, 2, figsize=(12, 9.5))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lie import so3
 from .base import ResidualFamily
 
 #: ``P @ _NEG_HAT`` is ``-hat(P)`` flattened (entries 0, +-P_i): one product, not six
-#: assignments
-_NEG_HAT = np.array([[0, 0, 0, 0, 0, 1, 0, -1, 0], [0, 0, -1, 0, 0, 0, 1, 0, 0],
-                 [0, 1, 0, -1, 0, 0, 0, 0, 0]], dtype=float)
+#: assignments (``0.0 -`` keeps the zeros positive)
+_NEG_HAT = 0.0 - so3.hat(np.eye(3)).reshape(3, 9)
 
 
 _EYE2 = np.eye(2)

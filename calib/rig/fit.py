@@ -26,6 +26,7 @@ from ..intrinsics.fit import camera_solution
 from ..intrinsics.initialize import WIDE_MODELS
 from ..intrinsics.problem import BoardRows, BoardSettings, BoardSolve, rms_px, solve_boards
 from ..io.validate import as_array
+from ..lie import se3
 from ..targets.base import Observation
 from .initialize import RigStart, camera_views, initialize
 from .observations import RigObservations, collect
@@ -85,8 +86,7 @@ def _outside_model(rows: BoardRows, models: tuple[LensModel, ...], params,
     """``(R,)`` rows whose board point the given parameters project outside its camera's
     valid region (a wide-lens start's distortion is not monotonic out to every corner of
     the other views: the rows fit the start's own camera fit left out or never saw)."""
-    T = T_cam_rig[rows.cam] @ T_rig_board[rows.frame]
-    p = np.einsum("rij,rj->ri", T[:, :3, :3], rows.board) + T[:, :3, 3]
+    p = se3.act(T_cam_rig[rows.cam], se3.act(T_rig_board[rows.frame], rows.board))
     out = np.zeros(len(p), bool)
     for c, m in enumerate(models):
         sel = rows.cam == c

@@ -103,7 +103,7 @@ def _own_start(obs, c, board, model, given, fix, refine: bool):
 def _radial_start(model, p, T, obj, pix):
     """Zhang's linear radial step (Zhang 2000, section 3.3) on a closed-form pinhole start
     ``p`` (zero distortion) and its poses ``T (V, 4, 4)``: ``k1, k2`` by least squares on
-    ``uv_obs - uv = (uv - c) (k1 r^2 + k2 r^4)``, then the poses again from the rays."""
+    ``uv_obs - uv = (uv - c) (k1 r^2 + k2 r^4)``; the poses stay Zhang's."""
     counts = [len(q) for q in pix]
     Tn = np.repeat(T, counts, axis=0)
     pc = np.einsum("nij,nj->ni", Tn[:, :3, :3], np.concatenate(obj)) + Tn[:, :3, 3]

@@ -199,10 +199,10 @@ def _camera_fit(c: int, obs, model: LensModel, sol: BoardSolve) -> CameraFit:
     size = obs.image_sizes[c]
     dist, cover = board_checks(model, params, size, obs.uv[rows])
     names = [obs.view_names[(c, int(f))] for f in views]
-    v, why = verdict(rms_px(sol.residuals[rows]), pv, np.ones(len(pv), bool), std, params,
-                     dist, cover, sol.summary.termination == "converged", names)
-    return CameraFit(obs.cameras[c], model.name, params, size, std, cov,
-                     rms_px(sol.residuals[rows]), int(rows.sum()),
+    rms = rms_px(sol.residuals[rows])
+    v, why = verdict(rms, pv, np.ones(len(pv), bool), std, params, dist, cover,
+                     sol.summary.termination == "converged", names)
+    return CameraFit(obs.cameras[c], model.name, params, size, std, cov, rms, int(rows.sum()),
                      dict(zip(names, pv.tolist(), strict=True)), dist, cover, v, tuple(why))
 
 
