@@ -147,18 +147,12 @@ def register(source: np.ndarray, target: np.ndarray, init: np.ndarray | None = N
     T, initialization = _initial_pose(clouds, T0, opts, warnings)
     try:
         trace = _refine(T, clouds, opts)
-        result = _result(trace, clouds, opts, initialization, warnings)
+        result = _result(trace, clouds, opts, initialization, warnings, T0)
     except NotConvergedError as exc:
         hint = _inverse_hint(clouds, T0, opts)
         if hint:
             raise NotConvergedError(f"{exc}; {hint}") from None
         raise
-    if not result.ok and not result.degeneracy.singular:
-        hint = _inverse_hint(clouds, T0, opts)
-        if hint:
-            result = dataclasses.replace(  # the covariance stays deferred
-                result, problems=result.problems + (hint,),
-                covariance=result.__dict__.get("_deferred_covariance", result.covariance))
     return result
 
 
@@ -332,8 +326,10 @@ def _no_overlap(n: int, d: float, clouds: _Clouds) -> str:
 
 
 def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
-            warnings: list[str]) -> RegistrationResult:
-    """Statistics, uncertainty, degeneracy and the checks at the final pose."""
+            warnings: list[str], T0: np.ndarray) -> RegistrationResult:
+    """Statistics, uncertainty, degeneracy and the checks at the final pose (a failed one,
+    when the data determine every motion, also says whether the inputs look swapped:
+    :func:`_inverse_hint` from the start ``T0``)."""
     T, src = tr.T, clouds.src
     m = tr.final if tr.final is not None else match(
         tr.nn, transform_points(T, src), clouds.max_d, _rotate(T, clouds.sn), clouds.tn,
@@ -356,6 +352,10 @@ def _result(tr: _Trace, clouds: _Clouds, opts: ICPOptions, initialization: str,
         problems.append(f"low overlap: only {100 * fitness:.0f}% of source points have a "
                         f"correspondence within {format_length(clouds.max_d)} (min_fitness "
                         f"{opts.min_fitness:g})")
+    if problems and not degeneracy.singular:
+        hint = _inverse_hint(clouds, T0, opts)
+        if hint:
+            problems.append(hint)
     return RegistrationResult(
         T_target_source=_unshift(T, clouds.centre), converged=tr.converged,
         termination=tr.termination, iterations=tr.iterations, fitness=fitness,
