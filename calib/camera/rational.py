@@ -93,25 +93,32 @@ def cancelling_pair(params: np.ndarray, r2_limit: float) -> float | None:
     return None if best is None else float(best)
 
 
+def _distort_cols(x: np.ndarray, y: np.ndarray, th: np.ndarray, with_slope: bool = False):
+    """The distortion on 1-D columns ``x, y (N,)`` (``th (12,)`` or one row per point
+    ``(N, 12)``): ``(xd, yd, a, b, d, slope)`` with the symmetric Jacobian ``d xd / d xy =
+    [[a, b], [b, d]]`` and, ``with_slope``, the radial slope ``d (r radial) / d r`` (else
+    None; all ``(N,)``)."""
+    k1, k2, p1, p2, k3, k4, k5, k6 = (th[..., i] for i in range(4, 12))
+    r2 = x * x + y * y
+    inv_den = 1.0 / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) * inv_den
+    dr = ((k1 + r2 * (2 * k2 + 3 * k3 * r2))
+          - radial * (k4 + r2 * (2 * k5 + 3 * k6 * r2))) * inv_den  # d radial / d r2
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    a = radial + 2 * x * x * dr + 2 * p1 * y + 6 * p2 * x
+    b = 2 * x * y * dr + 2 * p1 * x + 2 * p2 * y
+    d = radial + 2 * y * y * dr + 6 * p1 * y + 2 * p2 * x
+    return xd, yd, a, b, d, (radial + 2 * r2 * dr) if with_slope else None
+
+
 def distort(xy: np.ndarray, th: np.ndarray):
     """Distorted normalized points ``xd (N, 2)`` of ``xy (N, 2)``, ``d xd / d xy (N, 2, 2)``
     and the radial slope ``d (r radial) / d r (N,)`` (for :meth:`Rational.unproject`)."""
-    k1, k2, p1, p2, k3, k4, k5, k6 = (th[..., i] for i in range(4, 12))
-    x, y = xy[:, 0], xy[:, 1]
-    r2 = x * x + y * y
-    num = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    inv_den = 1.0 / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-    radial = num * inv_den
-    dr = ((k1 + r2 * (2 * k2 + 3 * k3 * r2))
-          - radial * (k4 + r2 * (2 * k5 + 3 * k6 * r2))) * inv_den
-    xd = np.stack([x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-                   y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y], axis=1)
-    j = np.empty((len(x), 2, 2))
-    j[:, 0, 0] = radial + 2 * x * x * dr + 2 * p1 * y + 6 * p2 * x
-    j[:, 0, 1] = 2 * x * y * dr + 2 * p1 * x + 2 * p2 * y
-    j[:, 1, 0] = j[:, 0, 1]
-    j[:, 1, 1] = radial + 2 * y * y * dr + 6 * p1 * y + 2 * p2 * x
-    return xd, j, radial + 2 * r2 * dr
+    xd, yd, a, b, d, slope = _distort_cols(xy[:, 0], xy[:, 1], th, True)
+    j = np.empty((len(xd), 2, 2))
+    j[:, 0, 0], j[:, 0, 1], j[:, 1, 0], j[:, 1, 1] = a, b, b, d
+    return np.stack([xd, yd], axis=1), j, slope
 
 
 #: Starts (times the distorted point) from which :meth:`Rational.unproject` retries the
@@ -220,25 +227,16 @@ def _newton(xd: np.ndarray, xy: np.ndarray, th: np.ndarray, iterations: int = 50
     """Solve ``distort(xy) = xd`` from ``xy``; ``(xy, valid)`` with valid = converged to a
     point with a positive Jacobian determinant and radial slope.
 
-    The iteration is :func:`distort`'s formulas on 1-D columns (no stacked temporaries)
-    and works on the points still moving (a finite step of 1e-14 or more): the few that
-    never settle (beyond the valid region) do not keep the converged ones in the loop."""
+    The iteration runs :func:`_distort_cols` (no stacked temporaries) and works on the
+    points still moving (a finite step of 1e-14 or more): the few that never settle
+    (beyond the valid region) do not keep the converged ones in the loop."""
     x, y = xy[:, 0].copy(), xy[:, 1].copy()
     act = np.arange(len(x))
     for _ in range(iterations):
-        t = th if th.ndim == 1 else th[act]
-        k1, k2, p1, p2, k3, k4, k5, k6 = (t[..., i] for i in range(4, 12))
         xa, ya = x[act], y[act]
-        r2 = xa * xa + ya * ya
-        inv_den = 1.0 / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-        radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) * inv_den
-        dr = ((k1 + r2 * (2 * k2 + 3 * k3 * r2))
-              - radial * (k4 + r2 * (2 * k5 + 3 * k6 * r2))) * inv_den
-        e0 = xa * radial + 2 * p1 * xa * ya + p2 * (r2 + 2 * xa * xa) - xd[act, 0]
-        e1 = ya * radial + p1 * (r2 + 2 * ya * ya) + 2 * p2 * xa * ya - xd[act, 1]
-        a = radial + 2 * xa * xa * dr + 2 * p1 * ya + 6 * p2 * xa
-        b = 2 * xa * ya * dr + 2 * p1 * xa + 2 * p2 * ya
-        d = radial + 2 * ya * ya * dr + 6 * p1 * ya + 2 * p2 * xa
+        f0, f1, a, b, d, _ = _distort_cols(xa, ya, th if th.ndim == 1 else th[act])
+        e0 = f0 - xd[act, 0]
+        e1 = f1 - xd[act, 1]
         det = a * d - b * b
         ok = np.abs(det) > 1e-12
         safe = np.where(ok, det, 1.0)

@@ -234,9 +234,17 @@ def _rays_and_poses(model, params: np.ndarray, board_xy: np.ndarray, pixels: np.
                     offsets: np.ndarray):
     """``(rays (R, 3), ok (R,), view (R,), T_cam_board (V, 4, 4))``: the corners unprojected
     under ``params`` (``(P,)`` or one row per corner ``(R, P)``) and each view's pose from
-    rays against the board (:func:`ray_homographies`); rays that do not unproject get no
-    weight."""
+    rays against the board (:func:`_poses_of_rays`)."""
     rays, ok = model.unproject(pixels, params)
+    return _poses_of_rays(board_xy, rays, ok, offsets)
+
+
+def _poses_of_rays(board_xy: np.ndarray, rays: np.ndarray, ok: np.ndarray,
+                   offsets: np.ndarray):
+    """``(rays (R, 3), ok (R,), view (R,), T_cam_board (V, 4, 4))`` of unprojected corners
+    ``rays`` (valid where ``ok``; views from ``offsets (V+1,)``): each view's pose from rays
+    against the board (:func:`ray_homographies`); rays that do not unproject get no
+    weight (and come back as zeros)."""
     rays = np.where(ok[:, None], rays, 0.0)
     view = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     H = ray_homographies(board_xy, rays, offsets, ok.astype(float))
@@ -255,19 +263,21 @@ def _search_costs(model, fs: np.ndarray, data: tuple, template: np.ndarray) -> n
     params = np.repeat(base[None], k, axis=0)
     params[:, 0] = params[:, 1] = fs
     rows = np.repeat(params, n, axis=0)  # (K n, P)
-    _, ok = model.unproject(np.tile(pixels, (k, 1)), rows)
+    tiled = np.tile(pixels, (k, 1))
+    rays, ok = model.unproject(tiled, rows)  # row-wise: the live rows are kept as they are
     live = np.flatnonzero(ok.reshape(k, n).mean(axis=1) >= 0.9)
     costs = np.full(k, np.inf)
     if live.size == 0:
         return costs
-    rows = np.repeat(params[live], n, axis=0)
+    keep = (n * live[:, None] + np.arange(n)).ravel()
+    rows, px = rows[keep], tiled[keep]
     offs = np.r_[(offsets[:-1][None] + n * np.arange(live.size)[:, None]).ravel(),
                  n * live.size]
     bxy = np.tile(board_xy, (live.size, 1))
-    _, ok, view, T = _rays_and_poses(model, rows, bxy, np.tile(pixels, (live.size, 1)), offs)
+    _, ok, view, T = _poses_of_rays(bxy, rays[keep], ok[keep], offs)
     p_cam = np.einsum("rij,rj->ri", T[view, :3, :2], bxy) + T[view, :3, 3]
     uv, valid = model.project(p_cam, rows)
-    err = np.sum((uv - np.tile(pixels, (live.size, 1))) ** 2, axis=1).reshape(live.size, n)
+    err = np.sum((uv - px) ** 2, axis=1).reshape(live.size, n)
     good = (ok & valid).reshape(live.size, n) & np.isfinite(err)
     frac = good.mean(axis=1)
     mean = np.sum(np.where(good, err, 0.0), axis=1) / np.maximum(good.sum(axis=1), 1)
