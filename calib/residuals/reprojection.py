@@ -43,7 +43,7 @@ class BoardReprojection(ResidualFamily):
         self._cols = (b[:, 0].copy(), b[:, 1].copy(), b[:, 2].copy())
         self._planar = not np.any(self._cols[2])
         self._runs_of: np.ndarray | None = None  # the view index array _runs describes
-        self._runs: tuple[int, int, int] | None = None
+        self._runs: tuple | None = None
 
     def restrict(self, rows: slice) -> BoardReprojection:
         return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect,
@@ -58,24 +58,16 @@ class BoardReprojection(ResidualFamily):
 
     def _camera_points(self, T: np.ndarray, view: np.ndarray) -> tuple[np.ndarray, ...]:
         """Coordinate columns ``(X, Y, Z)``, each ``(N,)``, of ``T_cam_board X_board`` per
-        residual; broadcast per view when the residuals come in equal-size runs of
-        consecutive views (the usual full-board case)."""
+        residual; broadcast per view when the residuals come in equal runs of one view (the
+        usual full-board case)."""
         if self._runs_of is not view:
-            self._runs_of, self._runs = view, _equal_runs(view)
-        if self._runs is not None and self._runs[0] + self._runs[1] <= len(T):
-            v0, nv, k = self._runs
-            R = T[v0:v0 + nv, :3, :3]
-            t = T[v0:v0 + nv, :3, 3]
-            bx, by, bz = (c.reshape(nv, k) for c in self._cols)
-            out = []
-            for i in range(3):
-                c = R[:, i, 0:1] * bx
-                c += R[:, i, 1:2] * by
-                if not self._planar:
-                    c += R[:, i, 2:3] * bz
-                c += t[:, i:i + 1]
-                out.append(c.reshape(-1))
-            return tuple(out)
+            runs = board_runs((view,), min_run=1)
+            if runs is not None and not self._planar and np.any(np.diff(runs[1][0]) != 1):
+                runs = None  # keeps a 3-D target's sums in the per-row order they had
+            self._runs_of, self._runs = view, runs
+        if self._runs is not None:
+            k, (v,) = self._runs
+            return tuple(apply_runs(T[v], self._cols, k, self._planar))
         rot = np.take(T[:, :3, :3].reshape(-1, 9), view, axis=0).reshape(-1, 3, 3)
         pts = np.einsum("nij,nj->ni", rot, self.board_points) + np.take(T[:, :3, 3], view,
                                                                          axis=0)
@@ -85,21 +77,7 @@ class BoardReprojection(ResidualFamily):
         th_all = self.theta(values[0])
         th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
         pts = self._camera_points(values[1], indices[1])
-        n = len(pts[0])
-        npar = self.model.num_params
-        uv = np.empty((n, 2))
-        j_theta = np.empty((n, 2, npar)) if jacobians else None
-        j_pose = np.empty((n, 2, 6)) if jacobians else None
-        valid = np.empty(n, dtype=bool)
-        kernel = self.model.project_into
-        for s in range(0, n, CHUNK):  # chunks keep every temporary in cache
-            sl = slice(s, s + CHUNK)
-            jac = () if not jacobians else (j_pose[sl, :, :3], j_theta[sl], j_pose[sl, :, 3:])
-            kernel(tuple(c[sl] for c in pts), th if th.ndim == 1 else th[sl], uv[sl],
-                   valid[sl], *jac)
-        uv -= self.observed
-        if not valid.all():
-            uv[~valid] = np.nan
+        uv, j_theta, j_pose = project_rows(self.model, pts, th, self.observed, jacobians)
         if not jacobians:
             return uv, None
         if self.aspect is not None:
@@ -108,17 +86,64 @@ class BoardReprojection(ResidualFamily):
         return uv, [j_theta, j_pose]
 
 
-def _equal_runs(view: np.ndarray) -> tuple[int, int, int] | None:
-    """``(first view, number of views, run length)`` when ``view`` is ``v0, .., v0`` (k
-    times), ``v0 + 1, ..`` up to ``v0 + nv - 1``; else None."""
-    n = len(view)
+def project_rows(model: LensModel, pts: tuple[np.ndarray, ...], params: np.ndarray,
+                 observed: np.ndarray, jacobians: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(r (N, 2), J_uv_params (N, 2, P), J_pose (N, 2, 6))`` of camera points ``pts``
+    (columns ``(X, Y, Z)``, each ``(N,)``, metres) with ``params`` ``(P,)`` or ``(N, P)``:
+    ``r = project - observed`` in pixels, NaN where the model's ``valid`` is False;
+    ``J_pose = J_uv_p [I, -hat(p_cam)]`` (left perturbation of ``T_cam_*``). The model's
+    :meth:`~LensModel.project_into` runs on chunks of :data:`~calib.camera.base.CHUNK`
+    rows, so every temporary stays in cache. Jacobians are None unless ``jacobians``."""
+    n = len(pts[0])
+    r = np.empty((n, 2))
+    j_params = np.empty((n, 2, model.num_params)) if jacobians else None
+    j_pose = np.empty((n, 2, 6)) if jacobians else None
+    valid = np.empty(n, dtype=bool)
+    kernel = model.project_into
+    for s in range(0, n, CHUNK):
+        sl = slice(s, s + CHUNK)
+        jac = () if not jacobians else (j_pose[sl, :, :3], j_params[sl], j_pose[sl, :, 3:])
+        kernel(tuple(c[sl] for c in pts), params if params.ndim == 1 else params[sl], r[sl],
+               valid[sl], *jac)
+    r -= observed
+    if not valid.all():
+        r[~valid] = np.nan
+    return r, j_params, j_pose
+
+
+def board_runs(idx: tuple[np.ndarray, ...], min_run: int = 4
+               ) -> tuple[int, tuple[np.ndarray, ...]] | None:
+    """``(k, per-run index of each array)`` when the rows come in runs of ``k >= min_run``
+    rows (the usual full-board case) over which every index array is constant; else None."""
+    n = len(idx[0])
     if n == 0:
         return None
-    v0 = int(view[0])
-    nv = int(view[-1]) - v0 + 1
-    if nv <= 0 or n % nv:
+    k = int(np.argmax(np.any([a != a[0] for a in idx], axis=0))) or n
+    if k < min_run or n % k:
         return None
-    k = n // nv
-    if not np.array_equal(view, np.repeat(np.arange(v0, v0 + nv), k)):
-        return None
-    return v0, nv, k
+    out = []
+    for a in idx:
+        r = a.reshape(-1, k)
+        if np.any(r != r[:, :1]):
+            return None
+        out.append(r[:, 0])
+    return k, tuple(out)
+
+
+def apply_runs(T: np.ndarray, cols: tuple[np.ndarray, ...], k: int,
+               planar: bool = False) -> list[np.ndarray]:
+    """Coordinate columns ``(N,)`` of ``T_r X`` for runs ``r`` of ``k`` rows (``T (R, 4,
+    4)``, ``cols`` the ``(N,)`` columns of ``X``): each run's transform broadcast.
+    ``planar``: ``X``'s z column is all zero and its term is skipped (same sums otherwise,
+    so the same bits: ``x + 0.0 == x``)."""
+    b = [c.reshape(-1, k) for c in cols]
+    out = []
+    for i in range(3):
+        c = T[:, i, 0:1] * b[0]
+        c += T[:, i, 1:2] * b[1]
+        if not planar:
+            c += T[:, i, 2:3] * b[2]
+        c += T[:, i, 3:4]
+        out.append(c.reshape(-1))
+    return out

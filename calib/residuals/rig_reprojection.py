@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera.base import CHUNK, LensModel
+from ..camera.base import LensModel
 from .base import ResidualFamily
+from .reprojection import apply_runs, board_runs, project_rows
 
 
 def _act_rows(T: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -35,35 +36,6 @@ def _cross_into(out: np.ndarray, p: np.ndarray, a: np.ndarray) -> None:
     np.subtract(y * az, z * ay, out=out[:, :, 0])
     np.subtract(z * ax, x * az, out=out[:, :, 1])
     np.subtract(x * ay, y * ax, out=out[:, :, 2])
-
-
-def _runs(idx: tuple[np.ndarray, ...]) -> tuple[int, tuple[np.ndarray, ...]] | None:
-    """``(k, per-run index of each array)`` when the rows come in runs of ``k >= 4`` rows
-    (the usual full-board case) over which every index array is constant; else None."""
-    n = len(idx[0])
-    if n == 0:
-        return None
-    k = int(np.argmax(np.any([a != a[0] for a in idx], axis=0))) or n
-    if k < 4 or n % k:
-        return None
-    out = []
-    for a in idx:
-        r = a.reshape(-1, k)
-        if np.any(r != r[:, :1]):
-            return None
-        out.append(r[:, 0])
-    return k, tuple(out)
-
-
-def _apply_runs(T: np.ndarray, cols: tuple[np.ndarray, ...], k: int) -> list[np.ndarray]:
-    """Coordinate columns ``(N,)`` of ``T_r X`` for runs ``r`` of ``k`` rows (``T (R, 4,
-    4)``, ``cols`` the ``(N,)`` columns of ``X``): each run's transform broadcast."""
-    b = [c.reshape(-1, k) for c in cols]
-    out = []
-    for i in range(3):
-        c = T[:, i, 0:1] * b[0] + T[:, i, 1:2] * b[1] + T[:, i, 2:3] * b[2] + T[:, i, 3:4]
-        out.append(c.reshape(-1))
-    return out
 
 
 class RigReprojection(ResidualFamily):
@@ -88,6 +60,7 @@ class RigReprojection(ResidualFamily):
         self.board_points = np.ascontiguousarray(board_points, dtype=float)
         self.observed = np.ascontiguousarray(observed, dtype=float)
         self._cols = tuple(self.board_points[:, i].copy() for i in range(3))
+        self._planar = not np.any(self._cols[2])
         self._key: tuple | None = None  # the index arrays _layout describes (held)
         self._layout: tuple | None = None
 
@@ -104,7 +77,7 @@ class RigReprojection(ResidualFamily):
         run length k or None)``."""
         if self._key is None or any(a is not b for a, b in zip(self._key, indices,
                                                               strict=True)):
-            self._key, self._layout = tuple(indices), _runs(tuple(indices))
+            self._key, self._layout = tuple(indices), board_runs(tuple(indices))
         if self._layout is None:
             T_cam = values[1][indices[1]]
             p_rig = _act_rows(values[2][indices[2]], self.board_points)
@@ -112,8 +85,8 @@ class RigReprojection(ResidualFamily):
             return p_rig, (p_cam[:, 0], p_cam[:, 1], p_cam[:, 2]), T_cam[:, :3, :3], None
         k, (_, rc, rf) = self._layout
         T_rb, T_cr = values[2][rf], values[1][rc]
-        p_rig = np.stack(_apply_runs(T_rb, self._cols, k), axis=1)
-        p_cam = _apply_runs(T_cr @ T_rb, self._cols, k)
+        p_rig = np.stack(apply_runs(T_rb, self._cols, k, self._planar), axis=1)
+        p_cam = apply_runs(T_cr @ T_rb, self._cols, k, self._planar)
         return p_rig, tuple(p_cam), T_cr[:, :3, :3], k
 
     def evaluate(self, values, indices, jacobians=True):
@@ -121,20 +94,8 @@ class RigReprojection(ResidualFamily):
         params = th[0] if th.shape[0] == 1 else th[indices[0]]
         p_rig, pc, R_cam, k = self._geometry(values, indices)
         n = len(p_rig)
-        r = np.empty((n, 2))
-        valid = np.empty(n, dtype=bool)
-        j_params = np.empty((n, 2, self.model.num_params)) if jacobians else None
-        j_cam = np.empty((n, 2, 6)) if jacobians else None
-        kernel = self.model.project_into
-        for s in range(0, n, CHUNK):  # the model's kernel, as calib.residuals.reprojection
-            sl = slice(s, s + CHUNK)
-            # d uv / d p_cam and d uv / d phi (left rotation of p_cam) are T_cam_rig's block
-            jac = () if not jacobians else (j_cam[sl, :, :3], j_params[sl], j_cam[sl, :, 3:])
-            kernel(tuple(c[sl] for c in pc), params if params.ndim == 1 else params[sl],
-                   r[sl], valid[sl], *jac)
-        r -= self.observed
-        if not valid.all():
-            r[~valid] = np.nan
+        # d uv / d p_cam and d uv / d phi (left rotation of p_cam) are T_cam_rig's block
+        r, j_params, j_cam = project_rows(self.model, pc, params, self.observed, jacobians)
         if not jacobians:
             return r, None
         j_board = np.empty((n, 2, 6))
