@@ -112,7 +112,8 @@ def sg_align(src, tgt, init, kind, max_d=MAX_D, iters=ITERS, tree=None, fixed=Fa
 
 
 def ours(src_pts, tgt_pts, tgt_normals, init, max_d=MAX_D, iters=ITERS, fixed=False, **kw):
-    stop = {"relative_fitness": 0.0, "relative_rmse": 0.0, "transform_tolerance": 0.0} \
+    stop = {"relative_fitness": 0.0, "relative_rmse": 0.0, "transform_tolerance": 0.0,
+            "uncertainty_tolerance": None} \
         if fixed else {}
     return register(src_pts, tgt_pts, init,
                     ICPOptions(max_correspondence_distance=max_d, max_iterations=iters,

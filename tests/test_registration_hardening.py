@@ -91,6 +91,8 @@ def test_weak_directions_named_in_words():
                                              "max_correspondence_distance"),
     ({"max_iterations": 2.5}, "max_iterations"), ({"workers": 0}, "workers"),
     ({"min_fitness": 2.0}, "min_fitness"), ({"scales": (1.0, float("inf"))}, "scales"),
+    ({"uncertainty_tolerance": 0.0}, "uncertainty_tolerance"),
+    ({"uncertainty_tolerance": float("nan")}, "uncertainty_tolerance"),
 ])
 def test_options_out_of_range_name_the_field(kw, name):
     with pytest.raises(InputError, match=name):

@@ -284,6 +284,7 @@ def _refine(T: np.ndarray, clouds: _Clouds, opts: ICPOptions) -> _Trace:
     for scale in opts.scales:
         d_s = clouds.max_d * scale
         last_fit = last_rmse = tr.final = None
+        steps: list[float] = []  # Mahalanobis sizes of this scale's pose steps
         tr.termination, tr.converged = "iteration limit", False
         for it in range(opts.max_iterations):
             m = match(nn, transform_points(tr.T, src), d_s, _rotate(tr.T, sn), tn,
@@ -302,19 +303,51 @@ def _refine(T: np.ndarray, clouds: _Clouds, opts: ICPOptions) -> _Trace:
                 tr.final = m if d_s == clouds.max_d else None  # matched at the final pose
                 break
             last_fit, last_rmse = fit, rmse
+            # the matched source points are those of the last iteration: no residual has
+            # jumped in or out at the distance bound (a jump the step sizes cannot foresee)
+            same_set = tr.last_m is not None and \
+                np.array_equal(m.source_index, tr.last_m.source_index)
             if tr.fam is None or not _same(m, tr.last_m):  # late iterations keep their pairs
                 tr.fam = _pairs(opts.method, src, tgt, tn, m)
             tr.last_m = m
             loss = make_loss(loss_name, opts.loss_scale or _auto_scale(tr.fam, tr.T, d_s)) \
                 if loss_name else None
-            T_new = _solve_pose(tr.fam, tr.T, loss, opts.inner_iterations)
+            T_new, step = _solve_pose(tr.fam, tr.T, loss, opts.inner_iterations)
+            tr.history[-1]["step_sigma"] = step
+            steps.append(step)
             dT = T_new @ se3.inverse(tr.T)
             tr.T = T_new
             if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.transform_tolerance and \
                     float(np.linalg.norm(dT[:3, 3])) <= opts.transform_tolerance * clouds.radius:
                 tr.termination, tr.converged = "transform stopped changing", True
                 break
+            if same_set and _settled(steps, opts.uncertainty_tolerance):
+                tr.termination, tr.converged = SETTLED, True
+                break
     return tr
+
+
+#: termination of :func:`_settled`
+SETTLED = "pose settled within its uncertainty"
+
+
+def _settled(steps: list[float], tolerance: float | None) -> bool:
+    """Whether the pose steps of one scale (Mahalanobis sizes, :func:`_step_sigma`) say
+    the iteration has settled (the caller also asks that the set of matched source points
+    did not change at the last search): the last step was below one standard deviation of the pose
+    and the steps still to come, extrapolated geometrically from the last three (ratio
+    ``q``, the larger of the last two step ratios, below 1), add up to at most
+    ``tolerance`` standard deviations: ``s q / (1 - q) <= tolerance``. ICP converges
+    linearly (the correspondences follow the pose), so the remaining motion is that
+    geometric tail; stopping then moves the answer by at most ``tolerance`` of its own
+    statistical spread (0.1: at most 1% more mean squared error)."""
+    if tolerance is None or len(steps) < 3 or steps[-1] > 1.0:
+        return False
+    a, b, c = steps[-3:]
+    if not (a > 0 and b > 0):
+        return False
+    q = max(c / b, b / a)
+    return q < 1.0 and c * q / (1.0 - q) <= tolerance
 
 
 def _no_overlap(n: int, d: float, clouds: _Clouds) -> str:
@@ -407,7 +440,7 @@ def _coarse_stage(T, src, sn, nn, tgt, tn, opts, d_s, loss_name, radius, history
         fam = _pairs(opts.method, sub, tgt, tn, m)
         loss = make_loss(loss_name, opts.loss_scale or _auto_scale(fam, T, d_s)) \
             if loss_name else None
-        T_new = _solve_pose(fam, T, loss, opts.inner_iterations)
+        T_new, _ = _solve_pose(fam, T, loss, opts.inner_iterations)
         dT = T_new @ se3.inverse(T)
         T = T_new
         if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.coarse_tolerance and \
@@ -449,7 +482,22 @@ def _solve_pose(fam, T, loss, iterations: int) -> np.ndarray:
     res = solve(prob, SolverOptions(max_iterations=iterations, function_tolerance=1e-12))
     if res.summary.termination == "failure":
         raise NotConvergedError(f"pose solve failed: {res.summary.message}")
-    return res.values["pose"][0]
+    return res.values["pose"][0], _step_sigma(res.summary)
+
+
+def _step_sigma(summary) -> float:
+    """Mahalanobis size of a solve's pose step ``dx`` under the pose's statistical
+    covariance ``sigma^2 H^-1`` (``H``: the Gauss-Newton information of the solve's fixed
+    correspondences, robust weights included; ``sigma^2 = 2 cost / (n - 6)`` from its
+    residuals at the new pose): ``sqrt(dx^T H dx) / sigma``. The step minimises the
+    Gauss-Newton model, so ``dx^T H dx`` is twice the model's predicted cost decrease
+    (``cost_change / gain_ratio`` of each accepted iteration): no extra evaluation.
+    ``inf`` when no step was accepted or the residuals vanish (size unknown)."""
+    predicted = sum(r.cost_change / r.gain_ratio for r in summary.iterations if r.accepted)
+    var = 2.0 * summary.final_cost / max(summary.num_residual_scalars - 6, 1)
+    if not (predicted > 0 and var > 0):
+        return float("inf")
+    return float(np.sqrt(2.0 * predicted / var))
 
 
 def _information(fam, T, n) -> np.ndarray:

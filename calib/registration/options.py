@@ -46,6 +46,15 @@ class ICPOptions:
             iterations (Open3D's criteria).
         transform_tolerance: also stop when an iteration rotates by less than this (rad) and
             translates by less than this times the cloud radius.
+        uncertainty_tolerance: also stop when the pose has settled within its own
+            statistical uncertainty: the last step was below one standard deviation
+            (Mahalanobis size under ``sigma^2 (J^T J)^-1``, ``sigma`` from the residuals)
+            and the steps still to come, extrapolated geometrically from the last three,
+            add up to at most this many standard deviations (0.1: the answer moves by at
+            most a tenth of its spread, 1% of its variance), with the same source points
+            matched as at the iteration before (a pair crossing the distance bound makes
+            a jump the steps cannot foresee). None: off. Each step's size is in
+            ``history`` (``step_sigma``).
         inner_iterations: LM iterations per correspondence set (one, as in Open3D; the
             next correspondence search re-linearizes anyway).
         mutual: keep a pair only when the source point is also the nearest neighbour of
@@ -82,6 +91,7 @@ class ICPOptions:
     relative_fitness: float = 1e-6
     relative_rmse: float = 1e-6
     transform_tolerance: float = 1e-8
+    uncertainty_tolerance: float | None = 0.1
     inner_iterations: int = 1
     mutual: bool = False
     max_normal_angle_deg: float | None = None
@@ -111,6 +121,10 @@ class ICPOptions:
         if not isinstance(self.scales, tuple | list) or not self.scales or \
                 not all(_real(s) and 0 < s < 1e6 for s in self.scales):
             raise InputError(f"scales must be positive numbers below 1e6, got {self.scales!r}")
+        if self.uncertainty_tolerance is not None and not (
+                _real(self.uncertainty_tolerance) and 0 < self.uncertainty_tolerance <= 1):
+            raise InputError("uncertainty_tolerance must be None or a number in (0, 1], got "
+                             f"{self.uncertainty_tolerance!r}")
         if self.loss not in (None, "none", "auto"):
             make_loss(self.loss, 1.0)  # an unknown name fails here, before any work
         if self.max_normal_angle_deg is not None and not (
