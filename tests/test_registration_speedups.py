@@ -146,3 +146,10 @@ def test_normals_equal_open3d_legacy_estimate():
     assert ours.shape == pts.shape
     np.testing.assert_allclose(np.abs(np.sum(ours * ref, axis=1)), 1.0, atol=1e-9)
     np.testing.assert_array_equal(np.abs(ours[-20:]), np.tile([0.0, 0.0, 1.0], (20, 1)))
+
+
+def test_morton_codes_by_byte_table_equal_the_bit_twiddled_ones():
+    from calib.registration.spatial import _spread16, _spread_bits
+
+    v = np.arange(2**16, dtype=np.uint64)
+    np.testing.assert_array_equal(_spread16(v), _spread_bits(v))
