@@ -273,58 +273,73 @@ def _loss_name(opts: ICPOptions) -> str | None:
 
 def _refine(T: np.ndarray, clouds: _Clouds, opts: ICPOptions) -> _Trace:
     """Coarse subset stage (large clouds), then every scale up to ``max_iterations``."""
-    nn = clouds.nn
-    tr = _Trace(T, nn=nn)
+    tr = _Trace(T, nn=clouds.nn)
     loss_name = _loss_name(opts)
-    src, sn, tgt, tn = clouds.src, clouds.sn, clouds.tgt, clouds.tn
-    if opts.coarse_points and len(src) >= 4 * opts.coarse_points:
-        tr.T, tr.iterations = _coarse_stage(tr.T, src, sn, nn, tgt, tn, opts,
+    if opts.coarse_points and len(clouds.src) >= 4 * opts.coarse_points:
+        tr.T, tr.iterations = _coarse_stage(tr.T, clouds.src, clouds.sn, clouds.nn,
+                                            clouds.tgt, clouds.tn, opts,
                                             clouds.max_d * opts.scales[0], loss_name,
                                             clouds.radius, tr.history)
     for scale in opts.scales:
-        d_s = clouds.max_d * scale
-        last_fit = last_rmse = tr.final = None
-        steps: list[float] = []  # Mahalanobis sizes of this scale's pose steps
-        tr.termination, tr.converged = "iteration limit", False
-        for it in range(opts.max_iterations):
-            m = match(nn, transform_points(tr.T, src), d_s, _rotate(tr.T, sn), tn,
-                      opts.max_normal_angle_deg, opts.mutual)
-            tr.iterations += 1
-            n = len(m.source_index)
-            if n < MIN_CORRESPONDENCES:
-                raise NotConvergedError(_no_overlap(n, d_s, clouds))
-            fit, rmse = n / len(src), float(np.sqrt(np.mean(m.distance ** 2)))
-            tr.history.append({"scale": scale, "iteration": it, "fitness": fit, "rmse": rmse,
-                               "correspondences": n, "queried": nn.queried})
-            if last_fit is not None and abs(fit - last_fit) <= opts.relative_fitness * \
-                    max(last_fit, 1e-12) and abs(rmse - last_rmse) <= opts.relative_rmse * \
-                    max(last_rmse, 1e-300):
-                tr.termination, tr.converged = "fitness and RMSE stopped changing", True
-                tr.final = m if d_s == clouds.max_d else None  # matched at the final pose
-                break
-            last_fit, last_rmse = fit, rmse
-            # the matched source points are those of the last iteration: no residual has
-            # jumped in or out at the distance bound (a jump the step sizes cannot foresee)
-            same_set = tr.last_m is not None and \
-                np.array_equal(m.source_index, tr.last_m.source_index)
-            if tr.fam is None or not _same(m, tr.last_m):  # late iterations keep their pairs
-                tr.fam = _pairs(opts.method, src, tgt, tn, m)
-            tr.last_m = m
-            loss = make_loss(loss_name, opts.loss_scale or _auto_scale(tr.fam, tr.T, d_s)) \
-                if loss_name else None
-            T_new, step = _solve_pose(tr.fam, tr.T, loss, opts.inner_iterations)
-            tr.history[-1]["step_sigma"] = step
-            steps.append(step)
-            dT = T_new @ se3.inverse(tr.T)
-            tr.T = T_new
-            if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.transform_tolerance and \
-                    float(np.linalg.norm(dT[:3, 3])) <= opts.transform_tolerance * clouds.radius:
-                tr.termination, tr.converged = "transform stopped changing", True
-                break
-            if same_set and _settled(steps, opts.uncertainty_tolerance):
-                tr.termination, tr.converged = SETTLED, True
-                break
+        _iterate_scale(tr, clouds, opts, scale, loss_name)
     return tr
+
+
+def _iterate_scale(tr: _Trace, clouds: _Clouds, opts: ICPOptions, scale: float,
+                   loss_name: str | None) -> None:
+    """ICP iterations at distance ``scale * max_d`` until a stopping rule holds (fitness and
+    RMSE unchanged, a negligible transform, or :func:`_settled`) or ``max_iterations``."""
+    src, d_s = clouds.src, clouds.max_d * scale
+    last_fit = last_rmse = tr.final = None
+    steps: list[float] = []  # Mahalanobis sizes of this scale's pose steps
+    tr.termination, tr.converged = "iteration limit", False
+    for it in range(opts.max_iterations):
+        m = match(tr.nn, transform_points(tr.T, src), d_s, _rotate(tr.T, clouds.sn),
+                  clouds.tn, opts.max_normal_angle_deg, opts.mutual)
+        tr.iterations += 1
+        n = len(m.source_index)
+        if n < MIN_CORRESPONDENCES:
+            raise NotConvergedError(_no_overlap(n, d_s, clouds))
+        fit, rmse = n / len(src), float(np.sqrt(np.mean(m.distance ** 2)))
+        tr.history.append({"scale": scale, "iteration": it, "fitness": fit, "rmse": rmse,
+                           "correspondences": n, "queried": tr.nn.queried})
+        if last_fit is not None and abs(fit - last_fit) <= opts.relative_fitness * \
+                max(last_fit, 1e-12) and abs(rmse - last_rmse) <= opts.relative_rmse * \
+                max(last_rmse, 1e-300):
+            tr.termination, tr.converged = "fitness and RMSE stopped changing", True
+            tr.final = m if d_s == clouds.max_d else None  # matched at the final pose
+            return
+        last_fit, last_rmse = fit, rmse
+        # the matched source points are those of the last iteration: no residual has
+        # jumped in or out at the distance bound (a jump the step sizes cannot foresee)
+        same_set = tr.last_m is not None and \
+            np.array_equal(m.source_index, tr.last_m.source_index)
+        dT, step = _pose_step(tr, m, clouds, opts, loss_name, d_s)
+        steps.append(step)
+        if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.transform_tolerance and \
+                float(np.linalg.norm(dT[:3, 3])) <= opts.transform_tolerance * clouds.radius:
+            tr.termination, tr.converged = "transform stopped changing", True
+            return
+        if same_set and _settled(steps, opts.uncertainty_tolerance):
+            tr.termination, tr.converged = SETTLED, True
+            return
+
+
+def _pose_step(tr: _Trace, m, clouds: _Clouds, opts: ICPOptions, loss_name: str | None,
+               d_s: float) -> tuple[np.ndarray, float]:
+    """One pose solve on the matches ``m`` (their residual family kept while the matches
+    repeat); updates ``tr.T`` and the history. Returns the step ``dT`` (new pose times the
+    inverse of the old) and its Mahalanobis size (:func:`_step_sigma`)."""
+    if tr.fam is None or not _same(m, tr.last_m):  # late iterations keep their pairs
+        tr.fam = _pairs(opts.method, clouds.src, clouds.tgt, clouds.tn, m)
+    tr.last_m = m
+    loss = make_loss(loss_name, opts.loss_scale or _auto_scale(tr.fam, tr.T, d_s)) \
+        if loss_name else None
+    T_new, step = _solve_pose(tr.fam, tr.T, loss, opts.inner_iterations)
+    tr.history[-1]["step_sigma"] = step
+    dT = T_new @ se3.inverse(tr.T)
+    tr.T = T_new
+    return dT, step
 
 
 #: termination of :func:`_settled`
