@@ -218,7 +218,8 @@ def undistort_normalized(xd: np.ndarray, theta: np.ndarray, iterations: int = 50
     point is within ``sqrt(tol)`` of ``xd`` (normalized units).
     """
     th = np.asarray(theta, dtype=float)
-    ux, uy = np.ascontiguousarray(xd[:, 0]), np.ascontiguousarray(xd[:, 1])
+    ux = np.ascontiguousarray(xd[:, 0], dtype=float)
+    uy = np.ascontiguousarray(xd[:, 1], dtype=float)
     x, y = ux.copy(), uy.copy()
     for _ in range(iterations):
         fx, fy, a, b, d = distort_columns(x, y, th)
