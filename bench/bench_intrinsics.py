@@ -10,7 +10,9 @@ with other jobs, OpenBLAS's default two threads make our solve 2-2.5x slower (me
 views 194 -> 85 ms, 500 views 1094 -> 429 ms), while OpenCV's calibrateCamera does not use
 BLAS and keeps its own default threads (``cv2.getNumThreads()``).
 
-The last column compares the two answers: the largest difference between calib's and
+Wall and process CPU time (all threads: OpenCV runs two) are both reported, each the median
+of the alternating runs; on a shared machine OpenCV's wall time suffers more from load than
+its CPU time. The last column compares the two answers: the largest difference between calib's and
 OpenCV's nine parameters, in units of calib's standard deviation of that parameter.
 
 Usage: python bench/bench_intrinsics.py [--repeat 5] [--blas-threads 1] [--more-views 1000]
@@ -61,18 +63,20 @@ def synthetic_views(n: int, base: dict, seed: int) -> np.ndarray:
 
 
 def interleaved(fa, fb, repeat: int):
-    """Median wall times of ``fa`` and ``fb`` run alternately (one warm-up each), so both see
-    the same machine load; and their last results."""
+    """Median wall and process CPU times (all threads) of ``fa`` and ``fb`` run alternately
+    (one warm-up each), so both see the same machine load; and their last results:
+    ``((wall_a, cpu_a), (wall_b, cpu_b), ra, rb)``."""
     ra, rb = fa(), fb()
     ta, tb = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         ra = fa()
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        ta.append((time.perf_counter() - w, time.process_time() - c))
+        w, c = time.perf_counter(), time.process_time()
         rb = fb()
-        tb.append(time.perf_counter() - t)
-    return statistics.median(ta), statistics.median(tb), ra, rb
+        tb.append((time.perf_counter() - w, time.process_time() - c))
+    med = lambda t: tuple(statistics.median(v) for v in zip(*t, strict=True))  # noqa: E731
+    return med(ta), med(tb), ra, rb
 
 
 def main() -> None:
@@ -101,15 +105,17 @@ def main() -> None:
         run_cv = lambda o32=o32, i32=i32, sz=sz: cv2.calibrateCamera(  # noqa: E731
             o32, i32, sz, None, None)
         run_us = lambda obj=obj, img=img, sz=sz: fit_intrinsics(obj, img, sz)  # noqa: E731
-        t_cv, t_us, cv, us = interleaved(run_cv, run_us, args.repeat)
+        (t_cv, c_cv), (t_us, c_us), cv, us = interleaved(run_cv, run_us, args.repeat)
         cv_theta = np.r_[cv[1][0, 0], cv[1][1, 1], cv[1][0, 2], cv[1][1, 2], cv[2].ravel()[:5]]
         std = np.array([us.std[k] for k in PARAM_NAMES])
-        rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us,
-                     t_us * 1e3 / len(img), cv[0], us.rms_px, us.solver_summary.termination,
+        rows.append([name, len(img), t_cv * 1e3, t_us * 1e3, t_cv / t_us, c_cv * 1e3,
+                     c_us * 1e3, c_cv / c_us, t_us * 1e3 / len(img), cv[0], us.rms_px,
+                     us.solver_summary.termination,
                      float(np.max(np.abs(us.camera.params - cv_theta) / std))])
     print(table(["set", "views", "OpenCV ms", "calib ms", "speed-up (OpenCV/calib)",
-                 "calib ms/view", "OpenCV RMS px", "calib RMS px", "calib termination",
-                 "max param diff / std"], rows))
+                 "OpenCV CPU ms", "calib CPU ms", "CPU speed-up", "calib ms/view",
+                 "OpenCV RMS px", "calib RMS px", "calib termination", "max param diff / std"],
+                rows))
 
 
 if __name__ == "__main__":

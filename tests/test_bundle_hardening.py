@@ -70,6 +70,28 @@ def test_coverage_gap_of_a_third_warns():
     assert verdict(dist=dist, cover=cover, **ok) == ("PASS", [])
 
 
+def test_largest_gap_equals_an_exhaustive_search():
+    """The vectorized search against a loop over every rectangle (r0, r1, c0, c1) that keeps
+    the first largest empty one, on random coverage grids."""
+    def loop(cover):
+        rows, cols = cover.shape
+        best, where = 0, (0, 0, 0, 0)
+        for r0 in range(rows):
+            for r1 in range(r0 + 1, rows + 1):
+                for c0 in range(cols):
+                    for c1 in range(c0 + 1, cols + 1):
+                        area = (r1 - r0) * (c1 - c0)
+                        if area > best and not cover[r0:r1, c0:c1].any():
+                            best, where = area, (c0, c1, r0, r1)
+        return best / (rows * cols), where
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        shape = tuple(rng.integers(1, 9, 2))
+        cover = (rng.random(shape) < rng.random()) * rng.integers(1, 5, shape)
+        assert largest_gap(cover) == loop(cover)
+
+
 def test_per_view_threshold_is_the_verdicts():
     rms = np.r_[np.full(9, 0.2), 0.7]
     used = np.ones(10, bool)

@@ -108,6 +108,52 @@ def test_chunked_evaluation_matches_row_by_row():
         np.testing.assert_allclose(a[rows], b, rtol=1e-14, atol=1e-12)
 
 
+@pytest.mark.parametrize("planar", [True, False])
+def test_repeated_board_runs_match_per_row_transform(planar):
+    """Views that all repeat one board's points (the full-board case) are transformed by
+    one product for all views (:func:`shared_run_points`): the same residuals and Jacobians
+    as each row transformed on its own, for a flat board and a 3-D target."""
+    from calib.camera.pinhole import PINHOLE
+    from calib.residuals.reprojection import apply_runs, shared_run_points
+
+    rng = np.random.default_rng(7)
+    k, nv = 35, 6
+    one = np.c_[rng.uniform(0, 0.3, (k, 2)), np.zeros(k) if planar else rng.uniform(0, .1, k)]
+    board = np.tile(one, (nv, 1))
+    T = se3.exp(np.c_[rng.normal(0, 0.05, (nv, 3)), rng.normal(0, 0.3, (nv, 3))])
+    T[:, 2, 3] += 1.5
+    view = np.repeat(np.arange(nv), k)
+    obs = rng.normal(600, 50, (nv * k, 2))
+    cols = tuple(board[:, i].copy() for i in range(3))
+    shared = shared_run_points(cols, k, planar)
+    assert shared is not None and shared.shape == (3 if planar else 4, k)
+    moved = board.copy()
+    moved[k, 0] += 1e-3  # one view differs: no shared points
+    assert shared_run_points(tuple(moved[:, i].copy() for i in range(3)), k, planar) is None
+    p_ref = np.einsum("rij,rj->ri", T[view, :3, :3], board) + T[view, :3, 3]
+    np.testing.assert_allclose(np.stack(apply_runs(T, cols, k, planar, shared), 1), p_ref,
+                               rtol=0, atol=1e-15)
+    fam = BoardReprojection(board, obs)
+    r, jac = fam.evaluate([THETA[None], T], [np.zeros(nv * k, int), view])
+    assert fam._shared is not None  # the path under test was taken
+    uv, _, _, jt = PINHOLE.project(p_ref, THETA, True)
+    np.testing.assert_allclose(r, uv - obs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(jac[0], jt, rtol=1e-12, atol=1e-12)
+
+
+def test_distort_columns_jacobian_numerically():
+    """The Newton inversion's distortion map and its 2x2 Jacobian (a, b; b, d) against
+    :func:`distort` and numerical derivatives."""
+    from calib.camera.pinhole import distort, distort_columns
+
+    xy = np.random.default_rng(3).uniform(-0.6, 0.6, (12, 2))
+    xd, yd, a, b, d = distort_columns(xy[:, 0], xy[:, 1], THETA)
+    np.testing.assert_allclose(np.c_[xd, yd], distort(xy, THETA), rtol=1e-14, atol=1e-15)
+    for i in range(len(xy)):
+        num = numeric_jacobian(lambda q: distort(q[None], THETA)[0], xy[i])
+        assert_jacobian_close(np.array([[a[i], b[i]], [b[i], d[i]]]), num, rtol=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["opencv", "ros", "json"])
 def test_camera_files_roundtrip(tmp_path, fmt):
     cam = CameraModel(THETA, (1280, 960))

@@ -182,6 +182,33 @@ def test_projection_covariance_matches_numerical_jacobian(distance):
                                    atol=1e-6 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("model", ["pinhole", "rational", "fisheye", "double-sphere"])
+def test_projection_at_two_distances_from_one_jacobian(model):
+    """projection_uncertainties takes both distances from one Jacobian of the unit rays
+    (central models: the translation columns scale by 1/d): the same covariances as the
+    Jacobian evaluated at the points placed at each distance."""
+    from calib_datasets.board_render import DS_CAMERA, FISHEYE_CAMERA
+
+    params = {"pinhole": THETA, "fisheye": FISHEYE_CAMERA, "double-sphere": DS_CAMERA,
+              "rational": np.r_[THETA[:8], 0.001, 0.02, 0.001, 0.0005]}[model]
+    lens = get_model(model)
+    free = np.arange(len(params))
+    a = np.random.default_rng(2).normal(size=(len(free) + 6,) * 2)
+    cc = unc.CoupledCovariance(lens, params, free, a @ a.T * 1e-4)
+    inf, near = unc.projection_uncertainties(cc, SIZE, (None, 0.7))
+    rays = unc.grid_rays(cc, SIZE)
+    rays = rays[np.isfinite(rays).all(axis=1)]
+    for pu, d in ((inf, None), (near, 0.7)):
+        _, valid, j = unc._jacobian_rows(lens, params, rays * (1.0 if d is None else d), None,
+                                         free)
+        if d is None:
+            j[:, :, len(free):len(free) + 3] = 0.0
+        want = (j @ cc.covariance @ j.transpose(0, 2, 1))[valid]
+        np.testing.assert_allclose(pu.covariance, want, rtol=1e-9,
+                                   atol=1e-12 * np.abs(want).max())
+        assert pu.distance_m == d
+
+
 def test_trust_in_a_fit_equals_the_dense_computation():
     """fit_intrinsics' trust figures (partial, shuffled views) against the same figures from
     per-view blocks read off the dense Jacobian: projection σ within 1e-6 relative,

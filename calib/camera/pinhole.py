@@ -69,6 +69,10 @@ def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndar
     fx, fy, cx, cy = th[..., 0], th[..., 1], th[..., 2], th[..., 3]
     k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
     X, Y, Z = points
+    mul = np.multiply
+    # Fewer temporaries: in-place sums and one scratch column ``tmp``; every sum is formed
+    # in the same order as its plain expression (the same bits), e.g. radial is
+    # ((k1 r2 + 1) + k2 r4) + k3 r6 = 1 + k1 r2 + k2 r4 + k3 r6.
     inv_z = 1.0 / Z
     x = X * inv_z
     y = Y * inv_z
@@ -76,43 +80,72 @@ def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndar
     r2 = xx + yy
     r4 = r2 * r2
     r6 = r4 * r2
-    radial = 1 + k1 * r2 + k2 * r4 + k3 * r6
-    t_x = r2 + 2 * xx  # p2's term in xd (p1's in yd is t_y)
-    t_y = r2 + 2 * yy
-    xy2 = 2 * xy
-    xd = x * radial + p1 * xy2 + p2 * t_x
-    yd = y * radial + p1 * t_y + p2 * xy2
-    np.add(fx * xd, cx, out=uv[:, 0])
-    np.add(fy * yd, cy, out=uv[:, 1])
+    radial = k1 * r2
+    radial += 1
+    tmp = k2 * r4
+    radial += tmp
+    radial += mul(r6, k3, out=tmp)
+    t_x = xx * 2  # p2's term in xd (p1's in yd is t_y): r2 + 2 x^2
+    t_x += r2
+    t_y = yy * 2
+    t_y += r2
+    xy2 = xy * 2
+    xd = x * radial  # x radial + p1 xy2 + p2 t_x
+    xd += mul(xy2, p1, out=tmp)
+    xd += mul(t_x, p2, out=tmp)
+    yd = y * radial  # y radial + p1 t_y + p2 xy2
+    yd += mul(t_y, p1, out=tmp)
+    yd += mul(xy2, p2, out=tmp)
+    np.add(mul(xd, fx, out=tmp), cx, out=uv[:, 0])
+    np.add(mul(yd, fy, out=tmp), cy, out=uv[:, 1])
     if j_point is None:
         return
-    dr = k1 + 2 * k2 * r2 + 3 * k3 * r4  # d radial / d r2
+    dr2 = r2 * (4 * k2)  # 2 d radial / d r2 = 2 k1 + 4 k2 r2 + 6 k3 r4
+    dr2 += 2 * k1
+    dr2 += mul(r4, 6 * k3, out=tmp)
     # d (xd, yd) / d (x, y) = [[a, b], [b, d]]
-    a = radial + 2 * xx * dr + 2 * p1 * y + 6 * p2 * x
-    b = xy2 * dr + 2 * p1 * x + 2 * p2 * y
-    d = radial + 2 * yy * dr + 6 * p1 * y + 2 * p2 * x
-    fxz, fyz = fx * inv_z, fy * inv_z
-    mul = np.multiply
-    u0, u1 = fxz * a, fxz * b  # rows of d uv / d P: (u0, u1, u2), (v0, v1, v2)
-    u2 = -(u0 * x + u1 * y)
-    v0, v1 = fyz * b, fyz * d
-    v2 = -(v0 * x + v1 * y)
+    a = xx * dr2  # radial + x^2 dr2 + 2 p1 y + 6 p2 x
+    a += radial
+    a += mul(y, 2 * p1, out=tmp)
+    a += mul(x, 6 * p2, out=tmp)
+    b = xy * dr2  # xy dr2 + 2 p1 x + 2 p2 y
+    b += mul(x, 2 * p1, out=tmp)
+    b += mul(y, 2 * p2, out=tmp)
+    d = yy * dr2  # radial + y^2 dr2 + 6 p1 y + 2 p2 x
+    d += radial
+    d += mul(y, 6 * p1, out=tmp)
+    d += mul(x, 2 * p2, out=tmp)
+    # rows of d uv / d P: (u0, u1, u2) = fx / Z (a, b, -(a x + b y)), (v0, v1, v2) likewise
+    # with fy and (b, d); written over buffers no longer needed (a, b, d, inv_z, dr2, r6)
+    fxz = fx * inv_z
+    fyz = mul(fy, inv_z, out=inv_z)
+    u0 = mul(a, fxz, out=a)
+    u1 = mul(b, fxz, out=fxz)
+    v0 = mul(b, fyz, out=b)
+    v1 = mul(d, fyz, out=d)
+    u2 = mul(u0, x, out=tmp)
+    u2 += mul(u1, y, out=r6)
+    np.negative(u2, out=u2)
+    v2 = mul(v0, x, out=dr2)
+    v2 += mul(v1, y, out=r6)
+    np.negative(v2, out=v2)
     j_point[:, 0, 0], j_point[:, 0, 1], j_point[:, 0, 2] = u0, u1, u2
     j_point[:, 1, 0], j_point[:, 1, 1], j_point[:, 1, 2] = v0, v1, v2
-    if j_rot is not None:
+    if j_rot is not None:  # rows P x (u0, u1, u2) and P x (v0, v1, v2)
+        s, t = xx, yy  # free scratch columns
         sub = np.subtract
-        sub(Y * u2, Z * u1, out=j_rot[:, 0, 0])
-        sub(Z * u0, X * u2, out=j_rot[:, 0, 1])
-        sub(X * u1, Y * u0, out=j_rot[:, 0, 2])
-        sub(Y * v2, Z * v1, out=j_rot[:, 1, 0])
-        sub(Z * v0, X * v2, out=j_rot[:, 1, 1])
-        sub(X * v1, Y * v0, out=j_rot[:, 1, 2])
+        for row, (a0, a1, a2) in enumerate(((u0, u1, u2), (v0, v1, v2))):
+            sub(mul(Y, a2, out=s), mul(Z, a1, out=t), out=j_rot[:, row, 0])
+            sub(mul(Z, a0, out=s), mul(X, a2, out=t), out=j_rot[:, row, 1])
+            sub(mul(X, a1, out=s), mul(Y, a0, out=t), out=j_rot[:, row, 2])
     # products written straight into the (strided) Jacobian: no temporary, one pass each
     j_theta[:, 0, 0] = xd
     j_theta[:, 0, 1] = 0.0
     j_theta[:, 0, 2] = 1.0
     j_theta[:, 0, 3] = 0.0
-    fx_x, fy_y = fx * x, fy * y
+    fx_x = mul(x, fx, out=x)
+    fy_y = mul(y, fy, out=y)
+    r6 = mul(r4, r2, out=r6)
     mul(fx_x, r2, out=j_theta[:, 0, 4])
     mul(fx_x, r4, out=j_theta[:, 0, 5])
     mul(xy2, fx, out=j_theta[:, 0, 6])
@@ -155,6 +188,28 @@ def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):
     return uv, j_point, j_theta
 
 
+def distort_columns(x: np.ndarray, y: np.ndarray, th: np.ndarray, jacobian: bool = True):
+    """:func:`distort` of columns ``x, y`` (each ``(N,)``) for Newton's method: ``(xd, yd)``
+    and, with ``jacobian``, also ``(a, b, d)`` with ``d (xd, yd) / d (x, y) = [[a, b], [b,
+    d]]`` (no distortion-coefficient columns: fewer operations on the small grids it runs
+    on)."""
+    k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
+    xx, yy, xy = x * x, y * y, x * y
+    r2 = xx + yy
+    r4 = r2 * r2
+    radial = 1 + k1 * r2 + k2 * r4 + k3 * (r4 * r2)
+    xy2 = 2 * xy
+    xd = x * radial + p1 * xy2 + p2 * (r2 + 2 * xx)
+    yd = y * radial + p1 * (r2 + 2 * yy) + p2 * xy2
+    if not jacobian:
+        return xd, yd
+    dr2 = 2 * (k1 + 2 * k2 * r2 + 3 * k3 * r4)  # 2 d radial / d r2
+    a = radial + xx * dr2 + 2 * p1 * y + 6 * p2 * x
+    b = xy * dr2 + 2 * p1 * x + 2 * p2 * y
+    d = radial + yy * dr2 + 6 * p1 * y + 2 * p2 * x
+    return xd, yd, a, b, d
+
+
 def undistort_normalized(xd: np.ndarray, theta: np.ndarray, iterations: int = 50,
                          tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
     """Invert :func:`distort` by Newton's method, vectorized over points.
@@ -162,21 +217,25 @@ def undistort_normalized(xd: np.ndarray, theta: np.ndarray, iterations: int = 50
     Returns ``(xy (N, 2), converged (N,) bool)``; a point is converged when the re-distorted
     point is within ``sqrt(tol)`` of ``xd`` (normalized units).
     """
-    xy = xd.copy()
+    th = np.asarray(theta, dtype=float)
+    ux = np.ascontiguousarray(xd[:, 0], dtype=float)
+    uy = np.ascontiguousarray(xd[:, 1], dtype=float)
+    x, y = ux.copy(), uy.copy()
     for _ in range(iterations):
-        f, j, _ = distort(xy, theta, True)
-        err = f - xd
-        det = j[:, 0, 0] * j[:, 1, 1] - j[:, 0, 1] * j[:, 1, 0]
+        fx, fy, a, b, d = distort_columns(x, y, th)
+        ex, ey = fx - ux, fy - uy
+        det = a * d - b * b
         ok = np.abs(det) > 1e-12
-        safe = np.where(ok, det, 1.0)
-        dx = (j[:, 1, 1] * err[:, 0] - j[:, 0, 1] * err[:, 1]) / safe
-        dy = (-j[:, 1, 0] * err[:, 0] + j[:, 0, 0] * err[:, 1]) / safe
-        step = np.stack([dx, dy], axis=1) * ok[:, None]
-        xy = xy - step
-        if np.all(np.abs(step) < tol):
+        inv = ok / np.where(ok, det, 1.0)  # 0 where the step is skipped
+        dx = (d * ex - b * ey) * inv
+        dy = (a * ey - b * ex) * inv
+        x -= dx
+        y -= dy
+        if np.abs(dx).max(initial=0.0) < tol and np.abs(dy).max(initial=0.0) < tol:
             break
-    resid = np.linalg.norm(distort(xy, theta) - xd, axis=1)
-    return xy, np.isfinite(resid) & (resid < np.sqrt(tol))
+    fx, fy = distort_columns(x, y, th, jacobian=False)
+    resid = np.hypot(fx - ux, fy - uy)
+    return np.stack([x, y], axis=1), np.isfinite(resid) & (resid < np.sqrt(tol))
 
 
 class Pinhole(LensModel):

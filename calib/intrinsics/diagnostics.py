@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..camera.base import LensModel
-from ..camera.pinhole import PINHOLE, distort, undistort_normalized
+from ..camera.pinhole import PINHOLE, distort_columns, undistort_normalized
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def check_distortion(params: np.ndarray, image_size: tuple[int, int], grid: int 
     xd = np.stack([(u.ravel() - cx) / fx, (v.ravel() - cy) / fy], axis=1)
     xy, ok = undistort_normalized(xd, params)
     if ok.any():
-        _, jac, _ = distort(xy[ok], params, True)
-        det = jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]
+        _, _, a, b, d = distort_columns(xy[ok, 0], xy[ok, 1], np.asarray(params, float))
+        det = a * d - b * b
         ok_idx = np.flatnonzero(ok)
         ok[ok_idx[det <= 0]] = False
     r_img = np.linalg.norm(xd, axis=1).max()
@@ -189,9 +189,11 @@ def radial_pattern(residuals: np.ndarray, pixels: np.ndarray, centre: np.ndarray
                    n_free: int) -> RadialPattern:
     """:class:`RadialPattern` of ``residuals (N, 2)`` (px) at ``pixels (N, 2)`` about
     ``centre (2,)`` (the principal point); ``n_free`` free parameters of the fit."""
-    d = pixels - centre
-    rad = np.hypot(d[:, 0], d[:, 1])
-    er = np.sum(residuals * d, axis=1) / np.maximum(rad, 1e-9)
+    # on (N,) columns: reductions and broadcasts over the last axis of (N, 2) are slow, as
+    # is np.hypot (this runs after every fit)
+    dx, dy = pixels[:, 0] - centre[0], pixels[:, 1] - centre[1]
+    rad = np.sqrt(dx * dx + dy * dy)
+    er = (residuals[:, 0] * dx + residuals[:, 1] * dy) / np.maximum(rad, 1e-9)
     n = len(er)
     # equal-width radius bins (no sort: this runs after every fit); bins with fewer than 10
     # corners are merged into none and left out
@@ -322,16 +324,20 @@ def largest_gap(cover: np.ndarray) -> tuple[float, tuple[int, int, int, int]]:
     rows, cols = cover.shape
     filled = np.zeros((rows + 1, cols + 1))
     filled[1:, 1:] = np.cumsum(np.cumsum(cover > 0, axis=0), axis=1)
-    best, where = 0, (0, 0, 0, 0)
-    for r0 in range(rows):
-        for r1 in range(r0 + 1, rows + 1):
-            for c0 in range(cols):
-                for c1 in range(c0 + 1, cols + 1):
-                    area = (r1 - r0) * (c1 - c0)
-                    if area > best and filled[r1, c1] - filled[r0, c1] - filled[r1, c0] + \
-                            filled[r0, c0] == 0:
-                        best, where = area, (c0, c1, r0, r1)
-    return best / (rows * cols), where
+    # every rectangle at once, indexed [r0, r1 - 1, c0, c1 - 1]: the first (in that order)
+    # of the largest empty ones, as a loop over r0, r1, c0, c1 would find it
+    r0 = np.arange(rows)[:, None, None, None]
+    r1 = np.arange(1, rows + 1)[None, :, None, None]
+    c0 = np.arange(cols)[None, None, :, None]
+    c1 = np.arange(1, cols + 1)[None, None, None, :]
+    inside = filled[r1, c1] - filled[r0, c1] - filled[r1, c0] + filled[r0, c0]
+    area = np.where((r1 > r0) & (c1 > c0) & (inside == 0), (r1 - r0) * (c1 - c0), 0)
+    k = int(np.argmax(area))
+    best = int(area.flat[k])
+    if best == 0:
+        return 0.0, (0, 0, 0, 0)
+    a, b, c, d = np.unravel_index(k, area.shape)
+    return best / (rows * cols), (int(c), int(d) + 1, int(a), int(b) + 1)
 
 
 def _gap_words(where: tuple[int, int, int, int], shape: tuple[int, int]) -> str:

@@ -18,7 +18,7 @@ from .uncertainty import (
     grid_rays,
     observed_cells,
     per_point_bias,
-    projection_uncertainty,
+    projection_uncertainties,
     split_halves,
     systematic_causes,
     view_blocks,
@@ -97,8 +97,7 @@ def assess(model: LensModel, fit: SolvedViews, free: np.ndarray, aspect: float |
     cc = coupled_from_blocks(bl, np.arange(nv), s2)
     distance = float(np.median(np.linalg.norm(fit.poses[:, :3, 3], axis=1)))
     rays = grid_rays(cc, image_size)
-    inf = projection_uncertainty(cc, image_size, rays=rays)
-    near = projection_uncertainty(cc, image_size, distance, rays=rays)
+    inf, near = projection_uncertainties(cc, image_size, (None, distance), rays=rays)
     bias = per_point_bias(fit.residuals, fit.point_ids, n_points, np.sqrt(s2))
     if nv < MIN_CV_VIEWS:
         return Trust(inf, near, None, f"{nv} views; cross-validation needs {MIN_CV_VIEWS}",

@@ -358,16 +358,32 @@ def projection_uncertainty(cc: CoupledCovariance, image_size: tuple[int, int],
                            rays: np.ndarray | None = None) -> ProjectionUncertainty:
     """Projection σ over the image (module docstring) for points at ``distance`` metres
     (``None``: at infinity); ``rays``: :func:`grid_rays` of ``cc`` when already at hand."""
+    return projection_uncertainties(cc, image_size, (distance,), grid, rays)[0]
+
+
+def projection_uncertainties(cc: CoupledCovariance, image_size: tuple[int, int],
+                             distances: tuple[float | None, ...], grid: tuple[int, int] = GRID,
+                             rays: np.ndarray | None = None) -> list[ProjectionUncertainty]:
+    """:func:`projection_uncertainty` at each of ``distances`` from one Jacobian of the
+    rays: every lens model is central (the pixel of ``d v`` does not depend on ``d``), so the
+    parameter and rotation columns hold at any distance and the translation columns scale
+    by ``1 / d`` (zero at infinity)."""
     q = grid_pixels(image_size, grid)
     rays = grid_rays(cc, image_size, grid) if rays is None else rays
     ok = np.isfinite(rays).all(axis=1)
     q, rays = q[ok], rays[ok]
-    _, c, valid = _projection_cov(cc, rays, distance)
-    c = c[valid]
-    a, b, d = c[:, 0, 0], 0.5 * (c[:, 0, 1] + c[:, 1, 0]), c[:, 1, 1]
-    top = 0.5 * (a + d) + np.hypot(0.5 * (a - d), b)  # larger eigenvalue of [[a, b], [b, d]]
-    sigma = np.sqrt(np.clip(top, 0.0, None))
-    return ProjectionUncertainty(q[valid], sigma, c, distance)
+    _, valid, j = _jacobian_rows(cc.model, cc.params, rays, cc.aspect, cc.free)
+    n = len(cc.free)
+    j_unit = j[:, :, n:n + 3].copy()  # translation columns at distance 1
+    q, j = q[valid], j[valid]
+    out = []
+    for distance in distances:
+        j[:, :, n:n + 3] = 0.0 if distance is None else j_unit[valid] / distance
+        c = (j @ cc.covariance) @ j.transpose(0, 2, 1)
+        a, b, d = c[:, 0, 0], 0.5 * (c[:, 0, 1] + c[:, 1, 0]), c[:, 1, 1]
+        top = 0.5 * (a + d) + np.hypot(0.5 * (a - d), b)  # larger eigenvalue of [[a, b], [b, d]]
+        out.append(ProjectionUncertainty(q, np.sqrt(np.clip(top, 0.0, None)), c, distance))
+    return out
 
 
 def _align_rotation(model_b: LensModel, params_b: np.ndarray, rays: np.ndarray,

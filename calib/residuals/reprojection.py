@@ -44,6 +44,7 @@ class BoardReprojection(ResidualFamily):
         self._planar = not np.any(self._cols[2])
         self._runs_of: np.ndarray | None = None  # the view index array _runs describes
         self._runs: tuple | None = None
+        self._shared: np.ndarray | None = None  # one run's points when every run repeats them
 
     def restrict(self, rows: slice) -> BoardReprojection:
         return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect,
@@ -64,10 +65,12 @@ class BoardReprojection(ResidualFamily):
             runs = board_runs((view,), min_run=1)
             if runs is not None and not self._planar and np.any(np.diff(runs[1][0]) != 1):
                 runs = None  # keeps a 3-D target's sums in the per-row order they had
-            self._runs_of, self._runs = view, runs
+            shared = None if runs is None else shared_run_points(self._cols, runs[0],
+                                                                  self._planar)
+            self._runs_of, self._runs, self._shared = view, runs, shared
         if self._runs is not None:
             k, (v,) = self._runs
-            return tuple(apply_runs(T[v], self._cols, k, self._planar))
+            return tuple(apply_runs(T[v], self._cols, k, self._planar, self._shared))
         rot = np.take(T[:, :3, :3].reshape(-1, 9), view, axis=0).reshape(-1, 3, 3)
         pts = np.einsum("nij,nj->ni", rot, self.board_points) + np.take(T[:, :3, 3], view,
                                                                          axis=0)
@@ -131,12 +134,29 @@ def board_runs(idx: tuple[np.ndarray, ...], min_run: int = 4
     return k, tuple(out)
 
 
+def shared_run_points(cols: tuple[np.ndarray, ...], k: int, planar: bool = False
+                      ) -> np.ndarray | None:
+    """When every run of ``k`` rows holds the same points (the same board seen in view after
+    view), those points as ``(m, k)`` rows ``[x; y; (z;) 1]`` (no z row when ``planar``), the
+    matrix :func:`apply_runs` multiplies; else None."""
+    b = [c.reshape(-1, k) for c in (cols[:2] if planar else cols)]
+    if any(np.any(r != r[:1]) for r in b):
+        return None
+    return np.stack([r[0] for r in b] + [np.ones(k)])
+
+
 def apply_runs(T: np.ndarray, cols: tuple[np.ndarray, ...], k: int,
-               planar: bool = False) -> list[np.ndarray]:
+               planar: bool = False, shared: np.ndarray | None = None) -> list[np.ndarray]:
     """Coordinate columns ``(N,)`` of ``T_r X`` for runs ``r`` of ``k`` rows (``T (R, 4,
     4)``, ``cols`` the ``(N,)`` columns of ``X``): each run's transform broadcast.
     ``planar``: ``X``'s z column is all zero and its term is skipped (same sums otherwise,
-    so the same bits: ``x + 0.0 == x``)."""
+    so the same bits: ``x + 0.0 == x``). ``shared``: :func:`shared_run_points` of ``cols``
+    when every run repeats the same points: then all runs at once by one ``(3R, m) @ (m,
+    k)`` product (the same values to round-off)."""
+    if shared is not None:
+        m = T[:, :3, [0, 1, 3] if planar else [0, 1, 2, 3]]  # (R, 3, m)
+        out = (m.transpose(1, 0, 2).reshape(-1, len(shared)) @ shared).reshape(3, -1)
+        return [out[0], out[1], out[2]]
     b = [c.reshape(-1, k) for c in cols]
     out = []
     for i in range(3):
