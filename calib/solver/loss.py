@@ -30,8 +30,16 @@ class Loss:
         r0, r1, r2 = self._unit(np.asarray(s, dtype=float) / a2)
         return a2 * r0, r1, r2 / a2
 
+    def rho(self, s: np.ndarray) -> np.ndarray:
+        """``rho(s)`` alone (a cost evaluation), the same values as ``self(s)[0]``."""
+        a2 = self.scale * self.scale
+        return a2 * self._rho_unit(np.asarray(s, dtype=float) / a2)
+
     def _unit(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def _rho_unit(self, z: np.ndarray) -> np.ndarray:
+        return self._unit(z)[0]
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,10 @@ class HuberLoss(Loss):
         r1 = np.where(big, 1.0 / sq, 1.0)
         r2 = np.where(big, -0.5 / (sq * sq * sq), 0.0)
         return rho, r1, r2
+
+    def _rho_unit(self, z):
+        big = z > 1.0
+        return np.where(big, 2.0 * np.sqrt(np.where(big, z, 1.0)) - 1.0, z)
 
 
 @dataclass(frozen=True)

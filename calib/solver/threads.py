@@ -29,6 +29,8 @@ from ..errors import InputError
 
 ENV_VAR = "CALIB_BLAS_THREADS"
 _controller = None
+_limited: int | None = None  # the limit an enclosing blas_threads() set
+_late: list = []  # limiters of libraries found by rescan() inside a limited block
 
 
 def solver_threads() -> int | None:
@@ -49,18 +51,42 @@ def solver_threads() -> int | None:
 
 @contextmanager
 def blas_threads() -> Iterator[None]:
-    """Run the enclosed block with :func:`solver_threads` BLAS threads."""
-    global _controller
+    """Run the enclosed block with :func:`solver_threads` BLAS threads.
+
+    Nested blocks (a task entry point's solves) keep the outermost limit: only the
+    outermost one sets and restores it (threadpoolctl's get and set cost ~30 us, once per
+    ICP pose solve before)."""
+    global _controller, _limited
     n = solver_threads()
-    if n is None:
+    if n is None or _limited == n:
         yield
         return
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
+    outer, late = _limited, len(_late)
     with _controller.limit(limits=n, user_api="blas"):
-        yield
+        _limited = n
+        try:
+            yield
+        finally:
+            _limited = outer
+            while len(_late) > late:  # libraries limited by rescan() inside this block
+                _late.pop().restore_original_limits()
+
+
+def rescan() -> None:
+    """Find BLAS libraries loaded since the policy last looked (scipy's, imported lazily by
+    :mod:`.lazy`); inside a limited block they are limited too, until it ends."""
+    global _controller
+    if _controller is None:
+        return  # the first block scans whatever is loaded then
+    from threadpoolctl import ThreadpoolController
+
+    _controller = ThreadpoolController()
+    if _limited is not None:
+        _late.append(_controller.limit(limits=_limited, user_api="blas"))
 
 
 def blas_policy(func: Callable) -> Callable:
