@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import scipy.linalg as sla
 
 from calib.lie import se3
 from calib.residuals.point_to_plane import PointToPlane
-from calib.solver import Problem, SE3Manifold, SolverOptions, make_loss, solve
+from calib.solver import Loss, Problem, SE3Manifold, SolverOptions, make_loss, solve
 from calib.solver import chunks as chunks_module
 from calib.solver.linear_solver import NUMPY_DENSE_MAX, _cholesky_solve
 from calib.solver.lm import _tiny
@@ -23,6 +24,18 @@ from calib.solver.schur import LinearSolveError
 from calib.solver.structure import Structure
 
 LOSSES = ("huber", "soft_l1", "cauchy", "arctan", "tukey")
+
+
+@dataclass(frozen=True)
+class _Stiffening(Loss):
+    """``rho(z) = z + z^2 / 2``: ``rho'' > 0``, the robust correction's curvature branch."""
+
+    def _unit(self, z):
+        return z + 0.5 * z * z, 1.0 + z, np.ones_like(z)
+
+
+def _loss(name):
+    return _Stiffening(0.5) if name == "stiffening" else make_loss(name, 0.5)
 
 
 class _RowsPointToPlane(PointToPlane):
@@ -64,14 +77,18 @@ def test_dense_solve_refuses_indefinite(n):
         _cholesky_solve(S, np.ones(n))
 
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_loss_rho_equals_the_full_evaluation(name):
+@pytest.mark.parametrize("name", LOSSES + ("none",))
+def test_loss_partial_evaluations_equal_the_full_one(name):
     s = np.concatenate([[0.0, 1e-12], np.logspace(-4, 4, 200)])
     loss = make_loss(name, 0.7)
-    np.testing.assert_array_equal(loss.rho(s), loss(s)[0])
+    rho, d1, d2 = loss(s)
+    np.testing.assert_array_equal(loss.rho(s), rho)
+    for a, b in zip(loss.first_order(s), (rho, d1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert loss.NONPOSITIVE_CURVATURE and np.all(d2 <= 0)  # what the flag promises
 
 
-@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("name", LOSSES + ("stiffening",))
 @pytest.mark.parametrize("m", [1, 3])
 def test_robust_correction_against_its_definition(name, m):
     """Gradient ``J'^T r' = rho' J^T r`` exactly; Hessian ``J'^T J' = J^T (rho' I + 2 rho''
@@ -80,7 +97,7 @@ def test_robust_correction_against_its_definition(name, m):
     rng = np.random.default_rng(m)
     r = rng.normal(size=(50, m)) * np.logspace(-2, 1, 50)[:, None]
     j = rng.normal(size=(50, m, 4))
-    loss = make_loss(name, 0.5)
+    loss = _loss(name)
     cost, r2, (j2,) = _robust(r, [j], loss)
     s = np.sum(r * r, axis=1)
     rho, d1, d2 = loss(s)

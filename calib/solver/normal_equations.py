@@ -89,8 +89,9 @@ def _robust(r: np.ndarray, jac: list | None, loss):
     (``alpha = 0``) is used, which keeps the gradient, hence the minimum, exact.
 
     Without Jacobians (a cost evaluation) only the cost is formed and ``r`` is returned as
-    given; where no row has ``rho'' > 0`` (Huber, Tukey: ``rho'' <= 0`` everywhere) the
-    curvature terms are skipped (``alpha = 0`` in every row: the same values).
+    given; where no row has ``rho'' > 0`` (every loss of :mod:`.loss` says so by
+    ``NONPOSITIVE_CURVATURE``, and ``rho''`` is not even evaluated) the curvature terms are
+    skipped (``alpha = 0`` in every row: the same values).
     """
     if loss is None:
         flat = r.reshape(-1)
@@ -98,11 +99,15 @@ def _robust(r: np.ndarray, jac: list | None, loss):
     s = np.einsum("nm,nm->n", r, r)
     if jac is None:
         return 0.5 * float(loss.rho(s).sum()), r, None
-    rho, r1, r2 = loss(s)
+    if loss.NONPOSITIVE_CURVATURE:  # no rho'' needed
+        rho, r1 = loss.first_order(s)
+        r2 = curved = None
+    else:
+        rho, r1, r2 = loss(s)
+        curved = r2 > 0
     cost = 0.5 * float(rho.sum())
     sqrt_r1 = np.sqrt(np.maximum(r1, 0.0))
-    curved = r2 > 0
-    if not curved.any():  # plain reweighting everywhere
+    if curved is None or not curved.any():  # plain reweighting everywhere
         return cost, r * sqrt_r1[:, None], [jj * sqrt_r1[:, None, None] for jj in jac]
     alpha = np.zeros_like(s)
     ok = (s > 0) & (r1 > 0) & curved
