@@ -282,7 +282,7 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
     for tp in structure.terms:
         rb = tp.block
         vals = [values[g] for g in rb.groups]
-        dims = [structure.layouts[g].manifold.tangent_dim for g in rb.groups]
+        dims = tp.dims
         for ch in tp.chunks:
             c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
             if bad is not None:

@@ -94,6 +94,10 @@ def reduce(structure: Structure, neq: NormalEquations, mu: float,
     if diag is None:
         diag = diagonals(neq, 0.0, np.inf)
     dA, dE = diag
+    if dense and not neq.elim and isinstance(neq.A, np.ndarray):  # nothing to eliminate
+        S = neq.A.copy()
+        S.flat[::S.shape[0] + 1] += mu * dA
+        return ReducedSystem(S, -neq.g_r, {}, {})
     c_inv, l_inv = {}, {}
     for name, es in neq.elim.items():
         d = es.C.shape[1]

@@ -260,6 +260,7 @@ class TermPlan:
     block: ResidualBlock
     reduced: list[SlotPlan]
     elim: SlotPlan | None
+    dims: list[int]  # tangent dimension of each slot's group (the family's Jacobian widths)
     rr_pairs: list[PairPlan] = field(default_factory=list)
     re_pairs: list[PairPlan] = field(default_factory=list)
     elim_seg: Segments | None = None
@@ -330,10 +331,13 @@ class Structure:
 
     ``schur=False`` keeps every group in the reduced vector (no elimination) and assembles
     ``A`` as a dense array: the engine's path for tiny problems, where the per-iteration
-    cost of the block machinery exceeds the arithmetic.
+    cost of the block machinery exceeds the arithmetic. There a term small enough is summed
+    as one dense Jacobian (:func:`_dense_term`: no segments, pairs or chunk plans are
+    formed for it) unless ``dense_jacobians`` is False (block sums, for tests).
     """
 
-    def __init__(self, problem: Problem, schur: bool = True) -> None:
+    def __init__(self, problem: Problem, schur: bool = True,
+                 dense_jacobians: bool = True) -> None:
         self.dense_a = not schur
         self.layouts: dict[str, GroupLayout] = {n: _layout(g, schur)
                                                 for n, g in problem.groups.items()}
@@ -362,10 +366,15 @@ class Structure:
         self.terms: list[TermPlan] = []
         self._a_pattern: CsrPattern | None = None
         w_entries: dict[str, tuple[list, list]] = {n: ([], []) for n in self.elim}
+        dense = self.dense_a and dense_jacobians
         for rb, (red, el) in zip(problem.residual_blocks, plans, strict=True):
+            tp = TermPlan(rb, red, el, [self.layouts[g].manifold.tangent_dim
+                                        for g in rb.groups])
+            self.terms.append(tp)
+            if dense and _dense_term(tp, self.n_reduced):
+                continue
             for plan in red:
                 plan.grad = Segments(plan.pos, plan.group.n_free)
-            tp = TermPlan(rb, red, el)
             for pa in red:
                 for pb in red:
                     nb = max(pb.group.n_free, 1)
@@ -381,7 +390,6 @@ class Structure:
                     tp.re_pairs.append(PairPlan(pa, el, seg, ne))
                     rows.append(brow.ravel())
                     cols.append(np.repeat(seg.keys % ne, brow.shape[1]))
-            self.terms.append(tp)
         n = self.n_reduced
         nrb = n // self.row_block
         for name, plan in self.elim.items():
@@ -394,9 +402,11 @@ class Structure:
             plan.sub_pos = bcol
             plan.sub_row = brow
         for tp in self.terms:
+            if tp.chunks:  # a dense term, set up already
+                continue
             tp.chunks = plan_chunks(tp)
-            if self.dense_a:
-                tp.dense = _dense_index(tp, n)
+            if dense:
+                tp.dense = _dense_index(tp, n, len(tp.chunks) == 1)
                 tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
                                               for pr in tp.rr_pairs))
 
@@ -426,16 +436,34 @@ class Structure:
 DENSE_J_MAX = 1 << 16
 
 
-def _dense_index(tp: TermPlan, n: int) -> dict | None:
+def _dense_term(tp: TermPlan, n: int) -> bool:
+    """Set up a term of the tiny path that is evaluated in one chunk and summed as one
+    dense Jacobian (``J^T J`` and ``J^T r`` by two products: no segments, pairs or chunk
+    plans, and no entries in ``A``'s pattern); False when it would be chunked, is too large
+    or two of its plans share a column."""
+    if tp.elim is not None or chunk_rows(tp):
+        return False
+    index = _dense_index(tp, n, True)
+    if index is None:
+        return False
+    rb = tp.block
+    tp.dense, tp.dense_zeros = index, np.zeros(0)
+    tp.chunks = [Chunk(slice(0, rb.num_residuals), rb.family, rb.indices,
+                       {id(p): p.valid for p in tp.reduced}, {}, [], None, [])]
+    return True
+
+
+def _dense_index(tp: TermPlan, n: int, single_chunk: bool) -> dict | None:
     """Flat positions ``(N, m, width)`` in a dense ``(N*m, n)`` Jacobian of each reduced
-    plan's columns, so a term's Jacobian is scattered with one ``put`` per plan; ``None``
-    when the term is chunked, too large, or two plans share a column in some row."""
+    plan's columns, so a term's Jacobian is scattered with one ``put`` per plan (``{}``
+    with ``tp.dense_whole`` set when the term's one plan is that Jacobian, chunked or not);
+    ``None`` when the term is chunked, too large, or two plans share a column in some row."""
     rb = tp.block
     m, rows = rb.family.residual_dim, rb.num_residuals
     if tp.elim is None and len(tp.reduced) == 1 and _spans_all(tp.reduced[0], n):
         tp.dense_whole = True
         return {}
-    if tp.elim is not None or len(tp.chunks) != 1 or rows * m * n > DENSE_J_MAX:
+    if tp.elim is not None or not single_chunk or rows * m * n > DENSE_J_MAX:
         return None
     cols = [plan.columns(plan.pos) for plan in tp.reduced]  # (N, width) each
     both = np.sort(np.concatenate(cols, axis=1), axis=1)
@@ -520,4 +548,4 @@ def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
 
 # chunks builds on this module's plans, so it is imported once they are defined; at import
 # time, not inside the first solve (where, without a .pyc, its compilation took 11-17 ms)
-from .chunks import plan_chunks  # noqa: E402
+from .chunks import Chunk, chunk_rows, plan_chunks  # noqa: E402
