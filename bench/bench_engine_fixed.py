@@ -19,7 +19,10 @@ counted) and of the wall time:
 The results (solve poses, registration pose, BA and intrinsics costs) are compared between
 the checkouts: the largest relative differences are printed.
 
-Usage: python bench/bench_engine_fixed.py --ref /work/main [--rounds 3]
+``--large``: instead, the large paths the same code serves (ICP at 100k points, 500-view
+intrinsics, problem-49-7776 bundle adjustment), to check they are not slowed.
+
+Usage: python bench/bench_engine_fixed.py --ref /work/main [--rounds 3] [--large]
 """
 
 from __future__ import annotations
@@ -148,9 +151,42 @@ def _cli(out: dict, res: dict, root: str) -> None:
         m for m, _ in scipy if m.count(".") == 1 and not m.startswith("scipy._"))
 
 
-def worker(root: str) -> dict:
+def _large(out: dict, res: dict) -> None:
+    """The large paths the same code serves: ICP at 100k points, 500-view intrinsics,
+    problem-49-7776 bundle adjustment (min of 3, 3 and 2 runs)."""
+    import numpy as np
+    from bench_intrinsics import synthetic_views
+    from bench_registration import synthetic
+    from common import SHARED
+
+    from calib.bundle import bundle_adjust_problem, read_bal
+    from calib.intrinsics import fit_intrinsics
+    from calib.registration import ICPOptions, register
+
+    src, tgt, _ = synthetic(100_000)
+    opts = ICPOptions(max_correspondence_distance=0.5, workers=2)
+    cpu, wall = _best(lambda: register(src, tgt, np.eye(4), opts), 3, 1)
+    out["icp 100k register ms"] = (cpu * 1e3, wall * 1e3)
+    res["icp 100k pose"] = register(src, tgt, np.eye(4), opts).T_target_source.tolist()
+    syn = dict(np.load(SHARED / "synthetic" / "calib_100x140.npz"))
+    img, size = synthetic_views(500, syn, 1), tuple(int(v) for v in syn["image_size"])
+    cpu, wall = _best(lambda: fit_intrinsics(syn["object_points"], img, size), 3, 1)
+    out["intrinsics 500 views ms"] = (cpu * 1e3, wall * 1e3)
+    res["intrinsics 500 params"] = list(map(float, fit_intrinsics(
+        syn["object_points"], img, size).camera.params))
+    p = read_bal(SHARED / "bal" / "problem-49-7776-pre.txt")
+    cpu, wall = _best(lambda: res.__setitem__("problem-49 cost", [
+        bundle_adjust_problem(p).final_cost]), 2, 1)
+    out["problem-49 BA ms"] = (cpu * 1e3, wall * 1e3)
+
+
+def worker(root: str, large: bool) -> dict:
     logging.disable(logging.WARNING)
     out, res = {}, {}
+    if large:
+        sys.path.insert(0, str(HERE))
+        _large(out, res)
+        return {"times": out, "results": res}
     _cli(out, res, root)
     _icp(out, res)
     _dubrovnik(out, res)
@@ -169,10 +205,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ref", help="another checkout (e.g. /work/main)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--large", action="store_true",
+                    help="the large paths instead: ICP 100k, 500-view intrinsics, problem-49")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker)))
+        print(json.dumps(worker(args.worker, args.large)))
         return
     roots = {"this checkout": str(HERE.parent)}
     if args.ref:
@@ -183,8 +221,8 @@ def main() -> None:
         for name, root in roots.items():
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, str(HERE)]),
                        OPENBLAS_NUM_THREADS="1")
-            p = subprocess.run([sys.executable, __file__, "--worker", root], env=env,
-                               check=True, capture_output=True, text=True)
+            cmd = [sys.executable, __file__, "--worker", root] + (["--large"] * args.large)
+            p = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             got[name].append(json.loads(p.stdout.strip().splitlines()[-1]))
     print(f"load after: {os.getloadavg()}")
     first = got[next(iter(roots))][0]["times"]
@@ -198,7 +236,8 @@ def main() -> None:
             cells.append(f"{cpu:.1f} / {wall:.1f}")
         print(f"| {key} | " + " | ".join(cells) + " |")
     for name in roots:
-        print(name, "scipy:", got[name][0]["results"]["scipy modules imported by the CLI"])
+        if not args.large:
+            print(name, "scipy:", got[name][0]["results"]["scipy modules imported by the CLI"])
     if args.ref:
         ra, rb = got["this checkout"][0]["results"], got["ref"][0]["results"]
         for key in ra:

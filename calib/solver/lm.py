@@ -150,7 +150,8 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             num_parameters=n_params, num_eliminated_parameters=structure.n_eliminated,
             linear_solver=method, phase_times_s=dict(clock.times),
             total_time_s=time.perf_counter() - t_start)
-        log.debug(summary.brief())
+        if log.isEnabledFor(logging.DEBUG):  # brief() formats five numbers
+            log.debug(summary.brief())
         return SolverResult(values, summary, cov, info, deficient)
 
     if not lin.ok:
