@@ -19,10 +19,15 @@ counted) and of the wall time:
 The results (solve poses, registration pose, BA and intrinsics costs) are compared between
 the checkouts: the largest relative differences are printed.
 
+``--paired``: both checkouts in one process instead (the reference's ``calib`` copied and
+imported as ``calib_ref``), alternating batch by batch, so the machine's load hits both
+alike; thread CPU per call of ICP 10k, dubrovnik-3-7 and intrinsics 13 / 100 views (with
+``--large`` also 500 views, ICP 100k and problem-49).
+
 ``--large``: instead, the large paths the same code serves (ICP at 100k points, 500-view
 intrinsics, problem-49-7776 bundle adjustment), to check they are not slowed.
 
-Usage: python bench/bench_engine_fixed.py --ref /work/main [--rounds 3] [--large]
+Usage: python bench/bench_engine_fixed.py --ref /work/main [--rounds 3] [--large] [--paired]
 """
 
 from __future__ import annotations
@@ -194,6 +199,91 @@ def worker(root: str, large: bool) -> dict:
     return {"times": out, "results": res}
 
 
+def _ref_package(ref_root: str, tmp: str) -> str:
+    """A copy of the reference checkout's ``calib`` importable as ``calib_ref`` (calib's own
+    imports are relative; only the lazy-attribute table names the package)."""
+    import shutil
+
+    dst = Path(tmp) / "calib_ref"
+    shutil.copytree(Path(ref_root) / "calib", dst,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    init = dst / "__init__.py"
+    init.write_text(init.read_text().replace('"calib.', '"calib_ref.'))
+    return tmp
+
+
+def _workloads(pkg: str, large: bool) -> dict:
+    """name -> (function of no argument, calls per batch) on package ``pkg``."""
+    import importlib
+
+    import numpy as np
+    from bench_intrinsics import synthetic_views
+    from bench_registration import synthetic
+    from common import SHARED
+
+    bundle = importlib.import_module(f"{pkg}.bundle")
+    intr = importlib.import_module(f"{pkg}.intrinsics")
+    reg = importlib.import_module(f"{pkg}.registration")
+    dub = bundle.read_bal(SHARED / "bal" / "dubrovnik-3-7-pre.txt")
+    real = np.load(SHARED / "opencv_stereo_chessboard_left" / "corners_9x6.npz")
+    syn = dict(np.load(SHARED / "synthetic" / "calib_100x140.npz"))
+    size = tuple(int(v) for v in syn["image_size"])
+    r_obj, r_img = real["object_points"].astype(float), real["image_points"].astype(float)
+    r_size = tuple(int(v) for v in real["image_size"])
+    src, tgt, _ = synthetic(10_000)
+    icp = reg.ICPOptions(max_correspondence_distance=0.5, workers=2)
+    out = {
+        "ICP 10k register": (lambda: reg.register(src, tgt, np.eye(4), icp), 3),
+        "dubrovnik-3-7 BA": (lambda: bundle.bundle_adjust_problem(dub), 5),
+        "intrinsics 13 views": (lambda: intr.fit_intrinsics(r_obj, r_img, r_size), 3),
+        "intrinsics 100 views": (lambda: intr.fit_intrinsics(syn["object_points"],
+                                                             syn["image_points"], size), 2),
+    }
+    if large:
+        img500 = synthetic_views(500, syn, 1)
+        big_src, big_tgt, _ = synthetic(100_000)
+        p49 = bundle.read_bal(SHARED / "bal" / "problem-49-7776-pre.txt")
+        out["intrinsics 500 views"] = (lambda: intr.fit_intrinsics(syn["object_points"],
+                                                                   img500, size), 1)
+        out["ICP 100k register"] = (lambda: reg.register(big_src, big_tgt, np.eye(4), icp), 1)
+        out["problem-49-7776 BA"] = (lambda: bundle.bundle_adjust_problem(p49), 1)
+    return out
+
+
+def paired(ref_root: str, rounds: int, large: bool) -> None:
+    """Both checkouts in one process, alternating batch by batch, so the machine's load
+    hits both alike: thread CPU per call (min and median over rounds) and the ratio."""
+    import statistics
+    import tempfile
+
+    logging.disable(logging.WARNING)
+    sys.path.insert(0, str(HERE))
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, _ref_package(ref_root, tmp))
+        work = {"ref": _workloads("calib_ref", large), "this": _workloads("calib", large)}
+        print(f"load before: {os.getloadavg()}")
+        print("| workload | ref CPU ms min / median | this checkout CPU ms min / median | "
+              "ratio of minima (medians) |")
+        print("| --- | --- | --- | --- |")
+        for name in work["ref"]:
+            cpu = {"ref": [], "this": []}
+            for key in cpu:
+                work[key][name][0]()  # warm-up
+            for _ in range(rounds):
+                for key in cpu:
+                    fn, n = work[key][name]
+                    c0 = time.thread_time()
+                    for _ in range(n):
+                        fn()
+                    cpu[key].append((time.thread_time() - c0) / n * 1e3)
+            lo = {k: min(v) for k, v in cpu.items()}
+            med = {k: statistics.median(v) for k, v in cpu.items()}
+            print(f"| {name} | {lo['ref']:.2f} / {med['ref']:.2f} | {lo['this']:.2f} / "
+                  f"{med['this']:.2f} | {lo['this'] / lo['ref']:.3f} "
+                  f"({med['this'] / med['ref']:.3f}) |")
+        print(f"load after: {os.getloadavg()}")
+
+
 def _diff(a, b) -> float:
     import numpy as np
 
@@ -207,8 +297,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--large", action="store_true",
                     help="the large paths instead: ICP 100k, 500-view intrinsics, problem-49")
+    ap.add_argument("--paired", action="store_true",
+                    help="both checkouts in one process (the ref's calib as calib_ref), "
+                         "alternating: CPU per call")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.paired:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        paired(args.ref, args.rounds, args.large)
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.large)))
         return
