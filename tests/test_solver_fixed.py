@@ -5,6 +5,7 @@ the dense path, and the thread policy with a BLAS library loaded inside a solve.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -178,10 +179,11 @@ print(json.dumps([nested, inside, after]))
 """
 
 
-def test_blas_loaded_inside_a_solve_is_limited_and_restored(monkeypatch):
-    monkeypatch.delenv("CALIB_BLAS_THREADS", raising=False)
+def test_blas_loaded_inside_a_solve_is_limited_and_restored():
+    env = {k: v for k, v in os.environ.items() if k != "CALIB_BLAS_THREADS"}
+    env.update(OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")  # scipy's BLAS loads with 2
     out = subprocess.run([sys.executable, "-c", LATE_BLAS], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, env=env).stdout
     import json
 
     nested, inside, after = json.loads(out)
