@@ -27,7 +27,11 @@ alike; thread CPU per call of ICP 10k, dubrovnik-3-7 and intrinsics 13 / 100 vie
 ``--large``: instead, the large paths the same code serves (ICP at 100k points, 500-view
 intrinsics, problem-49-7776 bundle adjustment), to check they are not slowed.
 
+``--icp-open3d RUNS``: ICP at 10k points (bench_registration's ``speed`` case, own
+stopping): this checkout, the reference and Open3D alternating in one process.
+
 Usage: python bench/bench_engine_fixed.py --ref /work/main [--rounds 3] [--large] [--paired]
+       python bench/bench_engine_fixed.py --ref /work/main --icp-open3d 30
 """
 
 from __future__ import annotations
@@ -269,8 +273,8 @@ def paired(ref_root: str, rounds: int, large: bool) -> None:
             cpu = {"ref": [], "this": []}
             for key in cpu:
                 work[key][name][0]()  # warm-up
-            for _ in range(rounds):
-                for key in cpu:
+            for i in range(rounds):  # the order flips each round (no first-runner bias)
+                for key in (("ref", "this") if i % 2 == 0 else ("this", "ref")):
                     fn, n = work[key][name]
                     c0 = time.thread_time()
                     for _ in range(n):
@@ -281,6 +285,55 @@ def paired(ref_root: str, rounds: int, large: bool) -> None:
             print(f"| {name} | {lo['ref']:.2f} / {med['ref']:.2f} | {lo['this']:.2f} / "
                   f"{med['this']:.2f} | {lo['this'] / lo['ref']:.3f} "
                   f"({med['this'] / med['ref']:.3f}) |")
+        print(f"load after: {os.getloadavg()}")
+
+
+def icp_vs_open3d(ref_root: str, runs: int) -> None:
+    """ICP at 10k points, each tool's own stopping, normals and trees inside the call (as
+    bench_registration's ``speed``): this checkout, the reference (as ``calib_ref``) and
+    Open3D alternating in one process; median and fastest wall time, median CPU."""
+    import statistics
+    import tempfile
+
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    from bench_registration import _o3d_with_normals, _radius, synthetic
+
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, _ref_package(ref_root, tmp))
+        import calib_ref.registration as ref
+
+        import calib.registration as this
+
+        src, tgt, _ = synthetic(10_000)
+        radius = _radius(tgt)
+        tools = {
+            "this checkout": lambda: this.register(src, tgt, np.eye(4), this.ICPOptions(
+                max_correspondence_distance=0.5, workers=2)),
+            "ref": lambda: ref.register(src, tgt, np.eye(4), ref.ICPOptions(
+                max_correspondence_distance=0.5, workers=2)),
+            "Open3D": lambda: _o3d_with_normals(src, tgt, np.eye(4), 0.5, False, radius),
+        }
+        wall = {k: [] for k in tools}
+        cpu = {k: [] for k in tools}
+        print(f"load before: {os.getloadavg()}")
+        for _ in range(runs):
+            for name, fn in tools.items():
+                c0, t0 = time.process_time(), time.perf_counter()
+                fn()
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+        o_w, o_c = statistics.median(wall["Open3D"]), statistics.median(cpu["Open3D"])
+        o_f = min(wall["Open3D"])
+        print("| tool | wall ms median (fastest) | CPU ms median | wall ratio to Open3D "
+              "(fastest) | CPU ratio |")
+        print("| --- | --- | --- | --- | --- |")
+        for name in tools:
+            w, c, f = statistics.median(wall[name]), statistics.median(cpu[name]), min(wall[name])
+            print(f"| {name} | {w * 1e3:.1f} ({f * 1e3:.1f}) | {c * 1e3:.1f} | {w / o_w:.2f} "
+                  f"({f / o_f:.2f}) | {c / o_c:.2f} |")
         print(f"load after: {os.getloadavg()}")
 
 
@@ -300,8 +353,13 @@ def main() -> None:
     ap.add_argument("--paired", action="store_true",
                     help="both checkouts in one process (the ref's calib as calib_ref), "
                          "alternating: CPU per call")
+    ap.add_argument("--icp-open3d", type=int, metavar="RUNS",
+                    help="ICP 10k: this checkout, the reference and Open3D in one process")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.icp_open3d:
+        icp_vs_open3d(args.ref, args.icp_open3d)
+        return
     if args.paired:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         paired(args.ref, args.rounds, args.large)
