@@ -24,13 +24,13 @@ if TYPE_CHECKING:  # imported where used (.lazy): the dense path skips their imp
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-#: Dense systems up to this many unknowns (the tiny path's limit, ``no_schur_max_size``) are
-#: solved with numpy's LAPACK (``potrf`` through ``np.linalg.cholesky``, then ``gesv``), so a
-#: small problem never imports scipy (0.24-0.28 s of CPU, which a fresh process's first tiny
-#: bundle adjustment paid inside its solve): 15 us for 6 unknowns and 38 us for 48 against
-#: scipy's 4.5 and 17 us. Beyond, scipy's ``potrf`` / ``potrs`` (at 441 unknowns 1.3 ms
-#: against numpy's 6 ms).
-NUMPY_DENSE_MAX = 128
+#: Dense systems up to this many unknowns (a pose or two: ICP, hand-eye) are solved with
+#: numpy's LAPACK (``potrf`` through ``np.linalg.cholesky``, then ``gesv``), so they never
+#: import scipy (0.20-0.28 s of CPU): 15 us for 6 unknowns against scipy's 4.5 us. Beyond,
+#: scipy's ``potrf`` / ``potrs``: at 48 unknowns 16 us against numpy's 38-40 us (1.2 ms of a
+#: 17 ms dubrovnik-3-7 solve), at 441 1.3 ms against 6 ms. Task modules whose problems need
+#: more (bundle adjustment) import ``scipy.linalg`` with themselves, as the engine did.
+NUMPY_DENSE_MAX = 16
 
 
 def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int) -> str:

@@ -31,6 +31,7 @@ ENV_VAR = "CALIB_BLAS_THREADS"
 _controller = None
 _limited: int | None = None  # the limit an enclosing blas_threads() set
 _late: list = []  # limiters of libraries found by rescan() inside a limited block
+_scanned_scipy = False  # was scipy's BLAS (scipy.linalg) loaded when _controller scanned?
 
 
 def solver_threads() -> int | None:
@@ -62,9 +63,7 @@ def blas_threads() -> Iterator[None]:
         yield
         return
     if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
+        _controller = _scan()
     outer, late = _limited, len(_late)
     with _controller.limit(limits=n, user_api="blas"):
         _limited = n
@@ -80,13 +79,22 @@ def rescan() -> None:
     """Find BLAS libraries loaded since the policy last looked (scipy's, imported lazily by
     :mod:`.lazy`); inside a limited block they are limited too, until it ends."""
     global _controller
-    if _controller is None:
-        return  # the first block scans whatever is loaded then
-    from threadpoolctl import ThreadpoolController
-
-    _controller = ThreadpoolController()
+    if _controller is None or _scanned_scipy:
+        return  # the first block scans whatever is loaded then; scipy's BLAS seen already
+    _controller = _scan()
     if _limited is not None:
         _late.append(_controller.limit(limits=_limited, user_api="blas"))
+
+
+def _scan():
+    """A threadpoolctl controller of the BLAS libraries loaded now (5-8 ms)."""
+    global _scanned_scipy
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+
+    _scanned_scipy = "scipy.linalg" in sys.modules
+    return ThreadpoolController()
 
 
 def blas_policy(func: Callable) -> Callable:
