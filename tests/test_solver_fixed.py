@@ -18,6 +18,7 @@ from calib.lie import se3
 from calib.residuals.point_to_plane import PointToPlane
 from calib.solver import Loss, Problem, SE3Manifold, SolverOptions, make_loss, solve
 from calib.solver import chunks as chunks_module
+from calib.solver import linear_solver as linear_solver
 from calib.solver.linear_solver import NUMPY_DENSE_MAX, _cholesky_solve
 from calib.solver.lm import _tiny
 from calib.solver.normal_equations import _robust, linearize
@@ -59,8 +60,16 @@ def _pose_problem(n=400, seed=0, loss=None) -> Problem:
     return prob
 
 
+@pytest.fixture(params=["gufunc", "public"])
+def numpy_lapack(request, monkeypatch):
+    """numpy's LAPACK through its gufuncs, or through np.linalg (the fallback)."""
+    if request.param == "public":
+        monkeypatch.setattr(linear_solver, "_CHOLESKY", None)
+    return request.param
+
+
 @pytest.mark.parametrize("n", [1, 6, NUMPY_DENSE_MAX, NUMPY_DENSE_MAX + 1, 48])
-def test_dense_solve_equals_scipy_cholesky(n):
+def test_dense_solve_equals_scipy_cholesky(n, numpy_lapack):
     rng = np.random.default_rng(n)
     a = rng.normal(size=(3 * n, n)) * np.logspace(0, 4, n)  # condition ~1e8
     S, b = a.T @ a, rng.normal(size=n)
@@ -71,7 +80,7 @@ def test_dense_solve_equals_scipy_cholesky(n):
 
 
 @pytest.mark.parametrize("n", [6, NUMPY_DENSE_MAX + 1])
-def test_dense_solve_refuses_indefinite(n):
+def test_dense_solve_refuses_indefinite(n, numpy_lapack):
     S = np.eye(n)
     S[-1, -1] = -1e-3
     with pytest.raises(LinearSolveError, match="not positive definite"):

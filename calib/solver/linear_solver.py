@@ -24,13 +24,21 @@ if TYPE_CHECKING:  # imported where used (.lazy): the dense path skips their imp
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-#: Dense systems up to this many unknowns (a pose or two: ICP, hand-eye) are solved with
-#: numpy's LAPACK (``potrf`` through ``np.linalg.cholesky``, then ``gesv``), so they never
-#: import scipy (0.20-0.28 s of CPU): 15 us for 6 unknowns against scipy's 4.5 us. Beyond,
+#: Dense systems up to this many unknowns (a pose or two: ICP, hand-eye; a camera's
+#: intrinsics) are solved with numpy's LAPACK (``potrf``, then ``gesv``), so they never
+#: import scipy (0.20-0.28 s of CPU): 5-6 us for 6 unknowns through numpy's LAPACK gufuncs
+#: (15 us through ``np.linalg``'s checking wrappers) against scipy's 4.5 us. Beyond,
 #: scipy's ``potrf`` / ``potrs``: at 48 unknowns 16 us against numpy's 38-40 us (1.2 ms of a
 #: 17 ms dubrovnik-3-7 solve), at 441 1.3 ms against 6 ms. Task modules whose problems need
 #: more (bundle adjustment) import ``scipy.linalg`` with themselves, as the engine did.
 NUMPY_DENSE_MAX = 16
+
+try:  # numpy's LAPACK gufuncs, behind np.linalg.cholesky / solve (stable since numpy 1.8)
+    from numpy.linalg import _umath_linalg
+
+    _CHOLESKY, _SOLVE = _umath_linalg.cholesky_lo, _umath_linalg.solve1
+except (ImportError, AttributeError):  # pragma: no cover - the public functions then
+    _CHOLESKY = _SOLVE = None
 
 
 def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int) -> str:
@@ -104,11 +112,7 @@ def _cholesky_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
     LAPACK's ``potrf`` / ``potrs`` through scipy (what ``scipy.linalg.cho_factor`` and
     ``cho_solve`` call, without their argument checks: 30-60 us a call on tiny problems)."""
     if len(b) <= NUMPY_DENSE_MAX:
-        try:
-            np.linalg.cholesky(S)
-            return np.linalg.solve(S, b)
-        except np.linalg.LinAlgError as exc:
-            raise LinearSolveError("reduced system is not positive definite") from exc
+        return _small_solve(S, b)
     sla = scipy_linalg()
     low, info = sla.lapack.dpotrf(S, lower=1, clean=0)
     if info != 0:
@@ -117,6 +121,23 @@ def _cholesky_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
     if info != 0:
         raise LinearSolveError("reduced system could not be solved")
     return x
+
+
+def _small_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``S^-1 b`` for a small SPD ``S`` by numpy's LAPACK: ``potrf`` tests definiteness (a
+    failed factor comes back as NaN), ``gesv`` solves (backward stable on an SPD matrix, as
+    the Cholesky solve)."""
+    if _CHOLESKY is None:
+        try:
+            np.linalg.cholesky(S)
+            return np.linalg.solve(S, b)
+        except np.linalg.LinAlgError as exc:
+            raise LinearSolveError("reduced system is not positive definite") from exc
+    with np.errstate(invalid="ignore"):  # LAPACK failures come back as NaN, checked here
+        low = _CHOLESKY(S, signature="d->d")
+        if not np.isfinite(low[-1, -1]):
+            raise LinearSolveError("reduced system is not positive definite")
+        return _SOLVE(S, b, signature="dd->d")
 
 
 def block_jacobi(structure: Structure, S: sp.csr_matrix) -> spla.LinearOperator:
