@@ -15,6 +15,10 @@ from types import MappingProxyType
 
 import numpy as np
 
+# the engine's dense solve beyond 16 unknowns (every BA) uses scipy's LAPACK: imported with
+# the task, as before the engine imported it lazily, not inside the first solve
+import scipy.linalg  # noqa: F401
+
 from ..errors import InputError, NotConvergedError
 from ..io.validate import as_array
 from ..lie import se3, so3

@@ -1,10 +1,12 @@
 """Solvers for the reduced system ``S x = b`` (symmetric positive definite).
 
-``dense``: Cholesky (LAPACK). ``sparse``: banded Cholesky after a reverse Cuthill-McKee
-ordering (:class:`.schur_sparse.BandedCholesky`) when the band is narrow enough that its
-factorisation costs no more than the largest dense one, else SuperLU with a minimum-degree
-ordering of ``S + S^T``. ``cg``: conjugate gradients with a block-Jacobi preconditioner built
-from the diagonal blocks of each reduced parameter block (as Ceres' ITERATIVE_SCHUR + SCHUR_JACOBI).
+``dense``: Cholesky (LAPACK: numpy's up to :data:`NUMPY_DENSE_MAX` unknowns, so small
+problems never import scipy; scipy's ``potrf`` / ``potrs`` beyond). ``sparse``: banded
+Cholesky after a reverse Cuthill-McKee ordering (:class:`.schur_sparse.BandedCholesky`) when
+the band is narrow enough that its factorisation costs no more than the largest dense one,
+else SuperLU with a minimum-degree ordering of ``S + S^T``. ``cg``: conjugate gradients with
+a block-Jacobi preconditioner built from the diagonal blocks of each reduced parameter block
+(as Ceres' ITERATIVE_SCHUR + SCHUR_JACOBI).
 """
 
 from __future__ import annotations
@@ -12,15 +14,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.linalg as sla
-import scipy.sparse as sp
 
+from .lazy import scipy_linalg, scipy_sparse_linalg
 from .schur import LinearSolveError, batched_inverse
 from .schur_sparse import BandedCholesky, reduced_pattern
 from .structure import Structure
 
-if TYPE_CHECKING:  # imported where used: the dense path (ICP, small problems) skips its
-    import scipy.sparse.linalg as spla  # 30-40 ms import at start-up
+if TYPE_CHECKING:  # imported where used (.lazy): the dense path skips their import
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+#: Dense systems up to this many unknowns (a pose or two: ICP, hand-eye; a camera's
+#: intrinsics) are solved with numpy's LAPACK (``potrf``, then ``gesv``), so they never
+#: import scipy (0.20-0.28 s of CPU): 5-6 us for 6 unknowns through numpy's LAPACK gufuncs
+#: (15 us through ``np.linalg``'s checking wrappers) against scipy's 4.5 us. Beyond,
+#: scipy's ``potrf`` / ``potrs``: at 48 unknowns 16 us against numpy's 38-40 us (1.2 ms of a
+#: 17 ms dubrovnik-3-7 solve), at 441 1.3 ms against 6 ms. Task modules whose problems need
+#: more (bundle adjustment) import ``scipy.linalg`` with themselves, as the engine did.
+NUMPY_DENSE_MAX = 16
+
+try:  # numpy's LAPACK gufuncs, behind np.linalg.cholesky / solve (stable since numpy 1.8)
+    from numpy.linalg import _umath_linalg
+
+    _CHOLESKY, _SOLVE = _umath_linalg.cholesky_lo, _umath_linalg.solve1
+except (ImportError, AttributeError):  # pragma: no cover - the public functions then
+    _CHOLESKY = _SOLVE = None
 
 
 def choose(structure: Structure, requested: str, dense_max: int, sparse_max: int) -> str:
@@ -51,16 +69,15 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
     if method == "dense":
         x = _cholesky_solve(S if isinstance(S, np.ndarray) else S.toarray(), b)
         its = 1
-    elif method == "sparse" and structure.banded is not None and sp.issparse(S) \
-            and S.format == "bsr":
+    elif method == "sparse" and structure.banded is not None \
+            and not isinstance(S, np.ndarray) and S.format == "bsr":
         try:
             x = structure.banded.solve(S, b)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise LinearSolveError("reduced system is not positive definite") from exc
         its = 1
     elif method == "sparse":
-        import scipy.sparse.linalg as spla
-
+        spla = scipy_sparse_linalg()
         try:
             lu = spla.splu(S.tocsc(), permc_spec="MMD_AT_PLUS_A",
                            options={"SymmetricMode": True})
@@ -69,8 +86,7 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
         x = lu.solve(b)
         its = 1
     elif method == "cg":
-        import scipy.sparse.linalg as spla
-
+        spla = scipy_sparse_linalg()
         pre = block_jacobi(structure, S.tocsr())
         count = [0]
 
@@ -89,8 +105,15 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
 
 
 def _cholesky_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``S^-1 b`` by LAPACK's ``potrf`` / ``potrs`` (what ``scipy.linalg.cho_factor`` and
+    """``S^-1 b`` for symmetric positive definite ``S``; raises LinearSolveError otherwise.
+
+    Up to :data:`NUMPY_DENSE_MAX` unknowns numpy's Cholesky tests definiteness and its LU
+    solve gives ``x`` (backward stable on an SPD matrix, as the Cholesky solve); beyond,
+    LAPACK's ``potrf`` / ``potrs`` through scipy (what ``scipy.linalg.cho_factor`` and
     ``cho_solve`` call, without their argument checks: 30-60 us a call on tiny problems)."""
+    if len(b) <= NUMPY_DENSE_MAX:
+        return _small_solve(S, b)
+    sla = scipy_linalg()
     low, info = sla.lapack.dpotrf(S, lower=1, clean=0)
     if info != 0:
         raise LinearSolveError("reduced system is not positive definite")
@@ -98,6 +121,23 @@ def _cholesky_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
     if info != 0:
         raise LinearSolveError("reduced system could not be solved")
     return x
+
+
+def _small_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``S^-1 b`` for a small SPD ``S`` by numpy's LAPACK: ``potrf`` tests definiteness (a
+    failed factor comes back as NaN), ``gesv`` solves (backward stable on an SPD matrix, as
+    the Cholesky solve)."""
+    if _CHOLESKY is None:
+        try:
+            np.linalg.cholesky(S)
+            return np.linalg.solve(S, b)
+        except np.linalg.LinAlgError as exc:
+            raise LinearSolveError("reduced system is not positive definite") from exc
+    with np.errstate(invalid="ignore"):  # LAPACK failures come back as NaN, checked here
+        low = _CHOLESKY(S, signature="d->d")
+        if not np.isfinite(low[-1, -1]):
+            raise LinearSolveError("reduced system is not positive definite")
+        return _SOLVE(S, b, signature="dd->d")
 
 
 def block_jacobi(structure: Structure, S: sp.csr_matrix) -> spla.LinearOperator:
@@ -125,7 +165,5 @@ def block_jacobi(structure: Structure, S: sp.csr_matrix) -> spla.LinearOperator:
             out[off:off + nb * d] = np.einsum("pij,pj->pi", inv, seg).ravel()
         return out
 
-    import scipy.sparse.linalg as spla
-
     n = S.shape[0]
-    return spla.LinearOperator((n, n), matvec=apply, dtype=float)
+    return scipy_sparse_linalg().LinearOperator((n, n), matvec=apply, dtype=float)

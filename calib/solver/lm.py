@@ -87,14 +87,17 @@ def _x_norm(structure: Structure, values: dict) -> float:
 
 
 def _tiny(problem: Problem, opts: SolverOptions) -> bool:
-    """Solve without Schur elimination, one dense system over every free coordinate: a
-    problem with eliminated groups but at most ``opts.no_schur_max_size`` free coordinates
-    in all (and no covariance or information asked, whose blocks are defined on the
-    eliminated layout). The block machinery's fixed cost per iteration (batched 3x3
-    inverses, pair products, sparse matrices) is then larger than the arithmetic."""
-    if opts.covariance or opts.information or opts.linear_solver not in ("auto", "dense"):
+    """Solve as one dense system over every free coordinate: a problem with at most
+    ``opts.no_schur_max_size`` free coordinates in all. With eliminated groups they are
+    then not eliminated (unless a covariance or information is asked, whose blocks are
+    defined on the eliminated layout): the block machinery's fixed cost per iteration
+    (batched 3x3 inverses, pair products, sparse matrices) is larger than the arithmetic.
+    Without, the layout is the same either way and ``A`` is a dense array (an ICP pose: no
+    sparse matrix at all)."""
+    if opts.linear_solver not in ("auto", "dense"):
         return False
-    if not any(g.eliminate for g in problem.groups.values()):
+    elim = any(g.eliminate for g in problem.groups.values())
+    if elim and (opts.covariance or opts.information):
         return False
     n = sum(free_size(g) for g in problem.groups.values())
     return n <= min(opts.no_schur_max_size, opts.dense_max_size)
@@ -147,7 +150,8 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             num_parameters=n_params, num_eliminated_parameters=structure.n_eliminated,
             linear_solver=method, phase_times_s=dict(clock.times),
             total_time_s=time.perf_counter() - t_start)
-        log.debug(summary.brief())
+        if log.isEnabledFor(logging.DEBUG):  # brief() formats five numbers
+            log.debug(summary.brief())
         return SolverResult(values, summary, cov, info, deficient)
 
     if not lin.ok:

@@ -19,6 +19,9 @@ class Loss:
     """Base class; subclasses implement :meth:`_unit` (the loss for ``scale = 1``)."""
 
     scale: float = 1.0
+    #: ``rho'' <= 0`` for every ``s >= 0`` (true of every loss here): the engine's robust
+    #: correction is then plain reweighting and never needs ``rho''`` (:meth:`first_order`)
+    NONPOSITIVE_CURVATURE = False
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.scale) and self.scale > 0):
@@ -30,13 +33,32 @@ class Loss:
         r0, r1, r2 = self._unit(np.asarray(s, dtype=float) / a2)
         return a2 * r0, r1, r2 / a2
 
+    def first_order(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rho(s), rho'(s))``, the same values as ``self(s)[:2]``."""
+        a2 = self.scale * self.scale
+        r0, r1 = self._unit_first(np.asarray(s, dtype=float) / a2)
+        return a2 * r0, r1
+
+    def _unit_first(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._unit(z)[:2]
+
+    def rho(self, s: np.ndarray) -> np.ndarray:
+        """``rho(s)`` alone (a cost evaluation), the same values as ``self(s)[0]``."""
+        a2 = self.scale * self.scale
+        return a2 * self._rho_unit(np.asarray(s, dtype=float) / a2)
+
     def _unit(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def _rho_unit(self, z: np.ndarray) -> np.ndarray:
+        return self._unit(z)[0]
 
 
 @dataclass(frozen=True)
 class TrivialLoss(Loss):
     """``rho(s) = s`` (plain least squares)."""
+
+    NONPOSITIVE_CURVATURE = True
 
     def _unit(self, z):
         return z, np.ones_like(z), np.zeros_like(z)
@@ -46,6 +68,8 @@ class TrivialLoss(Loss):
 class HuberLoss(Loss):
     """``rho(z) = z`` for ``z <= 1``, ``2 sqrt(z) - 1`` otherwise."""
 
+    NONPOSITIVE_CURVATURE = True
+
     def _unit(self, z):
         big = z > 1.0
         sq = np.sqrt(np.where(big, z, 1.0))
@@ -54,10 +78,21 @@ class HuberLoss(Loss):
         r2 = np.where(big, -0.5 / (sq * sq * sq), 0.0)
         return rho, r1, r2
 
+    def _unit_first(self, z):
+        big = z > 1.0
+        sq = np.sqrt(np.where(big, z, 1.0))
+        return np.where(big, 2.0 * sq - 1.0, z), np.where(big, 1.0 / sq, 1.0)
+
+    def _rho_unit(self, z):
+        big = z > 1.0
+        return np.where(big, 2.0 * np.sqrt(np.where(big, z, 1.0)) - 1.0, z)
+
 
 @dataclass(frozen=True)
 class SoftL1Loss(Loss):
     """``rho(z) = 2 (sqrt(1 + z) - 1)``."""
+
+    NONPOSITIVE_CURVATURE = True
 
     def _unit(self, z):
         t = np.sqrt(1.0 + z)
@@ -68,6 +103,8 @@ class SoftL1Loss(Loss):
 class CauchyLoss(Loss):
     """``rho(z) = log(1 + z)``."""
 
+    NONPOSITIVE_CURVATURE = True
+
     def _unit(self, z):
         t = 1.0 + z
         return np.log1p(z), 1.0 / t, -1.0 / (t * t)
@@ -76,6 +113,8 @@ class CauchyLoss(Loss):
 @dataclass(frozen=True)
 class ArctanLoss(Loss):
     """``rho(z) = arctan(z)`` (scipy's ``'arctan'``)."""
+
+    NONPOSITIVE_CURVATURE = True
 
     def _unit(self, z):
         t = 1.0 + z * z
@@ -89,6 +128,8 @@ class TukeyLoss(Loss):
     Redescending: residuals with ``|r| > scale`` get zero weight (Ceres' TukeyLoss up
     to the constant factor, chosen so that ``rho(z) ~ z`` near 0).
     """
+
+    NONPOSITIVE_CURVATURE = True
 
     def _unit(self, z):
         inside = z <= 1.0

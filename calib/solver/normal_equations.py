@@ -10,11 +10,14 @@ coupling ``W = J_r^T J_e`` as CSR (plus its blocks, for the Schur complement).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from .structure import ElimPlan, Structure, TermPlan, check_family_output
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass
@@ -84,29 +87,38 @@ def _robust(r: np.ndarray, jac: list | None, loss):
     term is used only where ``rho'' > 0``; where ``rho'' <= 0`` (the outlier side of every
     robust loss) the Hessian would lose positive definiteness and plain reweighting
     (``alpha = 0``) is used, which keeps the gradient, hence the minimum, exact.
+
+    Without Jacobians (a cost evaluation) only the cost is formed and ``r`` is returned as
+    given; where no row has ``rho'' > 0`` (every loss of :mod:`.loss` says so by
+    ``NONPOSITIVE_CURVATURE``, and ``rho''`` is not even evaluated) the curvature terms are
+    skipped (``alpha = 0`` in every row: the same values).
     """
     if loss is None:
         flat = r.reshape(-1)
         return 0.5 * float(flat @ flat), r, jac
     s = np.einsum("nm,nm->n", r, r)
-    rho, r1, r2 = loss(s)
+    if jac is None:
+        return 0.5 * float(loss.rho(s).sum()), r, None
+    if loss.NONPOSITIVE_CURVATURE:  # no rho'' needed
+        rho, r1 = loss.first_order(s)
+        r2 = curved = None
+    else:
+        rho, r1, r2 = loss(s)
+        curved = r2 > 0
     cost = 0.5 * float(rho.sum())
     sqrt_r1 = np.sqrt(np.maximum(r1, 0.0))
+    if curved is None or not curved.any():  # plain reweighting everywhere
+        return cost, r * sqrt_r1[:, None], [jj * sqrt_r1[:, None, None] for jj in jac]
     alpha = np.zeros_like(s)
-    ok = (s > 0) & (r1 > 0) & (r2 > 0)
-    if ok.any():
-        alpha[ok] = 1.0 - np.sqrt(1.0 + 2.0 * s[ok] * r2[ok] / r1[ok])
-    r_scale = sqrt_r1 / (1.0 - alpha)
-    r_new = r * r_scale[:, None]
-    if jac is None:
-        return cost, r_new, None
+    ok = (s > 0) & (r1 > 0) & curved
+    alpha[ok] = 1.0 - np.sqrt(1.0 + 2.0 * s[ok] * r2[ok] / r1[ok])
+    r_new = r * (sqrt_r1 / (1.0 - alpha))[:, None]
     a_over_s = np.where(ok, alpha / np.where(s > 0, s, 1.0), 0.0)
     out = []
     for jj in jac:
         jn = jj * sqrt_r1[:, None, None]
-        if ok.any():
-            rtj = np.einsum("nm,nmd->nd", r, jj)
-            jn -= (sqrt_r1 * a_over_s)[:, None, None] * r[:, :, None] * rtj[:, None, :]
+        rtj = np.einsum("nm,nmd->nd", r, jj)
+        jn -= (sqrt_r1 * a_over_s)[:, None, None] * r[:, :, None] * rtj[:, None, :]
         out.append(jn)
     return cost, r_new, out
 
@@ -202,13 +214,18 @@ def _accumulate_dense(tp: TermPlan, r: np.ndarray, jmap: dict, sums: _Sums) -> N
     """A term of the tiny path: its Jacobian scattered into a dense ``(N*m, n_r)`` matrix,
     ``J^T J`` and ``J^T r`` by two matrix products."""
     n = len(sums.g_r)
-    jd = np.zeros(r.size * n)
-    for plan in tp.reduced:
-        jd[tp.dense[id(plan)]] = jmap[id(plan)].ravel()
-    jd = jd.reshape(r.size, n)
+    if tp.dense_whole:  # the plan's Jacobian is the dense one
+        jd = jmap[id(tp.reduced[0])].reshape(r.size, n)
+        g = (r.reshape(1, -1) @ jd)[0]
+    else:
+        jd = np.zeros(r.size * n)
+        for plan in tp.reduced:
+            jd[tp.dense[id(plan)]] = jmap[id(plan)].ravel()
+        jd = jd.reshape(r.size, n)
+        g = jd.T @ r.ravel()
     jtj = jd.T @ jd
     sums.a_dense = jtj if sums.a_dense is None else sums.a_dense + jtj
-    sums.g_r += jd.T @ r.ravel()
+    sums.g_r += g
 
 
 def _accumulate(tp: TermPlan, ch, r: np.ndarray, jmap: dict, sums: _Sums) -> None:
@@ -265,7 +282,7 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
     for tp in structure.terms:
         rb = tp.block
         vals = [values[g] for g in rb.groups]
-        dims = [structure.layouts[g].manifold.tangent_dim for g in rb.groups]
+        dims = tp.dims
         for ch in tp.chunks:
             c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
             if bad is not None:

@@ -8,13 +8,17 @@ product is ``(W C^-1) W^T``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
+from .lazy import scipy_sparse
 from .normal_equations import NormalEquations
 from .schur_sparse import pair_products, reduced_pattern
 from .structure import Structure, take_rows
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 class LinearSolveError(RuntimeError):
@@ -90,6 +94,10 @@ def reduce(structure: Structure, neq: NormalEquations, mu: float,
     if diag is None:
         diag = diagonals(neq, 0.0, np.inf)
     dA, dE = diag
+    if dense and not neq.elim and isinstance(neq.A, np.ndarray):  # nothing to eliminate
+        S = neq.A.copy()
+        S.flat[::S.shape[0] + 1] += mu * dA
+        return ReducedSystem(S, -neq.g_r, {}, {})
     c_inv, l_inv = {}, {}
     for name, es in neq.elim.items():
         d = es.C.shape[1]
@@ -130,7 +138,7 @@ def _eliminate_dense(structure: Structure, neq: NormalEquations, c_inv: dict, l_
     if any(structure.elim[n].w is not None and not structure.elim[n].w.unique
            for n in neq.elim):
         return eliminate(structure, neq, c_inv, damping, True)
-    S = neq.A.toarray() if sp.issparse(neq.A) else neq.A.copy()
+    S = neq.A.copy() if isinstance(neq.A, np.ndarray) else neq.A.toarray()
     S.flat[::S.shape[0] + 1] += damping
     for name, es in neq.elim.items():
         if structure.n_reduced == 0 or es.w_sub.shape[0] == 0:
@@ -144,7 +152,8 @@ def eliminate(structure: Structure, neq: NormalEquations, c_inv: dict, damping: 
               dense: bool) -> ReducedSystem:
     """``S = A + diag(damping) - sum_e W_e C_e^-1 W_e^T`` and its right-hand side, given the
     (damped) inverses of the eliminated blocks."""
-    A = neq.A if sp.issparse(neq.A) else sp.csr_matrix(neq.A)
+    sp = scipy_sparse()
+    A = sp.csr_matrix(neq.A) if isinstance(neq.A, np.ndarray) else neq.A
     S = A.toarray() if dense else A.tocsr()
     if dense:
         S[np.diag_indices_from(S)] += damping

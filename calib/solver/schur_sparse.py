@@ -16,12 +16,16 @@ where SuperLU took 2.5 s and block-Jacobi CG up to its 500-iteration cap.
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.linalg as sla
-import scipy.sparse as sp
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from .lazy import scipy_linalg, scipy_sparse
 from .schur_dense import PairProducts
 from .structure import Structure
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 def pair_products(structure: Structure, name: str) -> PairProducts | None:
@@ -75,7 +79,8 @@ class ReducedPattern:
             upper, lower, off = self.pair_slots[name]
             blocks[upper] -= out  # slots are distinct within one fancy-indexed update
             blocks[lower] -= out[off].transpose(0, 2, 1)
-        return sp.bsr_matrix((blocks, self.indices, self.indptr), shape=(self.n, self.n))
+        return scipy_sparse().bsr_matrix((blocks, self.indices, self.indptr),
+                                         shape=(self.n, self.n))
 
 
 class BandedCholesky:
@@ -86,8 +91,8 @@ class BandedCholesky:
         from scipy.sparse.csgraph import reverse_cuthill_mckee
 
         r, nrb = pattern.r, pattern.nrb
-        graph = sp.csr_matrix((np.ones(pattern.nnzb), (pattern.brow, pattern.bcol)),
-                              shape=(nrb, nrb))
+        graph = scipy_sparse().csr_matrix(
+            (np.ones(pattern.nnzb), (pattern.brow, pattern.bcol)), shape=(nrb, nrb))
         order = reverse_cuthill_mckee(graph, symmetric_mode=True)
         rank = np.empty(nrb, dtype=np.int64)
         rank[order] = np.arange(nrb)
@@ -111,6 +116,7 @@ class BandedCholesky:
         positive definite."""
         ab = np.zeros((self.bandwidth + 1, self.n))
         ab.ravel()[self.dst] = S.data.ravel()[self.src]
+        sla = scipy_linalg()
         c = sla.cholesky_banded(ab, lower=True, check_finite=False)
         x = sla.cho_solve_banded((c, True), b[self.perm], check_finite=False)
         out = np.empty_like(x)

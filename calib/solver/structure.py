@@ -8,13 +8,17 @@ sums them with ``np.add.reduceat`` / ``np.bincount``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import InputError
+from .lazy import scipy_sparse
 from .manifold import Manifold
 from .problem import ParameterGroup, Problem, ResidualBlock
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass
@@ -63,17 +67,18 @@ def take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 class Segments:
     """Sum rows of ``(N, ...)`` arrays that share a key; the key order is computed once.
 
-    ``keys`` are the distinct keys in the order of the sums returned.
+    ``keys`` are the distinct keys in the order of the sums returned; ``span``, when given,
+    bounds them to ``[0, span)`` (``span == 1``: one key, nothing to compare).
     """
 
     #: Segments at least this long on average are summed with one GEMM each.
     GEMM_MIN_LENGTH = 32
 
-    def __init__(self, keys: np.ndarray) -> None:
+    def __init__(self, keys: np.ndarray, span: int | None = None) -> None:
         n = len(keys)
         self.order = None
         self.starts = None
-        self.single = n > 0 and bool(np.all(keys == keys[0]))
+        self.single = n > 0 and (span == 1 or bool(np.all(keys == keys[0])))
         if self.single:
             self.keys = keys[:1].copy()
             return
@@ -157,7 +162,7 @@ class CsrPattern:
 
     def build(self, values: np.ndarray) -> sp.csr_matrix:
         data = np.bincount(self.map, weights=values, minlength=self.nnz)
-        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+        return scipy_sparse().csr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
     def build_dense(self, values: np.ndarray) -> np.ndarray:
         """The same matrix as a dense array ``shape``."""
@@ -201,7 +206,7 @@ class BsrPattern:
                 else sub_blocks
             data = np.zeros((self.nnzb, self.r, self.c))
             np.add.at(data, self.map, src)
-        return sp.bsr_matrix((data, self.indices, self.indptr), shape=self.shape)
+        return scipy_sparse().bsr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
 
 @dataclass
@@ -255,11 +260,15 @@ class TermPlan:
     block: ResidualBlock
     reduced: list[SlotPlan]
     elim: SlotPlan | None
+    dims: list[int]  # tangent dimension of each slot's group (the family's Jacobian widths)
     rr_pairs: list[PairPlan] = field(default_factory=list)
     re_pairs: list[PairPlan] = field(default_factory=list)
     elim_seg: Segments | None = None
     chunks: list = field(default_factory=list)  # [chunks.Chunk]: rows evaluated together
     dense: dict | None = None  # id(SlotPlan) -> positions in a dense Jacobian (tiny path)
+    #: the term's one plan spans every reduced column in order (one pose, ICP): its
+    #: Jacobian is the dense one as it is, in every chunk (``dense`` is then ``{}``)
+    dense_whole: bool = False
     dense_zeros: np.ndarray | None = None  # zeros for the term's entries of A's pattern
 
 
@@ -291,10 +300,13 @@ def _slot_plans(layouts: dict, rb: ResidualBlock) -> tuple[list[SlotPlan], SlotP
         lay = layouts[gname]
         if lay.size == 0:
             continue
-        pos_full = lay.block_pos[rb.indices[j]]
-        valid = pos_full >= 0
-        pos = np.maximum(pos_full, 0)
-        vmask = None if valid.all() else valid
+        if lay.n_free == len(lay.block_pos):  # every block free: rank = block index
+            pos, vmask = rb.indices[j], None
+        else:
+            pos_full = lay.block_pos[rb.indices[j]]
+            valid = pos_full >= 0
+            pos = np.maximum(pos_full, 0)
+            vmask = None if valid.all() else valid
         if lay.eliminate:
             elim = SlotPlan([(lay, j)], pos, vmask)
             continue
@@ -319,10 +331,13 @@ class Structure:
 
     ``schur=False`` keeps every group in the reduced vector (no elimination) and assembles
     ``A`` as a dense array: the engine's path for tiny problems, where the per-iteration
-    cost of the block machinery exceeds the arithmetic.
+    cost of the block machinery exceeds the arithmetic. There a term small enough is summed
+    as one dense Jacobian (:func:`_dense_term`: no segments, pairs or chunk plans are
+    formed for it) unless ``dense_jacobians`` is False (block sums, for tests).
     """
 
-    def __init__(self, problem: Problem, schur: bool = True) -> None:
+    def __init__(self, problem: Problem, schur: bool = True,
+                 dense_jacobians: bool = True) -> None:
         self.dense_a = not schur
         self.layouts: dict[str, GroupLayout] = {n: _layout(g, schur)
                                                 for n, g in problem.groups.items()}
@@ -349,38 +364,33 @@ class Structure:
         self.buffer_pool: list[np.ndarray] = []  # accumulators of discarded linearizations
         self.banded = None  # schur_sparse.BandedCholesky, when the "sparse" solver uses it
         self.terms: list[TermPlan] = []
-        a_rows, a_cols = [], []
+        self._a_pattern: CsrPattern | None = None
         w_entries: dict[str, tuple[list, list]] = {n: ([], []) for n in self.elim}
+        dense = self.dense_a and dense_jacobians
         for rb, (red, el) in zip(problem.residual_blocks, plans, strict=True):
+            tp = TermPlan(rb, red, el, [self.layouts[g].manifold.tangent_dim
+                                        for g in rb.groups])
+            self.terms.append(tp)
+            if dense and _dense_term(tp, self.n_reduced):
+                continue
             for plan in red:
-                plan.grad = Segments(plan.pos)
-            tp = TermPlan(rb, red, el)
+                plan.grad = Segments(plan.pos, plan.group.n_free)
             for pa in red:
                 for pb in red:
                     nb = max(pb.group.n_free, 1)
-                    seg = Segments(pa.pos * nb + pb.pos)
-                    ra = pa.columns(seg.keys // nb)
-                    cb = pb.columns(seg.keys % nb)
-                    shape = (len(seg.keys), ra.shape[1], cb.shape[1])
+                    seg = Segments(pa.pos * nb + pb.pos, pa.group.n_free * nb)
                     tp.rr_pairs.append(PairPlan(pa, pb, seg, nb))
-                    a_rows.append(np.broadcast_to(ra[:, :, None], shape).ravel())
-                    a_cols.append(np.broadcast_to(cb[:, None, :], shape).ravel())
             if el is not None:
-                tp.elim_seg = Segments(el.pos)
+                tp.elim_seg = Segments(el.pos, el.group.n_free)
                 ne = el.group.n_free
                 for pa in red:
-                    seg = Segments(pa.pos * ne + el.pos)
+                    seg = Segments(pa.pos * ne + el.pos, pa.group.n_free * ne)
                     brow = pa.row_blocks(seg.keys // ne, self.row_block)
                     rows, cols = w_entries[el.group.name]
                     tp.re_pairs.append(PairPlan(pa, el, seg, ne))
                     rows.append(brow.ravel())
                     cols.append(np.repeat(seg.keys % ne, brow.shape[1]))
-            self.terms.append(tp)
         n = self.n_reduced
-        # every diagonal entry exists (zero-valued when unobserved) so damping always applies
-        diag = np.arange(n, dtype=np.int64)
-        self.a_pattern = CsrPattern(np.concatenate(a_rows + [diag]),
-                                    np.concatenate(a_cols + [diag]), (n, n))
         nrb = n // self.row_block
         for name, plan in self.elim.items():
             rows, cols = w_entries[name]
@@ -392,11 +402,33 @@ class Structure:
             plan.sub_pos = bcol
             plan.sub_row = brow
         for tp in self.terms:
+            if tp.chunks:  # a dense term, set up already
+                continue
             tp.chunks = plan_chunks(tp)
-            if self.dense_a:
-                tp.dense = _dense_index(tp, n)
+            if dense:
+                tp.dense = _dense_index(tp, n, len(tp.chunks) == 1)
                 tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
                                               for pr in tp.rr_pairs))
+
+    @property
+    def a_pattern(self) -> CsrPattern:
+        """The pattern of ``A``, in the order of the terms' ``rr_pairs``, every diagonal
+        entry included (zero-valued when unobserved, so damping always applies); formed on
+        first use (a tiny problem whose Jacobians are dense never needs it)."""
+        if self._a_pattern is None:
+            rows, cols = [], []
+            for tp in self.terms:
+                for pr in tp.rr_pairs:
+                    ra = pr.a.columns(pr.seg.keys // pr.nb)
+                    cb = pr.b.columns(pr.seg.keys % pr.nb)
+                    shape = (len(pr.seg.keys), ra.shape[1], cb.shape[1])
+                    rows.append(np.broadcast_to(ra[:, :, None], shape).ravel())
+                    cols.append(np.broadcast_to(cb[:, None, :], shape).ravel())
+            n = self.n_reduced
+            diag = np.arange(n, dtype=np.int64)
+            self._a_pattern = CsrPattern(np.concatenate(rows + [diag]),
+                                         np.concatenate(cols + [diag]), (n, n))
+        return self._a_pattern
 
 
 #: Largest dense Jacobian (rows x residual_dim x reduced unknowns, doubles) the tiny path
@@ -404,13 +436,34 @@ class Structure:
 DENSE_J_MAX = 1 << 16
 
 
-def _dense_index(tp: TermPlan, n: int) -> dict | None:
+def _dense_term(tp: TermPlan, n: int) -> bool:
+    """Set up a term of the tiny path that is evaluated in one chunk and summed as one
+    dense Jacobian (``J^T J`` and ``J^T r`` by two products: no segments, pairs or chunk
+    plans, and no entries in ``A``'s pattern); False when it would be chunked, is too large
+    or two of its plans share a column."""
+    if tp.elim is not None or chunk_rows(tp):
+        return False
+    index = _dense_index(tp, n, True)
+    if index is None:
+        return False
+    rb = tp.block
+    tp.dense, tp.dense_zeros = index, np.zeros(0)
+    tp.chunks = [Chunk(slice(0, rb.num_residuals), rb.family, rb.indices,
+                       {id(p): p.valid for p in tp.reduced}, {}, [], None, [])]
+    return True
+
+
+def _dense_index(tp: TermPlan, n: int, single_chunk: bool) -> dict | None:
     """Flat positions ``(N, m, width)`` in a dense ``(N*m, n)`` Jacobian of each reduced
-    plan's columns, so a term's Jacobian is scattered with one ``put`` per plan; ``None``
-    when the term is chunked, too large, or two plans share a column in some row."""
+    plan's columns, so a term's Jacobian is scattered with one ``put`` per plan (``{}``
+    with ``tp.dense_whole`` set when the term's one plan is that Jacobian, chunked or not);
+    ``None`` when the term is chunked, too large, or two plans share a column in some row."""
     rb = tp.block
     m, rows = rb.family.residual_dim, rb.num_residuals
-    if tp.elim is not None or len(tp.chunks) != 1 or rows * m * n > DENSE_J_MAX:
+    if tp.elim is None and len(tp.reduced) == 1 and _spans_all(tp.reduced[0], n):
+        tp.dense_whole = True
+        return {}
+    if tp.elim is not None or not single_chunk or rows * m * n > DENSE_J_MAX:
         return None
     cols = [plan.columns(plan.pos) for plan in tp.reduced]  # (N, width) each
     both = np.sort(np.concatenate(cols, axis=1), axis=1)
@@ -419,6 +472,14 @@ def _dense_index(tp: TermPlan, n: int) -> dict | None:
     base = np.arange(rows * m).reshape(rows, m, 1) * n
     return {id(plan): (base + c[:, None, :]).ravel()
             for plan, c in zip(tp.reduced, cols, strict=True)}
+
+
+def _spans_all(plan: SlotPlan, n: int) -> bool:
+    """Are the plan's columns ``0..n-1`` in order for every row (one free block in each of
+    its groups, which fill the reduced vector)?"""
+    return plan.valid is None and plan.width == n and all(
+        lay.n_free == 1 for lay, _ in plan.parts) and np.array_equal(
+        plan.columns(np.zeros(1, np.int64))[0], np.arange(n))
 
 
 def _units(layouts: dict, plans: list[list[SlotPlan]]) -> list[list[str]]:
@@ -487,4 +548,4 @@ def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
 
 # chunks builds on this module's plans, so it is imported once they are defined; at import
 # time, not inside the first solve (where, without a .pyc, its compilation took 11-17 ms)
-from .chunks import plan_chunks  # noqa: E402
+from .chunks import Chunk, chunk_rows, plan_chunks  # noqa: E402

@@ -29,6 +29,9 @@ from ..errors import InputError
 
 ENV_VAR = "CALIB_BLAS_THREADS"
 _controller = None
+_limited: int | None = None  # the limit an enclosing blas_threads() set
+_late: list = []  # limiters of libraries found by rescan() inside a limited block
+_scanned_scipy = False  # was scipy's BLAS (scipy.linalg) loaded when _controller scanned?
 
 
 def solver_threads() -> int | None:
@@ -49,18 +52,49 @@ def solver_threads() -> int | None:
 
 @contextmanager
 def blas_threads() -> Iterator[None]:
-    """Run the enclosed block with :func:`solver_threads` BLAS threads."""
-    global _controller
+    """Run the enclosed block with :func:`solver_threads` BLAS threads.
+
+    Nested blocks (a task entry point's solves) keep the outermost limit: only the
+    outermost one sets and restores it (threadpoolctl's get and set cost ~30 us, once per
+    ICP pose solve before)."""
+    global _controller, _limited
     n = solver_threads()
-    if n is None:
+    if n is None or _limited == n:
         yield
         return
     if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
+        _controller = _scan()
+    outer, late = _limited, len(_late)
     with _controller.limit(limits=n, user_api="blas"):
-        yield
+        _limited = n
+        try:
+            yield
+        finally:
+            _limited = outer
+            while len(_late) > late:  # libraries limited by rescan() inside this block
+                _late.pop().restore_original_limits()
+
+
+def rescan() -> None:
+    """Find BLAS libraries loaded since the policy last looked (scipy's, imported lazily by
+    :mod:`.lazy`); inside a limited block they are limited too, until it ends."""
+    global _controller
+    if _controller is None or _scanned_scipy:
+        return  # the first block scans whatever is loaded then; scipy's BLAS seen already
+    _controller = _scan()
+    if _limited is not None:
+        _late.append(_controller.limit(limits=_limited, user_api="blas"))
+
+
+def _scan():
+    """A threadpoolctl controller of the BLAS libraries loaded now (5-8 ms)."""
+    global _scanned_scipy
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+
+    _scanned_scipy = "scipy.linalg" in sys.modules
+    return ThreadpoolController()
 
 
 def blas_policy(func: Callable) -> Callable:

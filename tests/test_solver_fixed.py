@@ -1,0 +1,201 @@
+"""The engine's cheap paths for small problems against the general ones: numpy's dense
+solve against scipy's Cholesky, the cost-only and curvature-free robust corrections against
+the general formula, the whole-pose dense Jacobian against block sums, no scipy import on
+the dense path, and the thread policy with a BLAS library loaded inside a solve."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+from calib.lie import se3
+from calib.residuals.point_to_plane import PointToPlane
+from calib.solver import Loss, Problem, SE3Manifold, SolverOptions, make_loss, solve
+from calib.solver import chunks as chunks_module
+from calib.solver import linear_solver as linear_solver
+from calib.solver.linear_solver import NUMPY_DENSE_MAX, _cholesky_solve
+from calib.solver.lm import _tiny
+from calib.solver.normal_equations import _robust, linearize
+from calib.solver.schur import LinearSolveError
+from calib.solver.structure import Structure
+
+LOSSES = ("huber", "soft_l1", "cauchy", "arctan", "tukey")
+
+
+@dataclass(frozen=True)
+class _Stiffening(Loss):
+    """``rho(z) = z + z^2 / 2``: ``rho'' > 0``, the robust correction's curvature branch."""
+
+    def _unit(self, z):
+        return z + 0.5 * z * z, 1.0 + z, np.ones_like(z)
+
+
+def _loss(name):
+    return _Stiffening(0.5) if name == "stiffening" else make_loss(name, 0.5)
+
+
+class _RowsPointToPlane(PointToPlane):
+    """Point-to-plane pairs that the engine may evaluate in row chunks."""
+
+    def restrict(self, rows):
+        return _RowsPointToPlane(self.source[rows], self.target[rows], self.normals[rows])
+
+
+def _pose_problem(n=400, seed=0, loss=None) -> Problem:
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(n, 3))
+    nrm = rng.normal(size=(n, 3))
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    T = se3.exp(np.array([0.1, -0.2, 0.05, 0.02, -0.01, 0.03]))
+    q = p @ T[:3, :3].T + T[:3, 3] + 1e-3 * rng.normal(size=(n, 1)) * nrm
+    prob = Problem()
+    prob.add_parameter("pose", np.eye(4)[None], SE3Manifold())
+    prob.add_residuals(_RowsPointToPlane(p, q, nrm), [("pose", np.zeros(n, np.int64))], loss=loss)
+    return prob
+
+
+@pytest.fixture(params=["gufunc", "public"])
+def numpy_lapack(request, monkeypatch):
+    """numpy's LAPACK through its gufuncs, or through np.linalg (the fallback)."""
+    if request.param == "public":
+        monkeypatch.setattr(linear_solver, "_CHOLESKY", None)
+    return request.param
+
+
+@pytest.mark.parametrize("n", [1, 6, NUMPY_DENSE_MAX, NUMPY_DENSE_MAX + 1, 48])
+def test_dense_solve_equals_scipy_cholesky(n, numpy_lapack):
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(3 * n, n)) * np.logspace(0, 4, n)  # condition ~1e8
+    S, b = a.T @ a, rng.normal(size=n)
+    ref = sla.cho_solve(sla.cho_factor(S), b)
+    x = _cholesky_solve(S, b)
+    assert np.abs(x - ref).max() <= 1e-7 * np.abs(ref).max()
+    assert np.abs(S @ x - b).max() <= 1e-9 * np.abs(S).max() * np.abs(x).max()
+
+
+@pytest.mark.parametrize("n", [6, NUMPY_DENSE_MAX + 1])
+def test_dense_solve_refuses_indefinite(n, numpy_lapack):
+    S = np.eye(n)
+    S[-1, -1] = -1e-3
+    with pytest.raises(LinearSolveError, match="not positive definite"):
+        _cholesky_solve(S, np.ones(n))
+
+
+@pytest.mark.parametrize("name", LOSSES + ("none",))
+def test_loss_partial_evaluations_equal_the_full_one(name):
+    s = np.concatenate([[0.0, 1e-12], np.logspace(-4, 4, 200)])
+    loss = make_loss(name, 0.7)
+    rho, d1, d2 = loss(s)
+    np.testing.assert_array_equal(loss.rho(s), rho)
+    for a, b in zip(loss.first_order(s), (rho, d1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert loss.NONPOSITIVE_CURVATURE and np.all(d2 <= 0)  # what the flag promises
+
+
+@pytest.mark.parametrize("name", LOSSES + ("stiffening",))
+@pytest.mark.parametrize("m", [1, 3])
+def test_robust_correction_against_its_definition(name, m):
+    """Gradient ``J'^T r' = rho' J^T r`` exactly; Hessian ``J'^T J' = J^T (rho' I + 2 rho''
+    r r^T) J`` where ``rho'' > 0``, plain reweighting ``rho' J^T J`` elsewhere; the cost-only
+    call gives the same cost."""
+    rng = np.random.default_rng(m)
+    r = rng.normal(size=(50, m)) * np.logspace(-2, 1, 50)[:, None]
+    j = rng.normal(size=(50, m, 4))
+    loss = _loss(name)
+    cost, r2, (j2,) = _robust(r, [j], loss)
+    s = np.sum(r * r, axis=1)
+    rho, d1, d2 = loss(s)
+    assert cost == pytest.approx(0.5 * rho.sum(), rel=1e-15)
+    assert _robust(r, None, loss)[0] == cost
+    np.testing.assert_allclose(np.einsum("nmd,nm->d", j2, r2),
+                               np.einsum("n,nmd,nm->d", d1, j, r), rtol=1e-10, atol=1e-12)
+    curv = np.where(d2 > 0, 2 * d2, 0.0)[:, None, None] * r[:, :, None] * r[:, None, :]
+    w = d1[:, None, None] * np.eye(m) + curv
+    np.testing.assert_allclose(np.einsum("nmd,nme->de", j2, j2),
+                               np.einsum("nkd,nkl,nle->de", j, w, j), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_doubles", [None, 700])
+def test_whole_pose_jacobian_equals_block_sums(monkeypatch, chunk_doubles):
+    if chunk_doubles:  # 100 rows a chunk: the dense sums are added chunk by chunk
+        monkeypatch.setattr(chunks_module, "CHUNK_DOUBLES", chunk_doubles)
+    prob = _pose_problem(loss=make_loss("huber", 2e-3))
+    vals = {"pose": se3.exp(np.array([0.01, 0.0, -0.02, 0.0, 0.01, 0.0]))[None]}
+    assert _tiny(prob, SolverOptions())
+    st = Structure(prob, schur=False)
+    assert st.terms[0].dense_whole and len(st.terms[0].chunks) == (4 if chunk_doubles else 1)
+    ref = linearize(Structure(prob, schur=True), vals).neq  # A as CSR from the block sums
+    got = linearize(st, vals).neq
+    assert isinstance(got.A, np.ndarray)
+    np.testing.assert_allclose(got.A, ref.A.toarray(), rtol=1e-12, atol=1e-12 * np.abs(got.A).max())
+    np.testing.assert_allclose(got.g_r, ref.g_r, rtol=1e-12, atol=1e-12 * np.abs(got.g_r).max())
+
+
+def test_pose_solve_recovers_the_pose_as_the_block_path():
+    prob = _pose_problem(loss=make_loss("huber", 2e-3))
+    opts = dict(function_tolerance=1e-14, parameter_tolerance=1e-14)
+    dense = solve(prob, SolverOptions(**opts))
+    block = solve(prob, SolverOptions(no_schur_max_size=0, **opts))  # CSR A, scipy Cholesky
+    truth = se3.exp(np.array([0.1, -0.2, 0.05, 0.02, -0.01, 0.03]))
+    assert dense.summary.linear_solver == "dense"
+    assert np.abs(dense["pose"][0] - truth).max() < 5e-4
+    np.testing.assert_allclose(dense["pose"], block["pose"], rtol=0, atol=1e-12)
+    assert dense.summary.final_cost == pytest.approx(block.summary.final_cost, rel=1e-12)
+
+
+NO_SCIPY = """
+import sys
+import numpy as np
+from calib.registration import ICPOptions, register
+rng = np.random.default_rng(0)
+u, v = rng.uniform(-1, 1, (2, 3000))
+tgt = np.c_[u, v, 0.2 * np.sin(2 * u) * np.cos(3 * v)]
+src = tgt @ np.array([[1, -0.02, 0], [0.02, 1, 0], [0, 0, 1]]) + [0.01, -0.02, 0.005]
+r = register(src, tgt, np.eye(4), ICPOptions(max_correspondence_distance=0.2))
+r.covariance
+print(sorted(m for m in sys.modules if m == "scipy" or m.startswith("scipy.")))
+"""
+
+
+def test_registration_imports_no_scipy():
+    out = subprocess.run([sys.executable, "-c", NO_SCIPY], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+LATE_BLAS = """
+import json
+from threadpoolctl import threadpool_info, threadpool_limits
+from calib.solver import lazy, threads
+
+def counts():
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+with threadpool_limits(2, user_api="blas"):
+    with threads.blas_threads():  # the controller sees numpy's BLAS only
+        with threads.blas_threads():
+            nested = counts()
+        lazy.scipy_linalg()  # loads scipy's own BLAS inside the block
+        inside = counts()
+    after = counts()
+print(json.dumps([nested, inside, after]))
+"""
+
+
+def test_blas_loaded_inside_a_solve_is_limited_and_restored():
+    env = {k: v for k, v in os.environ.items() if k != "CALIB_BLAS_THREADS"}
+    env.update(OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")  # scipy's BLAS loads with 2
+    out = subprocess.run([sys.executable, "-c", LATE_BLAS], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    import json
+
+    nested, inside, after = json.loads(out)
+    assert set(nested.values()) == {1}
+    assert len(inside) > len(nested) and set(inside.values()) == {1}
+    assert set(after.values()) == {2} and after.keys() == inside.keys()
