@@ -31,31 +31,23 @@ def distort(xy: np.ndarray, theta: np.ndarray, jacobians: bool = False):
     ``d xd / d (k1, k2, p1, p2, k3) (N, 2, 5)``.
     """
     th = np.asarray(theta, dtype=float)
-    k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
     x, y = xy[:, 0], xy[:, 1]
+    if not jacobians:
+        return np.stack(distort_columns(x, y, th, jacobian=False), axis=1)
+    xd, yd, a, b, d = distort_columns(x, y, th)
+    j_xy = np.empty((len(x), 2, 2))
+    j_xy[:, 0, 0], j_xy[:, 0, 1], j_xy[:, 1, 0], j_xy[:, 1, 1] = a, b, b, d
     r2 = x * x + y * y
     r4 = r2 * r2
-    r6 = r4 * r2
-    radial = 1 + k1 * r2 + k2 * r4 + k3 * r6
     xy2 = 2 * x * y
-    xd = x * radial + p1 * xy2 + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + p2 * xy2
-    out = np.stack([xd, yd], axis=1)
-    if not jacobians:
-        return out
-    dr = k1 + 2 * k2 * r2 + 3 * k3 * r4  # d radial / d r2
-    j_xy = np.empty((len(x), 2, 2))
-    j_xy[:, 0, 0] = radial + 2 * x * x * dr + 2 * p1 * y + 6 * p2 * x
-    j_xy[:, 0, 1] = 2 * x * y * dr + 2 * p1 * x + 2 * p2 * y
-    j_xy[:, 1, 0] = j_xy[:, 0, 1]
-    j_xy[:, 1, 1] = radial + 2 * y * y * dr + 6 * p1 * y + 2 * p2 * x
     j_k = np.empty((len(x), 2, 5))
     j_k[:, 0, 0], j_k[:, 1, 0] = x * r2, y * r2
     j_k[:, 0, 1], j_k[:, 1, 1] = x * r4, y * r4
     j_k[:, 0, 2], j_k[:, 1, 2] = xy2, r2 + 2 * y * y
     j_k[:, 0, 3], j_k[:, 1, 3] = r2 + 2 * x * x, xy2
+    r6 = r4 * r2
     j_k[:, 0, 4], j_k[:, 1, 4] = x * r6, y * r6
-    return out, j_xy, j_k
+    return np.stack([xd, yd], axis=1), j_xy, j_k
 
 
 def _project_into(points: tuple[np.ndarray, np.ndarray, np.ndarray], th: np.ndarray,
@@ -189,10 +181,10 @@ def project(points: np.ndarray, theta: np.ndarray, jacobians: bool = False):
 
 
 def distort_columns(x: np.ndarray, y: np.ndarray, th: np.ndarray, jacobian: bool = True):
-    """:func:`distort` of columns ``x, y`` (each ``(N,)``) for Newton's method: ``(xd, yd)``
-    and, with ``jacobian``, also ``(a, b, d)`` with ``d (xd, yd) / d (x, y) = [[a, b], [b,
-    d]]`` (no distortion-coefficient columns: fewer operations on the small grids it runs
-    on)."""
+    """Brown-Conrady distortion of normalized columns ``x, y`` (each ``(N,)``; ``th`` the
+    ``(9,)`` or ``(N, 9)`` parameters): ``(xd, yd)`` and, with ``jacobian``, also ``(a, b,
+    d)`` with ``d (xd, yd) / d (x, y) = [[a, b], [b, d]]``. The formulas behind
+    :func:`distort` (which adds the coefficient columns) and Newton's undistortion."""
     k1, k2, p1, p2, k3 = th[..., 4], th[..., 5], th[..., 6], th[..., 7], th[..., 8]
     xx, yy, xy = x * x, y * y, x * y
     r2 = xx + yy

@@ -50,6 +50,17 @@ class DistortionCheck:
         return self.__dict__.copy()
 
 
+def undistort_unfolded(xd: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole undistortion of normalized points ``xd (N, 2)``: ``(xy (N, 2), ok (N,))``,
+    ``ok`` where Newton converged and the distortion's Jacobian determinant is positive
+    there (the map is not folded at that point)."""
+    xy, ok = undistort_normalized(xd, params)
+    if ok.any():
+        _, _, a, b, d = distort_columns(xy[ok, 0], xy[ok, 1], np.asarray(params, float))
+        ok[np.flatnonzero(ok)[a * d - b * b <= 0]] = False
+    return xy, ok
+
+
 def check_distortion(params: np.ndarray, image_size: tuple[int, int], grid: int = 41,
                      model: LensModel = PINHOLE, corners_px: np.ndarray | None = None
                      ) -> DistortionCheck:
@@ -63,12 +74,7 @@ def check_distortion(params: np.ndarray, image_size: tuple[int, int], grid: int 
     w, h = image_size
     u, v = np.meshgrid(np.linspace(-0.5, w - 0.5, grid), np.linspace(-0.5, h - 0.5, grid))
     xd = np.stack([(u.ravel() - cx) / fx, (v.ravel() - cy) / fy], axis=1)
-    xy, ok = undistort_normalized(xd, params)
-    if ok.any():
-        _, _, a, b, d = distort_columns(xy[ok, 0], xy[ok, 1], np.asarray(params, float))
-        det = a * d - b * b
-        ok_idx = np.flatnonzero(ok)
-        ok[ok_idx[det <= 0]] = False
+    xy, ok = undistort_unfolded(xd, params)
     r_img = np.linalg.norm(xd, axis=1).max()
     r_max = float(np.nanmax(np.linalg.norm(xy[ok], axis=1))) if ok.any() else float(r_img)
     r_max = max(r_max, float(r_img))

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..camera.base import LensModel, get_model
-from ..camera.pinhole import PINHOLE, distort, undistort_normalized
+from ..camera.pinhole import PINHOLE
 from ..plotting import figure, save_png
-from .diagnostics import check_distortion, view_warn_threshold
+from .diagnostics import check_distortion, undistort_unfolded, view_warn_threshold
 from .result import IntrinsicsResult
 
 DPI = 120
@@ -67,12 +67,8 @@ def distortion_map(params: np.ndarray, image_size: tuple[int, int], columns: int
     w, h = (int(s) for s in image_size)
     nu, nv, uu, vv = _cell_centres(image_size, columns)
     xd = np.stack([(uu.ravel() - cx) / fx, (vv.ravel() - cy) / fy], axis=1)
-    xy, ok = undistort_normalized(xd, p)
     # the same tests as check_distortion: Newton converged, Jacobian determinant > 0 ...
-    if ok.any():
-        _, jac, _ = distort(xy[ok], p, True)
-        det = jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]
-        ok[np.flatnonzero(ok)[det <= 0]] = False
+    xy, ok = undistort_unfolded(xd, p)
     # ... and the radial model grows with r up to the ray's radius (no fold before it)
     fold = check_distortion(p, (w, h)).first_fold_radius
     if fold is not None:
