@@ -316,8 +316,7 @@ def _iterate_scale(tr: _Trace, clouds: _Clouds, opts: ICPOptions, scale: float,
             np.array_equal(m.source_index, tr.last_m.source_index)
         dT, step = _pose_step(tr, m, clouds, opts, loss_name, d_s)
         steps.append(step)
-        if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.transform_tolerance and \
-                float(np.linalg.norm(dT[:3, 3])) <= opts.transform_tolerance * clouds.radius:
+        if _small_step(dT, opts.transform_tolerance, clouds.radius):
             tr.termination, tr.converged = "transform stopped changing", True
             return
         if same_set and _settled(steps, opts.uncertainty_tolerance):
@@ -333,9 +332,8 @@ def _pose_step(tr: _Trace, m, clouds: _Clouds, opts: ICPOptions, loss_name: str 
     if tr.fam is None or not _same(m, tr.last_m):  # late iterations keep their pairs
         tr.fam = _pairs(opts.method, clouds.src, clouds.tgt, clouds.tn, m)
     tr.last_m = m
-    loss = make_loss(loss_name, opts.loss_scale or _auto_scale(tr.fam, tr.T, d_s)) \
-        if loss_name else None
-    T_new, step = _solve_pose(tr.fam, tr.T, loss, opts.inner_iterations)
+    T_new, step = _solve_pose(tr.fam, tr.T, _loss(loss_name, tr.fam, tr.T, d_s, opts),
+                              opts.inner_iterations)
     tr.history[-1]["step_sigma"] = step
     dT = T_new @ se3.inverse(tr.T)
     tr.T = T_new
@@ -453,15 +451,28 @@ def _coarse_stage(T, src, sn, nn, tgt, tn, opts, d_s, loss_name, radius, history
                         "rmse": float(np.sqrt(np.mean(m.distance ** 2))),
                         "correspondences": len(m.source_index), "queried": nn.queried})
         fam = _pairs(opts.method, sub, tgt, tn, m)
-        loss = make_loss(loss_name, opts.loss_scale or _auto_scale(fam, T, d_s)) \
-            if loss_name else None
-        T_new, _ = _solve_pose(fam, T, loss, opts.inner_iterations)
+        T_new, _ = _solve_pose(fam, T, _loss(loss_name, fam, T, d_s, opts),
+                               opts.inner_iterations)
         dT = T_new @ se3.inverse(T)
         T = T_new
-        if float(np.linalg.norm(so3.log(dT[:3, :3]))) <= opts.coarse_tolerance and \
-                float(np.linalg.norm(dT[:3, 3])) <= opts.coarse_tolerance * radius:
+        if _small_step(dT, opts.coarse_tolerance, radius):
             break
     return T, its
+
+
+def _loss(loss_name: str | None, fam, T: np.ndarray, d_s: float, opts: ICPOptions):
+    """The robust loss of one pose solve: ``loss_name`` at ``opts.loss_scale``, or at the
+    scale :func:`_auto_scale` estimates from the pairs ``fam`` at ``T``; None: least squares."""
+    if not loss_name:
+        return None
+    return make_loss(loss_name, opts.loss_scale or _auto_scale(fam, T, d_s))
+
+
+def _small_step(dT: np.ndarray, tolerance: float, radius: float) -> bool:
+    """Does the step ``dT`` rotate by at most ``tolerance`` rad and translate by at most
+    ``tolerance * radius``?"""
+    return float(np.linalg.norm(so3.log(dT[:3, :3]))) <= tolerance and \
+        float(np.linalg.norm(dT[:3, 3])) <= tolerance * radius
 
 
 def _rotate(T: np.ndarray, normals: np.ndarray | None) -> np.ndarray | None:
