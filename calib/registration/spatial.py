@@ -46,10 +46,12 @@ def morton_order(points: np.ndarray, bits: int = 16) -> np.ndarray:
 
 
 def open3d():
-    """The ``open3d`` module, its console output limited to errors (its own coloured
+    """The ``open3d`` module (imported without its plotly viewer:
+    :mod:`.open3d_import`), its console output limited to errors (its own coloured
     warnings would otherwise reach the user beside calib's)."""
-    import open3d as o3d
+    from .open3d_import import import_open3d
 
+    o3d = import_open3d()
     o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
     return o3d
 
