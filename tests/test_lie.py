@@ -77,6 +77,19 @@ def test_so3_edge_angles(theta):
 
 
 @pytest.mark.parametrize("theta", EDGE_ANGLES)
+def test_so3_angle_is_the_norm_of_log(theta):
+    phi = _axes() * theta
+    r = Rotation.from_rotvec(phi).as_matrix()  # scipy's matrices: independent of so3.exp
+    ang = so3.angle(r)
+    assert ang.shape == (len(phi),)
+    # |phi| itself, to a few ulps of pi at every angle (near pi the axis sign flips but
+    # the angle does not)
+    np.testing.assert_allclose(ang, np.full(len(phi), theta), rtol=1e-12, atol=1e-15)
+    assert isinstance(so3.angle(r[0]), float)
+    assert so3.angle(r[0]) == ang[0]
+
+
+@pytest.mark.parametrize("theta", EDGE_ANGLES)
 def test_se3_edge_angles(theta):
     rng = np.random.default_rng(1)
     xi = np.c_[rng.normal(size=(7, 3)), _axes() * theta]

@@ -11,6 +11,7 @@ from bunny import pair, pose_error
 from calib.errors import DegenerateError, InputError, NotConvergedError
 from calib.lie import se3
 from calib.registration import ICPOptions, register
+from calib.registration.icp import coarse_size
 from calib.residuals.point_to_plane import PointToPlane
 from calib.residuals.point_to_point import PointToPoint
 from calib.solver import SE3Manifold
@@ -205,10 +206,21 @@ def test_coarse_subset_stage_same_answer_fewer_queries():
     src = src[rng.permutation(len(src))]
     runs = {cp: register(src, tgt, np.eye(4), ICPOptions(max_correspondence_distance=0.5,
                                                          coarse_points=cp))
-            for cp in (None, 2000)}
-    r, t = pose_error(runs[2000].T_target_source, runs[None].T_target_source)
-    assert r < 1e-3 and t < 1e-4
-    assert any(h["scale"] == "coarse" for h in runs[2000].history)
+            for cp in (None, 2000, 20000)}  # 20000, the default: a quarter, 3000 points
     queried = {cp: sum(h["queried"] for h in res.history) for cp, res in runs.items()}
-    assert queried[2000] < 0.8 * queried[None], queried
-    assert runs[2000].converged
+    for cp in (2000, 20000):
+        r, t = pose_error(runs[cp].T_target_source, runs[None].T_target_source)
+        assert r < 1e-3 and t < 1e-4
+        assert pose_error(runs[cp].T_target_source, T)[0] < 0.01
+        coarse = [h for h in runs[cp].history if h["scale"] == "coarse"]
+        assert coarse and coarse[0]["queried"] == min(cp, 3000)
+        assert queried[cp] < 0.8 * queried[None], queried
+        assert runs[cp].converged
+
+
+@pytest.mark.parametrize("n, cp, size", [(12000, 20000, 3000), (7999, 20000, 0),
+                                         (8000, 20000, 2000), (100000, 20000, 20000),
+                                         (4000, 1000, 1000), (3999, 1000, 0),
+                                         (10**6, None, 0)])
+def test_coarse_subset_size(n, cp, size):
+    assert coarse_size(n, cp) == size

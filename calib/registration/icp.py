@@ -275,8 +275,9 @@ def _refine(T: np.ndarray, clouds: _Clouds, opts: ICPOptions) -> _Trace:
     """Coarse subset stage (large clouds), then every scale up to ``max_iterations``."""
     tr = _Trace(T, nn=clouds.nn)
     loss_name = _loss_name(opts)
-    if opts.coarse_points and len(clouds.src) >= 4 * opts.coarse_points:
-        tr.T, tr.iterations = _coarse_stage(tr.T, clouds.src, clouds.sn, clouds.nn,
+    subset = coarse_size(len(clouds.src), opts.coarse_points)
+    if subset:
+        tr.T, tr.iterations = _coarse_stage(tr.T, subset, clouds.src, clouds.sn, clouds.nn,
                                             clouds.tgt, clouds.tn, opts,
                                             clouds.max_d * opts.scales[0], loss_name,
                                             clouds.radius, tr.history)
@@ -430,13 +431,28 @@ def _auto_scale(fam, T, max_d: float, sample: int = 20000) -> float:
     return max(1.345 * 1.4826 * mad, 1e-6 * max_d)
 
 
-def _coarse_stage(T, src, sn, nn, tgt, tn, opts, d_s, loss_name, radius, history
+#: the coarse stage runs when its subset (:func:`coarse_size`) has at least this many
+#: points: on smaller clouds a full iteration costs little more than a subset's
+COARSE_MIN_POINTS = 2000
+
+
+def coarse_size(n: int, coarse_points: int | None) -> int:
+    """Points in the coarse stage's subset of an ``n``-point source: a quarter of it, at
+    most ``coarse_points``; 0 (no coarse stage) below ``COARSE_MIN_POINTS`` (or below
+    ``coarse_points`` when that is smaller) or when ``coarse_points`` is None."""
+    if not coarse_points:
+        return 0
+    m = min(coarse_points, n // 4)
+    return m if m >= min(COARSE_MIN_POINTS, coarse_points) else 0
+
+
+def _coarse_stage(T, size, src, sn, nn, tgt, tn, opts, d_s, loss_name, radius, history
                   ) -> tuple[np.ndarray, int]:
-    """ICP on an evenly strided subset (the source is in Morton order) of about
-    ``opts.coarse_points`` points until a step moves less than ``opts.coarse_tolerance``
-    (rad, and times the cloud radius); the full cloud then starts close to its optimum and
-    the cached search re-queries few points. Returns the pose and iterations run."""
-    step = max(len(src) // opts.coarse_points, 1)
+    """ICP on an evenly strided subset (the source is in Morton order) of about ``size``
+    points until a step moves less than ``opts.coarse_tolerance`` (rad, and times the
+    cloud radius); the full cloud then starts close to its optimum and the cached search
+    re-queries few points. Returns the pose and iterations run."""
+    step = max(len(src) // size, 1)
     sub = np.ascontiguousarray(src[::step])
     ssub = None if sn is None else np.ascontiguousarray(sn[::step])
     its = 0
@@ -471,7 +487,7 @@ def _loss(loss_name: str | None, fam, T: np.ndarray, d_s: float, opts: ICPOption
 def _small_step(dT: np.ndarray, tolerance: float, radius: float) -> bool:
     """Does the step ``dT`` rotate by at most ``tolerance`` rad and translate by at most
     ``tolerance * radius``?"""
-    return float(np.linalg.norm(so3.log(dT[:3, :3]))) <= tolerance and \
+    return so3.angle(dT[:3, :3]) <= tolerance and \
         float(np.linalg.norm(dT[:3, 3])) <= tolerance * radius
 
 

@@ -67,8 +67,9 @@ class ICPOptions:
         workers: threads for the k-d tree queries (-1: all cores; a positive count caps
             Open3D's process-wide thread pool during each query).
         degeneracy_ratio: eigenvalue ratio below which a direction is reported weak.
-        coarse_points, coarse_tolerance: clouds of at least ``4 x coarse_points`` source
-            points first iterate on an even subset of about ``coarse_points`` points until
+        coarse_points, coarse_tolerance: clouds of at least 8000 source points (4 x
+            ``coarse_points`` when that is smaller) first iterate on an even subset of a
+            quarter of their points, at most ``coarse_points``, until
             a step is below ``coarse_tolerance`` (rad; times the cloud radius for the
             translation), then on all points (None: off). The full-cloud iterations
             decide convergence and accuracy; the subset only shortens the long first

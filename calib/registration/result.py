@@ -124,7 +124,7 @@ class RegistrationResult:
 
     @property
     def rotation_deg(self) -> float:
-        return float(np.degrees(np.linalg.norm(so3.log(self.T_target_source[:3, :3]))))
+        return float(np.degrees(so3.angle(self.T_target_source[:3, :3])))
 
     def summary(self, warnings: bool = True) -> str:
         """Human summary; ``warnings=False`` leaves the warning lines out (the CLI prints

@@ -137,7 +137,7 @@ class RigResult:
                          f"verdict {cam.verdict}")
             if c:
                 t = self.T_cam_ref[c, :3, 3]
-                ang = np.degrees(np.linalg.norm(so3.log(self.T_cam_ref[c, :3, :3])))
+                ang = np.degrees(so3.angle(self.T_cam_ref[c, :3, :3]))
                 lines.append(f"    T_cam_ref: |t| = {np.linalg.norm(t):.5f} m "
                              f"+/- {1e3 * self.std_trans_m[c]:.2g} mm, rotation {ang:.3f} deg "
                              f"+/- {self.std_rot_deg[c]:.2g} deg")
