@@ -24,6 +24,7 @@ from .normal_equations import assemble, hessian_quadratic_form, linearize, recyc
 from .options import SolverOptions
 from .problem import Problem
 from .schur import LinearSolveError, back_substitute, diagonals, reduce
+from .stacked import products as stacked_products
 from .structure import Structure, free_size
 from .summary import IterationRecord, SolverResult, Summary
 from .threads import blas_threads
@@ -97,7 +98,7 @@ def _tiny(problem: Problem, opts: SolverOptions) -> bool:
     if opts.linear_solver not in ("auto", "dense"):
         return False
     elim = any(g.eliminate for g in problem.groups.values())
-    if elim and (opts.covariance or opts.information):
+    if elim and (opts.covariance or opts.information or opts.products):
         return False
     n = sum(free_size(g) for g in problem.groups.values())
     return n <= min(opts.no_schur_max_size, opts.dense_max_size)
@@ -136,12 +137,15 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     n_ok = n_bad = 0
 
     def finish(termination: str, message: str, cost: float) -> SolverResult:
-        cov, info, deficient = {}, {}, ()
-        if (opts.covariance or opts.information) and lin.ok:
+        cov, info, deficient, prods = {}, {}, (), {}
+        if (opts.covariance or opts.information or opts.products) and lin.ok:
             tc = time.perf_counter()
             final = lin if lin.has_jacobians else linearize(structure, values, True)
-            cov, info, deficient = covariance_and_information(
-                structure, assemble(structure, final), opts.covariance, opts.information, method)
+            neq = assemble(structure, final)
+            if opts.covariance or opts.information:
+                cov, info, deficient = covariance_and_information(
+                    structure, neq, opts.covariance, opts.information, method)
+            prods = stacked_products(structure, neq, opts.products)
             clock.add("covariance", tc)
         summary = Summary(
             termination=termination, message=message, initial_cost=initial_cost,
@@ -152,7 +156,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             total_time_s=time.perf_counter() - t_start)
         if log.isEnabledFor(logging.DEBUG):  # brief() formats five numbers
             log.debug(summary.brief())
-        return SolverResult(values, summary, cov, info, deficient)
+        return SolverResult(values, summary, cov, info, deficient, prods)
 
     if not lin.ok:
         return finish("failure", f"at the initial point: {lin.bad}", float("inf"))

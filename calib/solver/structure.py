@@ -270,6 +270,7 @@ class TermPlan:
     #: Jacobian is the dense one as it is, in every chunk (``dense`` is then ``{}``)
     dense_whole: bool = False
     dense_zeros: np.ndarray | None = None  # zeros for the term's entries of A's pattern
+    stacked: object = None  # stacked.StackedPlan when the term takes the stacked path
 
 
 @dataclass
@@ -409,6 +410,7 @@ class Structure:
                 tp.dense = _dense_index(tp, n, len(tp.chunks) == 1)
                 tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
                                               for pr in tp.rr_pairs))
+            tp.stacked = plan_stacked(tp)
 
     @property
     def a_pattern(self) -> CsrPattern:
@@ -549,3 +551,4 @@ def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
 # chunks builds on this module's plans, so it is imported once they are defined; at import
 # time, not inside the first solve (where, without a .pyc, its compilation took 11-17 ms)
 from .chunks import Chunk, chunk_rows, plan_chunks  # noqa: E402
+from .stacked import plan_stacked  # noqa: E402

@@ -66,14 +66,17 @@ class Summary:
 
 @dataclass(frozen=True)
 class SolverResult:
-    """Optimized values (dict name -> array, same shapes as given), the summary and the
-    requested covariance / information blocks (see :mod:`calib.solver` API)."""
+    """Optimized values (dict name -> array, same shapes as given), the summary, the
+    requested covariance / information blocks (see :mod:`calib.solver` API) and the
+    requested per-block products of eliminated groups (``SolverOptions.products``: name ->
+    ``(M, w, w)``, present only where the stacked path gave them)."""
 
     values: dict
     summary: Summary
     covariance: dict
     information: dict
     covariance_rank_deficient: tuple[str, ...] = ()
+    products: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[name]
