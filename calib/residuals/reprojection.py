@@ -45,6 +45,7 @@ class BoardReprojection(ResidualFamily):
         self._runs_of: np.ndarray | None = None  # the view index array _runs describes
         self._runs: tuple | None = None
         self._shared: np.ndarray | None = None  # one run's points when every run repeats them
+        self._observed_t: np.ndarray | None = None  # observed.T, contiguous (stacked path)
 
     def restrict(self, rows: slice) -> BoardReprojection:
         return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect,
@@ -92,8 +93,11 @@ class BoardReprojection(ResidualFamily):
         into its columns."""
         th, pts = self._inputs(values, indices)
         p = self.model.num_params
-        project_rows(self.model, pts, th, self.observed, True,
-                     out=(out[:, :, -1], out[:, :, :p], out[:, :, p:p + 6]))
+        r = out[:, :, -1]
+        project_rows(self.model, pts, th, None, True, out=(r, out[:, :, :p], out[:, :, p:p + 6]))
+        if self._observed_t is None:  # (2, N): subtracted along the buffer's columns
+            self._observed_t = np.ascontiguousarray(self.observed.T)
+        np.subtract(r.T, self._observed_t, out=r.T)
         self._tie_aspect(out[:, :, :p])
 
     def _inputs(self, values, indices) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -110,11 +114,12 @@ class BoardReprojection(ResidualFamily):
 
 
 def project_rows(model: LensModel, pts: tuple[np.ndarray, ...], params: np.ndarray,
-                 observed: np.ndarray, jacobians: bool = True, out: tuple | None = None
+                 observed: np.ndarray | None, jacobians: bool = True, out: tuple | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``(r (N, 2), J_uv_params (N, 2, P), J_pose (N, 2, 6))`` of camera points ``pts``
     (columns ``(X, Y, Z)``, each ``(N,)``, metres) with ``params`` ``(P,)`` or ``(N, P)``:
-    ``r = project - observed`` in pixels, NaN where the model's ``valid`` is False;
+    ``r = project - observed`` in pixels (``observed`` None: the projections), NaN where
+    the model's ``valid`` is False;
     ``J_pose = J_uv_p [I, -hat(p_cam)]`` (left perturbation of ``T_cam_*``). The model's
     :meth:`~LensModel.project_into` runs on chunks of :data:`~calib.camera.base.CHUNK`
     rows, so every temporary stays in cache. Jacobians are None unless ``jacobians``.
@@ -133,7 +138,8 @@ def project_rows(model: LensModel, pts: tuple[np.ndarray, ...], params: np.ndarr
         jac = () if not jacobians else (j_pose[sl, :, :3], j_params[sl], j_pose[sl, :, 3:])
         kernel(tuple(c[sl] for c in pts), params if params.ndim == 1 else params[sl], r[sl],
                valid[sl], *jac)
-    r -= observed
+    if observed is not None:
+        r -= observed
     if not valid.all():
         r[~valid] = np.nan
     return r, j_params, j_pose

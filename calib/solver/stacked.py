@@ -112,7 +112,9 @@ def evaluate_stacked(tp: TermPlan, k: int, vals: list, sums) -> tuple[float, str
     n = ch.rows.stop - ch.rows.start
     raw = sp.take(n, m)
     ch.family.evaluate_stacked(vals, ch.indices, raw.transpose(2, 0, 1))
-    flat = raw[:, -1, :].T.reshape(-1)  # the residuals in row order, as the general path's
+    flat = np.empty(n * m)  # the residuals in row order, as the general path sums them
+    for c in range(m):
+        flat[c::m] = raw[c, -1]
     name = type(rb.family).__name__
     if not np.isfinite(flat).all():
         return np.inf, f"non-finite residual in {name}"
