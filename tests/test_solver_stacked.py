@@ -206,3 +206,33 @@ def test_stacked_failures_name_the_cause(monkeypatch):
     res = solve(_problem(6), opts)
     assert res.summary.termination == "failure"
     assert "non-finite Jacobian in BoardReprojection" in res.summary.message
+
+
+def test_joint_information_by_dense_elimination_equals_numerical_schur_complement():
+    """An information without covariances comes from the dense elimination: the Schur
+    complement over the poses of ``J^T J`` from numerical Jacobians (held k3: zero row and
+    column), and the same matrix as when a covariance is asked too (sparse elimination)."""
+    p = _problem(7, fix=(8,))
+    res = solve(p, SolverOptions(max_iterations=0, information=(("camera",),)))
+    both = solve(p, SolverOptions(max_iterations=0, information=(("camera",),),
+                                  covariance=("camera",)))
+    got = res.information[("camera",)]
+    rb = p.residual_blocks[0]
+    vals = [p.groups["camera"].value, p.groups["poses"].value]
+    jc, jp = numeric_family_jacobians(rb.family, vals, rb.indices, [Euclidean(9),
+                                                                   SE3Manifold()], eps=1e-6)
+    jc[:, :, 8] = 0.0
+    nv = len(vals[1])
+    J = np.zeros((2 * rb.num_residuals, 9 + 6 * nv))
+    J[:, :9] = jc.reshape(-1, 9)
+    for v in range(nv):
+        rows = np.repeat(rb.indices[1] == v, 2)
+        J[rows, 9 + 6 * v:15 + 6 * v] = jp[rb.indices[1] == v].reshape(-1, 6)
+    H = J.T @ J
+    A, W, C = H[:9, :9], H[:9, 9:], H[9:, 9:]
+    want = A - W @ np.linalg.solve(C, W.T)
+    want[8, :] = want[:, 8] = 0.0
+    scale = np.sqrt(np.outer(np.diag(want), np.diag(want))) + 1e-300
+    np.testing.assert_array_less(np.abs(got - want), 1e-6 * scale + 1e-12)
+    np.testing.assert_allclose(got, both.information[("camera",)], rtol=1e-10,
+                               atol=1e-12 * np.abs(got).max())
