@@ -14,6 +14,7 @@ import calib.solver.structure as structure_mod
 from calib.camera import get_model
 from calib.errors import InputError
 from calib.lie import se3
+from calib.residuals.base import ResidualFamily
 from calib.residuals.reprojection import BoardReprojection
 from calib.solver import Euclidean, HuberLoss, Problem, SE3Manifold, SolverOptions, solve
 from calib.solver.normal_equations import linearize
@@ -236,3 +237,57 @@ def test_joint_information_by_dense_elimination_equals_numerical_schur_complemen
     np.testing.assert_array_less(np.abs(got - want), 1e-6 * scale + 1e-12)
     np.testing.assert_allclose(got, both.information[("camera",)], rtol=1e-10,
                                atol=1e-12 * np.abs(got).max())
+
+
+class _Rosenbrock(ResidualFamily):
+    """``r = (10 (x1 - x0^2), 1 - x0)`` on one Euclidean block: from (-1.2, 1) the first
+    Gauss-Newton step overshoots (a rejected first step)."""
+
+    residual_dim = 1
+
+    def evaluate(self, values, indices, jacobians=True):
+        x0, x1 = values[0][0]
+        r = np.array([[10 * (x1 - x0 * x0)], [1 - x0]])
+        return r, ([np.array([[[-20 * x0, 10.0]], [[-1.0, 0.0]]])] if jacobians else None)
+
+
+def _counted(monkeypatch):
+    """Count the engine's linearizations: ``{True: with Jacobians, False: cost only}``."""
+    import calib.solver.lm as lm
+
+    calls = {True: 0, False: 0}
+    real = lm.linearize
+
+    def counting(structure, values, jacobians=True):
+        calls[jacobians] += 1
+        return real(structure, values, jacobians)
+
+    monkeypatch.setattr(lm, "linearize", counting)
+    return calls
+
+
+def test_trust_first_step_keeps_every_step(monkeypatch):
+    """``trust_first_step``: the same iterations and result (bit for bit); an accepted first
+    step saves its cost-only evaluation, a rejected one (Rosenbrock from (-1.2, 1)) costs a
+    linearization instead."""
+    p = _problem(9)
+    rosen = Problem()
+    rosen.add_parameter("x", np.array([[-1.2, 1.0]]))
+    rosen.add_residuals(_Rosenbrock(), [("x", np.zeros(2, int))])
+    for prob, accepted in ((p, True), (rosen, False)):
+        runs = []
+        for trust in (False, True):
+            calls = _counted(monkeypatch)
+            res = solve(prob, SolverOptions(trust_first_step=trust, initial_damping=1e-8,
+                                            no_schur_max_size=0))
+            runs.append((res, dict(calls)))
+        (a, ca), (b, cb) = runs
+        assert a.summary.iterations[0].accepted == accepted
+        assert a.summary.termination == b.summary.termination == "converged"
+        for name in a.values:
+            np.testing.assert_array_equal(a.values[name], b.values[name])
+        assert [r.cost for r in a.summary.iterations] == [r.cost for r in b.summary.iterations]
+        if accepted:
+            assert (cb[False], cb[True]) == (ca[False] - 1, ca[True])
+        else:
+            assert (cb[False], cb[True]) == (ca[False] - 1, ca[True] + 1)

@@ -173,7 +173,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
         return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
 
     x_norm = _x_norm(structure, values)  # of the current point: updated on acceptance
-    trusted = False  # has the linear model predicted the last step well?
+    trusted = opts.trust_first_step  # has the linear model predicted the last step well?
     for it in range(1, opts.max_iterations + 1):
         t_it = time.perf_counter()
         if t_it - t_start > opts.max_time_s:
