@@ -163,7 +163,8 @@ def test_stacked_path_only_where_it_applies():
 
 def test_products_equal_numerical_normal_matrices():
     """``SolverOptions.products``: per view ``[J | r]^T [J | r]`` at the solution, against
-    the product of numerical Jacobians and the residuals there."""
+    the product of numerical Jacobians and the residuals there; the residuals kept with
+    them are the family's own there."""
     p = _problem(5, fix=(8,))
     res = solve(p, SolverOptions(products=("poses",)))
     h = res.products["poses"]
@@ -171,6 +172,7 @@ def test_products_equal_numerical_normal_matrices():
     rb = p.residual_blocks[0]
     vals = [res.values["camera"], res.values["poses"]]
     r, _ = rb.family.evaluate(vals, rb.indices, jacobians=False)
+    np.testing.assert_array_equal(res.residuals[0], r)  # the last linearization's, kept
     jc, jp = numeric_family_jacobians(rb.family, vals, rb.indices, [Euclidean(9),
                                                                    SE3Manifold()], eps=1e-6)
     for v in range(12):
@@ -183,7 +185,7 @@ def test_products_equal_numerical_normal_matrices():
 
 def test_products_absent_off_the_stacked_path_and_unknown_groups():
     res = solve(_problem(loss=HuberLoss(1.0)), SolverOptions(products=("poses",)))
-    assert res.products == {}
+    assert res.products == {} and res.residuals == {}
     with pytest.raises(InputError, match="camera"):
         solve(_problem(), SolverOptions(products=("camera",)))
 

@@ -235,9 +235,11 @@ def solve_boards(rows: BoardRows, models: Sequence[LensModel], params: Sequence[
 def _solution(rows: BoardRows, models, res: SolverResult, fams, groups, block, joint,
               st: BoardSettings) -> BoardSolve:
     r = np.empty((len(rows.uv), 2))
-    for fam, sel, slots in fams:
-        out = fam.evaluate([res.values[g] for g, _ in slots], [i for _, i in slots],
-                           jacobians=False)[0]
+    for k, (fam, sel, slots) in enumerate(fams):  # one residual block per family, in order
+        out = res.residuals.get(k)  # from the solve's last linearization, when it kept them
+        if out is None:
+            out = fam.evaluate([res.values[g] for g, _ in slots], [i for _, i in slots],
+                               jacobians=False)[0]
         if sel is None:
             r = out
         else:

@@ -17,14 +17,13 @@ import time
 
 import numpy as np
 
-from . import linear_solver
+from . import linear_solver, stacked
 from .covariance import covariance_and_information
 from .heap import keep_freed_memory
 from .normal_equations import assemble, hessian_quadratic_form, linearize, recycle
 from .options import SolverOptions
 from .problem import Problem
 from .schur import LinearSolveError, back_substitute, diagonals, reduce
-from .stacked import products as stacked_products
 from .structure import Structure, free_size
 from .summary import IterationRecord, SolverResult, Summary
 from .threads import blas_threads
@@ -137,7 +136,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     n_ok = n_bad = 0
 
     def finish(termination: str, message: str, cost: float) -> SolverResult:
-        cov, info, deficient, prods = {}, {}, (), {}
+        cov, info, deficient, prods, resid = {}, {}, (), {}, {}
         if (opts.covariance or opts.information or opts.products) and lin.ok:
             tc = time.perf_counter()
             final = lin if lin.has_jacobians else linearize(structure, values, True)
@@ -145,7 +144,9 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             if opts.covariance or opts.information:
                 cov, info, deficient = covariance_and_information(
                     structure, neq, opts.covariance, opts.information, method)
-            prods = stacked_products(structure, neq, opts.products)
+            if opts.products:
+                prods = stacked.products(structure, neq, opts.products)
+                resid = stacked.residuals(structure, neq)
             clock.add("covariance", tc)
         summary = Summary(
             termination=termination, message=message, initial_cost=initial_cost,
@@ -156,7 +157,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             total_time_s=time.perf_counter() - t_start)
         if log.isEnabledFor(logging.DEBUG):  # brief() formats five numbers
             log.debug(summary.brief())
-        return SolverResult(values, summary, cov, info, deficient, prods)
+        return SolverResult(values, summary, cov, info, deficient, prods, resid)
 
     if not lin.ok:
         return finish("failure", f"at the initial point: {lin.bad}", float("inf"))

@@ -57,6 +57,8 @@ class NormalEquations:
     A: sp.csr_matrix | np.ndarray  # dense when the structure says ``dense_a``
     elim: dict  # name -> ElimSystem
     buffers: list = field(default_factory=list)  # accumulators to recycle when discarded
+    #: id(TermPlan) -> [(rows, residuals)] of the stacked terms' chunks (:mod:`.stacked`)
+    residuals: dict = field(default_factory=dict)
 
     def gradient_max_norm(self) -> float:
         m = float(np.abs(self.g_r).max(initial=0.0))
@@ -138,6 +140,7 @@ class _Sums:
         self.rr: dict = {}  # id(PairPlan) -> (U, a, b)
         self.re: dict = {}
         self.products: dict = {}  # eliminated group -> [(block ranks, H)] (.stacked)
+        self.residuals: dict = {}  # id(TermPlan) -> [(rows, (n * m,) residuals)] (.stacked)
         self.elim = {name: (np.zeros((p.group.n_free, p.group.df, p.group.df)),
                             np.zeros((p.group.n_free, p.group.df)))
                      for name, p in structure.elim.items()}
@@ -198,7 +201,7 @@ class _Sums:
                      else np.zeros((0, rb, d)))
             elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub), plan,
                                     self.products.get(name))
-        return NormalEquations(self.g_r, A, elim, self.buffers)
+        return NormalEquations(self.g_r, A, elim, self.buffers, self.residuals)
 
 
 def _plan_jacobians(tp: TermPlan, valid: dict, jac: list) -> dict:

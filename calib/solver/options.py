@@ -45,7 +45,8 @@ class SolverOptions:
         products: names of eliminated groups whose per-block products ``H_p = [J | r]^T
             [J | r]`` at the solution are returned (``SolverResult.products``), when the
             one term that reads the group takes the stacked path (:mod:`.stacked`; absent
-            otherwise): from the last linearization, no extra pass.
+            otherwise): from the last linearization, no extra pass; with them the
+            stacked terms' residuals there (``SolverResult.residuals``).
         trust_first_step: linearize the first trial point at once, as after a step the
             model predicted well (by default its cost is checked first). For starts whose
             first step is nearly always accepted (a board fit from Zhang's closed form):

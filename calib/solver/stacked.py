@@ -125,6 +125,7 @@ def evaluate_stacked(tp: TermPlan, k: int, vals: list, sums) -> tuple[float, str
     if not np.isfinite(h).all():  # a NaN or inf in any column reaches its diagonal entry
         return np.inf, f"non-finite Jacobian in {name}"
     _add_sums(tp, ch, h, sums)
+    sums.residuals.setdefault(id(tp), []).append((ch.rows, flat))
     return cost, None
 
 
@@ -165,4 +166,20 @@ def products(structure, neq, names: tuple[str, ...]) -> dict:
             free[keys] = part
         h[lay.free_blocks] = free
         out[name] = h
+    return out
+
+
+def residuals(structure, neq) -> dict:
+    """Residual block index -> ``(N, m)`` residuals of each stacked term, from the chunks
+    of the linearization ``neq`` (the values its cost summed)."""
+    out = {}
+    for i, tp in enumerate(structure.terms):
+        parts = neq.residuals.get(id(tp))
+        if parts is None:
+            continue
+        m = tp.block.family.residual_dim
+        r = np.empty(tp.block.num_residuals * m)
+        for rows, flat in parts:
+            r[rows.start * m:rows.stop * m] = flat
+        out[i] = r.reshape(-1, m)
     return out
