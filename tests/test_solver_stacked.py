@@ -101,14 +101,16 @@ def _general(monkeypatch):
     monkeypatch.setattr(structure_mod, "plan_stacked", lambda tp: None)
 
 
-@pytest.mark.parametrize("fix,aspect,doubles", [((), None, 1 << 40), ((8,), None, 1 << 12),
-                                                ((6, 7), 1.01, 1 << 13)])
-def test_stacked_normal_equations_equal_the_general_path(monkeypatch, fix, aspect, doubles):
-    """One chunk or several (whole views each), held coordinates (index columns), a tied
-    aspect: A, g_r, C, g_e, W agree with the general path's to rounding; the cost is the
-    same number."""
+@pytest.mark.parametrize("fix,aspect,doubles,equal", [
+    ((), None, 1 << 40, True), ((8,), None, 1 << 12, True), ((6, 7), 1.01, 1 << 13, True),
+    ((), None, 1 << 40, False), ((8,), 1.01, 1 << 12, False)])
+def test_stacked_normal_equations_equal_the_general_path(monkeypatch, fix, aspect, doubles,
+                                                        equal):
+    """One chunk or several (whole views each when the views are equal; unequal views split
+    by chunk boundaries), held coordinates (index columns), a tied aspect: A, g_r, C, g_e, W
+    agree with the general path's to rounding; the cost is the same number."""
     monkeypatch.setattr(chunks, "CHUNK_DOUBLES", doubles)
-    p = _problem(3, fix=fix, aspect=aspect)
+    p = _problem(3, fix=fix, aspect=aspect, equal=equal)
     s = Structure(p)
     assert s.terms[0].stacked is not None
     assert (len(s.terms[0].chunks) > 1) == (doubles < 1 << 20)
@@ -144,11 +146,11 @@ def test_stacked_solve_matches_the_general_solve(monkeypatch, model_name):
 
 
 def test_stacked_path_only_where_it_applies():
-    """Equal views without a loss: stacked. A robust loss (the products would be weighted),
-    unequal views, rows out of view order: the general path."""
+    """Views in order (equal or not) without a loss: stacked. A robust loss (the products
+    would be weighted), rows out of view order: the general path."""
     assert Structure(_problem()).terms[0].stacked is not None
+    assert Structure(_problem(equal=False)).terms[0].stacked is not None
     assert Structure(_problem(loss=HuberLoss(1.0))).terms[0].stacked is None
-    assert Structure(_problem(equal=False)).terms[0].stacked is None
     p = _problem()
     rb = p.residual_blocks[0]
     perm = np.random.default_rng(0).permutation(rb.num_residuals)
@@ -161,11 +163,13 @@ def test_stacked_path_only_where_it_applies():
     assert Structure(q).terms[0].stacked is None
 
 
-def test_products_equal_numerical_normal_matrices():
-    """``SolverOptions.products``: per view ``[J | r]^T [J | r]`` at the solution, against
-    the product of numerical Jacobians and the residuals there; the residuals kept with
-    them are the family's own there."""
-    p = _problem(5, fix=(8,))
+@pytest.mark.parametrize("equal,doubles", [(True, 1 << 40), (False, 1 << 12)])
+def test_products_equal_numerical_normal_matrices(monkeypatch, equal, doubles):
+    """``SolverOptions.products``: per view ``[J | r]^T [J | r]`` at the solution (unequal
+    views split over chunks too), against the product of numerical Jacobians and the
+    residuals there; the residuals kept with them are the family's own there."""
+    monkeypatch.setattr(chunks, "CHUNK_DOUBLES", doubles)
+    p = _problem(5, fix=(8,), equal=equal)
     res = solve(p, SolverOptions(products=("poses",)))
     h = res.products["poses"]
     assert h.shape == (12, 16, 16)

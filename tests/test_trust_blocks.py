@@ -211,10 +211,10 @@ def test_projection_at_two_distances_from_one_jacobian(model):
 
 @pytest.mark.parametrize("partial", [True, False])
 def test_trust_in_a_fit_equals_the_dense_computation(partial):
-    """fit_intrinsics' trust figures (partial views: blocks by view_blocks; full views: from
-    the solve's products) against the same figures from per-view blocks read off the dense
-    Jacobian: projection σ within 1e-6 relative, cross-validation differences and ratios
-    within 1e-3 (the bound the speed work keeps)."""
+    """fit_intrinsics' trust figures (partial or full views; blocks from the solve's
+    products) against the same figures from per-view blocks read off the dense Jacobian:
+    projection σ within 1e-6 relative, cross-validation differences and ratios within 1e-3
+    (the bound the speed work keeps)."""
     res, board, view = _problem(11, 12, partial)
     rt = fit_intrinsics([board[view == v] for v in range(12)],
                         [res.points_px[view == v] for v in range(12)], SIZE).trust
