@@ -78,12 +78,14 @@ class Segments:
         n = len(keys)
         self.order = None
         self.starts = None
-        self.single = n > 0 and (span == 1 or bool(np.all(keys == keys[0])))
+        step = np.diff(keys) if n and span != 1 else None  # equal, sorted, run starts
+        self.single = n > 0 and (span == 1 or not step.any())
         if self.single:
             self.keys = keys[:1].copy()
             return
-        if n and np.all(keys[1:] >= keys[:-1]):
+        if n and (step >= 0).all():
             k = keys  # already sorted: no gather
+            change = step != 0
         else:
             order = np.argsort(keys, kind="stable")
             k = keys[order]
@@ -91,7 +93,8 @@ class Segments:
                 self.keys = keys.copy()  # distinct keys: every sum is a single row
                 return
             self.order = order
-        starts = (np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if n
+            change = k[1:] != k[:-1]
+        starts = (np.flatnonzero(np.concatenate(([True], change))) if n
                   else np.zeros(0, int))
         self.keys = k[starts]
         if len(starts) < n:
