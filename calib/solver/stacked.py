@@ -144,6 +144,8 @@ def _products(raw: np.ndarray, blocks: int | np.ndarray) -> np.ndarray:
 
 
 def _add_sums(tp: TermPlan, ch, h: np.ndarray, sums) -> None:
+    """Every sum of chunk ``ch`` from its per-block products ``h (U, w, w)``: ``C``, ``g_e``
+    and ``W`` are sub-blocks, ``A`` and ``g_r`` sums of sub-blocks (one reduced block)."""
     sp = tp.stacked
     red, elim = sp.red, sp.elim
     C, g = sums.elim[tp.elim.group.name]
