@@ -101,8 +101,8 @@ class BoardSolve:
             coordinate (board poses included).
         frame_products: ``(F, w, w)`` per frame ``[J | r]^T [J | r]`` at the solution over
             the columns ``[params (P), T_rig_board twist (6), residual]`` (unweighted), when
-            the engine's stacked path gave them (one camera, no robust loss, equal corner
-            counts per frame: :mod:`calib.solver.stacked`), else None.
+            the engine's stacked path gave them (one camera, no robust loss, rows in frame
+            order: :mod:`calib.solver.stacked`), else None.
     """
 
     params: tuple[np.ndarray, ...]

@@ -32,6 +32,7 @@ class BoardReprojection(ResidualFamily):
     """
 
     residual_dim = 2
+    stacked = True  # evaluate_stacked: the engine's stacked path (calib.solver.stacked)
 
     def __init__(self, board_points: np.ndarray, observed: np.ndarray,
                  aspect: float | None = None, model: LensModel = PINHOLE) -> None:
@@ -76,8 +77,6 @@ class BoardReprojection(ResidualFamily):
         pts = np.einsum("nij,nj->ni", rot, self.board_points) + np.take(T[:, :3, 3], view,
                                                                          axis=0)
         return pts[:, 0], pts[:, 1], pts[:, 2]
-
-    stacked = True
 
     def evaluate(self, values, indices, jacobians=True):
         th, pts = self._inputs(values, indices)

@@ -144,9 +144,10 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
 
 def _undamped(structure: Structure, neq: NormalEquations, dense: bool = False):
     """Schur reduction without damping; singular eliminated blocks use pseudo-inverses.
-    ``dense``: ``S`` as a dense array by the iterations' own pair products (for an
-    information without covariances, whose eliminated blocks need ``Y``; a 9-unknown
-    camera: 0.3 ms instead of 1.2 through sparse products and indexing)."""
+    ``dense``: ``S`` as a dense array by the iterations' own pair products, for an
+    information without covariances (an eliminated group's covariance needs the sparse
+    path's ``Y = W C^-1``); a 9-unknown camera over 100 views: 0.55 ms instead of 1.6
+    through sparse products and indexing."""
     try:
         return reduce(structure, neq, 0.0, dense=dense)
     except LinearSolveError:
