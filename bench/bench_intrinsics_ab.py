@@ -12,7 +12,12 @@ Pieces (process CPU of the functions of ``calib.intrinsics.fit`` a fit calls): t
 the solve (LM with its set-up and sigma), the board checks (distortion check, coverage),
 the model advice (radial pattern), the trust figures and the verdict.
 
+``--partial``: also each set with partial boards (every view keeps a seeded random 60-100% of
+its corners, as detections of ChArUco or AprilGrid boards often do): views of different
+lengths, the other paths of the start and the solve.
+
 Usage: python bench/bench_intrinsics_ab.py --ref /tmp/ref [--rounds 15] [--views 100 500]
+       [--partial]
 """
 
 from __future__ import annotations
@@ -63,9 +68,19 @@ def timed_pieces(fit_module, acc: dict) -> None:
         setattr(fit_module, name, wrapped)
 
 
-def run(nv: int, img: np.ndarray, obj: np.ndarray, size, fits: dict, rounds: int) -> None:
-    o32 = [obj.astype(np.float32)] * nv
-    i32 = [v.astype(np.float32) for v in img]
+def partial(obj: np.ndarray, img: np.ndarray, seed: int = 0) -> tuple[list, list]:
+    """Each view's corners kept with a random 60-100% chance (seeded): ``(obj, img)`` lists."""
+    rng = np.random.default_rng(seed)
+    keep = [rng.random(len(obj)) > rng.uniform(0.0, 0.4) for _ in img]
+    return [obj[k] for k in keep], [v[k] for v, k in zip(img, keep, strict=True)]
+
+
+def run(nv: int, img, obj, size, fits: dict, rounds: int, label: str = "") -> None:
+    if isinstance(obj, np.ndarray):
+        o32, i32 = [obj.astype(np.float32)] * nv, [v.astype(np.float32) for v in img]
+    else:
+        o32 = [o.astype(np.float32) for o in obj]
+        i32 = [v.astype(np.float32) for v in img]
     fns = {"OpenCV": lambda: cv2.calibrateCamera(o32, i32, size, None, None)}
     accs = {name: acc for name, (_, acc) in fits.items()}
     for name, (mod, _) in fits.items():
@@ -86,7 +101,7 @@ def run(nv: int, img: np.ndarray, obj: np.ndarray, size, fits: dict, rounds: int
                 pieces[k][p].append(v)
     med = {k: np.median(np.array(v), axis=0) * 1e3 for k, v in times.items()}
     low = {k: np.min(np.array(v), axis=0) * 1e3 for k, v in times.items()}
-    print(f"\n{nv} views, {rounds} rounds, load {os.getloadavg()[0]:.2f} (1 min)\n")
+    print(f"\n{nv} views{label}, {rounds} rounds, load {os.getloadavg()[0]:.2f} (1 min)\n")
     print("| tool | wall ms median (min) | CPU ms median (min) | OpenCV / tool wall | "
           "OpenCV / tool CPU |\n| --- | --- | --- | --- | --- |")
     for k in fns:
@@ -106,6 +121,7 @@ def main() -> None:
     ap.add_argument("--ref", required=True, type=Path, help="checkout holding calib/")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--views", type=int, nargs="*", default=[100, 500])
+    ap.add_argument("--partial", action="store_true", help="also partial boards")
     args = ap.parse_args()
     import calib.intrinsics.fit as this
 
@@ -119,6 +135,9 @@ def main() -> None:
     for nv in args.views:
         img = syn["image_points"] if nv == 100 else synthetic_views(nv, syn, 1)
         run(nv, img, syn["object_points"], size, fits, args.rounds)
+        if args.partial:
+            obj_p, img_p = partial(syn["object_points"], img)
+            run(nv, img_p, obj_p, size, fits, args.rounds, " (partial boards)")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import pytest
 import calib.intrinsics.uncertainty as unc
 from calib.camera import get_model
 from calib.camera.pinhole import PINHOLE, project
-from calib.intrinsics import Chessboard, fit_intrinsics
-from calib.intrinsics.fit import _point_ids
+from calib.intrinsics import Chessboard, FitOptions, fit_intrinsics
+from calib.intrinsics.fit import _point_ids, camera_solution
 from calib.lie import se3
 from calib.solver import SE3Manifold
 from calib.testing import numeric_jacobian
@@ -209,11 +209,13 @@ def test_projection_at_two_distances_from_one_jacobian(model):
         assert pu.distance_m == d
 
 
-def test_trust_in_a_fit_equals_the_dense_computation():
-    """fit_intrinsics' trust figures (partial, shuffled views) against the same figures from
-    per-view blocks read off the dense Jacobian: projection σ within 1e-6 relative,
-    cross-validation differences and ratios within 1e-3 (the bound the speed work keeps)."""
-    res, board, view = _problem(11, 12, True)
+@pytest.mark.parametrize("partial", [True, False])
+def test_trust_in_a_fit_equals_the_dense_computation(partial):
+    """fit_intrinsics' trust figures (partial or full views; blocks from the solve's
+    products) against the same figures from per-view blocks read off the dense Jacobian:
+    projection σ within 1e-6 relative, cross-validation differences and ratios within 1e-3
+    (the bound the speed work keeps)."""
+    res, board, view = _problem(11, 12, partial)
     rt = fit_intrinsics([board[view == v] for v in range(12)],
                         [res.points_px[view == v] for v in range(12)], SIZE).trust
     J, r = _dense(PINHOLE, res.camera.params, res.poses, board, view, res.residuals)
@@ -237,6 +239,33 @@ def test_trust_in_a_fit_equals_the_dense_computation():
     np.testing.assert_allclose(rt.cross_validation.difference_px, cv.difference_px,
                                rtol=1e-3)
     np.testing.assert_allclose(rt.cross_validation.ratio, cv.ratio, rtol=1e-3)
+
+
+@pytest.mark.parametrize("aspect,fix_k3", [(None, False), (1.0025, True)])
+def test_blocks_from_products_match_numerical_jacobians(aspect, fix_k3):
+    """The solve's per-view products (full views: the engine's stacked path) give every
+    block as the numerical derivatives do, and the blocks view_blocks forms by its own
+    pass."""
+    res, board, view = _problem(13, 7, False)
+    opts = FitOptions(fix_aspect=aspect is not None, aspect_ratio=aspect or 1.0,
+                      fix_k3=fix_k3)
+    sol = camera_solution([board[view == v] for v in range(7)],
+                          [res.points_px[view == v] for v in range(7)], SIZE, opts)
+    assert sol.frame_products is not None and sol.frame_products.shape == (7, 16, 16)
+    params, poses = sol.params[0], sol.T_rig_board
+    free = np.array([i for i in range(9) if not (i == 0 and aspect) and not (i == 8 and fix_k3)])
+    bl = unc.blocks_from_products(PINHOLE, params, free, aspect, sol.frame_products)
+    ref = _numeric_blocks(PINHOLE, params, poses, board, view, res.points_px, free, aspect)
+    own = unc.view_blocks(PINHOLE, params, poses, board, view, sol.residuals, free, aspect)
+    for got, want, mine in zip((bl.A, bl.W, bl.C), ref[:3], (own.A, own.W, own.C),
+                               strict=True):
+        scale = np.abs(want).max(axis=(1, 2), keepdims=True)
+        np.testing.assert_array_less(np.abs(got - want) / scale, 2e-6)
+        np.testing.assert_allclose(got, mine, rtol=1e-10, atol=1e-12 * scale.max())
+    rnorm = np.sqrt(np.bincount(view, np.sum(sol.residuals ** 2, axis=1)))
+    for got, want, info in ((bl.g_th, ref[3], ref[0]), (bl.g_x, ref[4], ref[2])):
+        scale = np.sqrt(np.einsum("vii->vi", info)) * rnorm[:, None]
+        np.testing.assert_array_less(np.abs(got - want) / scale, 2e-6)
 
 
 def test_point_ids_equal_np_unique():

@@ -500,7 +500,8 @@ def _solve(views: _Views, keep: np.ndarray, used: np.ndarray, theta0, T0,
     return dict(cov=sol.covariance[0], undetermined=list(sol.undetermined[0]),
                 theta=sol.params[0], poses=poses,
                 residuals=sol.residuals, uv=uv, view_index=view_of, per_view_rms=per_view,
-                summary=sol.summary, n_free=sol.n_free, aspect=aspect, board=bp, solution=sol)
+                summary=sol.summary, n_free=sol.n_free, aspect=aspect, board=bp, solution=sol,
+                products=sol.frame_products)
 
 
 def _constant_coords(opts: FitOptions, model: LensModel) -> list[int]:
@@ -604,7 +605,8 @@ def _trust(res: dict, used: np.ndarray, model: LensModel, size, opts: FitOptions
     ids = _point_ids(res["board"])
     free = np.setdiff1d(np.arange(model.num_params), _constant_coords(opts, model))
     return assess(model, _solved(res, used, ids), free, res["aspect"], size,
-                  bool(advice is not None and advice.radial.significant), int(ids.max()) + 1)
+                  bool(advice is not None and advice.radial.significant), int(ids.max()) + 1,
+                  res["products"])
 
 
 def _point_ids(board: np.ndarray) -> np.ndarray:

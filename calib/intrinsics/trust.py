@@ -13,6 +13,7 @@ from ..camera.base import LensModel
 from .uncertainty import (
     CrossValidation,
     ProjectionUncertainty,
+    blocks_from_products,
     compare_projections,
     coupled_from_blocks,
     grid_rays,
@@ -77,7 +78,8 @@ class Trust:
 
 
 def assess(model: LensModel, fit: SolvedViews, free: np.ndarray, aspect: float | None,
-           image_size: tuple[int, int], radial_structure: bool, n_points: int) -> Trust:
+           image_size: tuple[int, int], radial_structure: bool, n_points: int,
+           products: np.ndarray | None = None) -> Trust:
     """The trust figures of a fit.
 
     Args:
@@ -85,13 +87,19 @@ def assess(model: LensModel, fit: SolvedViews, free: np.ndarray, aspect: float |
         free: estimated camera coordinates; aspect: fx = aspect * fy when tied.
         radial_structure: the residuals keep a radial pattern (model advice).
         n_points: number of board point ids.
+        products: the solve's per-view ``[J | r]^T [J | r]`` at the solution
+            (:attr:`~calib.intrinsics.problem.BoardSolve.frame_products`) when the engine
+            gave them: then the per-view blocks need no further pass over the corners.
 
     Each half of the views is "refitted" by one Gauss-Newton step from the full solution
     on its own corners (its minimum to first order: the regime the comparison assumes),
     from the same per-view blocks as the full fit's covariance: no extra solve.
     """
-    bl = view_blocks(model, fit.params, fit.poses, fit.board, fit.pose_index, fit.residuals,
-                     free, aspect)
+    if products is not None:
+        bl = blocks_from_products(model, fit.params, free, aspect, products)
+    else:
+        bl = view_blocks(model, fit.params, fit.poses, fit.board, fit.pose_index,
+                         fit.residuals, free, aspect)
     s2 = fit.residual_variance
     nv = len(fit.poses)
     cc = coupled_from_blocks(bl, np.arange(nv), s2)

@@ -256,6 +256,23 @@ def view_blocks(model: str | LensModel, params: np.ndarray, poses: np.ndarray,
                       hg[:, nf:nf + 6, nf:nf + 6], hg[:, :nf, -1], hg[:, nf:nf + 6, -1])
 
 
+def blocks_from_products(model: str | LensModel, params: np.ndarray, free: np.ndarray,
+                         aspect: float | None, products: np.ndarray) -> ViewBlocks:
+    """The :class:`ViewBlocks` of a fit from its per-view products ``products (V, P + 7, P +
+    7)`` of ``[J_params (P) | J_pose (6) | r]`` at the solution (fy's column carrying ``fx
+    = aspect * fy`` when tied, as the solve's; :attr:`calib.intrinsics.problem.BoardSolve.
+    frame_products`): the same blocks :func:`view_blocks` forms, without its pass over the
+    corners (arguments as there)."""
+    m = get_model(model)
+    free = np.flatnonzero(free) if np.asarray(free).dtype == bool else np.asarray(free, int)
+    p = m.num_params
+    pose = np.arange(p, p + 6)
+    h = np.asarray(products, dtype=float)
+    sub = lambda rows, cols: h[:, rows[:, None], cols]  # noqa: E731
+    return ViewBlocks(m, np.asarray(params, dtype=float), free, aspect, sub(free, free),
+                      sub(free, pose), sub(pose, pose), h[:, free, -1], h[:, pose, -1])
+
+
 def _padded(board: np.ndarray, residuals: np.ndarray, counts: np.ndarray, k: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Rows of consecutive views (``counts (v,)`` rows each, in order) laid out as ``k``

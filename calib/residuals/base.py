@@ -11,7 +11,8 @@ residuals all share one block (registration: one pose) can broadcast instead of
 copying, and a family with per-residual blocks gathers ``values[j][indices[j]]``.
 
 A family may also implement :meth:`ResidualFamily.restrict`, so that the engine evaluates
-it in row chunks.
+it in row chunks, and :meth:`ResidualFamily.evaluate_stacked` (with ``stacked = True``), so
+that the engine takes every sum of a chunk from one product (:mod:`calib.solver.stacked`).
 
 Jacobians are taken with respect to the group's tangent-space perturbation
 (Euclidean: additive; SO3/SE3: left, ``X <- Exp(delta) X``; SE3 twists are
@@ -32,6 +33,8 @@ class ResidualFamily(ABC):
 
     #: Dimension ``m`` of one residual.
     residual_dim: int = 1
+    #: The family implements :meth:`evaluate_stacked`.
+    stacked: bool = False
 
     @abstractmethod
     def evaluate(
@@ -55,3 +58,12 @@ class ResidualFamily(ABC):
         the engine never holds its whole Jacobian.
         """
         return None
+
+    def evaluate_stacked(self, values: Sequence[np.ndarray], indices: Sequence[np.ndarray],
+                         out: np.ndarray) -> None:
+        """Write ``[J_0 | J_1 | ... | r]`` into ``out`` ``(N, m, sum_j d_j + 1)``: every
+        slot's Jacobian over its full tangent dimension ``d_j`` in slot order, then the
+        residuals, every entry (``out`` comes uninitialised). The same values as
+        :meth:`evaluate` with Jacobians (NaN residuals where it gives them). Only called on
+        families with ``stacked = True``."""
+        raise NotImplementedError(f"{type(self).__name__} has no stacked evaluation")

@@ -32,6 +32,7 @@ class BoardReprojection(ResidualFamily):
     """
 
     residual_dim = 2
+    stacked = True  # evaluate_stacked: the engine's stacked path (calib.solver.stacked)
 
     def __init__(self, board_points: np.ndarray, observed: np.ndarray,
                  aspect: float | None = None, model: LensModel = PINHOLE) -> None:
@@ -45,6 +46,7 @@ class BoardReprojection(ResidualFamily):
         self._runs_of: np.ndarray | None = None  # the view index array _runs describes
         self._runs: tuple | None = None
         self._shared: np.ndarray | None = None  # one run's points when every run repeats them
+        self._observed_t: np.ndarray | None = None  # observed.T, contiguous (stacked path)
 
     def restrict(self, rows: slice) -> BoardReprojection:
         return BoardReprojection(self.board_points[rows], self.observed[rows], self.aspect,
@@ -77,31 +79,57 @@ class BoardReprojection(ResidualFamily):
         return pts[:, 0], pts[:, 1], pts[:, 2]
 
     def evaluate(self, values, indices, jacobians=True):
-        th_all = self.theta(values[0])
-        th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
-        pts = self._camera_points(values[1], indices[1])
+        th, pts = self._inputs(values, indices)
         uv, j_theta, j_pose = project_rows(self.model, pts, th, self.observed, jacobians)
         if not jacobians:
             return uv, None
+        self._tie_aspect(j_theta)
+        return uv, [j_theta, j_pose]
+
+    def evaluate_stacked(self, values, indices, out):
+        """``[J_params (P) | J_pose (6) | r]`` into ``out (N, 2, P + 7)`` (the
+        :class:`~calib.residuals.base.ResidualFamily` protocol): the kernel writes straight
+        into its columns."""
+        th, pts = self._inputs(values, indices)
+        p = self.model.num_params
+        r = out[:, :, -1]
+        project_rows(self.model, pts, th, None, True, out=(r, out[:, :, :p], out[:, :, p:p + 6]))
+        if self._observed_t is None:  # (2, N): subtracted along the buffer's columns
+            self._observed_t = np.ascontiguousarray(self.observed.T)
+        np.subtract(r.T, self._observed_t, out=r.T)
+        self._tie_aspect(out[:, :, :p])
+
+    def _inputs(self, values, indices) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Parameters ``(P,)`` or ``(N, P)`` and camera point columns of the rows."""
+        th_all = self.theta(values[0])
+        th = th_all[0] if th_all.shape[0] == 1 else th_all[indices[0]]
+        return th, self._camera_points(values[1], indices[1])
+
+    def _tie_aspect(self, j_theta: np.ndarray) -> None:
+        """A tied ``fx = aspect * fy``: fy's column carries both, fx's is zero."""
         if self.aspect is not None:
             j_theta[:, :, 1] += self.aspect * j_theta[:, :, 0]
             j_theta[:, :, 0] = 0.0
-        return uv, [j_theta, j_pose]
 
 
 def project_rows(model: LensModel, pts: tuple[np.ndarray, ...], params: np.ndarray,
-                 observed: np.ndarray, jacobians: bool = True
+                 observed: np.ndarray | None, jacobians: bool = True, out: tuple | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``(r (N, 2), J_uv_params (N, 2, P), J_pose (N, 2, 6))`` of camera points ``pts``
     (columns ``(X, Y, Z)``, each ``(N,)``, metres) with ``params`` ``(P,)`` or ``(N, P)``:
-    ``r = project - observed`` in pixels, NaN where the model's ``valid`` is False;
+    ``r = project - observed`` in pixels (``observed`` None: the projections), NaN where
+    the model's ``valid`` is False;
     ``J_pose = J_uv_p [I, -hat(p_cam)]`` (left perturbation of ``T_cam_*``). The model's
     :meth:`~LensModel.project_into` runs on chunks of :data:`~calib.camera.base.CHUNK`
-    rows, so every temporary stays in cache. Jacobians are None unless ``jacobians``."""
+    rows, so every temporary stays in cache. Jacobians are None unless ``jacobians``.
+    ``out``: the three arrays to write into (views of one buffer may be strided)."""
     n = len(pts[0])
-    r = np.empty((n, 2))
-    j_params = np.empty((n, 2, model.num_params)) if jacobians else None
-    j_pose = np.empty((n, 2, 6)) if jacobians else None
+    if out is not None:
+        r, j_params, j_pose = out
+    else:
+        r = np.empty((n, 2))
+        j_params = np.empty((n, 2, model.num_params)) if jacobians else None
+        j_pose = np.empty((n, 2, 6)) if jacobians else None
     valid = np.empty(n, dtype=bool)
     kernel = model.project_into
     for s in range(0, n, CHUNK):
@@ -109,7 +137,8 @@ def project_rows(model: LensModel, pts: tuple[np.ndarray, ...], params: np.ndarr
         jac = () if not jacobians else (j_pose[sl, :, :3], j_params[sl], j_pose[sl, :, 3:])
         kernel(tuple(c[sl] for c in pts), params if params.ndim == 1 else params[sl], r[sl],
                valid[sl], *jac)
-    r -= observed
+    if observed is not None:
+        r -= observed
     if not valid.all():
         r[~valid] = np.nan
     return r, j_params, j_pose

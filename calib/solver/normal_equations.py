@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .stacked import evaluate_stacked
 from .structure import ElimPlan, Structure, TermPlan, check_family_output
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class ElimSystem:
     w_sub: np.ndarray  # (K, r, d) sub-blocks of W in the pattern's order
     W: sp.bsr_matrix  # (n_r, P*d)
     plan: ElimPlan  # the group's patterns
+    #: [(block ranks, (U, w, w) products)] of a stacked term (:mod:`.stacked`), else None
+    products: list | None = None
 
     @property
     def WT(self) -> sp.bsr_matrix:
@@ -54,6 +57,8 @@ class NormalEquations:
     A: sp.csr_matrix | np.ndarray  # dense when the structure says ``dense_a``
     elim: dict  # name -> ElimSystem
     buffers: list = field(default_factory=list)  # accumulators to recycle when discarded
+    #: id(TermPlan) -> [(rows, residuals)] of the stacked terms' chunks (:mod:`.stacked`)
+    residuals: dict = field(default_factory=dict)
 
     def gradient_max_norm(self) -> float:
         m = float(np.abs(self.g_r).max(initial=0.0))
@@ -134,6 +139,8 @@ class _Sums:
         self.buffers: list[np.ndarray] = []  # accumulators that may be recycled
         self.rr: dict = {}  # id(PairPlan) -> (U, a, b)
         self.re: dict = {}
+        self.products: dict = {}  # eliminated group -> [(block ranks, H)] (.stacked)
+        self.residuals: dict = {}  # id(TermPlan) -> [(rows, (n * m,) residuals)] (.stacked)
         self.elim = {name: (np.zeros((p.group.n_free, p.group.df, p.group.df)),
                             np.zeros((p.group.n_free, p.group.df)))
                      for name, p in structure.elim.items()}
@@ -192,8 +199,9 @@ class _Sums:
             parts = [s.reshape(-1, rb, d) for s in subs[name]]
             w_sub = (parts[0] if len(parts) == 1 else np.concatenate(parts) if parts
                      else np.zeros((0, rb, d)))
-            elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub), plan)
-        return NormalEquations(self.g_r, A, elim, self.buffers)
+            elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub), plan,
+                                    self.products.get(name))
+        return NormalEquations(self.g_r, A, elim, self.buffers, self.residuals)
 
 
 def _plan_jacobians(tp: TermPlan, valid: dict, jac: list) -> dict:
@@ -273,7 +281,8 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
     """Cost at ``values`` (dict name -> array) and, with ``jacobians``, the normal equations.
 
     Each term is evaluated chunk by chunk (see :mod:`calib.solver.chunks`): residuals,
-    Jacobians, the robust correction and the sums of one chunk are done before the next.
+    Jacobians, the robust correction and the sums of one chunk are done before the next
+    (a stacked term's sums by one product per eliminated block, :mod:`calib.solver.stacked`).
     (Chunks in two threads were measured slower on 2 cores: numpy's per-call overhead holds
     the GIL.)
     """
@@ -283,8 +292,12 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
         rb = tp.block
         vals = [values[g] for g in rb.groups]
         dims = tp.dims
-        for ch in tp.chunks:
-            c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
+        stacked = jacobians and tp.stacked is not None
+        for k, ch in enumerate(tp.chunks):
+            if stacked:
+                c, bad = evaluate_stacked(tp, k, vals, sums)
+            else:
+                c, bad = _evaluate_chunk(tp, ch, vals, dims, jacobians, sums)
             if bad is not None:
                 return Linearization(np.inf, None, bad, jacobians)
             cost += c

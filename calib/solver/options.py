@@ -42,6 +42,16 @@ class SolverOptions:
         information: names of groups whose (reduced) information matrix is returned; a
             tuple of non-eliminated group names gets their joint matrix, cross blocks
             included, keyed by that tuple.
+        products: names of eliminated groups whose per-block products ``H_p = [J | r]^T
+            [J | r]`` at the solution are returned (``SolverResult.products``), when the
+            one term that reads the group takes the stacked path (:mod:`.stacked`; absent
+            otherwise): from the last linearization, no extra pass; with them the
+            stacked terms' residuals there (``SolverResult.residuals``).
+        trust_first_step: linearize the first trial point at once, as after a step the
+            model predicted well (by default its cost is checked first). For starts whose
+            first step is nearly always accepted (a board fit from Zhang's closed form):
+            one residual evaluation less per solve; a rejected first step then costs a
+            linearization. The steps and the result are the same either way.
         callback: called with each :class:`~calib.solver.summary.IterationRecord`;
             returning ``False`` stops the solve (termination ``user``).
     """
@@ -65,6 +75,8 @@ class SolverOptions:
     cg_max_iterations: int = 500
     covariance: tuple[str, ...] = ()
     information: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    trust_first_step: bool = False
     callback: Callable | None = None
 
     def __post_init__(self) -> None:
@@ -85,3 +97,4 @@ class SolverOptions:
                              f"got {self.linear_solver!r}")
         object.__setattr__(self, "covariance", tuple(self.covariance))
         object.__setattr__(self, "information", tuple(self.information))
+        object.__setattr__(self, "products", tuple(self.products))

@@ -78,12 +78,14 @@ class Segments:
         n = len(keys)
         self.order = None
         self.starts = None
-        self.single = n > 0 and (span == 1 or bool(np.all(keys == keys[0])))
+        step = np.diff(keys) if n and span != 1 else None  # equal, sorted, run starts
+        self.single = n > 0 and (span == 1 or not step.any())
         if self.single:
             self.keys = keys[:1].copy()
             return
-        if n and np.all(keys[1:] >= keys[:-1]):
+        if n and (step >= 0).all():
             k = keys  # already sorted: no gather
+            change = step != 0
         else:
             order = np.argsort(keys, kind="stable")
             k = keys[order]
@@ -91,7 +93,8 @@ class Segments:
                 self.keys = keys.copy()  # distinct keys: every sum is a single row
                 return
             self.order = order
-        starts = (np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if n
+            change = k[1:] != k[:-1]
+        starts = (np.flatnonzero(np.concatenate(([True], change))) if n
                   else np.zeros(0, int))
         self.keys = k[starts]
         if len(starts) < n:
@@ -270,6 +273,7 @@ class TermPlan:
     #: Jacobian is the dense one as it is, in every chunk (``dense`` is then ``{}``)
     dense_whole: bool = False
     dense_zeros: np.ndarray | None = None  # zeros for the term's entries of A's pattern
+    stacked: object = None  # stacked.StackedPlan when the term takes the stacked path
 
 
 @dataclass
@@ -409,6 +413,7 @@ class Structure:
                 tp.dense = _dense_index(tp, n, len(tp.chunks) == 1)
                 tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
                                               for pr in tp.rr_pairs))
+            tp.stacked = plan_stacked(tp)
 
     @property
     def a_pattern(self) -> CsrPattern:
@@ -549,3 +554,4 @@ def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
 # chunks builds on this module's plans, so it is imported once they are defined; at import
 # time, not inside the first solve (where, without a .pyc, its compilation took 11-17 ms)
 from .chunks import Chunk, chunk_rows, plan_chunks  # noqa: E402
+from .stacked import plan_stacked  # noqa: E402

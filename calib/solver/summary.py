@@ -66,14 +66,19 @@ class Summary:
 
 @dataclass(frozen=True)
 class SolverResult:
-    """Optimized values (dict name -> array, same shapes as given), the summary and the
-    requested covariance / information blocks (see :mod:`calib.solver` API)."""
+    """Optimized values (dict name -> array, same shapes as given), the summary, the
+    requested covariance / information blocks (see :mod:`calib.solver` API) and the
+    requested per-block products of eliminated groups (``SolverOptions.products``: name ->
+    ``(M, w, w)``, present only where the stacked path gave them) and, with them, the
+    residuals at the solution of each stacked term (residual block index -> ``(N, m)``)."""
 
     values: dict
     summary: Summary
     covariance: dict
     information: dict
     covariance_rank_deficient: tuple[str, ...] = ()
+    products: dict = field(default_factory=dict)
+    residuals: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[name]
