@@ -32,6 +32,48 @@ def test_cached_queries_equal_fresh_queries(seed, step, max_d):
         np.testing.assert_allclose(dist[found], d0[found], rtol=0, atol=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 1000), every=st.sampled_from([2, 3, 4, 7]),
+       step=st.sampled_from([1e-1, 1e-2, 1e-4]), max_d=st.sampled_from([0.02, 0.1, 0.5]))
+def test_a_subset_cache_widened_to_the_whole_cloud_stays_exact(seed, every, step, max_d):
+    """A coarse stage queries every ``every``-th point; the whole cloud then reuses what
+    those queries found and asks only about its other points and the stale ones."""
+    rng = np.random.default_rng(seed)
+    target = rng.uniform(-1, 1, (3000, 3))
+    source = rng.uniform(-1.2, 1.2, (2000, 3))
+    nn = NearestNeighbors(target, workers=1)
+    tree = cKDTree(target)
+    rows = slice(0, None, every)
+    for _ in range(2):
+        nn.nearest(source[rows], max_d)
+    nn.widen(rows, len(source))
+    T = se3.exp(rng.normal(0, step, 6))
+    pts = source @ T[:3, :3].T + T[:3, 3]
+    for _ in range(2):  # the widened cache, then the cache of the whole cloud
+        idx, dist = nn.nearest(pts, max_d)
+        d0, _ = tree.query(pts, k=1, distance_upper_bound=max_d)
+        found = np.isfinite(d0)
+        np.testing.assert_array_equal(np.isfinite(dist), found)
+        np.testing.assert_allclose(dist[found], d0[found], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.linalg.norm(pts - target[idx], axis=1)[found],
+                                   d0[found], rtol=0, atol=1e-12)
+    if step <= 1e-2 and max_d >= 0.1:  # small motions keep most of the subset's answers
+        nn2 = NearestNeighbors(target, workers=1)
+        nn2.nearest(source[rows], max_d)
+        nn2.widen(rows, len(source))
+        nn2.nearest(source, max_d)
+        assert nn2.queried < len(source) - 0.5 * len(range(*rows.indices(len(source))))
+
+
+def test_widen_after_other_queries_forgets_the_cache():
+    nn = NearestNeighbors(np.random.default_rng(0).uniform(-1, 1, (500, 3)), workers=1)
+    nn.widen(slice(0, None, 2), 100)  # nothing queried yet
+    nn.nearest(np.zeros((30, 3)), 0.5)
+    nn.widen(slice(0, None, 2), 100)  # 30 points are not every second of 100
+    nn.nearest(np.zeros((100, 3)), 0.5)
+    assert nn.queried == 100
+
+
 def test_morton_order_is_a_permutation_that_groups_neighbours():
     rng = np.random.default_rng(0)
     p = rng.uniform(0, 1, (5000, 3))

@@ -11,7 +11,7 @@ from bunny import pair, pose_error
 from calib.errors import DegenerateError, InputError, NotConvergedError
 from calib.lie import se3
 from calib.registration import ICPOptions, register
-from calib.registration.icp import coarse_size
+from calib.registration.icp import _median, coarse_size
 from calib.residuals.point_to_plane import PointToPlane
 from calib.residuals.point_to_point import PointToPoint
 from calib.solver import SE3Manifold
@@ -216,6 +216,13 @@ def test_coarse_subset_stage_same_answer_fewer_queries():
         assert coarse and coarse[0]["queried"] == min(cp, 3000)
         assert queried[cp] < 0.8 * queried[None], queried
         assert runs[cp].converged
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 9999, 10000])
+def test_median_is_numpys(n):
+    x = np.random.default_rng(n).normal(size=n)
+    assert _median(x) == np.median(x)
+    assert _median(np.abs(x - _median(x))) == np.median(np.abs(x - np.median(x)))
 
 
 @pytest.mark.parametrize("n, cp, size", [(12000, 20000, 3000), (7999, 20000, 0),

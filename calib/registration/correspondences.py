@@ -48,6 +48,19 @@ class NearestNeighbors:
         # beyond the bound the second neighbour is only known to be >= bound
         return d[:, 0], np.minimum(d[:, 1], bound), np.minimum(i[:, 0], len(self.target) - 1)
 
+    def widen(self, rows: slice, n: int) -> None:
+        """Keep what the last queries found for the points they asked about, the rows
+        ``rows`` of an ``n``-point cloud (a coarse stage's subset), when the whole cloud is
+        asked next: only its other rows, and the stale ones, are then queried."""
+        if self._pos is None or len(range(*rows.indices(n))) != len(self._pos):
+            self._pos = None
+            return
+        pos = np.full((n, 3), np.nan)  # NaN: moved by an unknown amount, so queried
+        pos[rows] = self._pos
+        d1, d2, idx = np.zeros(n), np.zeros(n), np.zeros(n, dtype=self._idx.dtype)
+        d1[rows], d2[rows], idx[rows] = self._d1, self._d2, self._idx
+        self._pos, self._d1, self._d2, self._idx = pos, d1, d2, idx
+
     def nearest(self, points: np.ndarray, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """``(index, distance)`` of each point's nearest target point; ``distance = inf``
         where none lies within ``max_distance``."""
