@@ -199,3 +199,92 @@ def test_blas_loaded_inside_a_solve_is_limited_and_restored():
     assert set(nested.values()) == {1}
     assert len(inside) > len(nested) and set(inside.values()) == {1}
     assert set(after.values()) == {2} and after.keys() == inside.keys()
+
+
+def _ba_problem(n_cameras=6, n_points=80, seed=2) -> Problem:
+    """A small bundle adjustment (poses, intrinsics, eliminated points) from the synthetic
+    BAL generator, built as calib.bundle builds it."""
+    from calib.bundle.ba import cameras_to_poses
+    from calib.residuals.bal_projection import BALProjection
+    from calib.solver import Euclidean
+    from calib_datasets.bal_synth import synthetic_bal
+
+    p, _ = synthetic_bal(n_cameras=n_cameras, n_points=n_points, noise_px=0.5, seed=seed)
+    prob = Problem()
+    prob.add_parameter("poses", cameras_to_poses(p.cameras), SE3Manifold())
+    prob.add_parameter("intrinsics", p.cameras[:, 6:9], Euclidean(3))
+    prob.add_parameter("points", p.points, Euclidean(3), eliminate=True)
+    prob.add_residuals(BALProjection(p.observations), [("poses", p.camera_index),
+                                                        ("intrinsics", p.camera_index),
+                                                        ("points", p.point_index)])
+    return prob
+
+
+@pytest.mark.parametrize("dense_a", [False, True])
+def test_coupling_products_from_sub_blocks_equal_the_sparse_matrix(dense_a, monkeypatch):
+    """``W y`` from the sub-blocks (small couplings, no scipy.sparse) equals the BSR
+    product and the dense product of the scattered Jacobian blocks; A assembled dense (a
+    dense reduced solve) holds the very sums of the CSR assembly."""
+    prob = _ba_problem()
+    structure = Structure(prob)
+    values = {n: g.value for n, g in prob.groups.items()}
+    sparse_neq = linearize(structure, values, True).neq
+    structure.dense_a = dense_a
+    neq = linearize(structure, values, True).neq
+    assert isinstance(neq.A, np.ndarray) == dense_a
+    np.testing.assert_array_equal(np.asarray(neq.A.todense() if not dense_a else neq.A),
+                                  sparse_neq.A.toarray())
+    es = neq.elim["points"]
+    assert len(es.w_sub) <= es.SUB_BLOCK_DOT_MAX and "_w" not in es.__dict__
+    y = np.random.default_rng(0).normal(size=es.g.shape)
+    by_blocks = es.w_dot(y)
+    assert "_w" not in es.__dict__  # no sparse matrix was formed
+    W = es.W.toarray()
+    np.testing.assert_allclose(by_blocks, W @ y.ravel(), rtol=1e-13, atol=1e-9)
+    assert np.abs(W).sum() > 0 and np.abs(by_blocks).max() > 0
+    monkeypatch.setattr(type(es), "SUB_BLOCK_DOT_MAX", 0)  # the BSR path, same product
+    np.testing.assert_allclose(es.w_dot(y), by_blocks, rtol=1e-13, atol=1e-9)
+
+
+def test_dense_reduced_solve_assembles_a_dense_and_matches_the_sparse_solver():
+    prob = _ba_problem(n_cameras=5, n_points=60, seed=4)
+    dense = solve(prob, SolverOptions(linear_solver="dense", max_iterations=20))
+    sparse = solve(prob, SolverOptions(linear_solver="sparse", max_iterations=20))
+    assert dense.summary.linear_solver == "dense" and sparse.summary.linear_solver == "sparse"
+    assert dense.summary.final_cost < 0.01 * dense.summary.initial_cost
+    np.testing.assert_allclose(dense.summary.final_cost, sparse.summary.final_cost, rtol=1e-9)
+    for name in ("poses", "intrinsics", "points"):
+        np.testing.assert_allclose(dense.values[name], sparse.values[name], rtol=1e-7,
+                                   atol=1e-9)
+
+
+FIT_WITHOUT_SPARSE = r"""
+import json, sys
+import numpy as np
+from calib.intrinsics import fit_intrinsics
+d = np.load(sys.argv[1])
+r = fit_intrinsics(d["object_points"].astype(float), d["image_points"].astype(float),
+                   tuple(int(v) for v in d["image_size"]))
+print(json.dumps({"sparse": sorted(m for m in sys.modules if m.startswith("scipy.sparse")),
+                  "fx": float(r.K[0, 0]), "rms": float(r.rms_px)}))
+"""
+
+
+def test_a_camera_fit_imports_no_scipy_sparse(shared_datasets):
+    """A dense reduced solve needs no sparse matrix: a 13-view fit never imports
+    scipy.sparse (0.13-0.2 s of every ``calib fit-intrinsics``), and its answer is
+    OpenCV's calibrateCamera on the same corners."""
+    import json
+
+    import cv2
+
+    path = shared_datasets / "opencv_stereo_chessboard_left" / "corners_9x6.npz"
+    out = subprocess.run([sys.executable, "-c", FIT_WITHOUT_SPARSE, str(path)], check=True,
+                         capture_output=True, text=True, timeout=120)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["sparse"] == []
+    d = np.load(path)
+    obj = [d["object_points"].astype(np.float32)] * len(d["image_points"])
+    rms, K, *_ = cv2.calibrateCamera(obj, [v.astype(np.float32) for v in d["image_points"]],
+                                     tuple(int(v) for v in d["image_size"]), None, None)
+    assert abs(res["fx"] - K[0, 0]) < 0.01 and abs(res["rms"] - rms) < 1e-3

@@ -124,6 +124,9 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     values = {n: g.value.copy() for n, g in problem.groups.items()}
     method = linear_solver.choose(structure, opts.linear_solver, opts.dense_max_size,
                                   opts.sparse_max_size)
+    # a dense reduced solve densifies A anyway: assemble it dense (the same sums), with no
+    # sparse matrix per linearization and, for a camera or a rig, no scipy.sparse at all
+    structure.dense_a = structure.dense_a or method == "dense"
     n_params = structure.n_reduced + structure.n_eliminated
     n_res = sum(rb.num_residuals for rb in problem.residual_blocks)
     n_scalars = sum(rb.num_residuals * rb.family.residual_dim for rb in problem.residual_blocks)

@@ -26,10 +26,37 @@ class ElimSystem:
     C: np.ndarray  # (P, d, d)
     g: np.ndarray  # (P, d)
     w_sub: np.ndarray  # (K, r, d) sub-blocks of W in the pattern's order
-    W: sp.bsr_matrix  # (n_r, P*d)
     plan: ElimPlan  # the group's patterns
     #: [(block ranks, (U, w, w) products)] of a stacked term (:mod:`.stacked`), else None
     products: list | None = None
+
+    #: up to this many sub-blocks :meth:`w_dot` sums them directly: no sparse ``W`` (and no
+    #: scipy.sparse import) for a camera's or a rig's views; more (bundle adjustment's
+    #: observations) go through the BSR matrix, whose product is the faster one there
+    SUB_BLOCK_DOT_MAX = 4096
+
+    @property
+    def W(self) -> sp.bsr_matrix:
+        """``W`` ``(n_r, P*d)`` as a BSR matrix, formed on first use."""
+        w = self.__dict__.get("_w")
+        if w is None:
+            w = self.__dict__["_w"] = self.plan.w.build(self.w_sub)
+        return w
+
+    def w_dot(self, y: np.ndarray) -> np.ndarray:
+        """``W y`` ``(n_r,)`` for eliminated values ``y (P, d)``: from the sub-blocks when
+        there are at most :attr:`SUB_BLOCK_DOT_MAX`, else by the BSR matrix."""
+        if len(self.w_sub) > self.SUB_BLOCK_DOT_MAX or "_w" in self.__dict__:
+            return self.W @ y.ravel()
+        plan = self.plan
+        k, r, _ = self.w_sub.shape
+        ys = np.take(y, plan.sub_pos, axis=0)  # (K, d)
+        part = np.matmul(self.w_sub, ys[:, :, None])[:, :, 0]  # (K, r)
+        out = np.zeros((plan.w.shape[0] // r, r))
+        if k:
+            seg = plan.row_segments()
+            out[seg.keys] = seg.sum(part)
+        return out.ravel()
 
     @property
     def WT(self) -> sp.bsr_matrix:
@@ -199,8 +226,7 @@ class _Sums:
             parts = [s.reshape(-1, rb, d) for s in subs[name]]
             w_sub = (parts[0] if len(parts) == 1 else np.concatenate(parts) if parts
                      else np.zeros((0, rb, d)))
-            elim[name] = ElimSystem(C, g, w_sub, plan.w.build(w_sub), plan,
-                                    self.products.get(name))
+            elim[name] = ElimSystem(C, g, w_sub, plan, self.products.get(name))
         return NormalEquations(self.g_r, A, elim, self.buffers, self.residuals)
 
 
@@ -335,5 +361,5 @@ def hessian_quadratic_form(neq: NormalEquations, dx_r: np.ndarray, dx_e: dict) -
         de = dx_e[name]
         total += float(np.sum(de * np.matmul(es.C, de[:, :, None])[:, :, 0]))
         if dx_r.size and es.w_sub.shape[0]:
-            total += 2.0 * float(dx_r @ (es.W @ de.ravel()))
+            total += 2.0 * float(dx_r @ es.w_dot(de))
     return total

@@ -115,7 +115,7 @@ def _schur_rhs(neq: NormalEquations, c_inv: dict) -> np.ndarray:
     b = -neq.g_r.copy()
     for name, es in neq.elim.items():
         if b.size and es.w_sub.shape[0]:
-            b += es.W @ np.einsum("pij,pj->pi", c_inv[name], es.g).ravel()
+            b += es.w_dot(np.einsum("pij,pj->pi", c_inv[name], es.g))
     return b
 
 

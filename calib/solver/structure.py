@@ -289,12 +289,19 @@ class ElimPlan:
     sub_row: np.ndarray | None = None  # (K,) row block of each sub-block
     pairs: object = None  # schur_dense.PairProducts, made on the first pair elimination
     _sub_seg: Segments | None = None
+    _row_seg: Segments | None = None
 
     def sub_segments(self) -> Segments:
         """Sums of the sub-blocks per eliminated block (sorted once, on first use)."""
         if self._sub_seg is None:
             self._sub_seg = Segments(self.sub_pos)
         return self._sub_seg
+
+    def row_segments(self) -> Segments:
+        """Sums of the sub-blocks per row block of ``W`` (sorted once, on first use)."""
+        if self._row_seg is None:
+            self._row_seg = Segments(self.sub_row)
+        return self._row_seg
 
 
 def _slot_plans(layouts: dict, rb: ResidualBlock) -> tuple[list[SlotPlan], SlotPlan | None]:
