@@ -71,12 +71,8 @@ class HuberLoss(Loss):
     NONPOSITIVE_CURVATURE = True
 
     def _unit(self, z):
-        big = z > 1.0
-        sq = np.sqrt(np.where(big, z, 1.0))
-        rho = np.where(big, 2.0 * sq - 1.0, z)
-        r1 = np.where(big, 1.0 / sq, 1.0)
-        r2 = np.where(big, -0.5 / (sq * sq * sq), 0.0)
-        return rho, r1, r2
+        rho, r1 = self._unit_first(z)
+        return rho, r1, np.where(z > 1.0, -0.5 * r1 * r1 * r1, 0.0)  # -1 / (2 z^1.5)
 
     def _unit_first(self, z):
         big = z > 1.0
