@@ -48,14 +48,13 @@ class ElimSystem:
         there are at most :attr:`SUB_BLOCK_DOT_MAX`, else by the BSR matrix."""
         if len(self.w_sub) > self.SUB_BLOCK_DOT_MAX or "_w" in self.__dict__:
             return self.W @ y.ravel()
-        plan = self.plan
+        plan = self.plan  # the mirror of wt_dot: per row block, sum of w_sub y
         k, r, _ = self.w_sub.shape
         ys = np.take(y, plan.sub_pos, axis=0)  # (K, d)
-        part = np.matmul(self.w_sub, ys[:, :, None])[:, :, 0]  # (K, r)
         out = np.zeros((plan.w.shape[0] // r, r))
         if k:
             seg = plan.row_segments()
-            out[seg.keys] = seg.sum(part)
+            out[seg.keys] = seg.weighted_sum(ys, self.w_sub.transpose(0, 2, 1))
         return out.ravel()
 
     @property
