@@ -11,7 +11,7 @@ observations (the issue's target, reference Ceres cost 1.334432e4 for problem-49
 COLMAP's reduced set (like-for-like time and cost). Every cost in the table is recomputed
 with calib's BAL residual from the returned cameras and points (``0.5 sum |r|^2``).
 
-Usage: python bench/bench_bundle.py [--skip-synthetic] [--only NAME] [--repeat 3]
+Usage: python bench/bench_bundle.py [--skip-synthetic] [--only NAME] [--sizes C:P ...] [--repeat 3]
                                     [--max-iterations 50] [--json out]
 Run it on a quiet machine: timings of both tools move together with the load, but not equally;
 the CPU seconds of each solve (``time.process_time`` around the same region) are reported
@@ -42,11 +42,19 @@ spec = json.loads(sys.argv[2])
 from calib.bundle import BALProblem, read_bal
 from calib.bundle.ba import cameras_to_poses
 from calib.residuals.bal_projection import BALProjection
-if spec["problem"] == "synthetic":
+if spec["problem"].startswith("synthetic"):
     from calib_datasets.bal_synth import synthetic_bal
-    p, _ = synthetic_bal(seed=0)
+    size = [int(v) for v in spec["problem"].split(":")[1:]]
+    p, _ = synthetic_bal(*size, seed=0)
 else:
-    p = read_bal(spec["problem"])
+    p = read_bal(spec["problem"].split(":")[0])
+    if ":" in spec["problem"]:  # the first K cameras, points they see at least twice
+        keep = p.camera_index < int(spec["problem"].split(":")[1])
+        seen = np.bincount(p.point_index[keep], minlength=len(p.points))
+        keep &= seen[p.point_index] >= 2
+        pts, pi = np.unique(p.point_index[keep], return_inverse=True)
+        cams, ci = np.unique(p.camera_index[keep], return_inverse=True)
+        p = BALProblem(p.cameras[cams], p.points[pts], ci, pi, p.observations[keep])
 z = BALProjection(p.observations).camera_points(
     [cameras_to_poses(p.cameras), p.cameras[:, 6:9], p.points],
     [p.camera_index, p.camera_index, p.point_index])[:, 2]
@@ -106,15 +114,32 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each solve this many times and report the fastest")
     ap.add_argument("--only", help="run only problems whose name contains this")
+    ap.add_argument("--sizes", nargs="+", metavar="CAMERAS:POINTS[:OBS]",
+                    help="instead of the problems above, synthetic problems of these sizes "
+                         "(OBS observations per point, default 5), e.g. 60:5000 120:20000:3")
+    ap.add_argument("--subsets", nargs="+", type=int, metavar="K",
+                    help="instead of the problems above, problem-49-7776's first K cameras "
+                         "and the points they see at least twice, e.g. 3 10 21")
     args = ap.parse_args()
     problems = sorted(str(p) for p in (SHARED / "bal").glob("*.txt"))
     if not args.skip_synthetic:
         problems.append("synthetic")
+    if args.sizes:
+        problems = [f"synthetic:{s}" for s in args.sizes]
+    if args.subsets:
+        base = SHARED / "bal" / "problem-49-7776-pre.txt"
+        problems = [f"{base}:{k}" for k in args.subsets]
     if args.only:
         problems = [p for p in problems if args.only in Path(p).name]
     rows, raw = [], {}
     for prob in problems:
-        name = Path(prob).name if prob != "synthetic" else "synthetic 1000 cam/100k pts/500k obs"
+        name = Path(prob).name
+        if prob == "synthetic":
+            name = "synthetic 1000 cam/100k pts/500k obs"
+        elif ":" in Path(prob).name:
+            name = "problem-49-7776, first {} cameras".format(prob.split(":")[-1])
+        elif prob.startswith("synthetic:"):
+            name = "synthetic {} cam/{} pts".format(*prob.split(":")[1:])
         runs = {"colmap": [], "red": [], "all": []}
         for _ in range(args.repeat):  # interleaved, so slow phases of the machine hit all
             runs["colmap"].append(run("colmap", prob, args.max_iterations))

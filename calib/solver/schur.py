@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .blocks import inverse_cholesky
 from .lazy import scipy_sparse
 from .normal_equations import NormalEquations
 from .schur_sparse import pair_products, reduced_pattern
@@ -44,37 +45,17 @@ def batched_inverse(blocks: np.ndarray) -> np.ndarray:
 
 
 def inverse_and_factor(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(C^-1, L^-1)`` of SPD blocks ``C = L L^T`` ``(P, d, d)``; raises LinearSolveError."""
+    """``(C^-1, L^-1)`` of SPD blocks ``C = L L^T`` ``(P, d, d)``, by the compiled batched
+    Cholesky (:func:`.blocks.inverse_cholesky`; LAPACK once per block costs several times
+    more on 3x3 blocks); raises LinearSolveError where a block is not positive definite or
+    its inverse not finite."""
     if blocks.shape[0] == 0:
         return blocks.copy(), blocks.copy()
-    linv = _inverse_cholesky(blocks)
-    out = np.matmul(linv.transpose(0, 2, 1), linv)
-    if not np.isfinite(out).all():
-        raise LinearSolveError("non-finite inverse of an eliminated block")
-    return out, linv
-
-
-def _inverse_cholesky(blocks: np.ndarray) -> np.ndarray:
-    """``L^-1`` for ``blocks = L L^T`` ``(P, d, d)``, ``L`` lower triangular: Cholesky and
-    forward substitution column by column over the whole batch (``d`` is small), several
-    times faster than LAPACK called once per block. Raises LinearSolveError where a block
-    is not positive definite."""
-    p, d, _ = blocks.shape
-    low = np.zeros((p, d, d))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for j in range(d):
-            piv = blocks[:, j, j] - np.einsum("pk,pk->p", low[:, j, :j], low[:, j, :j])
-            if not np.all(piv > 0):
-                raise LinearSolveError("an eliminated block is not positive definite")
-            low[:, j, j] = np.sqrt(piv)
-            low[:, j + 1:, j] = (blocks[:, j + 1:, j] - np.einsum(
-                "pik,pk->pi", low[:, j + 1:, :j], low[:, j, :j])) / low[:, j, j, None]
-        linv = np.zeros((p, d, d))
-        for i in range(d):  # row i of L^-1: (e_i - L[i, :i] L^-1[:i]) / L[i, i]
-            linv[:, i, :] = -np.einsum("pk,pkc->pc", low[:, i, :i], linv[:, :i, :])
-            linv[:, i, i] += 1.0
-            linv[:, i, :] /= low[:, i, i, None]
-    return linv
+    inv, linv, bad = inverse_cholesky(blocks)
+    if bad >= 0:
+        raise LinearSolveError(f"eliminated block {bad} is not positive definite "
+                               "(or its inverse is not finite)")
+    return inv, linv
 
 
 def diagonals(neq: NormalEquations, lo: float, hi: float) -> tuple[np.ndarray, dict]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
+from . import blocks
 from .lazy import scipy_sparse
 from .manifold import Manifold
 from .problem import ParameterGroup, Problem, ResidualBlock
@@ -78,10 +79,13 @@ class Segments:
         n = len(keys)
         self.order = None
         self.starts = None
+        self.uniform = 0
         step = np.diff(keys) if n and span != 1 else None  # equal, sorted, run starts
         self.single = n > 0 and (span == 1 or not step.any())
+        self.bounds = np.arange(n + 1, dtype=np.int64)  # every row its own sum, until below
         if self.single:
             self.keys = keys[:1].copy()
+            self.bounds = np.array([0, n], dtype=np.int64)
             return
         if n and (step >= 0).all():
             k = keys  # already sorted: no gather
@@ -92,14 +96,14 @@ class Segments:
             if n and np.all(k[1:] != k[:-1]):
                 self.keys = keys.copy()  # distinct keys: every sum is a single row
                 return
-            self.order = order
+            self.order = order.astype(np.int64, copy=False)
             change = k[1:] != k[:-1]
         starts = (np.flatnonzero(np.concatenate(([True], change))) if n
                   else np.zeros(0, int))
         self.keys = k[starts]
         if len(starts) < n:
             self.starts = starts
-        self.bounds = np.append(starts, n)
+        self.bounds = np.append(starts, n).astype(np.int64, copy=False)
         lengths = np.diff(self.bounds)
         # equal-length segments in order: sums are one batched matmul over (U, L, ...)
         self.uniform = int(lengths[0]) if (self.order is None and len(lengths)
@@ -110,11 +114,7 @@ class Segments:
         n, m, d = j.shape
         if self.single:
             return (r.reshape(1, n * m) @ j.reshape(n * m, d))
-        if self.starts is not None and self.uniform:
-            u = n // self.uniform
-            return np.matmul(r.reshape(u, 1, self.uniform * m),
-                             j.reshape(u, self.uniform * m, d))[:, 0]
-        return self.sum(np.einsum("nm,nmd->nd", r, j))
+        return blocks.segment_gemv(j, r, self.order, self.bounds)
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         if self.single:
@@ -132,7 +132,7 @@ class Segments:
         b = jb.shape[2]
         if self.single:
             return (ja.reshape(n * m, a).T @ jb.reshape(n * m, b))[None]
-        if self.starts is not None and self.uniform:
+        if self.starts is not None and self.uniform * m >= self.GEMM_MIN_LENGTH:
             u = n // self.uniform
             return np.matmul(ja.reshape(u, self.uniform * m, a).transpose(0, 2, 1),
                              jb.reshape(u, self.uniform * m, b))
@@ -146,7 +146,7 @@ class Segments:
                 lo, hi = bounds[i], bounds[i + 1]
                 np.dot(fa[lo:hi].T, fb[lo:hi], out=out[i])
             return out
-        return self.sum(np.matmul(ja.transpose(0, 2, 1), jb))
+        return blocks.segment_gram(ja, jb, self.order, self.bounds)  # short segments
 
 
 class CsrPattern:

@@ -1,0 +1,126 @@
+"""The compiled block kernels (calib/solver/_blocks.c) against numpy on the same input, and
+their refusal of arrays whose sizes or indices do not match."""
+
+import numpy as np
+import pytest
+
+from calib.solver import blocks
+from calib.solver.schur_dense import PairProducts
+from calib.solver.structure import BsrPattern, Segments
+
+
+def _reference_sums(keys, values):
+    """Per distinct key in ascending order: the sum of its rows (numpy, independent)."""
+    uk = np.unique(keys)
+    return np.stack([values[keys == k].sum(axis=0) for k in uk])
+
+
+@pytest.mark.parametrize("n,m,a,b,span,sort", [
+    (300, 2, 9, 3, 40, True), (300, 2, 3, 3, 150, False), (97, 1, 6, 6, 1, True),
+    (50, 3, 2, 5, 50, False), (400, 2, 9, 9, 3, True), (1, 2, 4, 4, 5, True),
+])
+def test_segment_sums_match_numpy(n, m, a, b, span, sort):
+    rng = np.random.default_rng(n + a)
+    keys = rng.integers(0, span, n)
+    if sort:
+        keys = np.sort(keys)
+    ja, jb, r = rng.normal(size=(n, m, a)), rng.normal(size=(n, m, b)), rng.normal(size=(n, m))
+    seg = Segments(keys)
+    gram = np.einsum("nma,nmb->nab", ja, jb)
+    gemv = np.einsum("nma,nm->na", ja, r)
+    want_gram = _reference_sums(keys, gram)
+    want_gemv = _reference_sums(keys, gemv)
+    got_keys = seg.keys
+    o = np.argsort(got_keys)
+    assert np.array_equal(got_keys[o], np.unique(keys))
+    np.testing.assert_allclose(seg.sum_products(ja, jb)[o], want_gram, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(seg.weighted_sum(r, ja)[o], want_gemv, rtol=1e-12, atol=1e-12)
+    # the kernels themselves, on the segment's own order and bounds
+    got = blocks.segment_gram(ja, jb, seg.order, seg.bounds)
+    np.testing.assert_allclose(got[o], want_gram, rtol=1e-12, atol=1e-12)
+    got = blocks.segment_gemv(ja, r, seg.order, seg.bounds)
+    np.testing.assert_allclose(got[o], want_gemv, rtol=1e-12, atol=1e-12)
+
+
+def test_segment_kernels_refuse_bad_sizes_and_indices():
+    rng = np.random.default_rng(0)
+    ja = rng.normal(size=(10, 2, 3))
+    bounds = np.array([0, 4, 10])
+    with pytest.raises(ValueError, match="jb"):
+        blocks._blocks.segment_gram(ja, ja[:9], None, bounds, np.empty((2, 3, 3)), 10, 2, 3, 3)
+    with pytest.raises(ValueError, match="bounds"):
+        blocks.segment_gram(ja, ja, None, np.array([0, 11]))
+    with pytest.raises(ValueError, match="decreases"):
+        blocks.segment_gram(ja, ja, None, np.array([0, 6, 4, 10]))
+    with pytest.raises(IndexError, match="order"):
+        blocks.segment_gram(ja, ja, np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10]), bounds)
+    with pytest.raises(ValueError, match="out"):
+        blocks._blocks.segment_gemv(ja, np.zeros((10, 2)), None, bounds, np.empty(5), 10, 2, 3)
+
+
+@pytest.mark.parametrize("r,d", [(9, 3), (6, 3), (4, 2), (6, 6)])
+def test_pair_products_match_numpy(r, d):
+    """``sum V_a^T V_b`` per pair of row blocks that share an eliminated block, with
+    ``V = L^-1 W^T``, against the dense product ``W C^-1 W^T`` formed by numpy."""
+    rng = np.random.default_rng(r * d)
+    n_rows, n_elim = 5, 40
+    brow, bcol = [], []
+    for p in range(n_elim):  # each eliminated block seen by 2-4 distinct row blocks
+        rows = rng.choice(n_rows, rng.integers(2, 5), replace=False)
+        brow += list(rows)
+        bcol += [p] * len(rows)
+    brow, bcol = np.array(brow), np.array(bcol)
+    w = BsrPattern(brow, bcol, (n_rows, n_elim), r, d)
+    w_sub = rng.normal(size=(len(brow), r, d))
+    a = rng.normal(size=(n_elim, d, d))
+    C = a @ a.transpose(0, 2, 1) + np.eye(d)
+    l_inv = np.linalg.inv(np.linalg.cholesky(C))
+    pairs = PairProducts(w, bcol)
+    out = pairs.products(w_sub, l_inv, bcol)
+    W = np.zeros((n_rows * r, n_elim * d))
+    for k, (i, p) in enumerate(zip(brow, bcol, strict=True)):
+        W[i * r:(i + 1) * r, p * d:(p + 1) * d] = w_sub[k]
+    Cinv = np.zeros((n_elim * d, n_elim * d))
+    for p in range(n_elim):
+        Cinv[p * d:(p + 1) * d, p * d:(p + 1) * d] = np.linalg.inv(C[p])
+    full = W @ Cinv @ W.T
+    for q, (i, j) in enumerate(zip(pairs.bi, pairs.bj, strict=True)):
+        np.testing.assert_allclose(out[q], full[i * r:(i + 1) * r, j * r:(j + 1) * r],
+                                   rtol=1e-10, atol=1e-10)
+    S = np.zeros_like(full)
+    pairs.subtract_from(S, w_sub, l_inv, bcol)
+    np.testing.assert_allclose(-S, full, rtol=1e-10, atol=1e-10)
+
+
+def test_pair_products_refuse_an_index_out_of_range():
+    w_sub, l_inv = np.zeros((3, 9, 3)), np.zeros((2, 3, 3))
+    vt = np.empty((3, 3, 9))
+    ok = np.array([0, 1, 1])
+    with pytest.raises(IndexError, match="sub_pos"):
+        blocks.pair_products(w_sub, l_inv, np.array([0, 1, 2]), ok, ok, np.array([0, 3]), vt)
+    with pytest.raises(IndexError, match="tb"):
+        blocks.pair_products(w_sub, l_inv, ok, ok, np.array([0, 1, 3]), np.array([0, 3]), vt)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 6, 9])
+def test_inverse_cholesky_matches_numpy(d):
+    rng = np.random.default_rng(d)
+    a = rng.normal(size=(30, d, d))
+    C = a @ a.transpose(0, 2, 1) + 0.05 * np.eye(d)
+    inv, linv, bad = blocks.inverse_cholesky(C)
+    assert bad == -1
+    np.testing.assert_allclose(inv, np.linalg.inv(C), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(linv, np.linalg.inv(np.linalg.cholesky(C)), rtol=1e-9,
+                               atol=1e-9)
+    assert np.all(np.triu(linv, 1) == 0.0)
+
+
+def test_inverse_cholesky_names_the_first_bad_block():
+    C = np.tile(np.eye(3), (6, 1, 1))
+    C[4, 1, 1] = -1.0
+    C[5, 0, 0] = np.nan
+    assert blocks.inverse_cholesky(C)[2] == 4
+    C[4] = np.eye(3)
+    assert blocks.inverse_cholesky(C)[2] == 5
+    C[2, 2, 2] = 0.0  # singular: not positive definite either
+    assert blocks.inverse_cholesky(C)[2] == 2
