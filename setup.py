@@ -1,9 +1,13 @@
-"""The compiled part of calib: the solver's block kernels (calib/solver/_blocks.c).
+"""The compiled part of calib: the kernels in calib/csrc (the solver's small-block sums, the
+BAL reprojection), built into the module ``calib._kernels``.
 
 Everything else is declared in pyproject.toml; setuptools reads both.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("calib.solver._blocks", ["calib/solver/_blocks.c"],
-                             extra_compile_args=["-O3", "-std=c99"])])
+setup(ext_modules=[Extension(
+    "calib._kernels",
+    ["calib/csrc/module.c", "calib/csrc/blocks.c", "calib/csrc/bal.c"],
+    depends=["calib/csrc/arrays.h"],
+    extra_compile_args=["-O3"])])

@@ -46,16 +46,37 @@ def test_segment_kernels_refuse_bad_sizes_and_indices():
     rng = np.random.default_rng(0)
     ja = rng.normal(size=(10, 2, 3))
     bounds = np.array([0, 4, 10])
-    with pytest.raises(ValueError, match="jb"):
-        blocks._blocks.segment_gram(ja, ja[:9], None, bounds, np.empty((2, 3, 3)), 10, 2, 3, 3)
+    with pytest.raises(ValueError, match="jb has 9 along axis 0"):
+        blocks.segment_gram(ja, ja[:9], None, bounds)
     with pytest.raises(ValueError, match="bounds"):
         blocks.segment_gram(ja, ja, None, np.array([0, 11]))
     with pytest.raises(ValueError, match="decreases"):
         blocks.segment_gram(ja, ja, None, np.array([0, 6, 4, 10]))
     with pytest.raises(IndexError, match="order"):
         blocks.segment_gram(ja, ja, np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10]), bounds)
-    with pytest.raises(ValueError, match="out"):
-        blocks._blocks.segment_gemv(ja, np.zeros((10, 2)), None, bounds, np.empty(5), 10, 2, 3)
+    with pytest.raises(ValueError, match="int64"):
+        blocks.segment_gram(ja, ja, None, bounds.astype(np.int32))
+    with pytest.raises(ValueError, match="float64"):
+        blocks.segment_gemv(ja.astype(np.float32), np.zeros((10, 2)), None, bounds)
+    with pytest.raises(ValueError, match="out has 5 along axis 0"):
+        blocks._k.segment_gemv(ja, np.zeros((10, 2)), None, bounds, np.empty((5, 3)))
+    with pytest.raises(ValueError, match="writable C-contiguous"):
+        blocks._k.segment_gemv(ja, np.zeros((10, 2)), None, bounds, np.empty((3, 2)).T)
+
+
+def test_segment_kernels_read_strided_views_in_place():
+    """A column slice of a Jacobian buffer and a transposed view give the sums of their
+    copies (bit for bit: the same order of operations)."""
+    rng = np.random.default_rng(1)
+    J = rng.normal(size=(60, 2, 12))
+    r = rng.normal(size=(60, 2))
+    seg = Segments(rng.integers(0, 7, 60))
+    ja, jb = J[:, :, :6], J[:, :, 9:]
+    assert np.array_equal(blocks.segment_gram(ja, jb, seg.order, seg.bounds),
+                          blocks.segment_gram(ja.copy(), jb.copy(), seg.order, seg.bounds))
+    jt = J[:, :, :2].transpose(0, 2, 1)  # (60, 2, 2), strides of a transpose
+    assert np.array_equal(blocks.segment_gemv(jt, r, seg.order, seg.bounds),
+                          blocks.segment_gemv(jt.copy(), r, seg.order, seg.bounds))
 
 
 @pytest.mark.parametrize("r,d", [(9, 3), (6, 3), (4, 2), (6, 6)])

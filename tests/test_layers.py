@@ -6,8 +6,9 @@ Layers (../shared/ARCHITECTURE.md), imports point down only::
     tasks (intrinsics, registration, bundle) -> residuals, camera, solver, lie, io, errors
     residuals -> lie, camera, errors;  solver -> lie, errors, residuals.base;  lie -> errors
 
-``calib.errors`` is the one leaf everyone may import (the error hierarchy is shared by
-every layer, including ``calib.lie`` for its input checks).
+``calib.errors`` and ``calib._native`` are the leaves everyone may import (the error
+hierarchy is shared by every layer, including ``calib.lie`` for its input checks;
+``calib._native`` is the compiled module ``calib._kernels`` built from calib/csrc).
 """
 
 from __future__ import annotations
@@ -106,17 +107,22 @@ def test_errors_is_a_leaf():
     assert not _calib_imports("calib.errors")
 
 
+def test_native_is_a_leaf():
+    assert _calib_imports("calib._native") <= {"calib", "calib._kernels"}
+
+
 def test_lie_imports_nothing_else_from_calib():
     assert not _violations("calib.lie", ("calib.lie", "calib.errors"))
 
 
 def test_solver_imports_only_lie_errors_and_residual_protocol():
-    allowed = ("calib.solver", "calib.lie", "calib.errors", "calib.residuals.base")
+    allowed = ("calib.solver", "calib.lie", "calib.errors", "calib.residuals.base",
+               "calib._native")
     assert not _violations("calib.solver", allowed)
 
 
 def test_residuals_know_only_lie_and_camera():
-    allowed = ("calib.residuals", "calib.lie", "calib.camera", "calib.errors")
+    allowed = ("calib.residuals", "calib.lie", "calib.camera", "calib.errors", "calib._native")
     assert not _violations("calib.residuals", allowed)
 
 

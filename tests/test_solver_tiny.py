@@ -4,10 +4,10 @@ Schur path on the same problems, and the fused SE3 update against calib.lie."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from solver_toys import bal_problem
 
 from calib.lie import _series, se3
-from calib.residuals.bal_projection import BALProjection
 from calib.solver import Problem, SE3Manifold, SolverOptions, solve
 from calib.solver.lm import _tiny
 from calib.solver.normal_equations import linearize
@@ -79,17 +79,27 @@ def test_rodrigues_coefficients_within_two_ulp_of_the_series():
         assert np.all(np.abs(got[:, i] - ref) <= 2 * np.abs(np.spacing(ref))), f.__name__
 
 
-def test_small_bal_form_equals_column_form():
-    """The per-observation matrix form (few rows) against the column form (many rows)."""
+def test_bal_residuals_against_the_model_written_out():
+    """The compiled BAL residual against ``f (1 + k1 r^2 + k2 r^4) (-P_xy / P_z) - observed``
+    formed by numpy; the same residuals without Jacobians; strided inputs read in place;
+    an index out of range refused."""
     prob = bal_problem(3, 30, seed=5)
     fam = prob.residual_blocks[0].family
     vals = [prob.groups[g].value for g in prob.residual_blocks[0].groups]
     idx = prob.residual_blocks[0].indices
-    assert len(fam.observed) < BALProjection.SMALL_ROWS
-    r_small, j_small = fam.evaluate(vals, idx, True)
-    r_cols, j_cols = fam._evaluate_columns(vals, idx, True)
-    scale = np.abs(fam.observed).max()
-    np.testing.assert_allclose(r_small, r_cols, rtol=0, atol=1e-13 * scale)
-    for a, b in zip(j_small, j_cols, strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13 * np.abs(b).max())
-    np.testing.assert_array_equal(fam.evaluate(vals, idx, False)[0], r_small)
+    T, K, X = vals
+    P = np.einsum("nij,nj->ni", T[idx[0], :3, :3], X[idx[2]]) + T[idx[0], :3, 3]
+    p = -P[:, :2] / P[:, 2:]
+    r2 = (p * p).sum(axis=1)
+    k = K[idx[1]]
+    want = (k[:, 0] * (1 + k[:, 1] * r2 + k[:, 2] * r2 ** 2))[:, None] * p - fam.observed
+    res, jac = fam.evaluate(vals, idx, True)
+    np.testing.assert_allclose(res, want, rtol=0, atol=1e-12 * np.abs(fam.observed).max())
+    np.testing.assert_array_equal(fam.evaluate(vals, idx, False)[0], res)
+    wide = np.zeros((len(K), 5))
+    wide[:, 1:4] = K  # K as a strided view
+    assert np.array_equal(fam.evaluate([T, wide[:, 1:4], X], idx, True)[0], res)
+    bad = [idx[0], idx[1], idx[2].copy()]
+    bad[2][3] = len(X)
+    with pytest.raises(IndexError, match="pi"):
+        fam.evaluate(vals, bad, True)

@@ -1,0 +1,131 @@
+/* Array access shared by calib's compiled kernels (blocks.c, bal.c): float64 and int64
+ * arrays of any strides through the buffer protocol, with their shapes checked, so that a
+ * wrong call raises a Python exception instead of reading out of bounds. */
+#ifndef CALIB_ARRAYS_H
+#define CALIB_ARRAYS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* An n-dimensional float64 ('d') or int64 array, strided, by the buffer protocol; out
+ * arrays must be writable and C-contiguous. Strides are kept in elements. */
+typedef struct {
+    Py_buffer view;
+    int ok;
+    Py_ssize_t shape[4];
+    Py_ssize_t step[4]; /* strides in elements */
+} Arr;
+
+static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, const char *what)
+{
+    a->ok = 0;
+    int flags = out ? (PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+                    : (PyBUF_RECORDS_RO);
+    if (PyObject_GetBuffer(obj, &a->view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s must be a%s array", what,
+                     out ? " writable C-contiguous" : "n");
+        return 0;
+    }
+    a->ok = 1;
+    const char *f = a->view.format ? a->view.format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        f++;
+    int fmt_ok = is_int ? (a->view.itemsize == 8 && (*f == 'l' || *f == 'q'))
+                        : (a->view.itemsize == 8 && *f == 'd');
+    if (!fmt_ok || a->view.ndim != ndim) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s must be %d-D %s", what, ndim,
+                     is_int ? "int64" : "float64");
+        return 0;
+    }
+    for (int i = 0; i < ndim; i++) {
+        a->shape[i] = a->view.shape[i];
+        Py_ssize_t st = a->view.strides ? a->view.strides[i] : 0;
+        if (!a->view.strides) { /* C-contiguous */
+            st = 8;
+            for (int j = i + 1; j < ndim; j++)
+                st *= a->view.shape[j];
+        }
+        if (st % 8) {
+            PyErr_Format(PyExc_ValueError, "calib._kernels: %s has unaligned strides", what);
+            return 0;
+        }
+        a->step[i] = st / 8;
+    }
+    return 1;
+}
+
+static inline void release(Arr *arrs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (arrs[i].ok)
+            PyBuffer_Release(&arrs[i].view);
+}
+
+static inline int check_shape(const Arr *a, int dim, Py_ssize_t want, const char *what)
+{
+    if (a->shape[dim] != want) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s has %zd along axis %d, expected %zd",
+                     what, a->shape[dim], dim, want);
+        return 0;
+    }
+    return 1;
+}
+
+/* every index in [0, hi) */
+static inline int check_index(const Arr *a, int64_t hi, const char *what)
+{
+    const int64_t *idx = a->view.buf;
+    for (Py_ssize_t i = 0; i < a->shape[0]; i++) {
+        int64_t v = idx[i * a->step[0]];
+        if ((uint64_t)v >= (uint64_t)hi) {
+            PyErr_Format(PyExc_IndexError, "calib._kernels: %s[%zd] = %lld outside [0, %lld)", what,
+                         i, (long long)v, (long long)hi);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* bounds (U+1,) contiguous, non-decreasing within [0, n] */
+static inline int check_bounds(const Arr *a, int64_t n, const char *what)
+{
+    const int64_t *s = a->view.buf;
+    Py_ssize_t m = a->shape[0];
+    if (a->step[0] != 1 || m < 1 || s[0] < 0 || s[m - 1] > n) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s must be contiguous, within [0, %lld]",
+                     what, (long long)n);
+        return 0;
+    }
+    for (Py_ssize_t i = 1; i < m; i++) {
+        if (s[i] < s[i - 1]) {
+            PyErr_Format(PyExc_ValueError, "calib._kernels: %s decreases at %zd", what, i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* the optional row order (N,) contiguous, every entry in [0, n) */
+static inline int get_order(PyObject *obj, Arr *a, Py_ssize_t n)
+{
+    if (obj == Py_None)
+        return 1;
+    if (!get_arr(obj, a, 1, 1, 0, "order") || !check_shape(a, 0, n, "order"))
+        return 0;
+    if (a->step[0] != 1) {
+        PyErr_SetString(PyExc_ValueError, "calib._kernels: order must be contiguous");
+        return 0;
+    }
+    return check_index(a, n, "order");
+}
+
+PyObject *segment_gram(PyObject *self, PyObject *args);
+PyObject *segment_gemv(PyObject *self, PyObject *args);
+PyObject *pair_products(PyObject *self, PyObject *args);
+PyObject *inverse_cholesky(PyObject *self, PyObject *args);
+PyObject *bal_project(PyObject *self, PyObject *args);
+
+#endif

@@ -1,0 +1,337 @@
+/* Batched small-block kernels of calib's solver: the sums and products that numpy can
+ * only do one tiny matrix at a time (a BLAS call, or an einsum pass, per 2x9 or 3x3
+ * block). Wrapped and documented by calib/solver/blocks.py. Inputs are float64 (int64 for
+ * indices) arrays of any strides; outputs are C-contiguous (arrays.h). The GIL is
+ * released while a kernel runs.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "arrays.h"
+
+/* segment_gram(ja, jb, order, bounds, out):
+ * out[u] = sum over t in [bounds[u], bounds[u+1]) of ja[i]^T jb[i], i = order[t] (or t when
+ * order is None); ja (n, m, a), jb (n, m, b) strided, out (U, a, b). */
+PyObject *segment_gram(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    Arr A[5];
+    memset(A, 0, sizeof(A));
+    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4]))
+        return NULL;
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "ja") && get_arr(o[1], &A[1], 3, 0, 0, "jb") &&
+             check_shape(&A[1], 0, A[0].shape[0], "jb") &&
+             check_shape(&A[1], 1, A[0].shape[1], "jb") &&
+             get_order(o[2], &A[2], A[0].shape[0]) &&
+             get_arr(o[3], &A[3], 1, 1, 0, "bounds") &&
+             check_bounds(&A[3], A[0].shape[0], "bounds") &&
+             get_arr(o[4], &A[4], 3, 0, 1, "out") &&
+             check_shape(&A[4], 0, A[3].shape[0] - 1, "out") &&
+             check_shape(&A[4], 1, A[0].shape[2], "out") &&
+             check_shape(&A[4], 2, A[1].shape[2], "out");
+    if (!ok) {
+        release(A, 5);
+        return NULL;
+    }
+    const double *ja = A[0].view.buf, *jb = A[1].view.buf;
+    const int64_t *order = A[2].ok ? A[2].view.buf : NULL, *bounds = A[3].view.buf;
+    double *out = A[4].view.buf;
+    Py_ssize_t nu = A[3].shape[0] - 1, m = A[0].shape[1], a = A[0].shape[2], b = A[1].shape[2];
+    Py_ssize_t an = A[0].step[0], ak = A[0].step[1], ap = A[0].step[2];
+    Py_ssize_t bn = A[1].step[0], bk = A[1].step[1], bq = A[1].step[2];
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t u = 0; u < nu; u++) {
+        double *acc = out + u * a * b;
+        memset(acc, 0, (size_t)(a * b) * sizeof(double));
+        for (int64_t t = bounds[u]; t < bounds[u + 1]; t++) {
+            int64_t i = order ? order[t] : t;
+            for (Py_ssize_t k = 0; k < m; k++) {
+                const double *ya = ja + i * an + k * ak, *yb = jb + i * bn + k * bk;
+                for (Py_ssize_t p = 0; p < a; p++) {
+                    double x = ya[p * ap];
+                    double *row = acc + p * b;
+                    for (Py_ssize_t q = 0; q < b; q++)
+                        row[q] += x * yb[q * bq];
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(A, 5);
+    Py_RETURN_NONE;
+}
+
+/* segment_gemv(j, r, order, bounds, out):
+ * out[u] = sum over t in segment u of j[i]^T r[i]; j (n, m, d), r (n, m) strided,
+ * out (U, d). */
+PyObject *segment_gemv(PyObject *self, PyObject *args)
+{
+    PyObject *o[5];
+    Arr A[5];
+    memset(A, 0, sizeof(A));
+    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4]))
+        return NULL;
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "j") && get_arr(o[1], &A[1], 2, 0, 0, "r") &&
+             check_shape(&A[1], 0, A[0].shape[0], "r") &&
+             check_shape(&A[1], 1, A[0].shape[1], "r") &&
+             get_order(o[2], &A[2], A[0].shape[0]) &&
+             get_arr(o[3], &A[3], 1, 1, 0, "bounds") &&
+             check_bounds(&A[3], A[0].shape[0], "bounds") &&
+             get_arr(o[4], &A[4], 2, 0, 1, "out") &&
+             check_shape(&A[4], 0, A[3].shape[0] - 1, "out") &&
+             check_shape(&A[4], 1, A[0].shape[2], "out");
+    if (!ok) {
+        release(A, 5);
+        return NULL;
+    }
+    const double *j = A[0].view.buf, *r = A[1].view.buf;
+    const int64_t *order = A[2].ok ? A[2].view.buf : NULL, *bounds = A[3].view.buf;
+    double *out = A[4].view.buf;
+    Py_ssize_t nu = A[3].shape[0] - 1, m = A[0].shape[1], d = A[0].shape[2];
+    Py_ssize_t jn = A[0].step[0], jk = A[0].step[1], jp = A[0].step[2];
+    Py_ssize_t rn = A[1].step[0], rk = A[1].step[1];
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t u = 0; u < nu; u++) {
+        double *acc = out + u * d;
+        memset(acc, 0, (size_t)d * sizeof(double));
+        for (int64_t t = bounds[u]; t < bounds[u + 1]; t++) {
+            int64_t i = order ? order[t] : t;
+            for (Py_ssize_t k = 0; k < m; k++) {
+                double x = r[i * rn + k * rk];
+                const double *row = j + i * jn + k * jk;
+                for (Py_ssize_t p = 0; p < d; p++)
+                    acc[p] += x * row[p * jp];
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(A, 5);
+    Py_RETURN_NONE;
+}
+
+/* out[q] = sum over t in [bounds[q], bounds[q+1]) of vt[ta[t]]^T vt[tb[t]], each vt block
+ * (d, r): the generic loop, and copies with the sizes fixed at compile time (BAL cameras
+ * of 9 and poses of 6 against 3-D points), which the compiler unrolls and vectorizes. */
+#define PAIR_SUMS_BODY(R, D)                                                                  \
+    for (Py_ssize_t q = 0; q < nq; q++) {                                                     \
+        double acc[(R) * (R)];                                                                \
+        memset(acc, 0, sizeof(double) * (size_t)((R) * (R)));                                 \
+        for (int64_t t = bounds[q]; t < bounds[q + 1]; t++) {                                 \
+            const double *va = vt + ta[t] * (D) * (R), *vb = vt + tb[t] * (D) * (R);          \
+            for (Py_ssize_t i = 0; i < (D); i++)                                              \
+                for (Py_ssize_t p = 0; p < (R); p++)                                          \
+                    for (Py_ssize_t c = 0; c < (R); c++)                                      \
+                        acc[p * (R) + c] += va[i * (R) + p] * vb[i * (R) + c];                \
+        }                                                                                     \
+        memcpy(out + q * (R) * (R), acc, sizeof(double) * (size_t)((R) * (R)));               \
+    }
+
+static void pair_sums_9_3(const double *vt, const int64_t *ta, const int64_t *tb,
+                          const int64_t *bounds, Py_ssize_t nq, double *out)
+{
+    PAIR_SUMS_BODY(9, 3)
+}
+
+static void pair_sums_6_3(const double *vt, const int64_t *ta, const int64_t *tb,
+                          const int64_t *bounds, Py_ssize_t nq, double *out)
+{
+    PAIR_SUMS_BODY(6, 3)
+}
+
+static void pair_sums(const double *vt, const int64_t *ta, const int64_t *tb,
+                      const int64_t *bounds, Py_ssize_t nq, Py_ssize_t r, Py_ssize_t d,
+                      double *out)
+{
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        double *o = out + q * r * r;
+        memset(o, 0, (size_t)(r * r) * sizeof(double));
+        for (int64_t t = bounds[q]; t < bounds[q + 1]; t++) {
+            const double *va = vt + ta[t] * d * r, *vb = vt + tb[t] * d * r;
+            for (Py_ssize_t i = 0; i < d; i++) {
+                const double *ya = va + i * r, *yb = vb + i * r;
+                for (Py_ssize_t p = 0; p < r; p++) {
+                    double x = ya[p];
+                    double *row = o + p * r;
+                    for (Py_ssize_t c = 0; c < r; c++)
+                        row[c] += x * yb[c];
+                }
+            }
+        }
+    }
+}
+
+/* pair_products(w_sub, l_inv, sub_pos, ta, tb, bounds, vt, out):
+ * vt[s] = l_inv[sub_pos[s]] w_sub[s]^T (d x r) for every sub-block s, then
+ * out[q] = sum over t in [bounds[q], bounds[q+1]) of vt[ta[t]]^T vt[tb[t]] (r x r).
+ * w_sub (k, r, d) strided, l_inv (p, d, d) strided and lower triangular, sub_pos (k,),
+ * ta, tb (T,), bounds (Q+1,), vt (k, d, r) scratch, out (Q, r, r). */
+PyObject *pair_products(PyObject *self, PyObject *args)
+{
+    PyObject *o[8];
+    Arr A[8];
+    memset(A, 0, sizeof(A));
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7]))
+        return NULL;
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "w_sub") && get_arr(o[1], &A[1], 3, 0, 0, "l_inv") &&
+             check_shape(&A[1], 1, A[0].shape[2], "l_inv") &&
+             check_shape(&A[1], 2, A[0].shape[2], "l_inv") &&
+             get_arr(o[2], &A[2], 1, 1, 0, "sub_pos") &&
+             check_shape(&A[2], 0, A[0].shape[0], "sub_pos") &&
+             check_index(&A[2], A[1].shape[0], "sub_pos") &&
+             get_arr(o[3], &A[3], 1, 1, 0, "ta") && check_index(&A[3], A[0].shape[0], "ta") &&
+             get_arr(o[4], &A[4], 1, 1, 0, "tb") && check_shape(&A[4], 0, A[3].shape[0], "tb") &&
+             check_index(&A[4], A[0].shape[0], "tb") &&
+             get_arr(o[5], &A[5], 1, 1, 0, "bounds") &&
+             check_bounds(&A[5], A[3].shape[0], "bounds") &&
+             get_arr(o[6], &A[6], 3, 0, 1, "vt") && check_shape(&A[6], 0, A[0].shape[0], "vt") &&
+             check_shape(&A[6], 1, A[0].shape[2], "vt") &&
+             check_shape(&A[6], 2, A[0].shape[1], "vt") &&
+             get_arr(o[7], &A[7], 3, 0, 1, "out") &&
+             check_shape(&A[7], 0, A[5].shape[0] - 1, "out") &&
+             check_shape(&A[7], 1, A[0].shape[1], "out") &&
+             check_shape(&A[7], 2, A[0].shape[1], "out");
+    if (!ok) {
+        release(A, 8);
+        return NULL;
+    }
+    const double *w = A[0].view.buf, *linv = A[1].view.buf;
+    const int64_t *pos = A[2].view.buf, *ta = A[3].view.buf, *tb = A[4].view.buf;
+    const int64_t *bounds = A[5].view.buf;
+    double *vt = A[6].view.buf, *out = A[7].view.buf;
+    Py_ssize_t k = A[0].shape[0], r = A[0].shape[1], d = A[0].shape[2];
+    Py_ssize_t nq = A[5].shape[0] - 1;
+    Py_ssize_t wn = A[0].step[0], wr = A[0].step[1], wd = A[0].step[2];
+    Py_ssize_t ln = A[1].step[0], li = A[1].step[1], lj = A[1].step[2];
+    Py_ssize_t ps = A[2].step[0], tas = A[3].step[0], tbs = A[4].step[0];
+    int contiguous = (tas == 1 && tbs == 1);
+    int64_t *tac = NULL, *tbc = NULL;
+    if (!contiguous) {
+        tac = malloc(sizeof(int64_t) * (size_t)(A[3].shape[0] + 1));
+        tbc = malloc(sizeof(int64_t) * (size_t)(A[3].shape[0] + 1));
+        if (!tac || !tbc) {
+            free(tac);
+            free(tbc);
+            release(A, 8);
+            return PyErr_NoMemory();
+        }
+        for (Py_ssize_t t = 0; t < A[3].shape[0]; t++) {
+            tac[t] = ta[t * tas];
+            tbc[t] = tb[t * tbs];
+        }
+        ta = tac;
+        tb = tbc;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t s = 0; s < k; s++) {
+        const double *L = linv + pos[s * ps] * ln, *W = w + s * wn;
+        double *V = vt + s * d * r;
+        for (Py_ssize_t i = 0; i < d; i++) {
+            for (Py_ssize_t jj = 0; jj < r; jj++) {
+                double acc = 0.0;
+                for (Py_ssize_t l = 0; l <= i; l++)
+                    acc += L[i * li + l * lj] * W[jj * wr + l * wd];
+                V[i * r + jj] = acc;
+            }
+        }
+    }
+    if (r == 9 && d == 3)
+        pair_sums_9_3(vt, ta, tb, bounds, nq, out);
+    else if (r == 6 && d == 3)
+        pair_sums_6_3(vt, ta, tb, bounds, nq, out);
+    else
+        pair_sums(vt, ta, tb, bounds, nq, r, d, out);
+    Py_END_ALLOW_THREADS
+    free(tac);
+    free(tbc);
+    release(A, 8);
+    Py_RETURN_NONE;
+}
+
+/* inverse_cholesky(blocks, linv, inv) -> -1, or the first block that is not positive
+ * definite (or whose inverse is not finite): blocks = L L^T (p, d, d) strided;
+ * linv = L^-1 (zero above the diagonal), inv = L^-T L^-1 = blocks^-1, both (p, d, d). */
+PyObject *inverse_cholesky(PyObject *self, PyObject *args)
+{
+    PyObject *o[3];
+    Arr A[3];
+    memset(A, 0, sizeof(A));
+    if (!PyArg_ParseTuple(args, "OOO", &o[0], &o[1], &o[2]))
+        return NULL;
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "blocks") &&
+             check_shape(&A[0], 2, A[0].shape[1], "blocks") &&
+             get_arr(o[1], &A[1], 3, 0, 1, "linv") && get_arr(o[2], &A[2], 3, 0, 1, "inv");
+    for (int i = 1; ok && i < 3; i++)
+        for (int ax = 0; ok && ax < 3; ax++)
+            ok = check_shape(&A[i], ax, A[0].shape[ax], i == 1 ? "linv" : "inv");
+    if (!ok) {
+        release(A, 3);
+        return NULL;
+    }
+    Py_ssize_t np_ = A[0].shape[0], d = A[0].shape[1];
+    Py_ssize_t bn = A[0].step[0], bi = A[0].step[1], bj = A[0].step[2];
+    double *low = malloc((size_t)(d * d > 0 ? d * d : 1) * sizeof(double));
+    if (low == NULL) {
+        release(A, 3);
+        return PyErr_NoMemory();
+    }
+    const double *blocks = A[0].view.buf;
+    double *linv = A[1].view.buf, *inv = A[2].view.buf;
+    Py_ssize_t bad = -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t s = 0; s < np_ && bad < 0; s++) {
+        const double *C = blocks + s * bn;
+        double *Li = linv + s * d * d, *X = inv + s * d * d;
+        memset(low, 0, (size_t)(d * d) * sizeof(double));
+        for (Py_ssize_t j = 0; j < d && bad < 0; j++) {
+            double piv = C[j * bi + j * bj];
+            for (Py_ssize_t l = 0; l < j; l++)
+                piv -= low[j * d + l] * low[j * d + l];
+            if (!(piv > 0.0) || !isfinite(piv)) {
+                bad = s;
+                break;
+            }
+            double ljj = sqrt(piv);
+            low[j * d + j] = ljj;
+            for (Py_ssize_t i = j + 1; i < d; i++) {
+                double v = C[i * bi + j * bj];
+                for (Py_ssize_t l = 0; l < j; l++)
+                    v -= low[i * d + l] * low[j * d + l];
+                low[i * d + j] = v / ljj;
+            }
+        }
+        if (bad >= 0)
+            break;
+        /* row i of L^-1: (e_i - L[i, :i] L^-1[:i]) / L[i, i] */
+        memset(Li, 0, (size_t)(d * d) * sizeof(double));
+        for (Py_ssize_t i = 0; i < d; i++) {
+            for (Py_ssize_t c = 0; c <= i; c++) {
+                double v = (c == i) ? 1.0 : 0.0;
+                for (Py_ssize_t l = c; l < i; l++)
+                    v -= low[i * d + l] * Li[l * d + c];
+                Li[i * d + c] = v / low[i * d + i];
+            }
+        }
+        /* inv = L^-T L^-1: inv[a][b] = sum over l >= max(a, b) of Li[l][a] Li[l][b] */
+        for (Py_ssize_t a = 0; a < d; a++) {
+            for (Py_ssize_t b = a; b < d; b++) {
+                double v = 0.0;
+                for (Py_ssize_t l = b; l < d; l++)
+                    v += Li[l * d + a] * Li[l * d + b];
+                X[a * d + b] = v;
+                X[b * d + a] = v;
+            }
+        }
+        for (Py_ssize_t e = 0; e < d * d; e++) {
+            if (!isfinite(X[e])) {
+                bad = s;
+                break;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(low);
+    release(A, 3);
+    return PyLong_FromSsize_t(bad);
+}
+

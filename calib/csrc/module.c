@@ -1,0 +1,19 @@
+/* calib._kernels: the compiled loops of calib (blocks.c: the solver's small-block sums;
+ * bal.c: the BAL reprojection). Python wrappers with shapes and units:
+ * calib/solver/blocks.py and calib/residuals/bal_projection.py. */
+#include "arrays.h"
+
+static PyMethodDef methods[] = {
+    {"segment_gram", segment_gram, METH_VARARGS, "Per segment sum of ja^T jb."},
+    {"segment_gemv", segment_gemv, METH_VARARGS, "Per segment sum of j^T r."},
+    {"pair_products", pair_products, METH_VARARGS, "Schur pair products of L^-1 W^T."},
+    {"inverse_cholesky", inverse_cholesky, METH_VARARGS,
+     "Batched L^-1 and inverse of SPD blocks."},
+    {"bal_project", bal_project, METH_VARARGS, "BAL residuals and Jacobians."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
+                                    "calib's compiled kernels (see calib/csrc).", -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
