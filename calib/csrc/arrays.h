@@ -127,5 +127,6 @@ PyObject *segment_gemv(PyObject *self, PyObject *args);
 PyObject *pair_products(PyObject *self, PyObject *args);
 PyObject *inverse_cholesky(PyObject *self, PyObject *args);
 PyObject *bal_project(PyObject *self, PyObject *args);
+PyObject *se3_plus(PyObject *self, PyObject *args);
 
 #endif

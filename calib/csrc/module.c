@@ -1,6 +1,7 @@
 /* calib._kernels: the compiled loops of calib (blocks.c: the solver's small-block sums;
- * bal.c: the BAL reprojection). Python wrappers with shapes and units:
- * calib/solver/blocks.py and calib/residuals/bal_projection.py. */
+ * bal.c: the BAL reprojection; lie.c: the SE3 update). Python wrappers with shapes and
+ * units: calib/solver/blocks.py, calib/residuals/bal_projection.py and
+ * calib/solver/manifold.py. */
 #include "arrays.h"
 
 static PyMethodDef methods[] = {
@@ -10,6 +11,7 @@ static PyMethodDef methods[] = {
     {"inverse_cholesky", inverse_cholesky, METH_VARARGS,
      "Batched L^-1 and inverse of SPD blocks."},
     {"bal_project", bal_project, METH_VARARGS, "BAL residuals and Jacobians."},
+    {"se3_plus", se3_plus, METH_VARARGS, "SE3 left update Exp(delta) T."},
     {NULL, NULL, 0, NULL},
 };
 
