@@ -1,6 +1,9 @@
 """Bundle adjustment on a tiny problem (dubrovnik-3-7: 3 cameras, 7 points, 19 observations):
-where one LM iteration of calib's tiny path spends its time, and what a compiled kernel
-(numba) would change.
+where one LM iteration of calib's tiny path spends its time, and what numba would change.
+(Since the sixth session the BAL residual and the SE3 update are compiled C in calib itself,
+calib/csrc, built by ``pip install``; the numba experiment now compares against those and
+stays as the record of why numba was not adopted: its import and compile or cache load in
+every process.)
 
 ``breakdown``: the pieces of one iteration (min over batches of the thread's CPU time in one
 process, which stays meaningful on a loaded machine better than a wall-time median) and the whole
@@ -12,7 +15,7 @@ Jacobians and the SE3 update as ``@njit`` loops, patched into the engine for the
 experiment. Reports the import time of numba, the compile time of the first call in a fresh
 process (``cache=False``), the load time from numba's cache in a second process
 (``cache=True``, kernels in a temporary package), the kernels against numpy, whole solves
-with the kernels, and the final cost and parameters against the numpy path (dubrovnik-3-7 is
+with the kernels, and the final cost and parameters against calib's own path (dubrovnik-3-7 is
 under-determined, so its 50 iterations drift apart at 1e-10 from a last-bit difference; the
 well-determined synthetic 4-camera problem of the tests is compared too).
 
