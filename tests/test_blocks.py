@@ -59,9 +59,9 @@ def test_segment_kernels_refuse_bad_sizes_and_indices():
     with pytest.raises(ValueError, match="float64"):
         blocks.segment_gemv(ja.astype(np.float32), np.zeros((10, 2)), None, bounds)
     with pytest.raises(ValueError, match="out has 5 along axis 0"):
-        blocks._k.segment_gemv(ja, np.zeros((10, 2)), None, bounds, np.empty((5, 3)))
+        blocks._k.segment_gram(ja, ja, None, bounds, np.empty((5, 3, 3)))
     with pytest.raises(ValueError, match="writable C-contiguous"):
-        blocks._k.segment_gemv(ja, np.zeros((10, 2)), None, bounds, np.empty((3, 2)).T)
+        blocks._k.segment_gram(ja, ja, None, bounds, np.empty((3, 3, 2)).T)
 
 
 def test_segment_kernels_read_strided_views_in_place():

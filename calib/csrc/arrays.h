@@ -74,6 +74,17 @@ static inline int check_shape(const Arr *a, int dim, Py_ssize_t want, const char
     return 1;
 }
 
+/* shape[0..2] == (s0, s1, s2), an entry of -1 not checked */
+static inline int check_shape3(const Arr *a, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t s2,
+                               const char *what)
+{
+    const Py_ssize_t want[3] = {s0, s1, s2};
+    for (int i = 0; i < 3 && i < a->view.ndim; i++)
+        if (want[i] >= 0 && !check_shape(a, i, want[i], what))
+            return 0;
+    return 1;
+}
+
 /* every index in [0, hi) */
 static inline int check_index(const Arr *a, int64_t hi, const char *what)
 {
@@ -123,7 +134,6 @@ static inline int get_order(PyObject *obj, Arr *a, Py_ssize_t n)
 }
 
 PyObject *segment_gram(PyObject *self, PyObject *args);
-PyObject *segment_gemv(PyObject *self, PyObject *args);
 PyObject *pair_products(PyObject *self, PyObject *args);
 PyObject *inverse_cholesky(PyObject *self, PyObject *args);
 PyObject *bal_project(PyObject *self, PyObject *args);

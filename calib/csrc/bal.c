@@ -14,8 +14,8 @@ PyObject *bal_project(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
                           &o[7], &o[8]))
         return NULL;
-    int ok = get_arr(o[0], &A[0], 3, 0, 0, "T") && check_shape(&A[0], 1, 4, "T") &&
-             check_shape(&A[0], 2, 4, "T") && get_arr(o[1], &A[1], 2, 0, 0, "K") &&
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "T") && check_shape3(&A[0], -1, 4, 4, "T") &&
+             get_arr(o[1], &A[1], 2, 0, 0, "K") &&
              check_shape(&A[1], 1, 3, "K") && get_arr(o[2], &A[2], 2, 0, 0, "X") &&
              check_shape(&A[2], 1, 3, "X") && get_arr(o[6], &A[6], 2, 0, 0, "observed") &&
              check_shape(&A[6], 1, 2, "observed");
@@ -27,8 +27,7 @@ PyObject *bal_project(PyObject *self, PyObject *args)
          check_index(&A[5], A[2].shape[0], "pi") && get_arr(o[7], &A[7], 2, 0, 1, "res") &&
          check_shape(&A[7], 0, n, "res") && check_shape(&A[7], 1, 2, "res");
     if (ok && o[8] != Py_None)
-        ok = get_arr(o[8], &A[8], 3, 0, 1, "J") && check_shape(&A[8], 0, n, "J") &&
-             check_shape(&A[8], 1, 2, "J") && check_shape(&A[8], 2, 12, "J");
+        ok = get_arr(o[8], &A[8], 3, 0, 1, "J") && check_shape3(&A[8], n, 2, 12, "J");
     if (!ok) {
         release(A, 9);
         return NULL;

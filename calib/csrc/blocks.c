@@ -20,15 +20,12 @@ PyObject *segment_gram(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4]))
         return NULL;
     int ok = get_arr(o[0], &A[0], 3, 0, 0, "ja") && get_arr(o[1], &A[1], 3, 0, 0, "jb") &&
-             check_shape(&A[1], 0, A[0].shape[0], "jb") &&
-             check_shape(&A[1], 1, A[0].shape[1], "jb") &&
+             check_shape3(&A[1], A[0].shape[0], A[0].shape[1], -1, "jb") &&
              get_order(o[2], &A[2], A[0].shape[0]) &&
              get_arr(o[3], &A[3], 1, 1, 0, "bounds") &&
              check_bounds(&A[3], A[0].shape[0], "bounds") &&
              get_arr(o[4], &A[4], 3, 0, 1, "out") &&
-             check_shape(&A[4], 0, A[3].shape[0] - 1, "out") &&
-             check_shape(&A[4], 1, A[0].shape[2], "out") &&
-             check_shape(&A[4], 2, A[1].shape[2], "out");
+             check_shape3(&A[4], A[3].shape[0] - 1, A[0].shape[2], A[1].shape[2], "out");
     if (!ok) {
         release(A, 5);
         return NULL;
@@ -47,6 +44,12 @@ PyObject *segment_gram(PyObject *self, PyObject *args)
             int64_t i = order ? order[t] : t;
             for (Py_ssize_t k = 0; k < m; k++) {
                 const double *ya = ja + i * an + k * ak, *yb = jb + i * bn + k * bk;
+                if (b == 1) { /* J^T r: one column, kept in the inner loop's reach */
+                    double x = yb[0];
+                    for (Py_ssize_t p = 0; p < a; p++)
+                        acc[p] += x * ya[p * ap];
+                    continue;
+                }
                 for (Py_ssize_t p = 0; p < a; p++) {
                     double x = ya[p * ap];
                     double *row = acc + p * b;
@@ -61,101 +64,23 @@ PyObject *segment_gram(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* segment_gemv(j, r, order, bounds, out):
- * out[u] = sum over t in segment u of j[i]^T r[i]; j (n, m, d), r (n, m) strided,
- * out (U, d). */
-PyObject *segment_gemv(PyObject *self, PyObject *args)
-{
-    PyObject *o[5];
-    Arr A[5];
-    memset(A, 0, sizeof(A));
-    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4]))
-        return NULL;
-    int ok = get_arr(o[0], &A[0], 3, 0, 0, "j") && get_arr(o[1], &A[1], 2, 0, 0, "r") &&
-             check_shape(&A[1], 0, A[0].shape[0], "r") &&
-             check_shape(&A[1], 1, A[0].shape[1], "r") &&
-             get_order(o[2], &A[2], A[0].shape[0]) &&
-             get_arr(o[3], &A[3], 1, 1, 0, "bounds") &&
-             check_bounds(&A[3], A[0].shape[0], "bounds") &&
-             get_arr(o[4], &A[4], 2, 0, 1, "out") &&
-             check_shape(&A[4], 0, A[3].shape[0] - 1, "out") &&
-             check_shape(&A[4], 1, A[0].shape[2], "out");
-    if (!ok) {
-        release(A, 5);
-        return NULL;
-    }
-    const double *j = A[0].view.buf, *r = A[1].view.buf;
-    const int64_t *order = A[2].ok ? A[2].view.buf : NULL, *bounds = A[3].view.buf;
-    double *out = A[4].view.buf;
-    Py_ssize_t nu = A[3].shape[0] - 1, m = A[0].shape[1], d = A[0].shape[2];
-    Py_ssize_t jn = A[0].step[0], jk = A[0].step[1], jp = A[0].step[2];
-    Py_ssize_t rn = A[1].step[0], rk = A[1].step[1];
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t u = 0; u < nu; u++) {
-        double *acc = out + u * d;
-        memset(acc, 0, (size_t)d * sizeof(double));
-        for (int64_t t = bounds[u]; t < bounds[u + 1]; t++) {
-            int64_t i = order ? order[t] : t;
-            for (Py_ssize_t k = 0; k < m; k++) {
-                double x = r[i * rn + k * rk];
-                const double *row = j + i * jn + k * jk;
-                for (Py_ssize_t p = 0; p < d; p++)
-                    acc[p] += x * row[p * jp];
-            }
-        }
-    }
-    Py_END_ALLOW_THREADS
-    release(A, 5);
-    Py_RETURN_NONE;
-}
-
 /* out[q] = sum over t in [bounds[q], bounds[q+1]) of vt[ta[t]]^T vt[tb[t]], each vt block
- * (d, r): the generic loop, and copies with the sizes fixed at compile time (BAL cameras
- * of 9 and poses of 6 against 3-D points), which the compiler unrolls and vectorizes. */
-#define PAIR_SUMS_BODY(R, D)                                                                  \
-    for (Py_ssize_t q = 0; q < nq; q++) {                                                     \
-        double acc[(R) * (R)];                                                                \
-        memset(acc, 0, sizeof(double) * (size_t)((R) * (R)));                                 \
-        for (int64_t t = bounds[q]; t < bounds[q + 1]; t++) {                                 \
-            const double *va = vt + ta[t] * (D) * (R), *vb = vt + tb[t] * (D) * (R);          \
-            for (Py_ssize_t i = 0; i < (D); i++)                                              \
-                for (Py_ssize_t p = 0; p < (R); p++)                                          \
-                    for (Py_ssize_t c = 0; c < (R); c++)                                      \
-                        acc[p * (R) + c] += va[i * (R) + p] * vb[i * (R) + c];                \
-        }                                                                                     \
-        memcpy(out + q * (R) * (R), acc, sizeof(double) * (size_t)((R) * (R)));               \
-    }
-
-static void pair_sums_9_3(const double *vt, const int64_t *ta, const int64_t *tb,
-                          const int64_t *bounds, Py_ssize_t nq, double *out)
-{
-    PAIR_SUMS_BODY(9, 3)
-}
-
-static void pair_sums_6_3(const double *vt, const int64_t *ta, const int64_t *tb,
-                          const int64_t *bounds, Py_ssize_t nq, double *out)
-{
-    PAIR_SUMS_BODY(6, 3)
-}
-
+ * (d, r) (sizes fixed at compile time for BAL's 9 x 3 measured no faster). */
 static void pair_sums(const double *vt, const int64_t *ta, const int64_t *tb,
                       const int64_t *bounds, Py_ssize_t nq, Py_ssize_t r, Py_ssize_t d,
                       double *out)
 {
     for (Py_ssize_t q = 0; q < nq; q++) {
-        double *o = out + q * r * r;
-        memset(o, 0, (size_t)(r * r) * sizeof(double));
+        double *acc = out + q * r * r;
+        memset(acc, 0, sizeof(double) * (size_t)(r * r));
         for (int64_t t = bounds[q]; t < bounds[q + 1]; t++) {
             const double *va = vt + ta[t] * d * r, *vb = vt + tb[t] * d * r;
-            for (Py_ssize_t i = 0; i < d; i++) {
-                const double *ya = va + i * r, *yb = vb + i * r;
+            for (Py_ssize_t i = 0; i < d; i++)
                 for (Py_ssize_t p = 0; p < r; p++) {
-                    double x = ya[p];
-                    double *row = o + p * r;
+                    double x = va[i * r + p];
                     for (Py_ssize_t c = 0; c < r; c++)
-                        row[c] += x * yb[c];
+                        acc[p * r + c] += x * vb[i * r + c];
                 }
-            }
         }
     }
 }
@@ -174,8 +99,7 @@ PyObject *pair_products(PyObject *self, PyObject *args)
                           &o[7]))
         return NULL;
     int ok = get_arr(o[0], &A[0], 3, 0, 0, "w_sub") && get_arr(o[1], &A[1], 3, 0, 0, "l_inv") &&
-             check_shape(&A[1], 1, A[0].shape[2], "l_inv") &&
-             check_shape(&A[1], 2, A[0].shape[2], "l_inv") &&
+             check_shape3(&A[1], -1, A[0].shape[2], A[0].shape[2], "l_inv") &&
              get_arr(o[2], &A[2], 1, 1, 0, "sub_pos") &&
              check_shape(&A[2], 0, A[0].shape[0], "sub_pos") &&
              check_index(&A[2], A[1].shape[0], "sub_pos") &&
@@ -184,13 +108,10 @@ PyObject *pair_products(PyObject *self, PyObject *args)
              check_index(&A[4], A[0].shape[0], "tb") &&
              get_arr(o[5], &A[5], 1, 1, 0, "bounds") &&
              check_bounds(&A[5], A[3].shape[0], "bounds") &&
-             get_arr(o[6], &A[6], 3, 0, 1, "vt") && check_shape(&A[6], 0, A[0].shape[0], "vt") &&
-             check_shape(&A[6], 1, A[0].shape[2], "vt") &&
-             check_shape(&A[6], 2, A[0].shape[1], "vt") &&
+             get_arr(o[6], &A[6], 3, 0, 1, "vt") &&
+             check_shape3(&A[6], A[0].shape[0], A[0].shape[2], A[0].shape[1], "vt") &&
              get_arr(o[7], &A[7], 3, 0, 1, "out") &&
-             check_shape(&A[7], 0, A[5].shape[0] - 1, "out") &&
-             check_shape(&A[7], 1, A[0].shape[1], "out") &&
-             check_shape(&A[7], 2, A[0].shape[1], "out");
+             check_shape3(&A[7], A[5].shape[0] - 1, A[0].shape[1], A[0].shape[1], "out");
     if (!ok) {
         release(A, 8);
         return NULL;
@@ -235,12 +156,7 @@ PyObject *pair_products(PyObject *self, PyObject *args)
             }
         }
     }
-    if (r == 9 && d == 3)
-        pair_sums_9_3(vt, ta, tb, bounds, nq, out);
-    else if (r == 6 && d == 3)
-        pair_sums_6_3(vt, ta, tb, bounds, nq, out);
-    else
-        pair_sums(vt, ta, tb, bounds, nq, r, d, out);
+    pair_sums(vt, ta, tb, bounds, nq, r, d, out);
     Py_END_ALLOW_THREADS
     free(tac);
     free(tbc);
@@ -259,11 +175,10 @@ PyObject *inverse_cholesky(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO", &o[0], &o[1], &o[2]))
         return NULL;
     int ok = get_arr(o[0], &A[0], 3, 0, 0, "blocks") &&
-             check_shape(&A[0], 2, A[0].shape[1], "blocks") &&
-             get_arr(o[1], &A[1], 3, 0, 1, "linv") && get_arr(o[2], &A[2], 3, 0, 1, "inv");
-    for (int i = 1; ok && i < 3; i++)
-        for (int ax = 0; ok && ax < 3; ax++)
-            ok = check_shape(&A[i], ax, A[0].shape[ax], i == 1 ? "linv" : "inv");
+             check_shape3(&A[0], -1, -1, A[0].shape[1], "blocks") &&
+             get_arr(o[1], &A[1], 3, 0, 1, "linv") && get_arr(o[2], &A[2], 3, 0, 1, "inv") &&
+             check_shape3(&A[1], A[0].shape[0], A[0].shape[1], A[0].shape[2], "linv") &&
+             check_shape3(&A[2], A[0].shape[0], A[0].shape[1], A[0].shape[2], "inv");
     if (!ok) {
         release(A, 3);
         return NULL;

@@ -6,7 +6,6 @@
 
 static PyMethodDef methods[] = {
     {"segment_gram", segment_gram, METH_VARARGS, "Per segment sum of ja^T jb."},
-    {"segment_gemv", segment_gemv, METH_VARARGS, "Per segment sum of j^T r."},
     {"pair_products", pair_products, METH_VARARGS, "Schur pair products of L^-1 W^T."},
     {"inverse_cholesky", inverse_cholesky, METH_VARARGS,
      "Batched L^-1 and inverse of SPD blocks."},

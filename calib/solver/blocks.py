@@ -26,11 +26,9 @@ def segment_gram(ja: np.ndarray, jb: np.ndarray, order: np.ndarray | None,
 
 def segment_gemv(j: np.ndarray, r: np.ndarray, order: np.ndarray | None,
                  bounds: np.ndarray) -> np.ndarray:
-    """Per segment ``u``: ``sum j[i]^T r[i]`` (segments as :func:`segment_gram`).
-    ``j (N, m, d)``, ``r (N, m)`` -> ``(U, d)``."""
-    out = np.empty((len(bounds) - 1, j.shape[2]))
-    _k.segment_gemv(j, r, order, bounds, out)
-    return out
+    """Per segment ``u``: ``sum j[i]^T r[i]`` (segments as :func:`segment_gram`, of which
+    this is the one-column case). ``j (N, m, d)``, ``r (N, m)`` -> ``(U, d)``."""
+    return segment_gram(j, r[:, :, None], order, bounds)[:, :, 0]
 
 
 def pair_products(w_sub: np.ndarray, l_inv: np.ndarray, sub_pos: np.ndarray, ta: np.ndarray,
