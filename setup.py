@@ -8,6 +8,7 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[Extension(
     "calib._kernels",
-    ["calib/csrc/module.c", "calib/csrc/blocks.c", "calib/csrc/bal.c", "calib/csrc/lie.c"],
+    ["calib/csrc/module.c", "calib/csrc/blocks.c", "calib/csrc/bal.c", "calib/csrc/lie.c",
+     "calib/csrc/registration.c"],
     depends=["calib/csrc/arrays.h"],
     extra_compile_args=["-O3"])])

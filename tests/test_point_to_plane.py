@@ -42,3 +42,21 @@ def test_cross_equals_numpy():
     rng = np.random.default_rng(4)
     a, b = rng.normal(size=(100, 3)), rng.normal(size=(100, 3))
     np.testing.assert_allclose(cross(a, b), np.cross(a, b), atol=1e-14)
+
+
+def test_compiled_kernel_reads_views_and_refuses_mismatched_sizes():
+    """Strided views give the residuals of their copies; a normal array of another length
+    is refused before anything is read."""
+    rng = np.random.default_rng(5)
+    wide = rng.normal(size=(40, 9))
+    p, q, n = wide[:, 0:3], wide[:, 3:6], wide[:, 6:9]
+    T = se3.exp(POSES["generic"])[None]
+    idx = [np.zeros(40, int)]
+    got, jac = PointToPlane(p, q, n).evaluate([T], idx)
+    fam = PointToPlane(p.copy(), q.copy(), n.copy())
+    want, jwant = fam.evaluate([T], idx)
+    assert np.array_equal(got, want) and np.array_equal(jac[0], jwant[0])
+    assert np.array_equal(fam.evaluate([T], idx, False)[0], want)
+    fam.normals = n[:39].copy()
+    with pytest.raises(ValueError, match="n has 39 along axis 0"):
+        fam.evaluate([T], idx)

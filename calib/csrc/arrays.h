@@ -138,5 +138,6 @@ PyObject *pair_products(PyObject *self, PyObject *args);
 PyObject *inverse_cholesky(PyObject *self, PyObject *args);
 PyObject *bal_project(PyObject *self, PyObject *args);
 PyObject *se3_plus(PyObject *self, PyObject *args);
+PyObject *point_to_plane(PyObject *self, PyObject *args);
 
 #endif

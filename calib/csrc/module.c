@@ -1,7 +1,8 @@
 /* calib._kernels: the compiled loops of calib (blocks.c: the solver's small-block sums;
- * bal.c: the BAL reprojection; lie.c: the SE3 update). Python wrappers with shapes and
- * units: calib/solver/blocks.py, calib/residuals/bal_projection.py and
- * calib/solver/manifold.py. */
+ * bal.c: the BAL reprojection; lie.c: the SE3 update; registration.c: point-to-plane
+ * residuals). Python wrappers with shapes and units: calib/solver/blocks.py,
+ * calib/residuals/bal_projection.py, calib/solver/manifold.py and
+ * calib/residuals/point_to_plane.py. */
 #include "arrays.h"
 
 static PyMethodDef methods[] = {
@@ -11,6 +12,7 @@ static PyMethodDef methods[] = {
      "Batched L^-1 and inverse of SPD blocks."},
     {"bal_project", bal_project, METH_VARARGS, "BAL residuals and Jacobians."},
     {"se3_plus", se3_plus, METH_VARARGS, "SE3 left update Exp(delta) T."},
+    {"point_to_plane", point_to_plane, METH_VARARGS, "Point-to-plane residuals and Jacobians."},
     {NULL, NULL, 0, NULL},
 };
 

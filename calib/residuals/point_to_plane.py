@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._native import kernels as _kernels
 from .base import ResidualFamily
-from .point_to_point import transform_points
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -32,10 +32,11 @@ class PointToPlane(ResidualFamily):
         self.normals = np.ascontiguousarray(normals, dtype=float)
 
     def evaluate(self, values, indices, jacobians=True):
-        T = values[0][0]
-        q = transform_points(T, self.source)
-        r = np.einsum("ni,ni->n", q - self.target, self.normals)[:, None]
-        if not jacobians:
-            return r, None
-        j = np.concatenate([self.normals, cross(q, self.normals)], axis=1)
-        return r, [j[:, None, :]]
+        """Residuals ``(N, 1)`` and the Jacobian ``[(N, 1, 6)]``, one pair at a time in
+        compiled code (``calib/csrc/registration.c``: numpy made six passes over the
+        pairs, a fifth of an ICP registration at 10k points)."""
+        n = len(self.source)
+        r = np.empty((n, 1))
+        j = np.empty((n, 1, 6)) if jacobians else None
+        _kernels.point_to_plane(values[0][0], self.source, self.target, self.normals, r, j)
+        return r, None if j is None else [j]
