@@ -145,3 +145,34 @@ def test_inverse_cholesky_names_the_first_bad_block():
     assert blocks.inverse_cholesky(C)[2] == 5
     C[2, 2, 2] = 0.0  # singular: not positive definite either
     assert blocks.inverse_cholesky(C)[2] == 2
+
+
+def test_kernels_take_strided_indices_and_refuse_misaligned_data():
+    """Index arrays of any stride give the sums of their contiguous copies; a float64 array
+    whose data is not 8-byte aligned is refused (reading it is undefined in C)."""
+    rng = np.random.default_rng(7)
+    ja, jb = rng.normal(size=(50, 2, 3)), rng.normal(size=(50, 2, 4))
+    seg = Segments(rng.integers(0, 7, 50))
+    want = blocks.segment_gram(ja, jb, seg.order, seg.bounds)
+    order2 = np.zeros(100, np.int64)
+    order2[::2] = seg.order
+    bounds2 = np.zeros(2 * len(seg.bounds), np.int64)
+    bounds2[::2] = seg.bounds
+    assert np.array_equal(blocks.segment_gram(ja, jb, order2[::2], bounds2[::2]), want)
+    raw = np.zeros(50 * 2 * 3 * 8 + 1, np.uint8)
+    shifted = np.frombuffer(raw.data, dtype=np.float64, count=300, offset=1).reshape(50, 2, 3)
+    with pytest.raises(ValueError, match="aligned"):
+        blocks.segment_gram(shifted, jb, seg.order, seg.bounds)
+
+
+def test_se3_kernel_needs_its_series_and_may_write_in_place():
+    from calib.lie import _series, se3
+
+    rng = np.random.default_rng(8)
+    x = se3.exp(rng.normal(size=(5, 6)))
+    delta = rng.normal(size=(5, 6)) * 0.01
+    want = se3.compose(se3.exp(delta), x)
+    with pytest.raises(ValueError, match="series needs at least 1 rows"):
+        blocks._k.se3_plus(x, delta, np.zeros((0, 3)), _series.SMALL_ANGLE, np.empty_like(x))
+    blocks._k.se3_plus(x, delta, _series._RODRIGUES, _series.SMALL_ANGLE, x)  # out is x
+    np.testing.assert_allclose(x, want, rtol=0, atol=1e-14)

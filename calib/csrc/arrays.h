@@ -1,35 +1,48 @@
-/* Array access shared by calib's compiled kernels (blocks.c, bal.c): float64 and int64
- * arrays of any strides through the buffer protocol, with their shapes checked, so that a
- * wrong call raises a Python exception instead of reading out of bounds. */
+/* Array access shared by calib's compiled kernels (blocks.c, bal.c, lie.c,
+ * registration.c): float64 and int64 arrays of any strides through the buffer protocol,
+ * with their shapes checked, so that a wrong call raises a Python exception instead of
+ * reading out of bounds. Index arrays are copied before they are checked: the kernels
+ * read the checked copy with the GIL released, whatever another thread does to the
+ * original. Outputs must not overlap inputs (the Python wrappers allocate them). */
 #ifndef CALIB_ARRAYS_H
 #define CALIB_ARRAYS_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* An n-dimensional float64 ('d') or int64 array, strided, by the buffer protocol; out
- * arrays must be writable and C-contiguous. Strides are kept in elements. */
+ * arrays must be writable and C-contiguous. Strides are kept in elements. A 1-D int64
+ * input is read through `idx`, a private contiguous copy. */
 typedef struct {
     Py_buffer view;
     int ok;
     Py_ssize_t shape[4];
     Py_ssize_t step[4]; /* strides in elements */
+    int64_t *idx;
 } Arr;
 
 static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, const char *what)
 {
     a->ok = 0;
+    a->idx = NULL;
     int flags = out ? (PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
                     : (PyBUF_RECORDS_RO);
     if (PyObject_GetBuffer(obj, &a->view, flags) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError))
+            return 0;
         PyErr_Clear();
         PyErr_Format(PyExc_ValueError, "calib._kernels: %s must be a%s array", what,
                      out ? " writable C-contiguous" : "n");
         return 0;
     }
     a->ok = 1;
+    if ((uintptr_t)a->view.buf % sizeof(double)) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s is not aligned to 8 bytes", what);
+        return 0;
+    }
     const char *f = a->view.format ? a->view.format : "B";
     if (*f == '<' || *f == '=' || *f == '@')
         f++;
@@ -54,14 +67,29 @@ static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, 
         }
         a->step[i] = st / 8;
     }
+    if (is_int && !out && ndim == 1) { /* the private copy the kernel will read */
+        Py_ssize_t n = a->shape[0];
+        a->idx = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+        if (a->idx == NULL) {
+            PyErr_NoMemory();
+            return 0;
+        }
+        const int64_t *src = a->view.buf;
+        for (Py_ssize_t i = 0; i < n; i++)
+            a->idx[i] = src[i * a->step[0]];
+        a->step[0] = 1;
+    }
     return 1;
 }
 
 static inline void release(Arr *arrs, int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (arrs[i].ok)
             PyBuffer_Release(&arrs[i].view);
+        free(arrs[i].idx);
+        arrs[i].idx = NULL;
+    }
 }
 
 static inline int check_shape(const Arr *a, int dim, Py_ssize_t want, const char *what)
@@ -69,6 +97,17 @@ static inline int check_shape(const Arr *a, int dim, Py_ssize_t want, const char
     if (a->shape[dim] != want) {
         PyErr_Format(PyExc_ValueError, "calib._kernels: %s has %zd along axis %d, expected %zd",
                      what, a->shape[dim], dim, want);
+        return 0;
+    }
+    return 1;
+}
+
+/* at least `least` entries along axis 0 */
+static inline int check_rows(const Arr *a, Py_ssize_t least, const char *what)
+{
+    if (a->shape[0] < least) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s needs at least %zd rows", what,
+                     least);
         return 0;
     }
     return 1;
@@ -88,9 +127,9 @@ static inline int check_shape3(const Arr *a, Py_ssize_t s0, Py_ssize_t s1, Py_ss
 /* every index in [0, hi) */
 static inline int check_index(const Arr *a, int64_t hi, const char *what)
 {
-    const int64_t *idx = a->view.buf;
+    const int64_t *idx = a->idx;
     for (Py_ssize_t i = 0; i < a->shape[0]; i++) {
-        int64_t v = idx[i * a->step[0]];
+        int64_t v = idx[i];
         if ((uint64_t)v >= (uint64_t)hi) {
             PyErr_Format(PyExc_IndexError, "calib._kernels: %s[%zd] = %lld outside [0, %lld)", what,
                          i, (long long)v, (long long)hi);
@@ -100,13 +139,13 @@ static inline int check_index(const Arr *a, int64_t hi, const char *what)
     return 1;
 }
 
-/* bounds (U+1,) contiguous, non-decreasing within [0, n] */
+/* bounds (U+1,) non-decreasing within [0, n] */
 static inline int check_bounds(const Arr *a, int64_t n, const char *what)
 {
-    const int64_t *s = a->view.buf;
+    const int64_t *s = a->idx;
     Py_ssize_t m = a->shape[0];
-    if (a->step[0] != 1 || m < 1 || s[0] < 0 || s[m - 1] > n) {
-        PyErr_Format(PyExc_ValueError, "calib._kernels: %s must be contiguous, within [0, %lld]",
+    if (m < 1 || s[0] < 0 || s[m - 1] > n) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: %s must lie within [0, %lld]",
                      what, (long long)n);
         return 0;
     }
@@ -126,10 +165,6 @@ static inline int get_order(PyObject *obj, Arr *a, Py_ssize_t n)
         return 1;
     if (!get_arr(obj, a, 1, 1, 0, "order") || !check_shape(a, 0, n, "order"))
         return 0;
-    if (a->step[0] != 1) {
-        PyErr_SetString(PyExc_ValueError, "calib._kernels: order must be contiguous");
-        return 0;
-    }
     return check_index(a, n, "order");
 }
 

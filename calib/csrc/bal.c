@@ -34,16 +34,15 @@ PyObject *bal_project(PyObject *self, PyObject *args)
     }
     const double *T = A[0].view.buf, *K = A[1].view.buf, *X = A[2].view.buf;
     const double *obs = A[6].view.buf;
-    const int64_t *ci = A[3].view.buf, *ki = A[4].view.buf, *pi = A[5].view.buf;
+    const int64_t *ci = A[3].idx, *ki = A[4].idx, *pi = A[5].idx;
     double *res = A[7].view.buf, *J = A[8].ok ? A[8].view.buf : NULL;
     Py_ssize_t tn = A[0].step[0], ti = A[0].step[1], tj = A[0].step[2];
     Py_ssize_t kn = A[1].step[0], kj = A[1].step[1], xn = A[2].step[0], xj = A[2].step[1];
     Py_ssize_t on = A[6].step[0], oj = A[6].step[1];
-    Py_ssize_t cs = A[3].step[0], ks = A[4].step[0], ps = A[5].step[0];
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        const double *Tc = T + ci[i * cs] * tn, *Kc = K + ki[i * ks] * kn;
-        const double *Xp = X + pi[i * ps] * xn;
+        const double *Tc = T + ci[i] * tn, *Kc = K + ki[i] * kn;
+        const double *Xp = X + pi[i] * xn;
         double R[9];
         for (int a = 0; a < 3; a++)
             for (int b = 0; b < 3; b++)

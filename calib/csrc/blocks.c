@@ -31,7 +31,7 @@ PyObject *segment_gram(PyObject *self, PyObject *args)
         return NULL;
     }
     const double *ja = A[0].view.buf, *jb = A[1].view.buf;
-    const int64_t *order = A[2].ok ? A[2].view.buf : NULL, *bounds = A[3].view.buf;
+    const int64_t *order = A[2].ok ? A[2].idx : NULL, *bounds = A[3].idx;
     double *out = A[4].view.buf;
     Py_ssize_t nu = A[3].shape[0] - 1, m = A[0].shape[1], a = A[0].shape[2], b = A[1].shape[2];
     Py_ssize_t an = A[0].step[0], ak = A[0].step[1], ap = A[0].step[2];
@@ -117,35 +117,15 @@ PyObject *pair_products(PyObject *self, PyObject *args)
         return NULL;
     }
     const double *w = A[0].view.buf, *linv = A[1].view.buf;
-    const int64_t *pos = A[2].view.buf, *ta = A[3].view.buf, *tb = A[4].view.buf;
-    const int64_t *bounds = A[5].view.buf;
+    const int64_t *pos = A[2].idx, *ta = A[3].idx, *tb = A[4].idx, *bounds = A[5].idx;
     double *vt = A[6].view.buf, *out = A[7].view.buf;
     Py_ssize_t k = A[0].shape[0], r = A[0].shape[1], d = A[0].shape[2];
     Py_ssize_t nq = A[5].shape[0] - 1;
     Py_ssize_t wn = A[0].step[0], wr = A[0].step[1], wd = A[0].step[2];
     Py_ssize_t ln = A[1].step[0], li = A[1].step[1], lj = A[1].step[2];
-    Py_ssize_t ps = A[2].step[0], tas = A[3].step[0], tbs = A[4].step[0];
-    int contiguous = (tas == 1 && tbs == 1);
-    int64_t *tac = NULL, *tbc = NULL;
-    if (!contiguous) {
-        tac = malloc(sizeof(int64_t) * (size_t)(A[3].shape[0] + 1));
-        tbc = malloc(sizeof(int64_t) * (size_t)(A[3].shape[0] + 1));
-        if (!tac || !tbc) {
-            free(tac);
-            free(tbc);
-            release(A, 8);
-            return PyErr_NoMemory();
-        }
-        for (Py_ssize_t t = 0; t < A[3].shape[0]; t++) {
-            tac[t] = ta[t * tas];
-            tbc[t] = tb[t * tbs];
-        }
-        ta = tac;
-        tb = tbc;
-    }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t s = 0; s < k; s++) {
-        const double *L = linv + pos[s * ps] * ln, *W = w + s * wn;
+        const double *L = linv + pos[s] * ln, *W = w + s * wn;
         double *V = vt + s * d * r;
         for (Py_ssize_t i = 0; i < d; i++) {
             for (Py_ssize_t jj = 0; jj < r; jj++) {
@@ -158,8 +138,6 @@ PyObject *pair_products(PyObject *self, PyObject *args)
     }
     pair_sums(vt, ta, tb, bounds, nq, r, d, out);
     Py_END_ALLOW_THREADS
-    free(tac);
-    free(tbc);
     release(A, 8);
     Py_RETURN_NONE;
 }
@@ -185,6 +163,10 @@ PyObject *inverse_cholesky(PyObject *self, PyObject *args)
     }
     Py_ssize_t np_ = A[0].shape[0], d = A[0].shape[1];
     Py_ssize_t bn = A[0].step[0], bi = A[0].step[1], bj = A[0].step[2];
+    if (np_ == 0) {
+        release(A, 3);
+        return PyLong_FromLong(-1);
+    }
     double *low = malloc((size_t)(d * d > 0 ? d * d : 1) * sizeof(double));
     if (low == NULL) {
         release(A, 3);

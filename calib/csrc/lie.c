@@ -20,7 +20,7 @@ PyObject *se3_plus(PyObject *self, PyObject *args)
              get_arr(o[1], &A[1], 2, 0, 0, "delta") &&
              check_shape(&A[1], 0, A[0].shape[0], "delta") &&
              check_shape(&A[1], 1, 6, "delta") && get_arr(o[2], &A[2], 2, 0, 0, "series") &&
-             check_shape(&A[2], 1, 3, "series") && get_arr(o[4], &A[4], 3, 0, 1, "out") &&
+             check_shape(&A[2], 1, 3, "series") && check_rows(&A[2], 1, "series") && get_arr(o[4], &A[4], 3, 0, 1, "out") &&
              check_shape3(&A[4], A[0].shape[0], 4, 4, "out");
     if (!ok) {
         release(A, 5);
@@ -63,7 +63,7 @@ PyObject *se3_plus(PyObject *self, PyObject *args)
             rot[e] = eye + ca * K[e] + cb * K2[e];
             jl[e] = eye + cb * K[e] + cc * K2[e];
         }
-        double *O = out + s * 16;
+        double O[16]; /* formed whole before it is written: out may be x itself */
         for (int i = 0; i < 3; i++) {
             for (int j = 0; j < 4; j++)
                 O[4 * i + j] = rot[3 * i] * X[j * xj] + rot[3 * i + 1] * X[xi + j * xj] +
@@ -74,6 +74,7 @@ PyObject *se3_plus(PyObject *self, PyObject *args)
         O[13] = 0.0;
         O[14] = 0.0;
         O[15] = 1.0;
+        memcpy(out + s * 16, O, sizeof(O));
     }
     Py_END_ALLOW_THREADS
     release(A, 5);

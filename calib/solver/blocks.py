@@ -4,7 +4,9 @@ numpy forms a batch of tiny products (``(N, 2, 9)^T (N, 2, 9)`` in bundle adjust
 BLAS call or one einsum pass per block: 100-250 ns a block, several times the arithmetic.
 These loops do the same sums in C, with the GIL released. Arrays are float64 (indices
 int64) of any strides (a Jacobian's column slice is read in place); the C side checks
-every shape and index and raises ``ValueError`` / ``IndexError`` on a mismatch.
+every shape and index and raises ``ValueError`` / ``IndexError`` on a mismatch (index
+arrays are checked and read as a private copy, so another thread cannot change them under
+a running kernel). Outputs are allocated here and never overlap the inputs.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def pair_products(w_sub: np.ndarray, l_inv: np.ndarray, sub_pos: np.ndarray, ta:
 def inverse_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """``(C^-1, L^-1, bad)`` for SPD blocks ``C = L L^T`` ``(P, d, d)`` (``L^-1`` lower
     triangular); ``bad`` is the first block that is not positive definite or whose inverse
-    is not finite, else -1 (the arrays are then incomplete from ``bad`` on)."""
+    is not finite, else -1 (the arrays are then incomplete from ``bad`` on). Only the lower
+    triangle of ``C`` is read, as LAPACK's ``potrf`` with ``lower``."""
     linv, inv = np.empty(blocks.shape), np.empty(blocks.shape)
     bad = _k.inverse_cholesky(blocks, linv, inv)
     return inv, linv, bad

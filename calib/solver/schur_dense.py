@@ -27,7 +27,7 @@ class PairProducts:
     """
 
     def __init__(self, w: BsrPattern, sub_pos: np.ndarray) -> None:
-        self._vt = None  # (K, d, r) buffer of V^T, reused by every call
+        self._vt = None  # (K, d, r) buffer of V^T, reused by every call (one solve's own)
         k = len(sub_pos)
         ukey_rows = np.repeat(np.arange(len(w.indptr) - 1), np.diff(w.indptr))
         row = ukey_rows[w.map]  # row block of each sub-block
