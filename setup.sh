@@ -22,7 +22,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
   fi
 fi
 
-# calib's kernels (calib/csrc) are compiled by pip: a C compiler and Python's headers.
+# calib's kernels (csrc) are compiled by pip: a C compiler and Python's headers.
 if ! command -v "${CC:-cc}" >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then
   echo "setup.sh: calib compiles C kernels: install a C compiler (Debian: 'apt-get install gcc python3-dev')" >&2
   exit 1
@@ -31,6 +31,10 @@ if ! "$py" -c 'import os, sysconfig, sys; sys.exit(0 if os.path.exists(os.path.j
   echo "setup.sh: calib compiles C kernels: Python's headers (Python.h) are missing (Debian: 'apt-get install python3-dev')" >&2
   exit 1
 fi
+
+# setuptools warns on every editable install with a compiled module that folders named like
+# the package could shadow it; here the folder *is* the package, so that one note is muted.
+export PYTHONWARNINGS="ignore:Editable installation"
 
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null

@@ -1,7 +1,7 @@
 """Bundle adjustment on a tiny problem (dubrovnik-3-7: 3 cameras, 7 points, 19 observations):
 where one LM iteration of calib's tiny path spends its time, and what numba would change.
 (Since the sixth session the BAL residual and the SE3 update are compiled C in calib itself,
-calib/csrc, built by ``pip install``; the numba experiment now compares against those and
+csrc, built by ``pip install``; the numba experiment now compares against those and
 stays as the record of why numba was not adopted: its import and compile or cache load in
 every process.)
 

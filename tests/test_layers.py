@@ -8,7 +8,7 @@ Layers (../shared/ARCHITECTURE.md), imports point down only::
 
 ``calib.errors`` and ``calib._native`` are the leaves everyone may import (the error
 hierarchy is shared by every layer, including ``calib.lie`` for its input checks;
-``calib._native`` is the compiled module ``calib._kernels`` built from calib/csrc).
+``calib._native`` is the compiled module ``calib._kernels`` built from csrc).
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_se3_plus_equals_lie():
     delta = rng.normal(size=(40, 6)) * np.repeat([1.0, 1e-1, 1e-3, 1e-9, 0.0], 8)[:, None]
     ref = se3.compose(se3.exp(delta), x)
     out = SE3Manifold().plus(x, delta)
-    # the update runs compiled (calib/csrc/lie.c), the lie module in numpy
+    # the update runs compiled (csrc/lie.c), the lie module in numpy
     np.testing.assert_allclose(out, ref, rtol=0, atol=8 * np.finfo(float).eps * np.abs(ref).max())
     assert np.all(out[:, 3] == (0.0, 0.0, 0.0, 1.0))
 

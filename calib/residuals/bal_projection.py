@@ -55,7 +55,7 @@ class BALProjection(ResidualFamily):
     def evaluate(self, values, indices, jacobians=True):
         """Residuals ``(N, 2)`` and Jacobians ``[(N, 2, 6), (N, 2, 3), (N, 2, 3)]`` (views of
         one ``(N, 2, 12)`` buffer), one observation at a time in compiled code
-        (``calib/csrc/bal.c``): numpy spent 60 calls on whole columns, each several times
+        (``csrc/bal.c``): numpy spent 60 calls on whole columns, each several times
         the arithmetic on BAL's sizes.
 
         With ``P = (x, y, z)``, ``p = -P_xy / z``, ``g = f (2 k1 + 4 k2 |p|^2)``:

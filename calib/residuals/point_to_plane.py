@@ -33,7 +33,7 @@ class PointToPlane(ResidualFamily):
 
     def evaluate(self, values, indices, jacobians=True):
         """Residuals ``(N, 1)`` and the Jacobian ``[(N, 1, 6)]``, one pair at a time in
-        compiled code (``calib/csrc/registration.c``: numpy made six passes over the
+        compiled code (``csrc/registration.c``: numpy made six passes over the
         pairs, a fifth of an ICP registration at 10k points)."""
         n = len(self.source)
         r = np.empty((n, 1))

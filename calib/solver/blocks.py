@@ -1,4 +1,4 @@
-"""Batched kernels on many small blocks, compiled (``calib/csrc/blocks.c``).
+"""Batched kernels on many small blocks, compiled (``csrc/blocks.c``).
 
 numpy forms a batch of tiny products (``(N, 2, 9)^T (N, 2, 9)`` in bundle adjustment) one
 BLAS call or one einsum pass per block: 100-250 ns a block, several times the arithmetic.

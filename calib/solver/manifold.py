@@ -68,7 +68,7 @@ class SE3Manifold:
     def plus(self, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """``Exp(delta) x`` with ``Exp([rho, phi]) = [Exp(phi), J_l(phi) rho]``: the
         expressions of ``se3.compose(se3.exp(delta), x)`` (equal within a few ulp), one
-        transform at a time in compiled code (``calib/csrc/lie.c``), with the series of
+        transform at a time in compiled code (``csrc/lie.c``), with the series of
         :func:`calib.lie._series.rodrigues_coefficients` below its small angle."""
         out = np.empty(x.shape)
         _kernels.se3_plus(x, delta, _series._RODRIGUES, _series.SMALL_ANGLE, out)

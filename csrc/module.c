@@ -17,6 +17,6 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
-                                    "calib's compiled kernels (see calib/csrc).", -1, methods};
+                                    "calib's compiled kernels (see csrc).", -1, methods};
 
 PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
