@@ -124,6 +124,20 @@ static inline int check_shape3(const Arr *a, Py_ssize_t s0, Py_ssize_t s1, Py_ss
     return 1;
 }
 
+/* get_arr and check_shape3 together: an array of `ndim` dimensions shaped (s0, s1, s2) */
+static inline int get_shaped(PyObject *obj, Arr *a, int ndim, int is_int, int out,
+                             Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t s2, const char *what)
+{
+    return get_arr(obj, a, ndim, is_int, out, what) && check_shape3(a, s0, s1, s2, what);
+}
+
+/* an optional output (None: not wanted) of shape (s0, s1, s2) */
+static inline int get_optional_out(PyObject *obj, Arr *a, Py_ssize_t s0, Py_ssize_t s1,
+                                   Py_ssize_t s2, const char *what)
+{
+    return obj == Py_None || get_shaped(obj, a, 3, 0, 1, s0, s1, s2, what);
+}
+
 /* every index in [0, hi) */
 static inline int check_index(const Arr *a, int64_t hi, const char *what)
 {

@@ -14,20 +14,19 @@ PyObject *bal_project(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
                           &o[7], &o[8]))
         return NULL;
-    int ok = get_arr(o[0], &A[0], 3, 0, 0, "T") && check_shape3(&A[0], -1, 4, 4, "T") &&
-             get_arr(o[1], &A[1], 2, 0, 0, "K") &&
-             check_shape(&A[1], 1, 3, "K") && get_arr(o[2], &A[2], 2, 0, 0, "X") &&
-             check_shape(&A[2], 1, 3, "X") && get_arr(o[6], &A[6], 2, 0, 0, "observed") &&
-             check_shape(&A[6], 1, 2, "observed");
+    int ok = get_shaped(o[0], &A[0], 3, 0, 0, -1, 4, 4, "T") &&
+             get_shaped(o[1], &A[1], 2, 0, 0, -1, 3, -1, "K") &&
+             get_shaped(o[2], &A[2], 2, 0, 0, -1, 3, -1, "X") &&
+             get_shaped(o[6], &A[6], 2, 0, 0, -1, 2, -1, "observed");
     Py_ssize_t n = ok ? A[6].shape[0] : 0;
-    ok = ok && get_arr(o[3], &A[3], 1, 1, 0, "ci") && check_shape(&A[3], 0, n, "ci") &&
-         check_index(&A[3], A[0].shape[0], "ci") && get_arr(o[4], &A[4], 1, 1, 0, "ki") &&
-         check_shape(&A[4], 0, n, "ki") && check_index(&A[4], A[1].shape[0], "ki") &&
-         get_arr(o[5], &A[5], 1, 1, 0, "pi") && check_shape(&A[5], 0, n, "pi") &&
-         check_index(&A[5], A[2].shape[0], "pi") && get_arr(o[7], &A[7], 2, 0, 1, "res") &&
-         check_shape(&A[7], 0, n, "res") && check_shape(&A[7], 1, 2, "res");
-    if (ok && o[8] != Py_None)
-        ok = get_arr(o[8], &A[8], 3, 0, 1, "J") && check_shape3(&A[8], n, 2, 12, "J");
+    ok = ok && get_shaped(o[3], &A[3], 1, 1, 0, n, -1, -1, "ci") &&
+         check_index(&A[3], A[0].shape[0], "ci") &&
+         get_shaped(o[4], &A[4], 1, 1, 0, n, -1, -1, "ki") &&
+         check_index(&A[4], A[1].shape[0], "ki") &&
+         get_shaped(o[5], &A[5], 1, 1, 0, n, -1, -1, "pi") &&
+         check_index(&A[5], A[2].shape[0], "pi") &&
+         get_shaped(o[7], &A[7], 2, 0, 1, n, 2, -1, "res") &&
+         get_optional_out(o[8], &A[8], n, 2, 12, "J");
     if (!ok) {
         release(A, 9);
         return NULL;

@@ -19,13 +19,13 @@ PyObject *segment_gram(PyObject *self, PyObject *args)
     memset(A, 0, sizeof(A));
     if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4]))
         return NULL;
-    int ok = get_arr(o[0], &A[0], 3, 0, 0, "ja") && get_arr(o[1], &A[1], 3, 0, 0, "jb") &&
-             check_shape3(&A[1], A[0].shape[0], A[0].shape[1], -1, "jb") &&
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "ja") &&
+             get_shaped(o[1], &A[1], 3, 0, 0, A[0].shape[0], A[0].shape[1], -1, "jb") &&
              get_order(o[2], &A[2], A[0].shape[0]) &&
              get_arr(o[3], &A[3], 1, 1, 0, "bounds") &&
              check_bounds(&A[3], A[0].shape[0], "bounds") &&
-             get_arr(o[4], &A[4], 3, 0, 1, "out") &&
-             check_shape3(&A[4], A[3].shape[0] - 1, A[0].shape[2], A[1].shape[2], "out");
+             get_shaped(o[4], &A[4], 3, 0, 1, A[3].shape[0] - 1, A[0].shape[2], A[1].shape[2],
+                        "out");
     if (!ok) {
         release(A, 5);
         return NULL;
@@ -98,20 +98,17 @@ PyObject *pair_products(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
                           &o[7]))
         return NULL;
-    int ok = get_arr(o[0], &A[0], 3, 0, 0, "w_sub") && get_arr(o[1], &A[1], 3, 0, 0, "l_inv") &&
-             check_shape3(&A[1], -1, A[0].shape[2], A[0].shape[2], "l_inv") &&
-             get_arr(o[2], &A[2], 1, 1, 0, "sub_pos") &&
-             check_shape(&A[2], 0, A[0].shape[0], "sub_pos") &&
-             check_index(&A[2], A[1].shape[0], "sub_pos") &&
-             get_arr(o[3], &A[3], 1, 1, 0, "ta") && check_index(&A[3], A[0].shape[0], "ta") &&
-             get_arr(o[4], &A[4], 1, 1, 0, "tb") && check_shape(&A[4], 0, A[3].shape[0], "tb") &&
-             check_index(&A[4], A[0].shape[0], "tb") &&
-             get_arr(o[5], &A[5], 1, 1, 0, "bounds") &&
-             check_bounds(&A[5], A[3].shape[0], "bounds") &&
-             get_arr(o[6], &A[6], 3, 0, 1, "vt") &&
-             check_shape3(&A[6], A[0].shape[0], A[0].shape[2], A[0].shape[1], "vt") &&
-             get_arr(o[7], &A[7], 3, 0, 1, "out") &&
-             check_shape3(&A[7], A[5].shape[0] - 1, A[0].shape[1], A[0].shape[1], "out");
+    int ok = get_arr(o[0], &A[0], 3, 0, 0, "w_sub");
+    Py_ssize_t k = ok ? A[0].shape[0] : 0, r = ok ? A[0].shape[1] : 0, d = ok ? A[0].shape[2] : 0;
+    ok = ok && get_shaped(o[1], &A[1], 3, 0, 0, -1, d, d, "l_inv") &&
+         get_shaped(o[2], &A[2], 1, 1, 0, k, -1, -1, "sub_pos") &&
+         check_index(&A[2], A[1].shape[0], "sub_pos") &&
+         get_arr(o[3], &A[3], 1, 1, 0, "ta") && check_index(&A[3], k, "ta") &&
+         get_shaped(o[4], &A[4], 1, 1, 0, A[3].shape[0], -1, -1, "tb") &&
+         check_index(&A[4], k, "tb") && get_arr(o[5], &A[5], 1, 1, 0, "bounds") &&
+         check_bounds(&A[5], A[3].shape[0], "bounds") &&
+         get_shaped(o[6], &A[6], 3, 0, 1, k, d, r, "vt") &&
+         get_shaped(o[7], &A[7], 3, 0, 1, A[5].shape[0] - 1, r, r, "out");
     if (!ok) {
         release(A, 8);
         return NULL;
@@ -119,7 +116,6 @@ PyObject *pair_products(PyObject *self, PyObject *args)
     const double *w = A[0].view.buf, *linv = A[1].view.buf;
     const int64_t *pos = A[2].idx, *ta = A[3].idx, *tb = A[4].idx, *bounds = A[5].idx;
     double *vt = A[6].view.buf, *out = A[7].view.buf;
-    Py_ssize_t k = A[0].shape[0], r = A[0].shape[1], d = A[0].shape[2];
     Py_ssize_t nq = A[5].shape[0] - 1;
     Py_ssize_t wn = A[0].step[0], wr = A[0].step[1], wd = A[0].step[2];
     Py_ssize_t ln = A[1].step[0], li = A[1].step[1], lj = A[1].step[2];
@@ -154,9 +150,10 @@ PyObject *inverse_cholesky(PyObject *self, PyObject *args)
         return NULL;
     int ok = get_arr(o[0], &A[0], 3, 0, 0, "blocks") &&
              check_shape3(&A[0], -1, -1, A[0].shape[1], "blocks") &&
-             get_arr(o[1], &A[1], 3, 0, 1, "linv") && get_arr(o[2], &A[2], 3, 0, 1, "inv") &&
-             check_shape3(&A[1], A[0].shape[0], A[0].shape[1], A[0].shape[2], "linv") &&
-             check_shape3(&A[2], A[0].shape[0], A[0].shape[1], A[0].shape[2], "inv");
+             get_shaped(o[1], &A[1], 3, 0, 1, A[0].shape[0], A[0].shape[1], A[0].shape[2],
+                        "linv") &&
+             get_shaped(o[2], &A[2], 3, 0, 1, A[0].shape[0], A[0].shape[1], A[0].shape[2],
+                        "inv");
     if (!ok) {
         release(A, 3);
         return NULL;

@@ -16,12 +16,11 @@ PyObject *se3_plus(PyObject *self, PyObject *args)
     double small;
     if (!PyArg_ParseTuple(args, "OOOdO", &o[0], &o[1], &o[2], &small, &o[4]))
         return NULL;
-    int ok = get_arr(o[0], &A[0], 3, 0, 0, "x") && check_shape3(&A[0], -1, 4, 4, "x") &&
-             get_arr(o[1], &A[1], 2, 0, 0, "delta") &&
-             check_shape(&A[1], 0, A[0].shape[0], "delta") &&
-             check_shape(&A[1], 1, 6, "delta") && get_arr(o[2], &A[2], 2, 0, 0, "series") &&
-             check_shape(&A[2], 1, 3, "series") && check_rows(&A[2], 1, "series") && get_arr(o[4], &A[4], 3, 0, 1, "out") &&
-             check_shape3(&A[4], A[0].shape[0], 4, 4, "out");
+    int ok = get_shaped(o[0], &A[0], 3, 0, 0, -1, 4, 4, "x") &&
+             get_shaped(o[1], &A[1], 2, 0, 0, A[0].shape[0], 6, -1, "delta") &&
+             get_shaped(o[2], &A[2], 2, 0, 0, -1, 3, -1, "series") &&
+             check_rows(&A[2], 1, "series") &&
+             get_shaped(o[4], &A[4], 3, 0, 1, A[0].shape[0], 4, 4, "out");
     if (!ok) {
         release(A, 5);
         return NULL;

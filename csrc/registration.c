@@ -12,14 +12,13 @@ PyObject *point_to_plane(PyObject *self, PyObject *args)
     memset(A, 0, sizeof(A));
     if (!PyArg_ParseTuple(args, "OOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5]))
         return NULL;
-    int ok = get_arr(o[0], &A[0], 2, 0, 0, "T") && check_shape3(&A[0], 4, 4, -1, "T") &&
-             get_arr(o[1], &A[1], 2, 0, 0, "p") && check_shape3(&A[1], -1, 3, -1, "p");
+    int ok = get_shaped(o[0], &A[0], 2, 0, 0, 4, 4, -1, "T") &&
+             get_shaped(o[1], &A[1], 2, 0, 0, -1, 3, -1, "p");
     Py_ssize_t n = ok ? A[1].shape[0] : 0;
-    ok = ok && get_arr(o[2], &A[2], 2, 0, 0, "q") && check_shape3(&A[2], n, 3, -1, "q") &&
-         get_arr(o[3], &A[3], 2, 0, 0, "n") && check_shape3(&A[3], n, 3, -1, "n") &&
-         get_arr(o[4], &A[4], 2, 0, 1, "res") && check_shape3(&A[4], n, 1, -1, "res");
-    if (ok && o[5] != Py_None)
-        ok = get_arr(o[5], &A[5], 3, 0, 1, "J") && check_shape3(&A[5], n, 1, 6, "J");
+    ok = ok && get_shaped(o[2], &A[2], 2, 0, 0, n, 3, -1, "q") &&
+         get_shaped(o[3], &A[3], 2, 0, 0, n, 3, -1, "n") &&
+         get_shaped(o[4], &A[4], 2, 0, 1, n, 1, -1, "res") &&
+         get_optional_out(o[5], &A[5], n, 1, 6, "J");
     if (!ok) {
         release(A, 6);
         return NULL;
