@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from solver_toys import bal_problem
 
-from calib.lie import _series, se3
+from calib.lie import se3
 from calib.solver import Problem, SE3Manifold, SolverOptions, solve
 from calib.solver.lm import _tiny
 from calib.solver.normal_equations import linearize
@@ -67,16 +67,6 @@ def test_se3_plus_equals_lie():
     # the update runs compiled (csrc/lie.c), the lie module in numpy
     np.testing.assert_allclose(out, ref, rtol=0, atol=8 * np.finfo(float).eps * np.abs(ref).max())
     assert np.all(out[:, 3] == (0.0, 0.0, 0.0, 1.0))
-
-
-def test_rodrigues_coefficients_within_two_ulp_of_the_series():
-    t = np.concatenate([np.linspace(0.0, 0.3, 30001), np.linspace(0.3, 3.2, 3001),
-                        [1e-300, 1e-12, 1e-8, np.nextafter(0.3, 0.0)]])
-    got = _series.rodrigues_coefficients(t)
-    for i, f in enumerate((_series.sinc, _series.one_minus_cos_over_t2,
-                           _series.t_minus_sin_over_t3)):
-        ref = f(t)
-        assert np.all(np.abs(got[:, i] - ref) <= 2 * np.abs(np.spacing(ref))), f.__name__
 
 
 def test_bal_residuals_against_the_model_written_out():

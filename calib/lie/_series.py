@@ -51,25 +51,9 @@ _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617
 _INVJ = _poly(tuple(-((-1) ** n) * _BERNOULLI[n - 1] / factorial(2 * n) for n in range(1, 1 + _N)))
 
 
-#: ``(_N, 3)`` coefficients of t^(2k) of the three Rodrigues series, one column each
+#: ``(_N, 3)`` coefficients of t^(2k) of the three Rodrigues series (sinc, (1 - cos t)/t^2,
+#: (t - sin t)/t^3), one column each: the SE3 update's series (csrc/lie.c, by Horner in t^2)
 _RODRIGUES = np.array([_SINC.coeffs, _COS2.coeffs, _SIN3.coeffs]).T.copy()
-_POWERS = np.arange(_N, dtype=float)
-
-
-def rodrigues_coefficients(theta: np.ndarray) -> np.ndarray:
-    """``[sinc(t), one_minus_cos_over_t2(t), t_minus_sin_over_t3(t)]`` as ``(M, 3)`` for
-    ``theta (M,)`` in a handful of numpy calls (SE3 updates of a few blocks, where each call
-    costs more than its arithmetic): the series are one product of the powers ``t^(2k)``
-    with their coefficients (within 2 ulp of the Horner forms above), the closed forms
-    share ``sin`` and ``cos``."""
-    t = np.asarray(theta, dtype=float)
-    out = (t * t)[:, None] ** _POWERS @ _RODRIGUES
-    big = t >= SMALL_ANGLE
-    if big.any():
-        x = t[big]
-        s, c = np.sin(x), np.cos(x)
-        out[big] = np.stack([s / x, (1 - c) / x**2, (x - s) / x**3], axis=1)
-    return out
 
 
 def sinc(theta: np.ndarray) -> np.ndarray:

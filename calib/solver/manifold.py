@@ -14,10 +14,6 @@ import numpy as np
 from .._native import kernels as _kernels
 from ..lie import _series, so3
 
-#: ``phi @ _HAT`` is ``so3.hat(phi)`` flattened: one matrix product, not six assignments
-_HAT = so3.hat(np.eye(3)).reshape(3, 9)
-_EYE3 = np.eye(3)
-
 
 @dataclass(frozen=True)
 class Euclidean:
@@ -69,7 +65,7 @@ class SE3Manifold:
         """``Exp(delta) x`` with ``Exp([rho, phi]) = [Exp(phi), J_l(phi) rho]``: the
         expressions of ``se3.compose(se3.exp(delta), x)`` (equal within a few ulp), one
         transform at a time in compiled code (``csrc/lie.c``), with the series of
-        :func:`calib.lie._series.rodrigues_coefficients` below its small angle."""
+        the Taylor coefficients ``calib.lie._series._RODRIGUES`` below its small angle."""
         out = np.empty(x.shape)
         _kernels.se3_plus(x, delta, _series._RODRIGUES, _series.SMALL_ANGLE, out)
         return out

@@ -116,16 +116,6 @@ class Segments:
             return (r.reshape(1, n * m) @ j.reshape(n * m, d))
         return blocks.segment_gemv(j, r, self.order, self.bounds)
 
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        if self.single:
-            return values.sum(axis=0, keepdims=True)
-        if self.starts is None:
-            return values
-        if self.uniform:
-            return values.reshape((-1, self.uniform) + values.shape[1:]).sum(axis=1)
-        v = values if self.order is None else take_rows(values, self.order)
-        return np.add.reduceat(v, self.starts, axis=0)
-
     def sum_products(self, ja: np.ndarray, jb: np.ndarray) -> np.ndarray:
         """Per key ``sum_n ja[n]^T jb[n]``: ``ja (N, m, a)``, ``jb (N, m, b)`` -> ``(U, a, b)``."""
         n, m, a = ja.shape
