@@ -14,8 +14,8 @@
 #include <string.h>
 
 /* An n-dimensional float64 ('d') or int64 array, strided, by the buffer protocol; out
- * arrays must be writable and C-contiguous. Strides are kept in elements. A 1-D int64
- * input is read through `idx`, a private contiguous copy. */
+ * arrays must be writable and C-contiguous. Strides are kept in elements. A 1-D or 2-D
+ * int64 input is read through `idx`, a private C-contiguous copy. */
 typedef struct {
     Py_buffer view;
     int ok;
@@ -67,17 +67,21 @@ static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, 
         }
         a->step[i] = st / 8;
     }
-    if (is_int && !out && ndim == 1) { /* the private copy the kernel will read */
-        Py_ssize_t n = a->shape[0];
-        a->idx = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (is_int && !out && ndim <= 2) { /* the private copy the kernel will read */
+        Py_ssize_t n0 = a->shape[0], n1 = ndim == 2 ? a->shape[1] : 1;
+        Py_ssize_t s1 = ndim == 2 ? a->step[1] : 0;
+        a->idx = malloc(sizeof(int64_t) * (size_t)(n0 * n1 > 0 ? n0 * n1 : 1));
         if (a->idx == NULL) {
             PyErr_NoMemory();
             return 0;
         }
         const int64_t *src = a->view.buf;
-        for (Py_ssize_t i = 0; i < n; i++)
-            a->idx[i] = src[i * a->step[0]];
-        a->step[0] = 1;
+        for (Py_ssize_t i = 0; i < n0; i++)
+            for (Py_ssize_t j = 0; j < n1; j++)
+                a->idx[i * n1 + j] = src[i * a->step[0] + j * s1];
+        a->step[0] = n1;
+        if (ndim == 2)
+            a->step[1] = 1;
     }
     return 1;
 }
@@ -187,6 +191,12 @@ PyObject *pair_products(PyObject *self, PyObject *args);
 PyObject *inverse_cholesky(PyObject *self, PyObject *args);
 PyObject *bal_project(PyObject *self, PyObject *args);
 PyObject *se3_plus(PyObject *self, PyObject *args);
+PyObject *so3_exp(PyObject *self, PyObject *args);
+PyObject *so3_quat(PyObject *self, PyObject *args);
+PyObject *so3_log(PyObject *self, PyObject *args);
+PyObject *so3_deviation(PyObject *self, PyObject *args);
 PyObject *point_to_plane(PyObject *self, PyObject *args);
+PyObject *dense_gram(PyObject *self, PyObject *args);
+PyObject *all_finite(PyObject *self, PyObject *args);
 
 #endif

@@ -229,3 +229,114 @@ PyObject *inverse_cholesky(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(bad);
 }
 
+
+/* dense_gram(jacobians, cols, r, a, g): the tiny path's normal equations, accumulated in
+ * place: for every row i, with v = the row's Jacobian entries (the K arrays of
+ * `jacobians` side by side, (n, m, d_k) strided) and c = cols[i] (n, W), W = sum d_k,
+ * an entry < 0 skipped: a[c_p, c_q] += sum_k v[k, p] v[k, q], g[c_p] += sum_k v[k, p] r[i, k].
+ * r (n, m) strided, a (N, N), g (N,). Returns None. */
+#define DENSE_GRAM_MAX_PARTS 16
+PyObject *dense_gram(PyObject *self, PyObject *args)
+{
+    PyObject *jobj, *o[4];
+    Arr A[4 + DENSE_GRAM_MAX_PARTS];
+    memset(A, 0, sizeof(A));
+    if (!PyArg_ParseTuple(args, "OOOOO", &jobj, &o[0], &o[1], &o[2], &o[3]))
+        return NULL;
+    PyObject *seq = PySequence_Fast(jobj, "calib._kernels: jacobians must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t nk = PySequence_Fast_GET_SIZE(seq);
+    double *val = NULL;
+    int64_t *act = NULL;
+    int ok = 1;
+    if (nk < 1 || nk > DENSE_GRAM_MAX_PARTS) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: dense_gram takes 1 to %d Jacobians",
+                     DENSE_GRAM_MAX_PARTS);
+        ok = 0;
+    }
+    ok = ok && get_arr(o[0], &A[0], 2, 1, 0, "cols");
+    Py_ssize_t n = ok ? A[0].shape[0] : 0, w = ok ? A[0].shape[1] : 0;
+    ok = ok && get_shaped(o[1], &A[1], 2, 0, 0, n, -1, -1, "r") &&
+         get_arr(o[2], &A[2], 2, 0, 1, "a") &&
+         check_shape(&A[2], 1, A[2].shape[0], "a") &&
+         get_shaped(o[3], &A[3], 1, 0, 1, A[2].shape[0], -1, -1, "g");
+    Py_ssize_t m = ok ? A[1].shape[1] : 0, big = ok ? A[2].shape[0] : 0, width = 0;
+    for (Py_ssize_t k = 0; ok && k < nk; k++) {
+        ok = get_shaped(PySequence_Fast_GET_ITEM(seq, k), &A[4 + k], 3, 0, 0, n, m, -1,
+                        "jacobian");
+        width += ok ? A[4 + k].shape[2] : 0;
+    }
+    if (ok && width != w) {
+        PyErr_Format(PyExc_ValueError, "calib._kernels: cols has %zd columns, the Jacobians %zd",
+                     w, width);
+        ok = 0;
+    }
+    const int64_t *cols = ok ? A[0].idx : NULL;
+    for (Py_ssize_t i = 0; ok && i < n * w; i++) {
+        if (cols[i] < -1 || cols[i] >= big) {
+            PyErr_Format(PyExc_IndexError, "calib._kernels: cols entry %lld outside [-1, %zd)",
+                         (long long)cols[i], big);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        val = malloc(sizeof(double) * (size_t)(w * m > 0 ? w * m : 1));
+        act = malloc(sizeof(int64_t) * (size_t)(w > 0 ? w : 1));
+        if (val == NULL || act == NULL) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+    if (!ok) {
+        free(val);
+        free(act);
+        release(A, 4 + (int)nk);
+        Py_DECREF(seq);
+        return NULL;
+    }
+    const double *r = A[1].view.buf;
+    double *a = A[2].view.buf, *g = A[3].view.buf;
+    Py_ssize_t rn = A[1].step[0], rk = A[1].step[1];
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *ci = cols + i * w;
+        Py_ssize_t na = 0, off = 0;
+        for (Py_ssize_t k = 0; k < nk; k++) { /* the row's entries with a column, gathered */
+            const Arr *J = &A[4 + k];       /* column by column: val[p * m + e] */
+            const double *base = (const double *)J->view.buf + i * J->step[0];
+            for (Py_ssize_t p = 0; p < J->shape[2]; p++, off++) {
+                if (ci[off] < 0)
+                    continue;
+                act[na] = ci[off];
+                for (Py_ssize_t e = 0; e < m; e++)
+                    val[na * m + e] = base[e * J->step[1] + p * J->step[2]];
+                na++;
+            }
+        }
+        const double *ri = r + i * rn;
+        for (Py_ssize_t p = 0; p < na; p++) {
+            const double *vp = val + p * m;
+            double gp = 0.0;
+            for (Py_ssize_t e = 0; e < m; e++)
+                gp += vp[e] * ri[e * rk];
+            g[act[p]] += gp;
+            double *row = a + act[p] * big;
+            for (Py_ssize_t q = p; q < na; q++) { /* each product once, mirrored */
+                const double *vq = val + q * m;
+                double s = 0.0;
+                for (Py_ssize_t e = 0; e < m; e++)
+                    s += vp[e] * vq[e];
+                row[act[q]] += s;
+                if (q != p)
+                    a[act[q] * big + act[p]] += s;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(val);
+    free(act);
+    release(A, 4 + (int)nk);
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}

@@ -176,3 +176,73 @@ def test_se3_kernel_needs_its_series_and_may_write_in_place():
         blocks._k.se3_plus(x, delta, np.zeros((0, 3)), _series.SMALL_ANGLE, np.empty_like(x))
     blocks._k.se3_plus(x, delta, _series._RODRIGUES, _series.SMALL_ANGLE, x)  # out is x
     np.testing.assert_allclose(x, want, rtol=0, atol=1e-14)
+
+
+def _dense_reference(jacs, cols, r, n):
+    """``J^T J`` and ``J^T r`` of the rows scattered into a dense Jacobian (numpy)."""
+    j = np.concatenate(jacs, axis=2)  # (N, m, W)
+    rows, m, w = j.shape
+    dense = np.zeros((rows * m, n + 1))  # column n collects the skipped (-1) entries
+    c = np.where(cols < 0, n, cols)
+    np.add.at(dense, (np.arange(rows * m)[:, None], np.repeat(c, m, axis=0)),
+              j.reshape(rows * m, w))
+    dense = dense[:, :n]
+    return dense.T @ dense, dense.T @ r.ravel()
+
+
+@pytest.mark.parametrize("rows,m,widths,n", [(19, 2, (6, 3, 3), 48), (200, 1, (6,), 6),
+                                             (7, 3, (2, 4, 1, 5), 30), (1, 2, (9, 3), 12)])
+def test_dense_gram_matches_a_dense_jacobian(rows, m, widths, n):
+    """The tiny path's sums against the dense Jacobian's products, with skipped (-1)
+    columns, a column repeated within a row (its products add up), strided Jacobians and
+    accumulation onto what ``a`` and ``g`` held."""
+    rng = np.random.default_rng(rows + n)
+    w = sum(widths)
+    wide = rng.normal(size=(rows, m, w + 3))
+    jacs, start = [], 1
+    for d in widths:  # column slices of a wider array: strided views
+        jacs.append(wide[:, :, start:start + d])
+        start += d
+    cols = rng.integers(-1, n, size=(rows, w))
+    cols[0, :2] = [n - 1, n - 1]
+    r = rng.normal(size=(rows, m))
+    a0, g0 = rng.normal(size=(n, n)), rng.normal(size=n)
+    a, g = a0.copy(), g0.copy()
+    blocks.dense_gram(jacs, cols, r, a, g)
+    want_a, want_g = _dense_reference(jacs, cols, r, n)
+    np.testing.assert_allclose(a - a0, want_a, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g - g0, want_g, rtol=1e-12, atol=1e-12)
+    a, g = np.zeros((n, n)), np.zeros(n)
+    blocks.dense_gram(jacs, cols, r, a, g)
+    assert np.array_equal(a, a.T)  # each product formed once and mirrored
+
+
+def test_dense_gram_refuses_bad_columns_and_widths():
+    rng = np.random.default_rng(2)
+    j = rng.normal(size=(5, 2, 4))
+    r, a, g = rng.normal(size=(5, 2)), np.zeros((6, 6)), np.zeros(6)
+    cols = np.zeros((5, 4), np.int64)
+    with pytest.raises(IndexError, match="outside"):
+        blocks.dense_gram([j], np.full((5, 4), 6), r, a, g)
+    with pytest.raises(IndexError, match="outside"):
+        blocks.dense_gram([j], np.full((5, 4), -2), r, a, g)
+    with pytest.raises(ValueError, match="columns"):
+        blocks.dense_gram([j, j], cols, r, a, g)
+    with pytest.raises(ValueError, match="a has"):
+        blocks.dense_gram([j], cols, r, np.zeros((6, 5)), g)
+    with pytest.raises(ValueError, match="jacobian"):
+        blocks.dense_gram([j[:4]], cols, r, a, g)
+    assert not a.any() and not g.any()
+
+
+def test_all_finite_agrees_with_numpy():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 2, 5))
+    assert blocks.all_finite(x, x[:, :, ::2], np.zeros(0), np.float64(1.0))
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[5, 1, 4] = bad
+        assert not blocks.all_finite(x, y)
+        assert blocks.all_finite(y[:, :, :4])  # the bad entry outside a strided view
+        assert not blocks.all_finite(y[:, :, ::2])
+    assert not blocks.all_finite(np.array([1, np.nan], np.float32))  # numpy's way for others

@@ -182,3 +182,38 @@ def test_bad_input_raises_input_error():
         se3.log(np.eye(3))
     with pytest.raises(InputError):
         so3.from_quat(np.zeros(4))
+
+
+def test_so3_kernels_read_strided_batches_and_refuse_wrong_shapes():
+    """The compiled Exp / Log / quaternion / rotation check read column slices in place
+    (the same values as their contiguous copies) and refuse arrays of the wrong shape."""
+    from calib._native import kernels
+
+    rng = np.random.default_rng(5)
+    wide = rng.normal(size=(9, 7))
+    phi = wide[:, 2:5]  # strided (9, 3)
+    r = so3.exp(phi)
+    assert np.array_equal(r, so3.exp(np.ascontiguousarray(phi)))
+    big = np.zeros((9, 3, 5))
+    big[:, :, 1:4] = r
+    view = big[:, :, 1:4]
+    assert np.array_equal(so3.log(view), so3.log(r))
+    assert np.array_equal(so3.to_quat(view), so3.to_quat(r))
+    np.testing.assert_allclose(so3.to_quat(view), Rotation.from_matrix(r).as_quat()
+                               * np.sign(Rotation.from_matrix(r).as_quat()[:, 3:]), atol=1e-12)
+    with pytest.raises(ValueError, match="phi"):
+        kernels.so3_exp(np.zeros((2, 4)), np.ones((3, 3)), 0.3, np.empty((2, 3, 3)))
+    with pytest.raises(ValueError, match="out"):
+        kernels.so3_log(r, np.empty((9, 4)))
+    with pytest.raises(ValueError, match="out"):
+        kernels.so3_quat(r, np.empty((8, 4)))
+
+
+@pytest.mark.parametrize("bad,what", [(np.diag([1.0, 1.0, -1.0]), "reflection"),
+                                      (2 * np.eye(3), "max"), (np.zeros((3, 3)), "max")])
+def test_check_rotation_names_the_matrix_and_how_far_off(bad, what):
+    good = so3.exp(np.random.default_rng(6).normal(size=(3, 3)))
+    r = np.concatenate([good, bad[None]])
+    with pytest.raises(InputError, match=rf"matrix 3 of 4.*{what}"):
+        so3.check_rotation(r)
+    so3.check_rotation(good + 2e-4)  # within the tolerance

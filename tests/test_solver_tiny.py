@@ -46,7 +46,7 @@ def test_dense_jacobian_path_equals_block_sums():
     prob = _bal()
     vals = {n: g.value for n, g in prob.groups.items()}
     st = Structure(prob, schur=False)
-    assert st.terms[0].dense is not None  # J (N*2, 90) formed densely
+    assert st.terms[0].dense is not None  # summed straight into a dense A
     dense = linearize(st, vals).neq
     ref_st = Structure(prob, schur=False, dense_jacobians=False)
     ref_st.dense_a = False  # same layout summed block by block into CSR
@@ -93,3 +93,42 @@ def test_bal_residuals_against_the_model_written_out():
     bad[2][3] = len(X)
     with pytest.raises(IndexError, match="pi"):
         fam.evaluate(vals, bad, True)
+
+
+def test_dense_sums_with_shared_and_constant_columns_equal_block_sums():
+    """A term that reads one group in two slots (the chain ``X^-1 B Y`` with ``X`` and
+    ``Y`` the same block: their columns coincide in every row and add up) with tangent
+    coordinates held constant: the dense sums equal the block sums."""
+    from calib.residuals.chain_projection import ChainReprojection
+
+    rng = np.random.default_rng(11)
+    n = 12
+    fam = ChainReprojection(None, rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), sign=1)
+    prob = Problem()
+    prob.add_parameter("t", se3.exp(rng.normal(size=(1, 6)) * 0.3), SE3Manifold())
+    prob.add_parameter("b", se3.exp(rng.normal(size=(3, 6)) * 0.3), SE3Manifold())
+    zero = np.zeros(n, np.int64)
+    prob.add_residuals(fam, [("t", zero), ("t", zero), ("b", np.arange(n) % 3)])
+    prob.set_constant("b", coords=[2, 5])
+    vals = {name: g.value for name, g in prob.groups.items()}
+    st = Structure(prob, schur=False)
+    assert st.terms[0].dense is not None and not st.terms[0].dense_whole
+    dense = linearize(st, vals).neq
+    ref_st = Structure(prob, schur=False, dense_jacobians=False)
+    ref_st.dense_a = False
+    ref = linearize(ref_st, vals).neq
+    assert np.abs(dense.A).max() > 0
+    np.testing.assert_allclose(dense.A, ref.A.toarray(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dense.g_r, ref.g_r, rtol=1e-12, atol=1e-12)
+    # and the gradient is the cost's: central differences along each free coordinate
+    num = np.zeros(st.n_reduced)
+    for name, lay in st.layouts.items():
+        for b in range(lay.n_free):
+            for k, c in enumerate(lay.free_coords):
+                col = lay.offset + b * lay.stride + k
+                for sgn in (1.0, -1.0):
+                    step = np.zeros((len(vals[name]), 6))
+                    step[lay.free_blocks[b], c] = sgn * 1e-6
+                    moved = dict(vals, **{name: SE3Manifold().plus(vals[name], step)})
+                    num[col] += sgn * linearize(st, moved, False).cost / 2e-6
+    np.testing.assert_allclose(dense.g_r, num, rtol=1e-6, atol=1e-7 * np.abs(num).max())

@@ -13,13 +13,10 @@ import numpy as np
 if TYPE_CHECKING:
     from scipy.spatial.transform import Rotation
 
+from .._native import kernels as _kernels
+from . import _series
 from ._checks import as_batch, unbatch
-from ._series import (
-    inv_jacobian_coeff,
-    one_minus_cos_over_t2,
-    sinc,
-    t_minus_sin_over_t3,
-)
+from ._series import inv_jacobian_coeff, one_minus_cos_over_t2, t_minus_sin_over_t3
 
 
 def hat(phi: np.ndarray) -> np.ndarray:
@@ -43,11 +40,11 @@ def vee(omega: np.ndarray) -> np.ndarray:
 
 
 def _exp(phi: np.ndarray) -> np.ndarray:
-    theta = np.linalg.norm(phi, axis=-1)
-    a = sinc(theta)[..., None, None]
-    b = one_minus_cos_over_t2(theta)[..., None, None]
-    k = hat(phi)
-    return np.eye(3) + a * k + b * (k @ k)
+    """``(N, 3) -> (N, 3, 3)``, compiled (``csrc/lie.c``): Rodrigues with the coefficients'
+    series of :mod:`._series` below its small angle."""
+    out = np.empty((len(phi), 3, 3))
+    _kernels.so3_exp(phi, _series._RODRIGUES, _series.SMALL_ANGLE, out)
+    return out
 
 
 def exp(phi: np.ndarray) -> np.ndarray:
@@ -64,9 +61,10 @@ ROTATION_TOL = 1e-3
 def check_rotation(r: np.ndarray, name: str = "R", tol: float = ROTATION_TOL) -> None:
     """Raise :class:`InputError` naming ``name`` unless every ``(N, 3, 3)`` matrix in ``r``
     is a rotation (orthonormal within ``tol``, determinant +1), saying how far off it is."""
-    dev = np.abs(np.swapaxes(r, -1, -2) @ r - np.eye(3)).max(axis=(-1, -2))
-    det = np.linalg.det(r)
-    bad = np.flatnonzero((dev > tol) | (det <= 0))
+    dd = np.empty((len(r), 2))
+    _kernels.so3_deviation(r, dd)  # (max |R^T R - I|, det R) per matrix, compiled
+    dev, det = dd[:, 0], dd[:, 1]
+    bad = np.flatnonzero(~((dev <= tol) & (det > 0)))
     if bad.size:
         from ..errors import InputError
 
@@ -78,46 +76,21 @@ def check_rotation(r: np.ndarray, name: str = "R", tol: float = ROTATION_TOL) ->
 
 
 def _quat_from_matrix(r: np.ndarray) -> np.ndarray:
-    """Shepperd's method, batch ``(N, 3, 3) -> (N, 4)`` as ``(x, y, z, w)`` with ``w >= 0``."""
-    n = r.shape[0]
-    tr = np.trace(r, axis1=1, axis2=2)
-    d = np.stack([r[:, 0, 0], r[:, 1, 1], r[:, 2, 2], tr], axis=1)
-    choice = np.argmax(d, axis=1)
-    q = np.empty((n, 4))
-    # case w largest
-    i = choice == 3
-    if i.any():
-        s = np.sqrt(1.0 + tr[i]) * 2.0
-        q[i, 3] = 0.25 * s
-        q[i, 0] = (r[i, 2, 1] - r[i, 1, 2]) / s
-        q[i, 1] = (r[i, 0, 2] - r[i, 2, 0]) / s
-        q[i, 2] = (r[i, 1, 0] - r[i, 0, 1]) / s
-    for axis in range(3):
-        i = choice == axis
-        if not i.any():
-            continue
-        a, b, c = axis, (axis + 1) % 3, (axis + 2) % 3
-        s = np.sqrt(np.maximum(1.0 + 2.0 * r[i, a, a] - tr[i], 0.0)) * 2.0
-        q[i, a] = 0.25 * s
-        q[i, b] = (r[i, b, a] + r[i, a, b]) / s
-        q[i, c] = (r[i, c, a] + r[i, a, c]) / s
-        q[i, 3] = (r[i, c, b] - r[i, b, c]) / s
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    q[q[:, 3] < 0] *= -1.0
-    return q
+    """Shepperd's method, batch ``(N, 3, 3) -> (N, 4)`` as ``(x, y, z, w)`` with ``w >= 0``
+    (compiled, ``csrc/lie.c``: the candidate on the largest of ``r00, r11, r22, tr r``,
+    normalised)."""
+    out = np.empty((len(r), 4))
+    _kernels.so3_quat(r, out)
+    return out
 
 
 def _log(r: np.ndarray) -> np.ndarray:
-    q = _quat_from_matrix(r)
-    v, w = q[:, :3], q[:, 3]
-    n = np.linalg.norm(v, axis=1)
-    # phi = 2 atan2(n, w) / n * v ; stable series 2/w (1 - n^2/(3 w^2)) for n -> 0 (then w ~ 1)
-    small = n < 1e-8
-    scale = np.empty_like(n)
-    scale[small] = 2.0 / w[small] * (1.0 - n[small] ** 2 / (3.0 * w[small] ** 2))
-    big = ~small
-    scale[big] = 2.0 * np.arctan2(n[big], w[big]) / n[big]
-    return scale[:, None] * v
+    """``(N, 3, 3) -> (N, 3)`` (compiled, ``csrc/lie.c``): from the quaternion ``(v, w)`` of
+    :func:`_quat_from_matrix`, ``phi = 2 atan2(|v|, w) v / |v|``, by its series
+    ``2 / w (1 - |v|^2 / (3 w^2))`` below ``|v| = 1e-8``."""
+    out = np.empty((len(r), 3))
+    _kernels.so3_log(r, out)
+    return out
 
 
 def angle(rot: np.ndarray) -> np.ndarray | float:

@@ -6,7 +6,8 @@ These loops do the same sums in C, with the GIL released. Arrays are float64 (in
 int64) of any strides (a Jacobian's column slice is read in place); the C side checks
 every shape and index and raises ``ValueError`` / ``IndexError`` on a mismatch (index
 arrays are checked and read as a private copy, so another thread cannot change them under
-a running kernel). Outputs are allocated here and never overlap the inputs.
+a running kernel). Outputs are allocated here and never overlap the inputs, except the
+accumulators of :func:`dense_gram`, which the caller owns.
 """
 
 from __future__ import annotations
@@ -54,3 +55,23 @@ def inverse_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     linv, inv = np.empty(blocks.shape), np.empty(blocks.shape)
     bad = _k.inverse_cholesky(blocks, linv, inv)
     return inv, linv, bad
+
+
+def dense_gram(jacobians: list, cols: np.ndarray, r: np.ndarray, a: np.ndarray,
+               g: np.ndarray) -> None:
+    """In place, the dense normal equations of a term: for every row ``i`` with ``v`` the
+    row's Jacobian columns side by side (``jacobians``: ``(N, m, d_k)`` each) and
+    ``c = cols[i]`` their columns in ``a`` (``(N, sum d_k)`` int64, -1: not summed),
+    ``a[c_p, c_q] += sum_k v[k, p] v[k, q]`` and ``g[c_p] += sum_k v[k, p] r[i, k]``.
+    ``r (N, m)``, ``a (n, n)`` and ``g (n,)`` C-contiguous, not overlapping the inputs.
+    A row costs ``m w^2`` products for its ``w`` summed columns, whatever ``n``."""
+    _k.dense_gram(jacobians, cols, r, a, g)
+
+
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Is every entry of every float64 array finite? One pass each, no temporaries (what
+    ``np.isfinite(x).all()`` costs twice over, per array, on the solver's small arrays)."""
+    try:
+        return _k.all_finite(*arrays)
+    except ValueError:  # not float64, or misaligned
+        return all(bool(np.isfinite(x).all()) for x in arrays)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .blocks import all_finite
 from .lazy import scipy_linalg, scipy_sparse_linalg
 from .schur import LinearSolveError, batched_inverse
 from .schur_sparse import BandedCholesky, reduced_pattern
@@ -99,7 +100,7 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
             raise LinearSolveError("conjugate gradients broke down")
     else:
         raise ValueError(f"unknown linear solver {method!r}")
-    if not np.isfinite(x).all():
+    if not all_finite(x):
         raise LinearSolveError("non-finite solution of the reduced system")
     return x, its
 

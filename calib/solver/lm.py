@@ -13,7 +13,9 @@ once only while the model has been predicting well, else its cost is checked fir
 from __future__ import annotations
 
 import logging
-import time
+import math
+from collections import defaultdict
+from time import perf_counter
 
 import numpy as np
 
@@ -33,11 +35,11 @@ log = logging.getLogger(__name__)
 
 class _Clock:
     def __init__(self) -> None:
-        self.times: dict[str, float] = {}
+        self.times: defaultdict[str, float] = defaultdict(float)
 
     def add(self, phase: str, t0: float) -> float:
-        t1 = time.perf_counter()
-        self.times[phase] = self.times.get(phase, 0.0) + (t1 - t0)
+        t1 = perf_counter()
+        self.times[phase] += t1 - t0
         return t1
 
 
@@ -117,9 +119,9 @@ def solve(problem: Problem, options: SolverOptions | None = None) -> SolverResul
 def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     opts = options or SolverOptions()
     keep_freed_memory()
-    t_start = time.perf_counter()
+    t_start = perf_counter()
     clock = _Clock()
-    t0 = time.perf_counter()
+    t0 = perf_counter()
     structure = Structure(problem, schur=not _tiny(problem, opts))
     values = {n: g.value.copy() for n, g in problem.groups.items()}
     method = linear_solver.choose(structure, opts.linear_solver, opts.dense_max_size,
@@ -141,7 +143,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     def finish(termination: str, message: str, cost: float) -> SolverResult:
         cov, info, deficient, prods, resid = {}, {}, (), {}, {}
         if (opts.covariance or opts.information or opts.products) and lin.ok:
-            tc = time.perf_counter()
+            tc = perf_counter()
             final = lin if lin.has_jacobians else linearize(structure, values, True)
             neq = assemble(structure, final)
             if opts.covariance or opts.information:
@@ -157,7 +159,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             num_unsuccessful_steps=n_bad, num_residuals=n_res, num_residual_scalars=n_scalars,
             num_parameters=n_params, num_eliminated_parameters=structure.n_eliminated,
             linear_solver=method, phase_times_s=dict(clock.times),
-            total_time_s=time.perf_counter() - t_start)
+            total_time_s=perf_counter() - t_start)
         if log.isEnabledFor(logging.DEBUG):  # brief() formats five numbers
             log.debug(summary.brief())
         return SolverResult(values, summary, cov, info, deficient, prods, resid)
@@ -179,7 +181,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
     x_norm = _x_norm(structure, values)  # of the current point: updated on acceptance
     trusted = opts.trust_first_step  # has the linear model predicted the last step well?
     for it in range(1, opts.max_iterations + 1):
-        t_it = time.perf_counter()
+        t_it = perf_counter()
         if t_it - t_start > opts.max_time_s:
             return finish("no_convergence", f"time limit of {opts.max_time_s} s reached", cost)
         t0 = t_it
@@ -189,24 +191,30 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
                                                 opts.cg_tolerance, opts.cg_max_iterations)
             t0 = clock.add("linear_solve", t0)
-            dx_e = back_substitute(neq, red, dx_r)
-            t0 = clock.add("schur", t0)
+            if neq.elim:
+                dx_e = back_substitute(neq, red, dx_r)
+                t0 = clock.add("schur", t0)
+            else:
+                dx_e = {}
         except LinearSolveError as exc:
             n_bad += 1
             mu, nu = mu * nu, nu * 2
             records.append(IterationRecord(it, cost, 0.0, gmax, 0.0, 0.0, mu, False, 0,
-                                           time.perf_counter() - t_it))
+                                           perf_counter() - t_it))
             if mu > opts.max_damping:
                 return finish("failure", f"linear solver failed: {exc}", cost)
             continue
-        step_sq = float(dx_r @ dx_r) + sum(float(np.sum(v * v)) for v in dx_e.values())
-        step_norm = np.sqrt(step_sq)
+        step_sq = float(dx_r @ dx_r)
+        if dx_e:
+            step_sq += sum(float(np.sum(v * v)) for v in dx_e.values())
+        step_norm = math.sqrt(step_sq)
         if step_norm <= opts.parameter_tolerance * (x_norm + opts.parameter_tolerance):
             records.append(IterationRecord(it, cost, 0.0, gmax, step_norm, 0.0, mu, False,
-                                           lin_its, time.perf_counter() - t_it))
+                                           lin_its, perf_counter() - t_it))
             return finish("converged", f"parameter tolerance: |dx| = {step_norm:.3e}", cost)
-        g_dot = float(neq.g_r @ dx_r) + sum(float(np.sum(neq.elim[n].g * v))
-                                          for n, v in dx_e.items())
+        g_dot = float(neq.g_r @ dx_r)
+        if dx_e:
+            g_dot += sum(float(np.sum(neq.elim[n].g * v)) for n, v in dx_e.items())
         predicted = -g_dot - 0.5 * hessian_quadratic_form(neq, dx_r, dx_e)
         t0 = clock.add("model", t0)
         trial_values = _apply_step(structure, values, dx_r, dx_e)
@@ -233,7 +241,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             x_norm = _x_norm(structure, values)
             if last:
                 records.append(IterationRecord(it, cost, actual, gmax, step_norm, float(gain),
-                                               mu, True, lin_its, time.perf_counter() - t_it))
+                                               mu, True, lin_its, perf_counter() - t_it))
                 if opts.callback is not None and opts.callback(records[-1]) is False:
                     return finish("user", "stopped by the callback", cost)
                 if actual <= opts.function_tolerance * old_cost:
@@ -255,7 +263,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             mu, nu = mu * nu, nu * 2.0
             recycle(structure, trial)
         rec = IterationRecord(it, cost if accepted else trial.cost, actual, gmax, step_norm,
-                              float(gain), mu, accepted, lin_its, time.perf_counter() - t_it)
+                              float(gain), mu, accepted, lin_its, perf_counter() - t_it)
         records.append(rec)
         if opts.callback is not None and opts.callback(rec) is False:
             return finish("user", "stopped by the callback", cost)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .blocks import all_finite, dense_gram
 from .stacked import evaluate_stacked
 from .structure import ElimPlan, Structure, TermPlan, check_family_output
 
@@ -243,28 +244,24 @@ def _plan_jacobians(tp: TermPlan, valid: dict, jac: list) -> dict:
     return out
 
 
-def _accumulate_dense(tp: TermPlan, r: np.ndarray, jmap: dict, sums: _Sums) -> None:
-    """A term of the tiny path: its Jacobian scattered into a dense ``(N*m, n_r)`` matrix,
-    ``J^T J`` and ``J^T r`` by two matrix products."""
+def _accumulate_dense(tp: TermPlan, ch, r: np.ndarray, jac: list, sums: _Sums) -> None:
+    """A term of the tiny path, summed into the dense ``A`` and ``g``: by two matrix
+    products when its one plan is the dense Jacobian (one pose, ICP), else by
+    :func:`.blocks.dense_gram` from the family's Jacobians and their columns."""
     n = len(sums.g_r)
-    if tp.dense_whole:  # the plan's Jacobian is the dense one
-        jd = jmap[id(tp.reduced[0])].reshape(r.size, n)
-        g = (r.reshape(1, -1) @ jd)[0]
-    else:
-        jd = np.zeros(r.size * n)
-        for plan in tp.reduced:
-            jd[tp.dense[id(plan)]] = jmap[id(plan)].ravel()
-        jd = jd.reshape(r.size, n)
-        g = jd.T @ r.ravel()
-    jtj = jd.T @ jd
-    sums.a_dense = jtj if sums.a_dense is None else sums.a_dense + jtj
-    sums.g_r += g
+    if tp.dense_whole:
+        jd = _plan_jacobians(tp, ch.valid, jac)[id(tp.reduced[0])].reshape(r.size, n)
+        jtj = jd.T @ jd
+        sums.a_dense = jtj if sums.a_dense is None else sums.a_dense + jtj
+        sums.g_r += (r.reshape(1, -1) @ jd)[0]
+        return
+    if sums.a_dense is None:
+        sums.a_dense = np.zeros((n, n))
+    cols = tp.dense if len(tp.chunks) == 1 else tp.dense[ch.rows]
+    dense_gram(jac, cols, r, sums.a_dense, sums.g_r)
 
 
 def _accumulate(tp: TermPlan, ch, r: np.ndarray, jmap: dict, sums: _Sums) -> None:
-    if tp.dense is not None:
-        _accumulate_dense(tp, r, jmap, sums)
-        return
     for plan in tp.reduced:
         sp, cols = ch.grad[id(plan)]
         sums.g_r[cols] += sp.seg.weighted_sum(r, jmap[id(plan)])
@@ -285,19 +282,19 @@ def _evaluate_chunk(tp: TermPlan, ch, vals: list, dims: list, jacobians: bool,
                     sums: _Sums | None) -> tuple[float, str | None]:
     """Cost of one chunk (and its sums into ``sums``), or ``(inf, reason)``."""
     rb = tp.block
-    name = type(rb.family).__name__
     r, jac = ch.family.evaluate(vals, ch.indices, jacobians)
     r = np.asarray(r, dtype=float)
     check_family_output(rb, r, jac if jacobians else None, dims, ch.rows.stop - ch.rows.start)
-    if not np.isfinite(r).all():
-        return np.inf, f"non-finite residual in {name}"
-    if jacobians:
-        jac = [np.asarray(j, dtype=float) for j in jac]
-        for jj in jac:
-            if not np.isfinite(jj).all():
-                return np.inf, f"non-finite Jacobian in {name}"
+    jac = [np.asarray(j, dtype=float) for j in jac] if jacobians else []
+    if not all_finite(r, *jac):
+        what = "residual" if not all_finite(r) else "Jacobian"
+        return np.inf, f"non-finite {what} in {rb.family.__class__.__name__}"
     c, r, jac = _robust(r, jac if jacobians else None, rb.loss)
-    if sums is not None:
+    if sums is None:
+        return c, None
+    if tp.dense is not None:
+        _accumulate_dense(tp, ch, r, jac, sums)
+    else:
         _accumulate(tp, ch, r, _plan_jacobians(tp, ch.valid, jac), sums)
     return c, None
 

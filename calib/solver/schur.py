@@ -77,7 +77,7 @@ def reduce(structure: Structure, neq: NormalEquations, mu: float,
     dA, dE = diag
     if dense and not neq.elim and isinstance(neq.A, np.ndarray):  # nothing to eliminate
         S = neq.A.copy()
-        S.flat[::S.shape[0] + 1] += mu * dA
+        S.reshape(-1)[::S.shape[0] + 1] += mu * dA  # the diagonal, through a view
         return ReducedSystem(S, -neq.g_r, {}, {})
     c_inv, l_inv = {}, {}
     for name, es in neq.elim.items():

@@ -258,9 +258,10 @@ class TermPlan:
     re_pairs: list[PairPlan] = field(default_factory=list)
     elim_seg: Segments | None = None
     chunks: list = field(default_factory=list)  # [chunks.Chunk]: rows evaluated together
-    dense: dict | None = None  # id(SlotPlan) -> positions in a dense Jacobian (tiny path)
+    #: tiny path: reduced column of each Jacobian column, -1 if not free (:func:`_dense_index`)
+    dense: np.ndarray | None = None
     #: the term's one plan spans every reduced column in order (one pose, ICP): its
-    #: Jacobian is the dense one as it is, in every chunk (``dense`` is then ``{}``)
+    #: Jacobian is the dense one as it is, in every chunk (``dense`` then has no rows)
     dense_whole: bool = False
     dense_zeros: np.ndarray | None = None  # zeros for the term's entries of A's pattern
     stacked: object = None  # stacked.StackedPlan when the term takes the stacked path
@@ -311,11 +312,14 @@ def _slot_plans(layouts: dict, rb: ResidualBlock) -> tuple[list[SlotPlan], SlotP
         if lay.eliminate:
             elim = SlotPlan([(lay, j)], pos, vmask)
             continue
-        for plan in reduced:  # merge with a slot read at the same positions
+        for plan in reduced:  # merge with a slot of another group read at the same positions
             same_valid = (plan.valid is None and vmask is None) or (
                 plan.valid is not None and vmask is not None
                 and np.array_equal(plan.valid, vmask))
-            if same_valid and np.array_equal(plan.pos, pos):
+            # (one group in two slots stays two plans: merged, its columns would repeat in
+            # a row, and a scattered += of the gradient keeps only one of their sums)
+            if same_valid and np.array_equal(plan.pos, pos) and all(
+                    part is not lay for part, _ in plan.parts):
                 plan.parts.append((lay, j))
                 break
         else:
@@ -332,9 +336,9 @@ class Structure:
 
     ``schur=False`` keeps every group in the reduced vector (no elimination) and assembles
     ``A`` as a dense array: the engine's path for tiny problems, where the per-iteration
-    cost of the block machinery exceeds the arithmetic. There a term small enough is summed
-    as one dense Jacobian (:func:`_dense_term`: no segments, pairs or chunk plans are
-    formed for it) unless ``dense_jacobians`` is False (block sums, for tests).
+    cost of the block machinery exceeds the arithmetic. There every term is summed straight
+    into the dense ``A`` and ``g`` (an unchunked one sets up no segments, pairs or chunk
+    plans: :func:`_dense_term`) unless ``dense_jacobians`` is False (block sums, for tests).
     """
 
     def __init__(self, problem: Problem, schur: bool = True,
@@ -407,7 +411,7 @@ class Structure:
                 continue
             tp.chunks = plan_chunks(tp)
             if dense:
-                tp.dense = _dense_index(tp, n, len(tp.chunks) == 1)
+                tp.dense = _dense_index(tp, n)
                 tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
                                               for pr in tp.rr_pairs))
             tp.stacked = plan_stacked(tp)
@@ -433,47 +437,38 @@ class Structure:
         return self._a_pattern
 
 
-#: Largest dense Jacobian (rows x residual_dim x reduced unknowns, doubles) the tiny path
-#: forms for one term; a larger term is summed block by block.
-DENSE_J_MAX = 1 << 16
-
-
 def _dense_term(tp: TermPlan, n: int) -> bool:
-    """Set up a term of the tiny path that is evaluated in one chunk and summed as one
-    dense Jacobian (``J^T J`` and ``J^T r`` by two products: no segments, pairs or chunk
-    plans, and no entries in ``A``'s pattern); False when it would be chunked, is too large
-    or two of its plans share a column."""
+    """Set up a term of the tiny path that is evaluated in one chunk and summed straight
+    into the dense ``J^T J`` and ``J^T r`` (:func:`_dense_index`: no segments, pairs or
+    chunk plans, and no entries in ``A``'s pattern); False when it would be chunked."""
     if tp.elim is not None or chunk_rows(tp):
         return False
-    index = _dense_index(tp, n, True)
-    if index is None:
-        return False
     rb = tp.block
-    tp.dense, tp.dense_zeros = index, np.zeros(0)
+    tp.dense, tp.dense_zeros = _dense_index(tp, n), np.zeros(0)
     tp.chunks = [Chunk(slice(0, rb.num_residuals), rb.family, rb.indices,
                        {id(p): p.valid for p in tp.reduced}, {}, [], None, [])]
     return True
 
 
-def _dense_index(tp: TermPlan, n: int, single_chunk: bool) -> dict | None:
-    """Flat positions ``(N, m, width)`` in a dense ``(N*m, n)`` Jacobian of each reduced
-    plan's columns, so a term's Jacobian is scattered with one ``put`` per plan (``{}``
-    with ``tp.dense_whole`` set when the term's one plan is that Jacobian, chunked or not);
-    ``None`` when the term is chunked, too large, or two plans share a column in some row."""
-    rb = tp.block
-    m, rows = rb.family.residual_dim, rb.num_residuals
+def _dense_index(tp: TermPlan, n: int) -> np.ndarray:
+    """The reduced column ``(N, sum(dims))`` of every column of the family's Jacobians
+    side by side, -1 where a coordinate or a block is not free (what
+    :func:`.blocks.dense_gram` sums from); ``(0, sum(dims))`` with ``tp.dense_whole`` set
+    when the term's one plan is the dense Jacobian itself (one pose, ICP: two products)."""
+    offsets = np.concatenate([[0], np.cumsum(tp.dims)])
     if tp.elim is None and len(tp.reduced) == 1 and _spans_all(tp.reduced[0], n):
         tp.dense_whole = True
-        return {}
-    if tp.elim is not None or not single_chunk or rows * m * n > DENSE_J_MAX:
-        return None
-    cols = [plan.columns(plan.pos) for plan in tp.reduced]  # (N, width) each
-    both = np.sort(np.concatenate(cols, axis=1), axis=1)
-    if np.any(both[:, 1:] == both[:, :-1]):
-        return None
-    base = np.arange(rows * m).reshape(rows, m, 1) * n
-    return {id(plan): (base + c[:, None, :]).ravel()
-            for plan, c in zip(tp.reduced, cols, strict=True)}
+        return np.zeros((0, offsets[-1]), np.int64)
+    cols = np.full((tp.block.num_residuals, offsets[-1]), -1, np.int64)
+    for plan in tp.reduced:
+        c = plan.columns(plan.pos)  # (N, width), the plan's parts in order
+        if plan.valid is not None:
+            c[~plan.valid] = -1
+        start = 0
+        for lay, j in plan.parts:
+            cols[:, offsets[j] + lay.free_coords] = c[:, start:start + lay.df]
+            start += lay.df
+    return cols
 
 
 def _spans_all(plan: SlotPlan, n: int) -> bool:
@@ -534,9 +529,11 @@ def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
                         dims: list[int], rows: int | None = None) -> None:
     """Raise :class:`InputError` if a family returned arrays of the wrong shape (``rows``:
     the rows evaluated, by default all of the block's)."""
-    name = type(rb.family).__name__
     m = rb.family.residual_dim
     n = rb.num_residuals if rows is None else rows
+    if r.shape == (n, m) and (jac is None or [j.shape for j in jac] == [(n, m, d) for d in dims]):
+        return  # the usual case, in one comparison
+    name = type(rb.family).__name__
     if r.shape != (n, m):
         raise InputError(f"{name}.evaluate returned residuals {r.shape}, expected {(n, m)}")
     if jac is not None:
