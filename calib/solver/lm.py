@@ -61,8 +61,11 @@ def _update_plan(structure: Structure) -> list:
     return plan
 
 
-def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray, dx_e: dict) -> dict:
+def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray,
+                dx_e: dict) -> tuple[dict, float]:
+    """The trial point ``values (+) dx`` and its :func:`_x_norm`, in one pass."""
     out = dict(values)  # groups without free coordinates keep their arrays
+    total = 0.0
     for name, lay, index, blocks, coords in _update_plan(structure):
         v = values[name]
         tangent = dx_e[name] if index is None else dx_r[index]
@@ -71,15 +74,20 @@ def _apply_step(structure: Structure, values: dict, dx_r: np.ndarray, dx_e: dict
             full[:, coords] = tangent
             tangent = full
         if blocks is None:
-            out[name] = lay.manifold.plus(v, tangent)
-            continue
-        new = v.copy()
-        new[blocks] = lay.manifold.plus(v[blocks], tangent)
-        out[name] = new
-    return out
+            new = out[name] = lay.manifold.plus(v, tangent)
+            free = new.reshape(-1)
+        else:
+            new = v.copy()
+            new[blocks] = free = lay.manifold.plus(v[blocks], tangent)
+            out[name] = new
+            free = free.reshape(-1)
+        total += float(free @ free)
+    return out, math.sqrt(total)
 
 
 def _x_norm(structure: Structure, values: dict) -> float:
+    """``|x|`` over the blocks with free coordinates (their whole values), as in Ceres'
+    parameter tolerance."""
     total = 0.0
     for name, _, _, blocks, _ in _update_plan(structure):
         v = values[name]
@@ -217,7 +225,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             g_dot += sum(float(np.sum(neq.elim[n].g * v)) for n, v in dx_e.items())
         predicted = -g_dot - 0.5 * hessian_quadratic_form(neq, dx_r, dx_e)
         t0 = clock.add("model", t0)
-        trial_values = _apply_step(structure, values, dx_r, dx_e)
+        trial_values, trial_norm = _apply_step(structure, values, dx_r, dx_e)
         t0 = clock.add("update", t0)
         last = it == opts.max_iterations  # no Jacobians needed after the last iteration
         # Jacobians at the trial point right away only while the model has been predicting
@@ -238,7 +246,7 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             old_cost = cost
             recycle(structure, lin)  # the point left behind: its accumulators are free
             values, lin, cost = trial_values, trial, trial.cost
-            x_norm = _x_norm(structure, values)
+            x_norm = trial_norm
             if last:
                 records.append(IterationRecord(it, cost, actual, gmax, step_norm, float(gain),
                                                mu, True, lin_its, perf_counter() - t_it))

@@ -9,6 +9,7 @@ coupling ``W = J_r^T J_e`` as CSR (plus its blocks, for the Schur complement).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -323,7 +324,7 @@ def linearize(structure: Structure, values: dict, jacobians: bool = True) -> Lin
             if bad is not None:
                 return Linearization(np.inf, None, bad, jacobians)
             cost += c
-    if not np.isfinite(cost):
+    if not math.isfinite(cost):
         return Linearization(np.inf, None, "non-finite cost", jacobians)
     return Linearization(cost, sums.normal_equations(structure) if jacobians else None, None,
                          jacobians)
