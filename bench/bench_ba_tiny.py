@@ -1,9 +1,10 @@
 """Bundle adjustment on a tiny problem (dubrovnik-3-7: 3 cameras, 7 points, 19 observations):
 where one LM iteration of calib's tiny path spends its time, and what numba would change.
 (Since the sixth session the BAL residual and the SE3 update are compiled C in calib itself,
-csrc, built by ``pip install``; the numba experiment now compares against those and
-stays as the record of why numba was not adopted: its import and compile or cache load in
-every process.)
+csrc, built by ``pip install``, and since the seventh the tiny path's dense ``J^T J`` /
+``J^T r`` (``dense_gram``) and the finite checks too; the numba experiment now compares
+against those and stays as the record of why numba was not adopted: its import and
+compile or cache load in every process.)
 
 ``breakdown``: the pieces of one iteration (min over batches of the thread's CPU time in one
 process, which stays meaningful on a loaded machine better than a wall-time median) and the whole
@@ -161,7 +162,7 @@ def breakdown() -> dict:
     out = {
         "BAL residual + Jacobians": _best(lambda: fam.evaluate(vals_l, idx, True)),
         "BAL residual only": _best(lambda: fam.evaluate(vals_l, idx, False)),
-        "linearize with Jacobians (BAL + checks + dense J^T J, J^T r)":
+        "linearize with Jacobians (BAL + checks + dense_gram J^T J, J^T r)":
             _best(lambda: linearize(st, vals, True)),
         "linearize, cost only": _best(lambda: linearize(st, vals, False)),
         "diagonals + max|g|": _best(lambda: (diagonals(neq, 1e-6, 1e32),
