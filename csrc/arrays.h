@@ -70,6 +70,10 @@ static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, 
     if (is_int && !out && ndim <= 2) { /* the private copy the kernel will read */
         Py_ssize_t n0 = a->shape[0], n1 = ndim == 2 ? a->shape[1] : 1;
         Py_ssize_t s1 = ndim == 2 ? a->step[1] : 0;
+        if (n1 > 0 && n0 > PY_SSIZE_T_MAX / 8 / n1) { /* a broadcast view can claim it */
+            PyErr_Format(PyExc_MemoryError, "calib._kernels: %s is too large to copy", what);
+            return 0;
+        }
         a->idx = malloc(sizeof(int64_t) * (size_t)(n0 * n1 > 0 ? n0 * n1 : 1));
         if (a->idx == NULL) {
             PyErr_NoMemory();
@@ -86,9 +90,9 @@ static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, 
     return 1;
 }
 
-static inline void release(Arr *arrs, int n)
+static inline void release(Arr *arrs, Py_ssize_t n)
 {
-    for (int i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) {
         if (arrs[i].ok)
             PyBuffer_Release(&arrs[i].view);
         free(arrs[i].idx);

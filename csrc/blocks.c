@@ -235,37 +235,46 @@ PyObject *inverse_cholesky(PyObject *self, PyObject *args)
  * `jacobians` side by side, (n, m, d_k) strided) and c = cols[i] (n, W), W = sum d_k,
  * an entry < 0 skipped: a[c_p, c_q] += sum_k v[k, p] v[k, q], g[c_p] += sum_k v[k, p] r[i, k].
  * r (n, m) strided, a (N, N), g (N,). Returns None. */
-#define DENSE_GRAM_MAX_PARTS 16
 PyObject *dense_gram(PyObject *self, PyObject *args)
 {
     PyObject *jobj, *o[4];
-    Arr A[4 + DENSE_GRAM_MAX_PARTS];
-    memset(A, 0, sizeof(A));
     if (!PyArg_ParseTuple(args, "OOOOO", &jobj, &o[0], &o[1], &o[2], &o[3]))
         return NULL;
     PyObject *seq = PySequence_Fast(jobj, "calib._kernels: jacobians must be a sequence");
     if (seq == NULL)
         return NULL;
     Py_ssize_t nk = PySequence_Fast_GET_SIZE(seq);
+    Arr *A = calloc((size_t)(4 + nk), sizeof(Arr)); /* cols, r, a, g, then the Jacobians */
+    if (A == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
     double *val = NULL;
     int64_t *act = NULL;
     int ok = 1;
-    if (nk < 1 || nk > DENSE_GRAM_MAX_PARTS) {
-        PyErr_Format(PyExc_ValueError, "calib._kernels: dense_gram takes 1 to %d Jacobians",
-                     DENSE_GRAM_MAX_PARTS);
+    if (nk < 1) {
+        PyErr_SetString(PyExc_ValueError, "calib._kernels: dense_gram needs a Jacobian");
         ok = 0;
     }
     ok = ok && get_arr(o[0], &A[0], 2, 1, 0, "cols");
     Py_ssize_t n = ok ? A[0].shape[0] : 0, w = ok ? A[0].shape[1] : 0;
-    ok = ok && get_shaped(o[1], &A[1], 2, 0, 0, n, -1, -1, "r") &&
+    ok = ok && get_shaped(o[1], &A[1], 2, 0, 0, n, -1, -1, "r (a row per row of cols)") &&
          get_arr(o[2], &A[2], 2, 0, 1, "a") &&
          check_shape(&A[2], 1, A[2].shape[0], "a") &&
          get_shaped(o[3], &A[3], 1, 0, 1, A[2].shape[0], -1, -1, "g");
     Py_ssize_t m = ok ? A[1].shape[1] : 0, big = ok ? A[2].shape[0] : 0, width = 0;
     for (Py_ssize_t k = 0; ok && k < nk; k++) {
         ok = get_shaped(PySequence_Fast_GET_ITEM(seq, k), &A[4 + k], 3, 0, 0, n, m, -1,
-                        "jacobian");
+                        "jacobian (shaped as r, then its columns)");
+        if (ok && A[4 + k].shape[2] > PY_SSIZE_T_MAX - width) {
+            PyErr_SetString(PyExc_ValueError, "calib._kernels: the Jacobians are too wide");
+            ok = 0;
+        }
         width += ok ? A[4 + k].shape[2] : 0;
+    }
+    if (ok && w > 0 && m > PY_SSIZE_T_MAX / 8 / w) { /* the scratch row val (w x m) */
+        PyErr_SetString(PyExc_MemoryError, "calib._kernels: dense_gram rows are too wide");
+        ok = 0;
     }
     if (ok && width != w) {
         PyErr_Format(PyExc_ValueError, "calib._kernels: cols has %zd columns, the Jacobians %zd",
@@ -291,7 +300,8 @@ PyObject *dense_gram(PyObject *self, PyObject *args)
     if (!ok) {
         free(val);
         free(act);
-        release(A, 4 + (int)nk);
+        release(A, 4 + nk);
+        free(A);
         Py_DECREF(seq);
         return NULL;
     }
@@ -336,7 +346,8 @@ PyObject *dense_gram(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     free(val);
     free(act);
-    release(A, 4 + (int)nk);
+    release(A, 4 + nk);
+    free(A);
     Py_DECREF(seq);
     Py_RETURN_NONE;
 }

@@ -246,3 +246,23 @@ def test_all_finite_agrees_with_numpy():
         assert blocks.all_finite(y[:, :, :4])  # the bad entry outside a strided view
         assert not blocks.all_finite(y[:, :, ::2])
     assert not blocks.all_finite(np.array([1, np.nan], np.float32))  # numpy's way for others
+
+
+def test_dense_gram_takes_any_number_of_parts_and_refuses_rows_too_wide():
+    """17 and 40 one-column Jacobians (a family with that many slots) sum as one wide one;
+    a broadcast row whose scratch copy would overflow is refused, not written past."""
+    rng = np.random.default_rng(9)
+    for k in (17, 40):
+        j = rng.normal(size=(6, 1, k))
+        cols = rng.integers(-1, 10, size=(6, k))
+        r = rng.normal(size=(6, 1))
+        a, g = np.zeros((10, 10)), np.zeros(10)
+        blocks.dense_gram([j[:, :, i:i + 1] for i in range(k)], cols, r, a, g)
+        want_a, want_g = _dense_reference([j], cols, r, 10)
+        np.testing.assert_allclose(a, want_a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(g, want_g, rtol=1e-12, atol=1e-12)
+    m, d = 2 ** 40, 2 ** 19
+    wide = [np.broadcast_to(1.0, (1, m, d))] * 4
+    cols = np.full((1, 4 * d), -1, np.int64)
+    with pytest.raises(MemoryError, match="too wide"):
+        blocks.dense_gram(wide, cols, np.broadcast_to(1.0, (1, m)), np.zeros((1, 1)), np.zeros(1))

@@ -217,3 +217,11 @@ def test_check_rotation_names_the_matrix_and_how_far_off(bad, what):
     with pytest.raises(InputError, match=rf"matrix 3 of 4.*{what}"):
         so3.check_rotation(r)
     so3.check_rotation(good + 2e-4)  # within the tolerance
+
+
+def test_check_rotation_takes_one_matrix_and_any_numeric_array():
+    so3.check_rotation(np.eye(3))
+    so3.check_rotation([[0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    so3.check_rotation(so3.exp(np.ones(3)).astype(np.float32))
+    with pytest.raises(InputError, match=r"got \(4, 4\)"):
+        so3.check_rotation(np.eye(4))

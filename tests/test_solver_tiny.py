@@ -132,3 +132,28 @@ def test_dense_sums_with_shared_and_constant_columns_equal_block_sums():
                     moved = dict(vals, **{name: SE3Manifold().plus(vals[name], step)})
                     num[col] += sgn * linearize(st, moved, False).cost / 2e-6
     np.testing.assert_allclose(dense.g_r, num, rtol=1e-6, atol=1e-7 * np.abs(num).max())
+
+
+@pytest.mark.parametrize("no_schur_max_size", [128, 0])
+def test_misaligned_jacobians_are_taken(no_schur_max_size):
+    """A family may return a legal but unaligned float64 view (a field of a packed record
+    array): the compiled sums get an aligned copy, on the tiny and the block path alike."""
+    from calib.residuals.base import ResidualFamily
+
+    class Sum(ResidualFamily):  # r = x[i] + y[j] - 1
+        def evaluate(self, values, indices, jacobians=True):
+            n = len(indices[0])
+            r = values[0][indices[0]] + values[1][indices[1]] - 1.0
+            if not jacobians:
+                return r, None
+            packed = np.ones(n, dtype=[("pad", "u1"), ("j", "f8")])["j"]
+            assert not packed.flags.aligned
+            return r, [packed.reshape(n, 1, 1), np.ones((n, 1, 1))]
+
+    prob = Problem()
+    prob.add_parameter("x", np.zeros((2, 1)))
+    prob.add_parameter("y", np.array([[3.0], [2.0], [5.0]]))
+    prob.add_residuals(Sum(), [("x", np.array([0, 1])), ("y", np.array([0, 2]))])
+    res = solve(prob, SolverOptions(no_schur_max_size=no_schur_max_size))
+    assert res.summary.final_cost < 1e-20
+    np.testing.assert_allclose(res["x"][:, 0] + res["y"][[0, 2], 0], 1.0, atol=1e-10)

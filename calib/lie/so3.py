@@ -60,7 +60,16 @@ ROTATION_TOL = 1e-3
 
 def check_rotation(r: np.ndarray, name: str = "R", tol: float = ROTATION_TOL) -> None:
     """Raise :class:`InputError` naming ``name`` unless every ``(N, 3, 3)`` matrix in ``r``
-    is a rotation (orthonormal within ``tol``, determinant +1), saying how far off it is."""
+    is a rotation (orthonormal within ``tol``, determinant +1), saying how far off it is
+    (a single ``(3, 3)`` matrix, or any numeric array, is taken as well)."""
+    r = np.asarray(r, dtype=float)
+    if r.ndim < 2 or r.shape[-2:] != (3, 3):
+        from ..errors import InputError
+
+        raise InputError(f"{name}: expected (3, 3) or (N, 3, 3) matrices, got {r.shape}")
+    r = r.reshape(-1, 3, 3)
+    if not r.flags.aligned:
+        r = r.copy()
     dd = np.empty((len(r), 2))
     _kernels.so3_deviation(r, dd)  # (max |R^T R - I|, det R) per matrix, compiled
     dev, det = dd[:, 0], dd[:, 1]

@@ -279,14 +279,21 @@ def _accumulate(tp: TermPlan, ch, r: np.ndarray, jmap: dict, sums: _Sums) -> Non
         sums.add(sums.re, pair, sp.seg.sum_products(jmap[id(pair.a)], je), sp.dst)
 
 
+def _float_array(x) -> np.ndarray:
+    """A family's output as float64, copied only when it is not 8-byte aligned (a legal
+    numpy view, e.g. a field of a packed record array, that the compiled sums refuse)."""
+    a = np.asarray(x, dtype=float)
+    return a if a.flags.aligned else a.copy()
+
+
 def _evaluate_chunk(tp: TermPlan, ch, vals: list, dims: list, jacobians: bool,
                     sums: _Sums | None) -> tuple[float, str | None]:
     """Cost of one chunk (and its sums into ``sums``), or ``(inf, reason)``."""
     rb = tp.block
     r, jac = ch.family.evaluate(vals, ch.indices, jacobians)
-    r = np.asarray(r, dtype=float)
+    r = _float_array(r)
     check_family_output(rb, r, jac if jacobians else None, dims, ch.rows.stop - ch.rows.start)
-    jac = [np.asarray(j, dtype=float) for j in jac] if jacobians else []
+    jac = [_float_array(j) for j in jac] if jacobians else []
     if not all_finite(r, *jac):
         what = "residual" if not all_finite(r) else "Jacobian"
         return np.inf, f"non-finite {what} in {rb.family.__class__.__name__}"
