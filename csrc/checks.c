@@ -31,7 +31,7 @@ PyObject *all_finite(PyObject *self, PyObject *args)
     if (seq == NULL)
         return NULL;
     int result = 1;
-    for (Py_ssize_t k = 0; result && k < PySequence_Fast_GET_SIZE(seq); k++) {
+    for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(seq); k++) { /* every one checked */
         Py_buffer v;
         PyObject *obj = PySequence_Fast_GET_ITEM(seq, k);
         if (PyObject_GetBuffer(obj, &v, PyBUF_RECORDS_RO) < 0) {
@@ -56,7 +56,7 @@ PyObject *all_finite(PyObject *self, PyObject *args)
         int empty = 0;
         for (int d = 0; d < v.ndim; d++)
             empty |= v.shape[d] == 0;
-        if (!empty) {
+        if (result && !empty) { /* once one is not finite, the rest are only checked as arrays */
             if (v.ndim == 0) {
                 result = isfinite(*(const double *)v.buf);
             } else {

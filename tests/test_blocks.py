@@ -246,6 +246,9 @@ def test_all_finite_agrees_with_numpy():
         assert blocks.all_finite(y[:, :, :4])  # the bad entry outside a strided view
         assert not blocks.all_finite(y[:, :, ::2])
     assert not blocks.all_finite(np.array([1, np.nan], np.float32))  # numpy's way for others
+    for args in ((np.array([np.nan]), "x"), ("x", np.array([np.nan]))):  # in either order
+        with pytest.raises(ValueError, match="float64"):
+            blocks._k.all_finite(*args)
 
 
 def test_dense_gram_takes_any_number_of_parts_and_refuses_rows_too_wide():
