@@ -154,19 +154,41 @@ static void quat_from_matrix(const double *r, Py_ssize_t ri, Py_ssize_t rj, doub
         q[k] = sgn * q[k] / n;
 }
 
-/* so3_quat(r, out) / so3_log(r, out): r (M, 3, 3) strided rotation matrices; out (M, 4)
- * their quaternions (x, y, z, w), w >= 0, or (M, 3) their rotation vectors Log(r), norm in
- * [0, pi]: 2 atan2(|v|, w) v / |v| with q = (v, w), by its series 2 / w (1 - |v|^2 / (3 w^2))
- * below |v| = 1e-8. */
-static PyObject *quat_or_log(PyObject *args, int log)
+/* (max |r^T r - I|, det r) of one matrix: how far from a rotation it is (NaN stays NaN). */
+static void deviation(const double *r, Py_ssize_t ri, Py_ssize_t rj, double out[2])
 {
+#define R(i, j) r[(i) * ri + (j) * rj]
+    double dev = 0.0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double g = R(0, i) * R(0, j) + R(1, i) * R(1, j) + R(2, i) * R(2, j);
+            double e = fabs(g - (i == j ? 1.0 : 0.0));
+            dev = (e > dev || isnan(e)) ? e : dev;
+        }
+    out[0] = dev;
+    out[1] = R(0, 0) * (R(1, 1) * R(2, 2) - R(1, 2) * R(2, 1)) -
+             R(0, 1) * (R(1, 0) * R(2, 2) - R(1, 2) * R(2, 0)) +
+             R(0, 2) * (R(1, 0) * R(2, 1) - R(1, 1) * R(2, 0));
+#undef R
+}
+
+enum { QUAT, LOG, DEVIATION };
+
+/* so3_quat(r, out) / so3_log(r, out) / so3_deviation(r, out): r (M, 3, 3) strided
+ * matrices; out (M, 4) their quaternions (x, y, z, w), w >= 0, or (M, 3) their rotation
+ * vectors Log(r), norm in [0, pi]: 2 atan2(|v|, w) v / |v| with q = (v, w), by its series
+ * 2 / w (1 - |v|^2 / (3 w^2)) below |v| = 1e-8, or (M, 2) their (max |r^T r - I|, det r)
+ * (calib/lie/so3.py, check_rotation). */
+static PyObject *per_matrix(PyObject *args, int kind)
+{
+    static const Py_ssize_t width[3] = {4, 3, 2};
     PyObject *o[2];
     Arr A[2];
     memset(A, 0, sizeof(A));
     if (!PyArg_ParseTuple(args, "OO", &o[0], &o[1]))
         return NULL;
     int ok = get_shaped(o[0], &A[0], 3, 0, 0, -1, 3, 3, "r") &&
-             get_shaped(o[1], &A[1], 2, 0, 1, A[0].shape[0], log ? 3 : 4, -1, "out");
+             get_shaped(o[1], &A[1], 2, 0, 1, A[0].shape[0], width[kind], -1, "out");
     if (!ok) {
         release(A, 2);
         return NULL;
@@ -176,9 +198,13 @@ static PyObject *quat_or_log(PyObject *args, int log)
     Py_ssize_t m = A[0].shape[0], rn = A[0].step[0], ri = A[0].step[1], rj = A[0].step[2];
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t s = 0; s < m; s++) {
+        if (kind == DEVIATION) {
+            deviation(r + s * rn, ri, rj, out + 2 * s);
+            continue;
+        }
         double q[4];
         quat_from_matrix(r + s * rn, ri, rj, q);
-        if (!log) {
+        if (kind == QUAT) {
             memcpy(out + 4 * s, q, sizeof(q));
             continue;
         }
@@ -192,46 +218,8 @@ static PyObject *quat_or_log(PyObject *args, int log)
     Py_RETURN_NONE;
 }
 
-PyObject *so3_quat(PyObject *self, PyObject *args) { return quat_or_log(args, 0); }
+PyObject *so3_quat(PyObject *self, PyObject *args) { return per_matrix(args, QUAT); }
 
-PyObject *so3_log(PyObject *self, PyObject *args) { return quat_or_log(args, 1); }
+PyObject *so3_log(PyObject *self, PyObject *args) { return per_matrix(args, LOG); }
 
-/* so3_deviation(r, out): r (M, 3, 3) strided; out (M, 2) = (max |r^T r - I|, det r) of
- * each matrix: how far from a rotation it is (calib/lie/so3.py, check_rotation). */
-PyObject *so3_deviation(PyObject *self, PyObject *args)
-{
-    PyObject *o[2];
-    Arr A[2];
-    memset(A, 0, sizeof(A));
-    if (!PyArg_ParseTuple(args, "OO", &o[0], &o[1]))
-        return NULL;
-    int ok = get_shaped(o[0], &A[0], 3, 0, 0, -1, 3, 3, "r") &&
-             get_shaped(o[1], &A[1], 2, 0, 1, A[0].shape[0], 2, -1, "out");
-    if (!ok) {
-        release(A, 2);
-        return NULL;
-    }
-    const double *r = A[0].view.buf;
-    double *out = A[1].view.buf;
-    Py_ssize_t m = A[0].shape[0], rn = A[0].step[0], ri = A[0].step[1], rj = A[0].step[2];
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t s = 0; s < m; s++) {
-        const double *p = r + s * rn;
-#define R(i, j) p[(i) * ri + (j) * rj]
-        double dev = 0.0;
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) {
-                double g = R(0, i) * R(0, j) + R(1, i) * R(1, j) + R(2, i) * R(2, j);
-                double e = fabs(g - (i == j ? 1.0 : 0.0));
-                dev = (e > dev || isnan(e)) ? e : dev;
-            }
-        out[2 * s] = dev;
-        out[2 * s + 1] = R(0, 0) * (R(1, 1) * R(2, 2) - R(1, 2) * R(2, 1)) -
-                         R(0, 1) * (R(1, 0) * R(2, 2) - R(1, 2) * R(2, 0)) +
-                         R(0, 2) * (R(1, 0) * R(2, 1) - R(1, 1) * R(2, 0));
-#undef R
-    }
-    Py_END_ALLOW_THREADS
-    release(A, 2);
-    Py_RETURN_NONE;
-}
+PyObject *so3_deviation(PyObject *self, PyObject *args) { return per_matrix(args, DEVIATION); }
