@@ -61,6 +61,12 @@ def _best(fn, batches: int = 7, n: int = 20) -> tuple[float, float]:
     return cpu, wall
 
 
+def _pose(solved):
+    """The pose of a ``_solve_pose`` result (``(pose, step sigma)`` since the fifth session;
+    a bare pose before, for references that old)."""
+    return solved[0] if isinstance(solved, tuple) else solved
+
+
 def _icp(out: dict, res: dict) -> None:
     import numpy as np
 
@@ -85,7 +91,7 @@ def _icp(out: dict, res: dict) -> None:
     icp._solve_pose = orig
     cpu, wall = _best(lambda: [orig(*c) for c in cases])
     out["icp solve us"] = (cpu / len(cases) * 1e6, wall / len(cases) * 1e6)
-    res["icp solve poses"] = [orig(*c).tolist() for c in cases]
+    res["icp solve poses"] = [_pose(orig(*c)).tolist() for c in cases]
     res["icp 10k pose"] = r.T_target_source.tolist()
     cpu, wall = _best(lambda: register(src, tgt, np.eye(4), opts), 5, 3)
     out["icp 10k register ms"] = (cpu * 1e3, wall * 1e3)

@@ -1,27 +1,51 @@
 /* all_finite(arrays): True when every entry of every float64 array (any shape, any
- * strides) is finite: the solver's check of residuals and Jacobians in one call, where
- * numpy's isfinite(x).all() costs a temporary and two passes per array. */
-#include <math.h>
-
+ * strides) is finite, False when one is not, None when it declines (a strided array of
+ * more than STRIDED_MAX entries, whose short runs numpy's iterator reads faster): the
+ * solver's check of residuals and Jacobians in one call, where numpy's isfinite(x).all()
+ * costs a temporary and two passes per array. */
 #include "arrays.h"
 
-static int finite_nd(const double *p, const Py_buffer *v, int dim)
+#if PY_BIG_ENDIAN
+#define HIGH_WORD 0
+#else
+#define HIGH_WORD 4
+#endif
+
+/* No entry of the run p[0], p[step], ..., p[(n - 1) step] is NaN or inf: the exponent bits
+ * (in the double's high 32-bit word) all set, tested without a branch on 32-bit words so
+ * that the loop vectorizes with SSE2 (numpy's isfinite speed on long runs). */
+#define STRIDED_MAX 4096
+
+static int finite_run(const double *p, Py_ssize_t n, Py_ssize_t step)
 {
-    Py_ssize_t st = v->strides ? v->strides[dim] / 8 : 0;
-    if (!v->strides) { /* C-contiguous */
-        st = 1;
-        for (int j = dim + 1; j < v->ndim; j++)
-            st *= v->shape[j];
-    }
-    for (Py_ssize_t i = 0; i < v->shape[dim]; i++) {
-        const double *q = p + i * st;
-        if (dim + 1 < v->ndim) {
-            if (!finite_nd(q, v, dim + 1))
-                return 0;
-        } else if (!isfinite(*q)) {
-            return 0;
+    const unsigned char *c = (const unsigned char *)p + HIGH_WORD;
+    const uint32_t exp = 0x7ff00000u;
+    uint32_t bad = 0;
+    if (step == 1) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint32_t hi;
+            memcpy(&hi, c + 8 * i, sizeof(hi));
+            bad |= (uint32_t)((hi & exp) == exp);
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint32_t hi;
+            memcpy(&hi, c + 8 * i * step, sizeof(hi));
+            bad |= (uint32_t)((hi & exp) == exp);
         }
     }
+    return bad == 0;
+}
+
+/* finite_run over the last axis of every index of the axes before it, from axis `dim` */
+static int finite_nd(const double *p, const Py_buffer *v, int dim)
+{
+    Py_ssize_t st = v->strides[dim] / 8;
+    if (dim + 1 == v->ndim)
+        return finite_run(p, v->shape[dim], st);
+    for (Py_ssize_t i = 0; i < v->shape[dim]; i++)
+        if (!finite_nd(p + i * st, v, dim + 1))
+            return 0;
     return 1;
 }
 
@@ -30,7 +54,7 @@ PyObject *all_finite(PyObject *self, PyObject *args)
     PyObject *seq = PySequence_Fast(args, "calib._kernels: all_finite takes arrays");
     if (seq == NULL)
         return NULL;
-    int result = 1;
+    int result = 1, declined = 0;
     for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(seq); k++) { /* every one checked */
         Py_buffer v;
         PyObject *obj = PySequence_Fast_GET_ITEM(seq, k);
@@ -56,17 +80,19 @@ PyObject *all_finite(PyObject *self, PyObject *args)
         int empty = 0;
         for (int d = 0; d < v.ndim; d++)
             empty |= v.shape[d] == 0;
-        if (result && !empty) { /* once one is not finite, the rest are only checked as arrays */
-            if (v.ndim == 0) {
-                result = isfinite(*(const double *)v.buf);
-            } else {
-                Py_BEGIN_ALLOW_THREADS
-                result = finite_nd(v.buf, &v, 0);
-                Py_END_ALLOW_THREADS
-            }
+        Py_ssize_t total = v.len / 8;
+        int contiguous = v.ndim == 0 || PyBuffer_IsContiguous(&v, 'C');
+        if (!contiguous && total > STRIDED_MAX)
+            declined = 1;
+        if (result && !empty && !declined) { /* after a non-finite one: only checked as arrays */
+            Py_BEGIN_ALLOW_THREADS
+            result = contiguous ? finite_run(v.buf, total, 1) : finite_nd(v.buf, &v, 0);
+            Py_END_ALLOW_THREADS
         }
         PyBuffer_Release(&v);
     }
     Py_DECREF(seq);
+    if (declined && result)
+        Py_RETURN_NONE;
     return PyBool_FromLong(result);
 }

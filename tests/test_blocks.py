@@ -246,6 +246,11 @@ def test_all_finite_agrees_with_numpy():
         assert blocks.all_finite(y[:, :, :4])  # the bad entry outside a strided view
         assert not blocks.all_finite(y[:, :, ::2])
     assert not blocks.all_finite(np.array([1, np.nan], np.float32))  # numpy's way for others
+    big = rng.normal(size=(3000, 2, 6))  # long runs: read whole, or by numpy when strided
+    assert blocks.all_finite(big, big[:, :, ::2], big[::-1])
+    big[2999, 1, 4] = np.inf
+    assert not blocks.all_finite(big) and not blocks.all_finite(big[:, :, ::2])
+    assert not blocks.all_finite(big[:, :, :5], big) and blocks.all_finite(big[:, :, :4])
     for args in ((np.array([np.nan]), "x"), ("x", np.array([np.nan]))):  # in either order
         with pytest.raises(ValueError, match="float64"):
             blocks._k.all_finite(*args)

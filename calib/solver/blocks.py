@@ -69,9 +69,14 @@ def dense_gram(jacobians: list, cols: np.ndarray, r: np.ndarray, a: np.ndarray,
 
 
 def all_finite(*arrays: np.ndarray) -> bool:
-    """Is every entry of every float64 array finite? One pass each, no temporaries (what
-    ``np.isfinite(x).all()`` costs twice over, per array, on the solver's small arrays)."""
+    """Is every entry of every float64 array finite? One compiled call (what
+    ``np.isfinite(x).all()`` costs twice over, per array, on the solver's small arrays;
+    contiguous arrays of any size are read as fast as numpy), numpy's where the kernel
+    declines (a large strided array) or cannot read an array (not float64, misaligned)."""
     try:
-        return _k.all_finite(*arrays)
-    except ValueError:  # not float64, or misaligned
+        ok = _k.all_finite(*arrays)
+    except ValueError:
+        ok = None
+    if ok is None:
         return all(bool(np.isfinite(x).all()) for x in arrays)
+    return ok
