@@ -80,9 +80,17 @@ static inline int get_arr(PyObject *obj, Arr *a, int ndim, int is_int, int out, 
             return 0;
         }
         const int64_t *src = a->view.buf;
-        for (Py_ssize_t i = 0; i < n0; i++)
-            for (Py_ssize_t j = 0; j < n1; j++)
-                a->idx[i * n1 + j] = src[i * a->step[0] + j * s1];
+        if (n0 * n1 == 0)
+            ;
+        else if ((ndim == 1 || s1 == 1) && (n0 <= 1 || a->step[0] == n1)) /* C-contiguous */
+            memcpy(a->idx, src, sizeof(int64_t) * (size_t)(n0 * n1));
+        else if (ndim == 1)
+            for (Py_ssize_t i = 0; i < n0; i++)
+                a->idx[i] = src[i * a->step[0]];
+        else
+            for (Py_ssize_t i = 0; i < n0; i++)
+                for (Py_ssize_t j = 0; j < n1; j++)
+                    a->idx[i * n1 + j] = src[i * a->step[0] + j * s1];
         a->step[0] = n1;
         if (ndim == 2)
             a->step[1] = 1;
