@@ -230,6 +230,51 @@ PyObject *inverse_cholesky(PyObject *self, PyObject *args)
 }
 
 
+/* The entries of row i of the K Jacobians J (n, m, d_k) that have a column in ci (>= 0),
+ * gathered column by column into val[p * m + e] with their columns in act; returns how
+ * many. */
+static Py_ssize_t gather_row(const Arr *J, Py_ssize_t nk, Py_ssize_t i, const int64_t *ci,
+                             Py_ssize_t m, double *val, int64_t *act)
+{
+    Py_ssize_t na = 0, off = 0;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        const double *base = (const double *)J[k].view.buf + i * J[k].step[0];
+        for (Py_ssize_t p = 0; p < J[k].shape[2]; p++, off++) {
+            if (ci[off] < 0)
+                continue;
+            act[na] = ci[off];
+            for (Py_ssize_t e = 0; e < m; e++)
+                val[na * m + e] = base[e * J[k].step[1] + p * J[k].step[2]];
+            na++;
+        }
+    }
+    return na;
+}
+
+/* a[act_p, act_q] += sum_e v_p[e] v_q[e] (each product formed once and mirrored) and
+ * g[act_p] += sum_e v_p[e] r[e] for one gathered row (gather_row); a is big x big. */
+static void row_gram(const double *val, const int64_t *act, Py_ssize_t na, Py_ssize_t m,
+                     const double *r, Py_ssize_t rk, double *a, double *g, Py_ssize_t big)
+{
+    for (Py_ssize_t p = 0; p < na; p++) {
+        const double *vp = val + p * m;
+        double gp = 0.0;
+        for (Py_ssize_t e = 0; e < m; e++)
+            gp += vp[e] * r[e * rk];
+        g[act[p]] += gp;
+        double *row = a + act[p] * big;
+        for (Py_ssize_t q = p; q < na; q++) {
+            const double *vq = val + q * m;
+            double s = 0.0;
+            for (Py_ssize_t e = 0; e < m; e++)
+                s += vp[e] * vq[e];
+            row[act[q]] += s;
+            if (q != p)
+                a[act[q] * big + act[p]] += s;
+        }
+    }
+}
+
 /* dense_gram(jacobians, cols, r, a, g): the tiny path's normal equations, accumulated in
  * place: for every row i, with v = the row's Jacobian entries (the K arrays of
  * `jacobians` side by side, (n, m, d_k) strided) and c = cols[i] (n, W), W = sum d_k,
@@ -310,38 +355,8 @@ PyObject *dense_gram(PyObject *self, PyObject *args)
     Py_ssize_t rn = A[1].step[0], rk = A[1].step[1];
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        const int64_t *ci = cols + i * w;
-        Py_ssize_t na = 0, off = 0;
-        for (Py_ssize_t k = 0; k < nk; k++) { /* the row's entries with a column, gathered */
-            const Arr *J = &A[4 + k];       /* column by column: val[p * m + e] */
-            const double *base = (const double *)J->view.buf + i * J->step[0];
-            for (Py_ssize_t p = 0; p < J->shape[2]; p++, off++) {
-                if (ci[off] < 0)
-                    continue;
-                act[na] = ci[off];
-                for (Py_ssize_t e = 0; e < m; e++)
-                    val[na * m + e] = base[e * J->step[1] + p * J->step[2]];
-                na++;
-            }
-        }
-        const double *ri = r + i * rn;
-        for (Py_ssize_t p = 0; p < na; p++) {
-            const double *vp = val + p * m;
-            double gp = 0.0;
-            for (Py_ssize_t e = 0; e < m; e++)
-                gp += vp[e] * ri[e * rk];
-            g[act[p]] += gp;
-            double *row = a + act[p] * big;
-            for (Py_ssize_t q = p; q < na; q++) { /* each product once, mirrored */
-                const double *vq = val + q * m;
-                double s = 0.0;
-                for (Py_ssize_t e = 0; e < m; e++)
-                    s += vp[e] * vq[e];
-                row[act[q]] += s;
-                if (q != p)
-                    a[act[q] * big + act[p]] += s;
-            }
-        }
+        Py_ssize_t na = gather_row(A + 4, nk, i, cols + i * w, m, val, act);
+        row_gram(val, act, na, m, r + i * rn, rk, a, g, big);
     }
     Py_END_ALLOW_THREADS
     free(val);

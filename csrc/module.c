@@ -1,7 +1,8 @@
 /* calib._kernels: the compiled loops of calib (blocks.c: the solver's small-block sums;
  * bal.c: the BAL reprojection; lie.c: the SE3 update, SO3's Exp, Log and quaternion;
- * registration.c: point-to-plane residuals; checks.c: the finite test of residuals and Jacobians). Python wrappers with shapes and units: calib/solver/blocks.py,
- * calib/residuals/bal_projection.py, calib/solver/manifold.py and
+ * registration.c: point-to-plane residuals; checks.c: the finite test of residuals and
+ * Jacobians). Python wrappers with shapes and units: calib/solver/blocks.py,
+ * calib/residuals/bal_projection.py, calib/solver/manifold.py, calib/lie/so3.py and
  * calib/residuals/point_to_plane.py. */
 #include "arrays.h"
 

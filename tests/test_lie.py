@@ -223,5 +223,30 @@ def test_check_rotation_takes_one_matrix_and_any_numeric_array():
     so3.check_rotation(np.eye(3))
     so3.check_rotation([[0, -1, 0], [1, 0, 0], [0, 0, 1]])
     so3.check_rotation(so3.exp(np.ones(3)).astype(np.float32))
-    with pytest.raises(InputError, match=r"got \(4, 4\)"):
-        so3.check_rotation(np.eye(4))
+    for bad, what in ((np.eye(4), r"got \(4, 4\)"), (np.full((3, 3), np.nan), "NaN or inf"),
+                      (np.eye(3) * 1j, "complex"), ("R", "not a numeric array"),
+                      (np.zeros((2, 2, 3, 3)), "expected shape")):
+        with pytest.raises(InputError, match=what):
+            so3.check_rotation(bad)
+
+
+def test_unaligned_inputs_give_the_values_of_aligned_ones():
+    """A legal float64 view at an odd byte offset (np.frombuffer, packed records) is read
+    through an aligned copy: the compiled kernels refuse unaligned data."""
+    rng = np.random.default_rng(12)
+
+    def unaligned(a):
+        buf = np.zeros(a.size * 8 + 1, np.uint8)
+        out = np.ndarray(a.shape, np.float64, buf.data, 1)
+        out[...] = a
+        assert not out.flags.aligned
+        return out
+
+    phi, xi = rng.normal(size=(4, 3)), rng.normal(size=(4, 6))
+    R, T = so3.exp(phi), se3.exp(xi)
+    np.testing.assert_array_equal(so3.exp(unaligned(phi)), R)
+    np.testing.assert_array_equal(so3.log(unaligned(R)), so3.log(R))
+    np.testing.assert_array_equal(so3.to_quat(unaligned(R[0])), so3.to_quat(R[0]))
+    np.testing.assert_array_equal(se3.exp(unaligned(xi)), T)
+    np.testing.assert_array_equal(se3.log(unaligned(T)), se3.log(T))
+    so3.check_rotation(unaligned(R))

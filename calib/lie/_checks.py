@@ -30,6 +30,8 @@ def as_batch(x: np.ndarray, shape: tuple[int, ...], name: str) -> tuple[np.ndarr
     else:
         raise InputError(f"{name}: expected shape {shape} or (N, {', '.join(map(str, shape))}), "
                          f"got {a.shape}")
+    if not a.flags.aligned:  # a legal view (packed records, odd offsets) C cannot read
+        a = a.copy()
     if not np.isfinite(a).all():
         raise InputError(f"{name}: contains NaN or inf")
     if a.size and np.abs(a).max() > MAX_MAGNITUDE:

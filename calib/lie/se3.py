@@ -57,7 +57,7 @@ def exp(xi: np.ndarray) -> np.ndarray:
 def log(T: np.ndarray) -> np.ndarray:
     """``Log(T)``: ``(4, 4)|(N, 4, 4) -> (6,)|(N, 6)``, rotation part with norm in ``[0, pi]``."""
     m, single = as_batch(T, (4, 4), "T")
-    so3.check_rotation(m[:, :3, :3], "T[:3, :3]")
+    so3._check_rotation(m[:, :3, :3], "T[:3, :3]")
     phi = so3._log(m[:, :3, :3])
     rho = np.einsum("nij,nj->ni", so3._jl_inv(phi, 1.0), m[:, :3, 3])
     return unbatch(np.concatenate([rho, phi], axis=1), single)

@@ -59,17 +59,16 @@ ROTATION_TOL = 1e-3
 
 
 def check_rotation(r: np.ndarray, name: str = "R", tol: float = ROTATION_TOL) -> None:
-    """Raise :class:`InputError` naming ``name`` unless every ``(N, 3, 3)`` matrix in ``r``
-    is a rotation (orthonormal within ``tol``, determinant +1), saying how far off it is
-    (a single ``(3, 3)`` matrix, or any numeric array, is taken as well)."""
-    r = np.asarray(r, dtype=float)
-    if r.ndim < 2 or r.shape[-2:] != (3, 3):
-        from ..errors import InputError
+    """Raise :class:`InputError` naming ``name`` unless ``r`` is a ``(3, 3)`` rotation or
+    an ``(N, 3, 3)`` batch of them (orthonormal within ``tol``, determinant +1), saying how
+    far off it is; a wrong shape, NaN/inf or a non-numeric value is refused as by
+    :func:`as_batch`."""
+    _check_rotation(as_batch(r, (3, 3), name)[0], name, tol)
 
-        raise InputError(f"{name}: expected (3, 3) or (N, 3, 3) matrices, got {r.shape}")
-    r = r.reshape(-1, 3, 3)
-    if not r.flags.aligned:
-        r = r.copy()
+
+def _check_rotation(r: np.ndarray, name: str = "R", tol: float = ROTATION_TOL) -> None:
+    """:func:`check_rotation` of a batch already through :func:`as_batch` (float64,
+    aligned, finite)."""
     dd = np.empty((len(r), 2))
     _kernels.so3_deviation(r, dd)  # (max |R^T R - I|, det R) per matrix, compiled
     dev, det = dd[:, 0], dd[:, 1]
@@ -121,7 +120,7 @@ def log(rot: np.ndarray) -> np.ndarray:
 
     A matrix that is not a rotation (see :func:`check_rotation`) raises InputError."""
     r, single = as_batch(rot, (3, 3), "R")
-    check_rotation(r)
+    _check_rotation(r)
     return unbatch(_log(r), single)
 
 
@@ -189,7 +188,7 @@ def from_quat(q_xyzw: np.ndarray) -> np.ndarray:
 def to_quat(rot: np.ndarray) -> np.ndarray:
     """Quaternions ``(x, y, z, w)`` with ``w >= 0`` from rotation matrices."""
     r, single = as_batch(rot, (3, 3), "R")
-    check_rotation(r)
+    _check_rotation(r)
     return unbatch(_quat_from_matrix(r), single)
 
 
@@ -200,9 +199,10 @@ def from_scipy(rotation: Rotation) -> np.ndarray:
 
 def to_scipy(rot: np.ndarray) -> Rotation:
     """A scipy ``Rotation`` from ``(3, 3)`` or ``(N, 3, 3)`` matrices (scipy is imported
-    here: ``calib.lie`` itself needs only numpy, and scipy costs 0.4-0.8 s at start-up)."""
+    here: ``calib.lie`` itself needs only numpy and calib's compiled kernels, and scipy
+    costs 0.4-0.8 s at start-up)."""
     from scipy.spatial.transform import Rotation
 
     r, single = as_batch(rot, (3, 3), "R")
-    check_rotation(r)
+    _check_rotation(r)
     return Rotation.from_matrix(r[0] if single else r)

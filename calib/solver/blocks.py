@@ -63,7 +63,8 @@ def dense_gram(jacobians: list, cols: np.ndarray, r: np.ndarray, a: np.ndarray,
     row's Jacobian columns side by side (``jacobians``: ``(N, m, d_k)`` each) and
     ``c = cols[i]`` their columns in ``a`` (``(N, sum d_k)`` int64, -1: not summed),
     ``a[c_p, c_q] += sum_k v[k, p] v[k, q]`` and ``g[c_p] += sum_k v[k, p] r[i, k]``.
-    ``r (N, m)``, ``a (n, n)`` and ``g (n,)`` C-contiguous, not overlapping the inputs.
+    ``r (N, m)`` of any strides; ``a (n, n)`` and ``g (n,)`` C-contiguous, not overlapping
+    the inputs.
     A row costs ``m w^2`` products for its ``w`` summed columns, whatever ``n``."""
     _k.dense_gram(jacobians, cols, r, a, g)
 

@@ -74,24 +74,49 @@ def chunk_rows(tp: TermPlan) -> int:
     return rows
 
 
-def plan_chunks(tp: TermPlan) -> list[Chunk]:
-    """The chunks of a term: one whole-term chunk unless its family can be restricted."""
+def _row_chunks(tp: TermPlan, plans: list[SlotPlan]):
+    """``(rows, family, indices, valid)`` of each chunk of a term, or ``None`` when it is
+    evaluated whole (small, or its family cannot be restricted)."""
     rb = tp.block
-    n = rb.num_residuals
-    plans: list[SlotPlan] = tp.reduced + ([tp.elim] if tp.elim is not None else [])
     step = chunk_rows(tp)
     first = rb.family.restrict(slice(0, step)) if step else None
     if first is None:
-        return [Chunk(slice(0, n), rb.family, rb.indices, {id(p): p.valid for p in plans},
+        return None
+    out = []
+    for lo in range(0, rb.num_residuals, step):
+        rows = slice(lo, min(rb.num_residuals, lo + step))
+        out.append((rows, first if lo == 0 else rb.family.restrict(rows),
+                    tuple(ix[rows] for ix in rb.indices),
+                    {id(p): None if p.valid is None else p.valid[rows] for p in plans}))
+    return out
+
+
+def dense_chunks(tp: TermPlan) -> list[Chunk]:
+    """The chunks of a term of the tiny path, whose dense sums need no segments: rows,
+    family, indices and validity only."""
+    rb = tp.block
+    parts = _row_chunks(tp, tp.reduced)
+    if parts is None:
+        return [Chunk(slice(0, rb.num_residuals), rb.family, rb.indices,
+                      {id(p): p.valid for p in tp.reduced}, {}, [], None, [])]
+    return [Chunk(rows, fam, idx, valid, {}, [], None, []) for rows, fam, idx, valid in parts]
+
+
+def plan_chunks(tp: TermPlan) -> list[Chunk]:
+    """The chunks of a term: one whole-term chunk unless its family can be restricted."""
+    rb = tp.block
+    plans: list[SlotPlan] = tp.reduced + ([tp.elim] if tp.elim is not None else [])
+    parts = _row_chunks(tp, plans)
+    if parts is None:
+        return [Chunk(slice(0, rb.num_residuals), rb.family, rb.indices,
+                      {id(p): p.valid for p in plans},
                       {id(p): (SumPlan(p.grad, None), p.columns(p.grad.keys)) for p in tp.reduced},
                       [SumPlan(pr.seg, None) for pr in tp.rr_pairs], tp.elim_seg,
                       [SumPlan(pr.seg, None) for pr in tp.re_pairs])]
     orders = {id(pr): np.argsort(pr.seg.keys, kind="stable")
               for pr in tp.rr_pairs + tp.re_pairs}
     out = []
-    for lo in range(0, n, step):
-        rows = slice(lo, min(n, lo + step))
-        fam = first if lo == 0 else rb.family.restrict(rows)
+    for rows, fam, idx, valid in parts:
         grad = {}
         for p in tp.reduced:  # spans as the term's: one block (a camera) skips the test
             seg = Segments(p.pos[rows], p.group.n_free)
@@ -107,10 +132,7 @@ def plan_chunks(tp: TermPlan) -> list[Chunk]:
             for pr in tp.re_pairs:
                 s2 = Segments(_pair_keys(pr, rows), pr.a.group.n_free * pr.nb)
                 re.append(SumPlan(s2, _rank_in(pr.seg.keys, orders[id(pr)], s2.keys)))
-        out.append(Chunk(rows, fam,
-                         tuple(ix[rows] for ix in rb.indices),
-                         {id(p): None if p.valid is None else p.valid[rows] for p in plans},
-                         grad, rr, elim, re))
+        out.append(Chunk(rows, fam, idx, valid, grad, rr, elim, re))
     for i, pr in enumerate(tp.rr_pairs):
         pr.partition = _partition([ch.rr[i].dst for ch in out], len(pr.seg.keys))
     for i, pr in enumerate(tp.re_pairs):

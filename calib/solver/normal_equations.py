@@ -203,8 +203,7 @@ class _Sums:
         a_vals, subs = [], {name: [] for name in structure.elim}
         all_dense = True
         for tp in structure.terms:
-            if tp.dense is not None:  # in a_dense already
-                a_vals.append(tp.dense_zeros)
+            if tp.dense is not None:  # in a_dense already (no entries in A's pattern)
                 continue
             all_dense = False
             a_vals += [self.rr[id(pr)].ravel() for pr in tp.rr_pairs]

@@ -263,7 +263,6 @@ class TermPlan:
     #: the term's one plan spans every reduced column in order (one pose, ICP): its
     #: Jacobian is the dense one as it is, in every chunk (``dense`` then has no rows)
     dense_whole: bool = False
-    dense_zeros: np.ndarray | None = None  # zeros for the term's entries of A's pattern
     stacked: object = None  # stacked.StackedPlan when the term takes the stacked path
 
 
@@ -410,10 +409,6 @@ class Structure:
             if tp.chunks:  # a dense term, set up already
                 continue
             tp.chunks = plan_chunks(tp)
-            if dense:
-                tp.dense = _dense_index(tp, n)
-                tp.dense_zeros = np.zeros(sum(len(pr.seg.keys) * pr.a.width * pr.b.width
-                                              for pr in tp.rr_pairs))
             tp.stacked = plan_stacked(tp)
 
     @property
@@ -438,15 +433,14 @@ class Structure:
 
 
 def _dense_term(tp: TermPlan, n: int) -> bool:
-    """Set up a term of the tiny path that is evaluated in one chunk and summed straight
-    into the dense ``J^T J`` and ``J^T r`` (:func:`_dense_index`: no segments, pairs or
-    chunk plans, and no entries in ``A``'s pattern); False when it would be chunked."""
-    if tp.elim is not None or chunk_rows(tp):
+    """Set up a term of the tiny path, summed straight into the dense ``A`` and ``g``
+    (:func:`_dense_index`): its chunks carry rows, family, indices and validity only (no
+    segments, pairs or entries in ``A``'s pattern). False for a term with an eliminated
+    slot, which the tiny path never has."""
+    if tp.elim is not None:
         return False
-    rb = tp.block
-    tp.dense, tp.dense_zeros = _dense_index(tp, n), np.zeros(0)
-    tp.chunks = [Chunk(slice(0, rb.num_residuals), rb.family, rb.indices,
-                       {id(p): p.valid for p in tp.reduced}, {}, [], None, [])]
+    tp.dense = _dense_index(tp, n)
+    tp.chunks = dense_chunks(tp)
     return True
 
 
@@ -547,5 +541,5 @@ def check_family_output(rb: ResidualBlock, r: np.ndarray, jac: list | None,
 
 # chunks builds on this module's plans, so it is imported once they are defined; at import
 # time, not inside the first solve (where, without a .pyc, its compilation took 11-17 ms)
-from .chunks import Chunk, chunk_rows, plan_chunks  # noqa: E402
+from .chunks import dense_chunks, plan_chunks  # noqa: E402
 from .stacked import plan_stacked  # noqa: E402
