@@ -56,12 +56,6 @@ _INVJ = _poly(tuple(-((-1) ** n) * _BERNOULLI[n - 1] / factorial(2 * n) for n in
 _RODRIGUES = np.array([_SINC.coeffs, _COS2.coeffs, _SIN3.coeffs]).T.copy()
 
 
-def sinc(theta: np.ndarray) -> np.ndarray:
-    """``sin(t) / t``."""
-    t = np.asarray(theta, dtype=float)
-    return _where(t < SMALL_ANGLE, _SINC, lambda x: np.sin(x) / x, t)
-
-
 def one_minus_cos_over_t2(theta: np.ndarray) -> np.ndarray:
     """``(1 - cos t) / t^2``."""
     t = np.asarray(theta, dtype=float)

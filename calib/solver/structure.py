@@ -335,9 +335,9 @@ class Structure:
 
     ``schur=False`` keeps every group in the reduced vector (no elimination) and assembles
     ``A`` as a dense array: the engine's path for tiny problems, where the per-iteration
-    cost of the block machinery exceeds the arithmetic. There every term is summed straight
-    into the dense ``A`` and ``g`` (an unchunked one sets up no segments, pairs or chunk
-    plans: :func:`_dense_term`) unless ``dense_jacobians`` is False (block sums, for tests).
+    cost of the block machinery exceeds the arithmetic. There every term, chunked or not, is
+    summed straight into the dense ``A`` and ``g`` and sets up no segments, pairs or sum
+    plans (:func:`_dense_term`) unless ``dense_jacobians`` is False (block sums, for tests).
     """
 
     def __init__(self, problem: Problem, schur: bool = True,
@@ -375,7 +375,8 @@ class Structure:
             tp = TermPlan(rb, red, el, [self.layouts[g].manifold.tangent_dim
                                         for g in rb.groups])
             self.terms.append(tp)
-            if dense and _dense_term(tp, self.n_reduced):
+            if dense:  # (no group is eliminated on this path)
+                _dense_term(tp, self.n_reduced)
                 continue
             for plan in red:
                 plan.grad = Segments(plan.pos, plan.group.n_free)
@@ -432,16 +433,12 @@ class Structure:
         return self._a_pattern
 
 
-def _dense_term(tp: TermPlan, n: int) -> bool:
+def _dense_term(tp: TermPlan, n: int) -> None:
     """Set up a term of the tiny path, summed straight into the dense ``A`` and ``g``
     (:func:`_dense_index`): its chunks carry rows, family, indices and validity only (no
-    segments, pairs or entries in ``A``'s pattern). False for a term with an eliminated
-    slot, which the tiny path never has."""
-    if tp.elim is not None:
-        return False
+    segments, pairs or entries in ``A``'s pattern)."""
     tp.dense = _dense_index(tp, n)
     tp.chunks = dense_chunks(tp)
-    return True
 
 
 def _dense_index(tp: TermPlan, n: int) -> np.ndarray:
@@ -450,7 +447,7 @@ def _dense_index(tp: TermPlan, n: int) -> np.ndarray:
     :func:`.blocks.dense_gram` sums from); ``(0, sum(dims))`` with ``tp.dense_whole`` set
     when the term's one plan is the dense Jacobian itself (one pose, ICP: two products)."""
     offsets = np.concatenate([[0], np.cumsum(tp.dims)])
-    if tp.elim is None and len(tp.reduced) == 1 and _spans_all(tp.reduced[0], n):
+    if len(tp.reduced) == 1 and _spans_all(tp.reduced[0], n):
         tp.dense_whole = True
         return np.zeros((0, offsets[-1]), np.int64)
     cols = np.full((tp.block.num_residuals, offsets[-1]), -1, np.int64)
