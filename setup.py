@@ -9,6 +9,6 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension(
     "calib._kernels",
     ["csrc/module.c", "csrc/blocks.c", "csrc/bal.c", "csrc/lie.c",
-     "csrc/registration.c", "csrc/checks.c"],
+     "csrc/registration.c", "csrc/checks.c", "csrc/cholesky.c"],
     depends=["csrc/arrays.h"],
     extra_compile_args=["-O3"])])

@@ -169,6 +169,13 @@ def breakdown() -> dict:
                                              neq.gradient_max_norm())),
         "damping (reduce)": _best(lambda: reduce(st, neq, 1e-4, diag, dense=True, blocks=True)),
         "potrf + potrs": _best(lambda: linear_solver.solve(st, red.S, red.b, "dense")),
+        # since the eighth session the engine's step: damping, potrf and potrs in one call
+        # (before it, the two lines above: the same arithmetic)
+        "damped step (the engine's)": _best(
+            (lambda: linear_solver.damped_dense(neq.A, neq.g_r, diag[0], 1e-4))
+            if hasattr(linear_solver, "damped_dense") else
+            (lambda: linear_solver.solve(st, reduce(st, neq, 1e-4, diag, dense=True,
+                                                     blocks=True).S, -neq.g_r, "dense"))),
         "model decrease": _best(lambda: hessian_quadratic_form(neq, dx, dxe)),
         "update (all groups)": _best(lambda: lm._apply_step(st, vals, dx * 1e-3, dxe)),
         "  of which SE3 update": _best(lambda: se3.plus(vals["poses"],

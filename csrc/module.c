@@ -1,7 +1,8 @@
 /* calib._kernels: the compiled loops of calib (blocks.c: the solver's small-block sums;
  * bal.c: the BAL reprojection; lie.c: the SE3 update, SO3's Exp, Log and quaternion;
  * registration.c: point-to-plane residuals; checks.c: the finite test of residuals and
- * Jacobians). Python wrappers with shapes and units: calib/solver/blocks.py,
+ * Jacobians; cholesky.c: the tiny path's damped solve). Python wrappers with shapes and
+ * units: calib/solver/blocks.py, calib/solver/linear_solver.py,
  * calib/residuals/bal_projection.py, calib/solver/manifold.py, calib/lie/so3.py and
  * calib/residuals/point_to_plane.py. */
 #include "arrays.h"
@@ -20,6 +21,7 @@ static PyMethodDef methods[] = {
     {"point_to_plane", point_to_plane, METH_VARARGS, "Point-to-plane residuals and Jacobians."},
     {"dense_gram", dense_gram, METH_VARARGS, "Dense J^T J and J^T r from scattered columns."},
     {"all_finite", all_finite, METH_VARARGS, "Are all entries of the arrays finite?"},
+    {"damped_solve", damped_solve, METH_VARARGS, "(A + mu diag(d))^-1 (-g) by LAPACK."},
     {NULL, NULL, 0, NULL},
 };
 

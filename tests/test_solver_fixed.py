@@ -87,6 +87,110 @@ def test_dense_solve_refuses_indefinite(n, numpy_lapack):
         _cholesky_solve(S, np.ones(n))
 
 
+def _spd(n, seed, cond_decades=4):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n + 5, n)) * np.logspace(0, cond_decades, n)
+    return a.T @ a, rng.normal(size=n), rng.uniform(0.5, 2.0, n) * np.logspace(0, 2, n)
+
+
+@pytest.mark.parametrize("n", [0, 1, 6, NUMPY_DENSE_MAX, NUMPY_DENSE_MAX + 1, 48, 128])
+@pytest.mark.parametrize("mu", [0.0, 1e-4, 10.0])
+def test_damped_dense_is_bitwise_scipys_damped_cholesky(n, mu):
+    """The tiny path's one-call step against what it replaces: damp a copy of A, then
+    scipy's f2py potrf / potrs beyond NUMPY_DENSE_MAX (numpy's solve up to it): bitwise
+    equal, and the damped system's residual is at rounding level."""
+    A, g, d = _spd(n, n)
+    S = A.copy()
+    S.reshape(-1)[::n + 1] += mu * d
+    if n > NUMPY_DENSE_MAX:
+        low, info = sla.lapack.dpotrf(S, lower=1, clean=0)
+        ref, info2 = sla.lapack.dpotrs(low, -g, lower=1)
+        assert info == info2 == 0
+    else:
+        ref = _cholesky_solve(S, -g) if n else np.zeros(0)
+    x = linear_solver.damped_dense(A, g, d, mu)
+    np.testing.assert_array_equal(x, ref)
+    if n:
+        assert np.abs(S @ x + g).max() <= 1e-8 * np.abs(S).max() * np.abs(x).max()
+
+
+def test_damped_dense_reads_strided_inputs_and_leaves_them_alone():
+    n = NUMPY_DENSE_MAX + 7
+    A, g, d = _spd(n, 3)
+    big = np.zeros((2 * n, 3 * n))
+    big[::2, ::3] = A  # a strided view with the same values
+    g2, d2 = np.repeat(g, 2)[::2], np.repeat(d, 3)[::3]
+    before = big.copy()
+    x = linear_solver.damped_dense(big[::2, ::3], g2, d2, 0.3)
+    np.testing.assert_array_equal(x, linear_solver.damped_dense(A, g, d, 0.3))
+    np.testing.assert_array_equal(big, before)
+
+
+@pytest.mark.parametrize("n", [6, NUMPY_DENSE_MAX + 1, 48])
+def test_damped_dense_refuses_indefinite_and_non_finite(n):
+    A, g, d = _spd(n, 5)
+    A[-1, :] = A[:, -1] = 0.0
+    A[-1, -1] = -1.0  # damping 1e-3 * 1 cannot make the last pivot positive
+    with pytest.raises(LinearSolveError, match="not positive definite"):
+        linear_solver.damped_dense(A, g, np.ones(n), 1e-3)
+    A, g, d = _spd(n, 6)
+    g[0] = np.inf
+    with pytest.raises(LinearSolveError, match="non-finite"):
+        linear_solver.damped_dense(A, g, d, 1e-3)
+
+
+def test_damped_solve_kernel_checks_its_arguments():
+    from calib._native import kernels
+
+    linear_solver.damped_dense(*_spd(NUMPY_DENSE_MAX + 1, 0), 1.0)  # loads the capsules
+    cap = linear_solver._LAPACK
+    A, g, d = _spd(20, 1)
+    w, x = np.empty((20, 20)), np.empty(20)
+    with pytest.raises(TypeError, match="LAPACK capsule"):
+        kernels.damped_solve(None, cap[1], A, g, d, 1.0, w, x)
+    with pytest.raises(ValueError, match="g has 19"):
+        kernels.damped_solve(*cap, A, g[:19], d, 1.0, w, x)
+    with pytest.raises(ValueError, match="A has 19"):
+        kernels.damped_solve(*cap, A[:, :19], g, d, 1.0, w, x)
+    with pytest.raises(ValueError, match="work must be a writable C-contiguous"):
+        kernels.damped_solve(*cap, A, g, d, 1.0, np.empty((20, 40))[:, ::2], x)
+    with pytest.raises(ValueError, match="float64"):
+        kernels.damped_solve(*cap, A.astype(np.float32), g, d, 1.0, w, x)
+    assert kernels.damped_solve(*cap, A, g, d, 1.0, w, x) == 0
+
+
+@pytest.mark.parametrize("case", ["icp pose", "bal 6 points", "bal 20 points"])
+def test_engine_dense_step_equals_the_reduce_and_solve_path(case, monkeypatch):
+    """Tiny problems solved by the engine's one-call dense step and by the general
+    ``reduce`` + ``solve`` it replaces (forced): the same iterates, bit for bit; 6
+    unknowns (numpy's LAPACK), 3 x 6 + 4 x 3 + 6 x 3 and + 20 x 3 (scipy's, from C)."""
+    from solver_toys import bal_problem
+
+    from calib.solver import lm
+
+    def run():
+        if case == "icp pose":
+            return solve(_pose_problem(300, seed=2), SolverOptions(max_iterations=10))
+        points = int(case.split()[1])
+        prob = bal_problem(4, points, seed=7)
+        prob.set_constant("poses", blocks=[0])  # part of the gauge
+        assert NUMPY_DENSE_MAX < 30 + 3 * points and _tiny(prob, SolverOptions())
+        return solve(prob, SolverOptions(max_iterations=10))
+
+    fast = run()
+    calls = []
+    original = linear_solver.solve
+    monkeypatch.setattr(lm, "_one_call_step", lambda method, neq: False)
+    monkeypatch.setattr(lm.linear_solver, "solve",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    slow = run()
+    assert len(calls) == len(slow.summary.iterations) >= 3
+    assert fast.summary.final_cost < 1e-3 * fast.summary.initial_cost
+    assert [r.cost for r in fast.summary.iterations] == [r.cost for r in slow.summary.iterations]
+    for name in fast.values:
+        np.testing.assert_array_equal(fast.values[name], slow.values[name])
+
+
 @pytest.mark.parametrize("name", LOSSES + ("none",))
 def test_loss_partial_evaluations_equal_the_full_one(name):
     s = np.concatenate([[0.0, 1e-12], np.logspace(-4, 4, 200)])

@@ -1,7 +1,8 @@
 """Solvers for the reduced system ``S x = b`` (symmetric positive definite).
 
 ``dense``: Cholesky (LAPACK: numpy's up to :data:`NUMPY_DENSE_MAX` unknowns, so small
-problems never import scipy; scipy's ``potrf`` / ``potrs`` beyond). ``sparse``: banded
+problems never import scipy; beyond, scipy's ``potrf`` / ``potrs`` called by one compiled
+kernel, ``csrc/cholesky.c``). ``sparse``: banded
 Cholesky after a reverse Cuthill-McKee ordering (:class:`.schur_sparse.BandedCholesky`) when
 the band is narrow enough that its factorisation costs no more than the largest dense one,
 else SuperLU with a minimum-degree ordering of ``S + S^T``. ``cg``: conjugate gradients with
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._native import kernels as _k
 from .blocks import all_finite
 from .lazy import scipy_linalg, scipy_sparse_linalg
 from .schur import LinearSolveError, batched_inverse
@@ -105,21 +107,58 @@ def solve(structure: Structure, S: sp.csr_matrix | np.ndarray, b: np.ndarray, me
     return x, its
 
 
+def damped_dense(A: np.ndarray, g: np.ndarray, d: np.ndarray, mu: float) -> np.ndarray:
+    """The LM step ``x = -(A + mu diag(d))^-1 g`` of a dense system with nothing to
+    eliminate (the tiny path): ``A (n, n)`` symmetric positive semi-definite, ``g (n,)`` the
+    gradient, ``d (n,)`` the damping diagonal. The same arithmetic as :func:`.schur.reduce`
+    then :func:`solve`, in one call beyond :data:`NUMPY_DENSE_MAX` unknowns (1.5-3 us of
+    compiled work there, against 12-15 us through the two wrappers). Raises
+    LinearSolveError where the damped matrix is not positive definite or ``x`` not
+    finite."""
+    n = len(g)
+    if n <= NUMPY_DENSE_MAX:
+        S = A.copy()
+        S.reshape(-1)[::n + 1] += mu * d
+        x = _small_solve(S, -g) if n else np.zeros(0)
+    else:
+        x = _lapack_solve(A, g, d, mu)
+    if not all_finite(x):
+        raise LinearSolveError("non-finite solution of the reduced system")
+    return x
+
+
 def _cholesky_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``S^-1 b`` for symmetric positive definite ``S``; raises LinearSolveError otherwise.
 
     Up to :data:`NUMPY_DENSE_MAX` unknowns numpy's Cholesky tests definiteness and its LU
     solve gives ``x`` (backward stable on an SPD matrix, as the Cholesky solve); beyond,
-    LAPACK's ``potrf`` / ``potrs`` through scipy (what ``scipy.linalg.cho_factor`` and
-    ``cho_solve`` call, without their argument checks: 30-60 us a call on tiny problems)."""
+    LAPACK's ``potrf`` / ``potrs`` (:func:`_lapack_solve`)."""
     if len(b) <= NUMPY_DENSE_MAX:
         return _small_solve(S, b)
-    sla = scipy_linalg()
-    low, info = sla.lapack.dpotrf(S, lower=1, clean=0)
-    if info != 0:
+    return _lapack_solve(S, -b, np.zeros(len(b)), 0.0)
+
+
+_LAPACK: tuple = ()
+
+
+def _lapack_solve(A: np.ndarray, g: np.ndarray, d: np.ndarray, mu: float) -> np.ndarray:
+    """``-(A + mu diag(d))^-1 g`` by scipy's LAPACK ``potrf`` / ``potrs``, called from C
+    (``csrc/cholesky.c``) with the same memory as ``scipy.linalg.lapack.dpotrf(S, lower=1)``
+    and ``dpotrs``, hence bitwise their result (what ``cho_factor`` and ``cho_solve`` call,
+    without the wrappers' argument handling: 30-60 us a call on tiny problems through the
+    public functions, 12 us through the f2py ones)."""
+    global _LAPACK
+    if not _LAPACK:
+        scipy_linalg()  # registers scipy's BLAS with the thread policy
+        from scipy.linalg import cython_lapack
+
+        _LAPACK = (cython_lapack.__pyx_capi__["dpotrf"], cython_lapack.__pyx_capi__["dpotrs"])
+    n = len(g)
+    x = np.empty(n)
+    info = _k.damped_solve(*_LAPACK, A, g, d, float(mu), np.empty((n, n)), x)
+    if info > 0:
         raise LinearSolveError("reduced system is not positive definite")
-    x, info = sla.lapack.dpotrs(low, b, lower=1)
-    if info != 0:
+    if info < 0:
         raise LinearSolveError("reduced system could not be solved")
     return x
 

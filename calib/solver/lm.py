@@ -96,6 +96,12 @@ def _x_norm(structure: Structure, values: dict) -> float:
     return float(np.sqrt(total))
 
 
+def _one_call_step(method: str, neq) -> bool:
+    """Is the damped step one call (:func:`.linear_solver.damped_dense`)? A dense system
+    with nothing to eliminate: the tiny path, an ICP pose, a camera's intrinsics."""
+    return method == "dense" and not neq.elim
+
+
 def _tiny(problem: Problem, opts: SolverOptions) -> bool:
     """Solve as one dense system over every free coordinate: a problem with at most
     ``opts.no_schur_max_size`` free coordinates in all. With eliminated groups they are
@@ -194,16 +200,19 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
             return finish("no_convergence", f"time limit of {opts.max_time_s} s reached", cost)
         t0 = t_it
         try:
-            red = reduce(structure, neq, mu, diag, dense=method == "dense", blocks=True)
-            t0 = clock.add("schur", t0)
-            dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
-                                                opts.cg_tolerance, opts.cg_max_iterations)
-            t0 = clock.add("linear_solve", t0)
-            if neq.elim:
-                dx_e = back_substitute(neq, red, dx_r)
-                t0 = clock.add("schur", t0)
+            if _one_call_step(method, neq):
+                dx_r, lin_its, dx_e = linear_solver.damped_dense(neq.A, neq.g_r, diag[0],
+                                                                 mu), 1, {}
+                t0 = clock.add("linear_solve", t0)
             else:
-                dx_e = {}
+                red = reduce(structure, neq, mu, diag, dense=method == "dense", blocks=True)
+                t0 = clock.add("schur", t0)
+                dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
+                                                    opts.cg_tolerance, opts.cg_max_iterations)
+                t0 = clock.add("linear_solve", t0)
+                dx_e = back_substitute(neq, red, dx_r) if neq.elim else {}
+                if neq.elim:
+                    t0 = clock.add("schur", t0)
         except LinearSolveError as exc:
             n_bad += 1
             mu, nu = mu * nu, nu * 2
