@@ -253,7 +253,7 @@ static Py_ssize_t gather_row(const Arr *J, Py_ssize_t nk, Py_ssize_t i, const in
 
 /* a[act_p, act_q] += sum_e v_p[e] v_q[e] (each product formed once and mirrored) and
  * g[act_p] += sum_e v_p[e] r[e] for one gathered row (gather_row); a is big x big. */
-static void row_gram(const double *val, const int64_t *act, Py_ssize_t na, Py_ssize_t m,
+static inline void row_gram(const double *val, const int64_t *act, Py_ssize_t na, Py_ssize_t m,
                      const double *r, Py_ssize_t rk, double *a, double *g, Py_ssize_t big)
 {
     for (Py_ssize_t p = 0; p < na; p++) {
@@ -356,7 +356,10 @@ PyObject *dense_gram(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t na = gather_row(A + 4, nk, i, cols + i * w, m, val, act);
-        row_gram(val, act, na, m, r + i * rn, rk, a, g, big);
+        if (m == 2) /* a reprojection: the constant lets the compiler unroll the sums */
+            row_gram(val, act, na, 2, r + i * rn, rk, a, g, big);
+        else
+            row_gram(val, act, na, m, r + i * rn, rk, a, g, big);
     }
     Py_END_ALLOW_THREADS
     free(val);
