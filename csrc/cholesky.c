@@ -1,6 +1,7 @@
-/* damped_solve(potrf, potrs, A, g, d, mu, work, x): the tiny path's damped step
- * x = -(A + mu diag(d))^-1 g in one call, by LAPACK's dpotrf / dpotrs (the capsules of
- * scipy.linalg.cython_lapack: calib links no LAPACK of its own). The damped matrix is
+/* damped_solve(A, g, d, mu, work, x): the tiny path's damped step
+ * x = -(A + mu diag(d))^-1 g in one call, by LAPACK's dpotrf / dpotrs: scipy's, whose
+ * function pointers this file takes from scipy.linalg.cython_lapack on first use (calib
+ * links no LAPACK of its own; the caller imports scipy.linalg first). The damped matrix is
  * written to `work` in Fortran order, lower triangle, the same memory and the same LAPACK
  * calls as scipy.linalg.lapack.dpotrf(S, lower=1) then dpotrs, so the step is bitwise the
  * one of that path, without its two wrappers' argument handling and copies.
@@ -13,26 +14,50 @@ typedef void potrf_t(char *uplo, int *n, double *a, int *lda, int *info);
 typedef void potrs_t(char *uplo, int *n, int *nrhs, double *a, int *lda, double *b, int *ldb,
                      int *info);
 
-static void *lapack_pointer(PyObject *capsule, const char *what)
+static potrf_t *potrf;
+static potrs_t *potrs;
+
+/* the pointer of scipy.linalg.cython_lapack's routine `name` (a borrowed capsule of
+ * its __pyx_capi__), or NULL with an exception set */
+static void *lapack_routine(PyObject *capi, const char *name)
 {
-    if (!PyCapsule_CheckExact(capsule)) {
-        PyErr_Format(PyExc_TypeError, "calib._kernels: %s must be a LAPACK capsule", what);
+    PyObject *cap = PyDict_GetItemString(capi, name);
+    if (cap == NULL || !PyCapsule_CheckExact(cap)) {
+        PyErr_Format(PyExc_ImportError, "calib._kernels: scipy.linalg.cython_lapack has no %s",
+                     name);
         return NULL;
     }
-    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+    return PyCapsule_GetPointer(cap, PyCapsule_GetName(cap));
+}
+
+/* potrf and potrs set from scipy (once: the GIL is held), else 0 with an exception */
+static int load_lapack(void)
+{
+    if (potrf != NULL && potrs != NULL)
+        return 1;
+    PyObject *mod = PyImport_ImportModule("scipy.linalg.cython_lapack");
+    PyObject *capi = mod ? PyObject_GetAttrString(mod, "__pyx_capi__") : NULL;
+    if (capi != NULL && !PyDict_Check(capi))
+        PyErr_SetString(PyExc_ImportError,
+                        "calib._kernels: scipy.linalg.cython_lapack.__pyx_capi__ is not a dict");
+    else if (capi != NULL) {
+        potrf = lapack_routine(capi, "dpotrf");
+        potrs = potrf ? lapack_routine(capi, "dpotrs") : NULL;
+    }
+    Py_XDECREF(capi);
+    Py_XDECREF(mod);
+    return potrf != NULL && potrs != NULL;
 }
 
 PyObject *damped_solve(PyObject *self, PyObject *args)
 {
-    PyObject *cf, *cs, *o[5];
+    PyObject *o[5];
     double mu;
-    if (!PyArg_ParseTuple(args, "OOOOOdOO", &cf, &cs, &o[0], &o[1], &o[2], &mu, &o[3], &o[4]))
+    if (!PyArg_ParseTuple(args, "OOOdOO", &o[0], &o[1], &o[2], &mu, &o[3], &o[4]) ||
+        !load_lapack())
         return NULL;
-    potrf_t *potrf = lapack_pointer(cf, "potrf");
-    potrs_t *potrs = potrf ? lapack_pointer(cs, "potrs") : NULL;
-    if (potrs == NULL)
-        return NULL;
-    Arr A[5] = {{0}};
+    Arr A[5];
+    memset(A, 0, sizeof(A));
     int ok = get_arr(o[0], &A[0], 2, 0, 0, "A");
     Py_ssize_t n = ok ? A[0].shape[0] : 0;
     ok = ok && check_shape(&A[0], 1, n, "A") &&

@@ -21,7 +21,7 @@ static PyMethodDef methods[] = {
     {"point_to_plane", point_to_plane, METH_VARARGS, "Point-to-plane residuals and Jacobians."},
     {"dense_gram", dense_gram, METH_VARARGS, "Dense J^T J and J^T r from scattered columns."},
     {"all_finite", all_finite, METH_VARARGS, "Are all entries of the arrays finite?"},
-    {"damped_solve", damped_solve, METH_VARARGS, "(A + mu diag(d))^-1 (-g) by LAPACK."},
+    {"damped_solve", damped_solve, METH_VARARGS, "(A + mu diag(d))^-1 (-g) by scipy's LAPACK."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -138,24 +138,19 @@ def _cholesky_solve(S: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _lapack_solve(S, -b, np.zeros(len(b)), 0.0)
 
 
-_LAPACK: tuple = ()
-
-
 def _lapack_solve(A: np.ndarray, g: np.ndarray, d: np.ndarray, mu: float) -> np.ndarray:
     """``-(A + mu diag(d))^-1 g`` by scipy's LAPACK ``potrf`` / ``potrs``, called from C
-    (``csrc/cholesky.c``) with the same memory as ``scipy.linalg.lapack.dpotrf(S, lower=1)``
-    and ``dpotrs``, hence bitwise their result (what ``cho_factor`` and ``cho_solve`` call,
-    without the wrappers' argument handling: 30-60 us a call on tiny problems through the
-    public functions, 12 us through the f2py ones)."""
-    global _LAPACK
-    if not _LAPACK:
-        scipy_linalg()  # registers scipy's BLAS with the thread policy
-        from scipy.linalg import cython_lapack
-
-        _LAPACK = (cython_lapack.__pyx_capi__["dpotrf"], cython_lapack.__pyx_capi__["dpotrs"])
+    (``csrc/cholesky.c``, which takes them from ``scipy.linalg.cython_lapack``) with the
+    same memory as ``scipy.linalg.lapack.dpotrf(S, lower=1)`` and ``dpotrs``, hence bitwise
+    their result (what ``cho_factor`` and ``cho_solve`` call, without the wrappers' argument
+    handling: 30-60 us a call on tiny problems through the public functions, 12 us through
+    the f2py ones)."""
+    scipy_linalg()  # loaded (and its BLAS registered with the thread policy) before C asks
+    if A.dtype != np.float64 or g.dtype != np.float64:  # as scipy's f2py functions convert
+        A, g = A.astype(float), g.astype(float)
     n = len(g)
     x = np.empty(n)
-    info = _k.damped_solve(*_LAPACK, A, g, d, float(mu), np.empty((n, n)), x)
+    info = _k.damped_solve(A, g, d, float(mu), np.empty((n, n)), x)
     if info > 0:
         raise LinearSolveError("reduced system is not positive definite")
     if info < 0:
