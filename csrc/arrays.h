@@ -1,9 +1,10 @@
 /* Array access shared by calib's compiled kernels (blocks.c, bal.c, lie.c,
  * registration.c, checks.c, cholesky.c): float64 and int64 arrays of any strides through
  * the buffer protocol, with their shapes checked, so that a wrong call raises a Python
- * exception instead of reading out of bounds. Index arrays are copied before they are checked: the kernels
- * read the checked copy with the GIL released, whatever another thread does to the
- * original. Outputs must not overlap inputs (the Python wrappers allocate them). */
+ * exception instead of reading out of bounds. Index arrays are copied before they are
+ * checked: the kernels read the checked copy with the GIL released, whatever another
+ * thread does to the original. Outputs must not overlap inputs (the Python wrappers
+ * allocate them). */
 #ifndef CALIB_ARRAYS_H
 #define CALIB_ARRAYS_H
 

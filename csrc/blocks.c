@@ -253,8 +253,9 @@ static Py_ssize_t gather_row(const Arr *J, Py_ssize_t nk, Py_ssize_t i, const in
 
 /* a[act_p, act_q] += sum_e v_p[e] v_q[e] (each product formed once and mirrored) and
  * g[act_p] += sum_e v_p[e] r[e] for one gathered row (gather_row); a is big x big. */
-static inline void row_gram(const double *val, const int64_t *act, Py_ssize_t na, Py_ssize_t m,
-                     const double *r, Py_ssize_t rk, double *a, double *g, Py_ssize_t big)
+static inline void row_gram(const double *val, const int64_t *act, Py_ssize_t na,
+                            Py_ssize_t m, const double *r, Py_ssize_t rk, double *a, double *g,
+                            Py_ssize_t big)
 {
     for (Py_ssize_t p = 0; p < na; p++) {
         const double *vp = val + p * m;

@@ -210,9 +210,11 @@ def _solve(problem: Problem, options: SolverOptions | None) -> SolverResult:
                 dx_r, lin_its = linear_solver.solve(structure, red.S, red.b, method,
                                                     opts.cg_tolerance, opts.cg_max_iterations)
                 t0 = clock.add("linear_solve", t0)
-                dx_e = back_substitute(neq, red, dx_r) if neq.elim else {}
                 if neq.elim:
+                    dx_e = back_substitute(neq, red, dx_r)
                     t0 = clock.add("schur", t0)
+                else:
+                    dx_e = {}
         except LinearSolveError as exc:
             n_bad += 1
             mu, nu = mu * nu, nu * 2
