@@ -99,6 +99,7 @@ def test_fit_intrinsics_arbitrary_arrays(img):
         assert np.isfinite(res.camera.params).all()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a clean error, no numpy warning first
 def test_fit_intrinsics_collinear_and_single_view():
     obj = np.c_[np.linspace(0, 0.2, 20), np.zeros(20), np.zeros(20)]  # collinear board
     img = np.stack([np.c_[np.linspace(100, 300, 20), np.full(20, 200.0) + k] for k in range(5)])

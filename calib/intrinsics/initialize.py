@@ -73,7 +73,9 @@ def homographies(board_xy: np.ndarray | list[np.ndarray],
             except np.linalg.LinAlgError:
                 raise DegenerateError("a board homography is degenerate (corners collinear "
                                       "or repeated)") from None
-        bad = ~np.isfinite(H).all(axis=(1, 2)) | (np.abs(np.linalg.det(H)) < 1e-300)
+        finite = np.isfinite(H).all(axis=(1, 2))
+        bad = ~finite
+        bad[finite] = np.abs(np.linalg.det(H[finite])) < 1e-300  # no NaN reaches det
         bad |= _collinear(np.asarray(pixels, dtype=float)) | \
             _collinear(np.asarray(board_xy, dtype=float))
         if not bad.any():
