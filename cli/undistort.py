@@ -84,7 +84,10 @@ def register(app: typer.Typer) -> None:
         cam = read_camera(camera, model)
         paths = _inputs(images)
         _check_outdir(outdir, paths)
-        mx, my, K_new = undistortion_maps(cam, balance)
+        try:
+            mx, my, K_new = undistortion_maps(cam, balance)
+        except InputError as e:  # the camera's own problem: name its file
+            raise InputError(f"{camera}: {e}") from None
         outdir.mkdir(exist_ok=True)
         _run(paths, cam, mx, my, outdir, quiet)
         info(f"wrote {len(paths)} rectilinear image(s) to {outdir} (fx {K_new[0, 0]:.2f}, "

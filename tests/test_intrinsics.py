@@ -182,6 +182,14 @@ def test_bad_inputs_raise(real_corners):
         fit_intrinsics(obj[:10], img, size)
     with pytest.raises(InputError):
         Chessboard.parse("9by6", 0.025)
+    # huge values: the error names the array that holds them, whole arrays or per view
+    with pytest.raises(InputError, match="^image_points: pixel coordinates are implausibly"):
+        fit_intrinsics(obj, img * 1e7, size)
+    with pytest.raises(InputError, match="^object_points: board coordinates are implausibly"):
+        fit_intrinsics(obj * 1e7, img, size)
+    with pytest.raises(InputError, match="^v1: pixel coordinates are implausibly"):
+        fit_intrinsics([obj] * len(img), [img[0], img[1] * 1e7] + list(img[2:]), size,
+                       view_names=[f"v{k}" for k in range(len(img))])
     same = np.repeat(img[:1], 4, axis=0)  # one view repeated: the focal length is unknown
     with pytest.raises(DegenerateError):
         fit_intrinsics(obj, same, size)

@@ -142,6 +142,9 @@ def test_cli_undistort_bad_input(tmp_path, capsys):
     write_camera(good, CAMS["pinhole"], "opencv")
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text(good.read_text().replace("plumb_bob", "kb8"))
+    narrow = tmp_path / "narrow.yaml"  # alpha 0.9: the image edges lie outside its valid disc
+    write_camera(narrow, Camera([203.6, 203.6, 320.0, 240.0, -0.2, 0.9], SIZE,
+                                "double-sphere"), "opencv")
     inputs = _write_images(tmp_path / "in")
     small = _write_images(tmp_path / "small", 1, (320, 240), "small")
     out = tmp_path / "out"
@@ -161,6 +164,8 @@ def test_cli_undistort_bad_input(tmp_path, capsys):
          "--balance"),
         ([str(inputs[0]), "--camera", str(good), "-o", str(out), "--model", "omni"],
          "unknown camera model"),
+        ([str(inputs[0]), "--camera", str(narrow), "-o", str(out)],
+         f"{narrow}: the image edges are outside the camera model's valid region"),
     ]
     for argv, message in cases:
         capsys.readouterr()

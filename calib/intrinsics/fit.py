@@ -142,11 +142,18 @@ class _Views:
         return np.diff(self.offsets)
 
 
-def _check_board(name: str, o: np.ndarray, i: np.ndarray) -> None:
+def _check_board(name: str, o: np.ndarray, i: np.ndarray, image_name: str | None = None
+                 ) -> None:
+    """Board points ``o (N, 3)`` and pixels ``i (N, 2)`` of a view; errors start with
+    ``name`` (with ``image_name``, when given, for the pixels' own)."""
     if len(o) < MIN_CORNERS_PER_VIEW:
         raise InputError(f"{name}: {len(o)} corners, need at least {MIN_CORNERS_PER_VIEW}")
-    if np.abs(i).max() > 1e7 or np.abs(o).max() > 1e6:
-        raise InputError(f"{name}: coordinates are implausibly large (corrupt input?)")
+    if np.abs(i).max() > 1e7:
+        raise InputError(f"{image_name or name}: pixel coordinates are implausibly large "
+                         "(above 1e7; corrupt input?)")
+    if np.abs(o).max() > 1e6:
+        raise InputError(f"{name}: board coordinates are implausibly large (above 1e6; "
+                         "corrupt input?)")
     if np.abs(o[:, 2]).max() > 1e-9 * max(1.0, np.abs(o).max()):
         raise InputError(f"{name}: board points must lie on z = 0")
 
@@ -175,7 +182,7 @@ def _as_views(object_points, image_points, view_names=None) -> _Views:
         if img.shape[1] != len(o):
             raise InputError(f"object_points has {len(o)} points, image_points "
                              f"{img.shape[1]} per view")
-        _check_board("object_points", o, img)
+        _check_board("object_points", o, img, "image_points")
         v, n = img.shape[:2]
         return _Views(np.tile(o, (v, 1)), np.ascontiguousarray(img.reshape(-1, 2)),
                       np.repeat(np.arange(v), n), np.arange(v + 1) * n)
