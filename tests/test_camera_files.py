@@ -72,6 +72,24 @@ def test_opencv_file_reads_in_cv2_filestorage(tmp_path, model):
     fs.release()
 
 
+@pytest.mark.parametrize("header", ["installed", "%YAML:1.0", "%YAML 1.2"])
+def test_files_written_by_cv2_filestorage_are_read(tmp_path, header):
+    """A camera saved by OpenCV itself: the installed OpenCV's own header (OpenCV 5 writes
+    ``%YAML 1.2``, OpenCV 4 ``%YAML:1.0``) and each of the two spelled out."""
+    cam = CAMERAS["pinhole"]
+    path = tmp_path / "cv.yaml"
+    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
+    fs.write("image_width", SIZE[0])
+    fs.write("image_height", SIZE[1])
+    fs.write("camera_matrix", cam.K)
+    fs.write("distortion_coefficients", cam.dist.reshape(1, -1))
+    fs.release()
+    if header != "installed":
+        text = path.read_text()
+        path.write_text(header + text[text.index("\n"):])
+    assert read_camera(path) == cam
+
+
 @pytest.mark.parametrize("model", ["pinhole", "rational", "fisheye"])
 def test_ros_camera_info_fields_and_projection_matrix(tmp_path, model):
     """ROS's camera_calibration (MonoCalibrator.set_alpha(0)) stores P =

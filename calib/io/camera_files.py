@@ -232,6 +232,13 @@ def _from_json(d: dict, model: str | None) -> Camera:
                               tuple(d["image_size"]), name)
 
 
+def _opencv_storage(text: str) -> bool:
+    """Is ``text`` an OpenCV FileStorage YAML file: ``%YAML:1.0`` (what OpenCV 4 and calib
+    write) or ``%YAML 1.2`` with ``!!opencv-matrix`` tags (what OpenCV 5 writes)?"""
+    return text.startswith("%YAML:") or (text.startswith("%YAML") and
+                                          "!!opencv-matrix" in text)
+
+
 def read_camera(path: str | os.PathLike, model: str | None = None) -> Camera:
     """Read a camera file in any of :data:`FORMATS` (sniffed from the content).
 
@@ -257,7 +264,7 @@ def read_camera(path: str | os.PathLike, model: str | None = None) -> Camera:
         _refuse_deep_nesting(text)
         if text.lstrip().startswith("{"):
             return _from_json(json.loads(text), model)
-        if text.startswith("%YAML:"):  # OpenCV's parser: refuse anchors before it sees them
+        if _opencv_storage(text):  # OpenCV's parser: refuse anchors before it sees them
             _refuse_aliases(text)
             return _from_opencv_storage(text, model)
         d = _safe_yaml(text)
