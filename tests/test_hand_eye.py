@@ -167,6 +167,35 @@ def test_bad_input_one_line_each(data):
         calibrate_hand_eye(B, "eye-on-hand", target_poses=C)
 
 
+@pytest.mark.parametrize("setup", ["eye-in-hand", "eye-to-hand"])
+def test_inconsistent_robot_and_camera_motions_are_refused(setup):
+    """Robot poses in millimetres, inverted or given for the other setup, or a board in
+    millimetres: each used to give a wrong transform with a result; the fitted scale
+    between the two motions (1 within a few per cent on consistent stations, even at 2 px /
+    3 mm / 0.3 deg noise) refuses them with the likely cause."""
+    from calib.extrinsics.closed_form import motion_scale, park_martin, relative_motions
+
+    d = handeye_synth.stations(15, setup, 0.3, 0.2, 0.02, seed=11)
+    B, C = d.robot_measured, d.target_poses
+    M = B if setup == "eye-in-hand" else se3.inverse(B)
+    A, Bc = relative_motions(M, C)
+    assert abs(motion_scale(A, Bc, park_martin(M, C)[0][:3, :3]) - 1) < 0.02
+    mm = B.copy()
+    mm[:, :3, 3] *= 1e3
+    board_mm = C.copy()
+    board_mm[:, :3, 3] *= 1e3
+    other = "eye-to-hand" if setup == "eye-in-hand" else "eye-in-hand"
+    cases = [(mm, C, setup, r"in millimetres\? calib expects metres"),
+             (se3.inverse(B), C, setup, "not inverted"),
+             (B, C, other, "the setup is right"),
+             (B, board_mm, setup, "square size in millimetres")]
+    for b, c, st, msg in cases:
+        with pytest.raises(InputError, match="motions disagree.*" + msg):
+            calibrate_hand_eye(b, st, target_poses=c)
+    r = calibrate_hand_eye(B, setup, target_poses=C)  # the consistent stations pass
+    assert pose_error(r.X, d.X)[1] < 3e-3
+
+
 def test_pose_csv_layouts(tmp_path, data):
     rows = poses_to_xyzq(data.robot_true[:4])
     f = tmp_path / "p.csv"

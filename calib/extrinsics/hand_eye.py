@@ -21,7 +21,7 @@ from ..camera.base import get_model
 from ..errors import InputError
 from ..lie import se3
 from ..solver import Euclidean, Problem, SE3Manifold, SolverOptions, solve
-from .closed_form import check_axes, park_martin
+from .closed_form import check_axes, check_scale, park_martin, relative_motions
 from .pnp import views_poses
 from .poses import check_rigid, duplicate_pairs
 from .result import HandEyeResult
@@ -259,11 +259,11 @@ def calibrate_hand_eye(robot_poses: np.ndarray, setup: str, *,
         data = _pose_data(target_poses)
     sign = -1 if setup == "eye-in-hand" else 1
     M = B if sign < 0 else se3.inverse(B)
-    from .closed_form import relative_motions
-
     x_name = "T_gripper_camera" if sign < 0 else "T_base_camera"
-    check_axes(relative_motions(M, data.C)[0], "gripper" if sign < 0 else "base", x_name)
+    A, Bc = relative_motions(M, data.C)
+    check_axes(A, "gripper" if sign < 0 else "base", x_name)
     X0, Y0 = park_martin(M, data.C)
+    check_scale(A, Bc, X0[:3, :3], "T_base_gripper")
     res, sigma, factor, st, sr = _refine(data, B, X0, Y0, sign, lens, params, opts)
     if opts.estimate_robot_noise:
         from dataclasses import replace
