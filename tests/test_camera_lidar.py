@@ -152,6 +152,20 @@ def test_no_plane_near_the_board(small):
                                board_size(small))
 
 
+def test_clouds_in_millimetres_are_refused_with_the_units(small):
+    """Clouds in millimetres: a one-line error naming the frame and the units, in bounded
+    memory (the plane's cells are stored sparsely: the dense grid of a millimetre cloud was
+    tens of GB)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(InputError, match="frame 0: no plane of the board's size .* is the "
+                                         "cloud in millimetres\\? calib expects metres"):
+        calibrate_camera_lidar([c * 1e3 for c in small.clouds], small.object_points,
+                               small.corners, small.params, board_size(small))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024  # KB
+
+
 def test_normals_in_a_narrow_cone_are_degenerate():
     from calib.extrinsics.camera_lidar import check_spread
 

@@ -64,23 +64,47 @@ def _trim(points: np.ndarray, normal: np.ndarray, slack: float = 0.03) -> np.nda
     return points[np.all(np.abs(q) <= size / 2 + slack, axis=1)]
 
 
+#: A scan whose points lie a median of more than this from the sensor is taken for one in
+#: millimetres when no board is found (LiDAR ranges are at most a few hundred metres).
+MAX_MEDIAN_RANGE_M = 500.0
+
+
 def _clusters(points: np.ndarray, normal: np.ndarray, eps: float) -> list[np.ndarray]:
     """Connected pieces of a plane's inliers: the points projected into the plane, binned on
-    a grid of ``eps / 2`` cells, neighbouring occupied cells (8-connected, one cell of
-    dilation) joined; returns each piece's point indices."""
-    from scipy import ndimage
+    a grid of ``eps / 2`` cells, occupied cells joined when their one-cell dilations touch
+    (8-connected: cells at most 3 apart along each axis); returns each piece's point
+    indices, pieces in raster order of their first cell (as labelling the dilated grid
+    would number them). Only occupied cells are stored, so memory follows the points, not
+    the plane's extent (a cloud in millimetres spans a million cells a side)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
     axes = np.linalg.svd(np.eye(3) - np.outer(normal, normal))[0][:, :2]
     q = points @ axes
-    cell = np.floor((q - q.min(axis=0)) / (eps / 2)).astype(int) + 1
-    grid = np.zeros(cell.max(axis=0) + 2, bool)
-    grid[cell[:, 0], cell[:, 1]] = True
-    grown = ndimage.binary_dilation(grid, np.ones((3, 3), bool))
-    lab, n = ndimage.label(grown, np.ones((3, 3), bool))
-    pl = lab[cell[:, 0], cell[:, 1]]
+    cell = np.floor((q - q.min(axis=0)) / (eps / 2)).astype(np.int64) + 3
+    width = int(cell[:, 1].max()) + 4  # keys of cells and of their neighbours never collide
+    keys, inverse = np.unique(cell[:, 0] * width + cell[:, 1], return_inverse=True)
+    rows, cols = [], []
+    for dx in range(-3, 4):
+        for dy in range(-3, 4):
+            if (dx, dy) <= (0, 0):  # each pair once; the graph is symmetric
+                continue
+            nb = keys + dx * width + dy
+            at = np.minimum(np.searchsorted(keys, nb), len(keys) - 1)
+            hit = np.flatnonzero(keys[at] == nb)
+            rows.append(hit)
+            cols.append(at[hit])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r), bool), (r, c)), shape=(len(keys),) * 2)
+    n, comp = connected_components(graph, directed=False)
+    first = np.full(n, len(keys))
+    np.minimum.at(first, comp, np.arange(len(keys)))  # keys sort in raster order
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(first)] = np.arange(n)
+    pl = rank[comp][inverse.ravel()]
     order = np.argsort(pl, kind="stable")
-    cuts = np.searchsorted(pl[order], np.arange(1, n + 2))
-    return [order[cuts[k]:cuts[k + 1]] for k in range(n) if cuts[k + 1] > cuts[k]]
+    cuts = np.searchsorted(pl[order], np.arange(n + 1))
+    return [order[cuts[k]:cuts[k + 1]] for k in range(n)]
 
 
 def ransac_plane(points: np.ndarray, threshold: float, rng: np.random.Generator,
@@ -148,8 +172,11 @@ def find_board(cloud: np.ndarray, board_size: tuple[float, float], *, roi=None,
                 if score < best_score:
                     best, best_score = p, score
     if best is None:
+        far = float(np.median(np.linalg.norm(pts, axis=1))) if len(pts) else 0.0
+        why = (f"the points lie a median {far:.0f} m from the sensor: is the cloud in "
+               "millimetres? calib expects metres" if far > MAX_MEDIAN_RANGE_M else
+               "board not in the scan, or wrong --board/--square?")
         raise InputError(f"{name}: no plane of the board's size ({want[0]:.2f} x {want[1]:.2f} m)"
-                         " found" + (" inside --roi" if roi is not None else "") +
-                         " (board not in the scan, or wrong --board/--square?)")
+                         " found" + (" inside --roi" if roi is not None else "") + f" ({why})")
     n, d, rms = fit_plane(best)
     return BoardPlane(best, n, d, rms, _size(best, n))
