@@ -245,6 +245,8 @@ def register(app: typer.Typer) -> None:
             info(f"calib: warning: the refinement did not converge ({res.message})")
         if res.outlier_stations:
             info("calib: warning: outlier stations: " + ", ".join(res.outlier_stations))
+        if res.robot_noise_warning:
+            info(f"calib: warning: {res.robot_noise_warning}")
         write_outputs([(output, lambda p: write_text(p, matrix_text(res.X))),
                        (report, lambda p: write_json(p, {**res.to_dict(), "inputs": inputs}))])
         if not quiet:

@@ -196,6 +196,29 @@ def test_inconsistent_robot_and_camera_motions_are_refused(setup):
     assert pose_error(r.X, d.X)[1] < 3e-3
 
 
+def test_robot_noisier_than_stated_is_warned():
+    """A robot 5x noisier than its stated noise: σ would be understated, so the result
+    says so and names the fix; at the stated noise, or with the noise estimated, no
+    warning."""
+    noisy = handeye_synth.stations(15, "eye-in-hand", 0.3, 1.0, 0.1, seed=3)
+    kw = dict(board_points=noisy.object_points, image_points=noisy.corners,
+              params=noisy.params)
+    r = calibrate_hand_eye(noisy.robot_measured, "eye-in-hand",
+                           options=HandEyeOptions(0.2, 0.02), **kw)
+    assert r.robot_noise_warning is not None
+    assert "--estimate-robot-noise" in r.robot_noise_warning
+    assert r.to_dict()["warnings"] == [r.robot_noise_warning]
+    est = calibrate_hand_eye(noisy.robot_measured, "eye-in-hand",
+                             options=HandEyeOptions(0.2, 0.02, estimate_robot_noise=True), **kw)
+    assert est.robot_noise_warning is None
+    for seed in range(4):
+        d = handeye_synth.stations(15, "eye-in-hand", 0.3, 0.2, 0.02, seed=seed)
+        ok = calibrate_hand_eye(d.robot_measured, "eye-in-hand", board_points=d.object_points,
+                                image_points=d.corners, params=d.params,
+                                options=HandEyeOptions(0.2, 0.02))
+        assert ok.robot_noise_warning is None and ok.to_dict()["warnings"] == []
+
+
 def test_pose_csv_layouts(tmp_path, data):
     rows = poses_to_xyzq(data.robot_true[:4])
     f = tmp_path / "p.csv"
