@@ -14,9 +14,12 @@ from pathlib import Path
 
 from calib.errors import InputError
 
-#: ``-o`` file name each command gets inside OUTDIR/<name>/ (other commands: ``output``).
+#: ``-o`` name each command gets inside OUTDIR/<name>/ (the names the README's examples use;
+#: undistort's is a folder of images).
 OUTPUT_NAMES = {"fit-intrinsics": "camera.yaml", "register-clouds": "T_target_source.txt",
-                "bundle-adjust": "refined_bal.txt"}
+                "bundle-adjust": "refined_bal.txt", "fit-rig": "rig.yaml",
+                "hand-eye": "X.txt", "camera-lidar": "T_camera_lidar.txt",
+                "undistort": "images"}
 #: Options that name further outputs: two jobs may not write the same one.
 OUTPUT_OPTIONS = ("--plot", "--aligned")
 #: Options batch sets itself.

@@ -353,3 +353,18 @@ def test_isolated_jobs_give_the_same_answer_as_in_process(cluster, corners, tmp_
     assert (tmp_path / "a" / "cam0" / "camera.yaml").read_text() == \
         (tmp_path / "b" / "cam0" / "camera.yaml").read_text()
     assert a[0]["rms_px"] == b[0]["rms_px"]
+
+
+def test_every_command_gets_a_named_output():
+    """Each command's -o inside OUTDIR/<name>/ is named as in the README's examples (a
+    file with an extension, or undistort's folder), not a bare 'output'."""
+    from calib_cli.batch_jobs import Job, output_name
+    from calib_cli.main import app
+
+    names = {c.name for c in app.registered_commands} - {"batch"}
+    got = {c: output_name(Job("j", c)) for c in names}
+    assert got == {"fit-intrinsics": "camera.yaml", "fit-rig": "rig.yaml",
+                   "register-clouds": "T_target_source.txt", "bundle-adjust": "refined_bal.txt",
+                   "hand-eye": "X.txt", "camera-lidar": "T_camera_lidar.txt",
+                   "undistort": "images"}, got
+    assert output_name(Job("j", "fit-intrinsics", ("--format", "json"))) == "camera.json"
