@@ -201,6 +201,28 @@ def test_pairs_mode_recovers_the_truth_and_flags_bad_picks():
         calibrate_from_pairs(pl[:5], exact[:5], lidar_synth.CAMERA)
 
 
+def test_pairs_behind_the_camera_are_left_out():
+    """Picks whose LiDAR point lies behind the camera, on the ray through the picked pixel
+    (a pinhole projects it onto the same pixel): they are outliers, and the pose is the
+    one of the other pairs; they used to pull it by decimetres."""
+    from calib.camera.pinhole import project
+    from calib.extrinsics.correspondences import calibrate_from_pairs
+
+    rng = np.random.default_rng(8)
+    T = lidar_synth.T_CAMERA_LIDAR
+    pl = np.c_[rng.uniform(2, 5, 30), rng.uniform(-1.5, 1.5, 30), rng.uniform(-0.8, 0.5, 30)]
+    uv = project(se3.act(T, pl), lidar_synth.CAMERA) + rng.normal(0, 0.5, (30, 2))
+    bad = pl.copy()
+    bad[:5] = se3.act(se3.inverse(T), -se3.act(T, pl[:5]))  # mirrored through the camera
+    clean = calibrate_from_pairs(pl[5:], uv[5:], lidar_synth.CAMERA)
+    r = calibrate_from_pairs(bad, uv, lidar_synth.CAMERA)
+    assert not r.inliers[:5].any() and r.inliers[5:].all()
+    dr, dt = pose_error(r.T_camera_lidar, clean.T_camera_lidar)  # as without those picks
+    assert dr < 0.2 * r.std_rot_deg and dt < 0.2 * r.std_trans_m, (dr, dt)
+    er, et = pose_error(r.T_camera_lidar, T)
+    assert er < 3 * r.std_rot_deg and et < 3 * r.std_trans_m
+
+
 def test_same_board_orientation_in_every_frame_exits_degenerate(small):
     c, uv = small.clouds[0], small.corners[0]
     shifted = [c, c + [0.0, 0.3, 0.0], c + [0.0, -0.3, 0.1]]  # the same plane, moved

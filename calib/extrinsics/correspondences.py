@@ -1,6 +1,7 @@
 """Camera-LiDAR extrinsics from hand-picked 2D-3D pairs (pixel in the image, point in the
 LiDAR frame): RANSAC PnP for the start, then the reprojection error on the engine with a
-Huber loss (hand-picked pairs include bad picks), σ from the covariance."""
+Huber loss (hand-picked pairs include bad picks), again on the pairs the first pass found in
+front of the camera and within 3 sigma; σ from the covariance."""
 
 from __future__ import annotations
 
@@ -64,6 +65,15 @@ def _start(lens, params, pts, uv, threshold_px) -> np.ndarray:
     return se3.from_rt(so3.exp(rv.ravel()), tv.ravel())
 
 
+def _residuals(lens, params, T: np.ndarray, pts: np.ndarray, uv: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the reprojection error (px) of the LiDAR points through ``T`` and whether
+    the point is in front of the camera where the model projects it."""
+    pc = se3.act(T, pts)
+    proj, valid = lens.project(pc, params)
+    return np.linalg.norm(proj - uv, axis=1), valid & (pc[:, 2] > 0)
+
+
 def calibrate_from_pairs(lidar_points: np.ndarray, pixels: np.ndarray, params: np.ndarray,
                          model: str = "pinhole", threshold_px: float = 8.0) -> PairsResult:
     """``T_camera_lidar`` from ``N >= 6`` pairs: ``lidar_points (N, 3)`` (m, LiDAR frame)
@@ -82,8 +92,8 @@ def calibrate_from_pairs(lidar_points: np.ndarray, pixels: np.ndarray, params: n
     T0 = _start(lens, params, pts, uv, threshold_px)
     from ..residuals.chain_projection import ChainReprojection
 
-    sigma = 1.0
-    for _ in range(2):  # the second pass with the noise of the first pass's inliers
+    sigma, use = 1.0, np.ones(len(pts), bool)
+    for _ in range(2):  # the second pass on the first pass's inliers, with their noise
         pb = Problem()
         pb.add_parameter("theta", params[None], Euclidean(len(params)))
         pb.set_constant("theta")
@@ -91,14 +101,21 @@ def calibrate_from_pairs(lidar_points: np.ndarray, pixels: np.ndarray, params: n
             pb.add_parameter(g, np.eye(4)[None], SE3Manifold())
             pb.set_constant(g)
         pb.add_parameter("T", T0[None], SE3Manifold())
-        z = np.zeros(len(pts), int)
-        pb.add_residuals(ChainReprojection(lens, pts, uv, 1, 1.0 / sigma),
+        z = np.zeros(int(use.sum()), int)
+        pb.add_residuals(ChainReprojection(lens, pts[use], uv[use], 1, 1.0 / sigma),
                          [("theta", z), ("I1", z), ("I2", z), ("T", z)], loss=HuberLoss(2.0))
         res = solve(pb, SolverOptions(covariance=("T",)))
         T0 = res.values["T"][0]
-        r = np.linalg.norm(lens.project(se3.act(T0, pts), params)[0] - uv, axis=1)
-        sigma = max(1.4826 * float(np.median(r)) / np.sqrt(2), 1e-3)
-    inl = r < 3 * np.sqrt(2) * sigma
+        r, seen = _residuals(lens, params, T0, pts, uv)
+        sigma = max(1.4826 * float(np.median(r[seen])) / np.sqrt(2), 1e-3) if seen.any() \
+            else sigma
+        # a pair whose point lies behind the camera (a bad pick) or far out is left out:
+        # Huber's linear tail still lets a few such pairs pull the pose by decimetres
+        use = seen & (r < 3 * np.sqrt(2) * sigma)
+        if use.sum() < MIN_PAIRS:
+            raise DegenerateError(f"only {int(use.sum())} of {len(pts)} pairs agree with one "
+                                  f"pose (need {MIN_PAIRS}): check the picks")
+    inl = use
     factor = max(float(np.sum(r[inl] ** 2)) / sigma ** 2 / max(2 * inl.sum() - 6, 1), 1.0)
     cov = solved_covariance(res, "T", "T_camera_lidar") * factor
     sd = pose_std(T0, cov)
