@@ -19,6 +19,7 @@ from .common import (
     expand_inputs,
     info,
     matrix_text,
+    refuse_most_outliers,
     write_json,
     write_outputs,
     write_text,
@@ -192,6 +193,9 @@ def register(app: typer.Typer) -> None:
                                      frame_names=[f[2].name for f in frames])
         if not res.converged:
             info(f"calib: warning: the refinement did not converge ({res.message})")
+        refuse_most_outliers(res.outlier_frames, len(frames), "frames",
+                             "are the images and clouds paired frame by frame, and did the "
+                             "board stay still between each image and its scan?")
         if res.outlier_frames:
             info("calib: warning: outlier frames: " + ", ".join(res.outlier_frames))
         report_data = {**res.to_dict(), "inputs": {

@@ -52,6 +52,18 @@ def info(message: str, quiet: bool = False) -> None:
         typer.echo(message, err=True)
 
 
+def refuse_most_outliers(outliers: Sequence[str], total: int, what: str, hint: str) -> None:
+    """Exit 4 (nothing written) when more than half of the ``total`` frames or stations
+    (``what``) are ``outliers``: the result then rests on no consistent majority (frames
+    paired with the wrong clouds or poses gave a wrong transform with a warning only)."""
+    if 2 * len(outliers) > total:
+        from calib.errors import NotConvergedError
+
+        listed = ", ".join(outliers[:6]) + (", ..." if len(outliers) > 6 else "")
+        raise NotConvergedError(f"{len(outliers)} of {total} {what} do not fit the result "
+                                f"({listed}): {hint} (nothing written)")
+
+
 class _NumpyEncoder(json.JSONEncoder):
     def default(self, o):
         import numpy as np

@@ -27,6 +27,7 @@ from .common import (
     info,
     matrix_text,
     progress_bar,
+    refuse_most_outliers,
     write_json,
     write_outputs,
     write_text,
@@ -241,6 +242,8 @@ def register(app: typer.Typer) -> None:
                                          board, square, target_file, detector, workers,
                                          timeout, quiet)
         res = calibrate_hand_eye(B, setup, options=opts, station_names=names, **kw)
+        refuse_most_outliers(res.outlier_stations, len(names), "stations",
+                             "is each robot pose paired with its own image, in order?")
         if not res.converged:
             info(f"calib: warning: the refinement did not converge ({res.message})")
         if res.outlier_stations:

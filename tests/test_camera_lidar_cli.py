@@ -66,6 +66,23 @@ def test_frame_without_partner(scene, tmp_path, capsys):
     assert not (tmp_path / "T.txt").exists()
 
 
+def test_mispaired_frames_write_nothing(scene, tmp_path, capsys):
+    """Clouds paired with the wrong images (each frame's scan is the next frame's): most
+    frames then disagree with any one transform: exit 4 and nothing written, where a
+    warning used to come with a transform decimetres off."""
+    d, p = scene
+    (tmp_path / "pc").mkdir()
+    for i in range(5):
+        write_ply(tmp_path / "pc" / f"velo{i + 10}.ply", d.clouds[(i + 1) % 5])
+    args = _args(p, "-o", str(tmp_path / "T.txt"), "--report", str(tmp_path / "r.json"))
+    args[args.index("--clouds") + 1] = str(tmp_path / "pc")
+    assert main(args) == 4
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"calib: error: [345] of 5 frames do not fit the result \(velo.*\): "
+                        r"are the images and clouds paired frame by frame.*", err), err
+    assert not (tmp_path / "T.txt").exists() and not (tmp_path / "r.json").exists()
+
+
 def test_bad_roi(scene, tmp_path, capsys):
     _, p = scene
     assert main(_args(p, "-o", str(tmp_path / "T.txt"), "--roi", "1,2,3")) == 2
@@ -125,3 +142,13 @@ def test_edges(scene, tmp_path, capsys):
     assert main(_args(p, "-o", str(tmp_path / "T2.txt"), "--edges")) == 2
     assert "--edges needs the board's exact outer size" in capsys.readouterr().err
     assert not (tmp_path / "T2.txt").exists()
+
+
+def test_most_outliers_rule_used_by_hand_eye_and_camera_lidar():
+    from calib.errors import NotConvergedError
+    from calib_cli.common import refuse_most_outliers
+
+    refuse_most_outliers(("a", "b"), 4, "stations", "hint")  # half: the rest still agree
+    with pytest.raises(NotConvergedError, match=r"^3 of 5 stations do not fit the result "
+                                                r"\(a, b, c\): hint \(nothing written\)$"):
+        refuse_most_outliers(("a", "b", "c"), 5, "stations", "hint")
