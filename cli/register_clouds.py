@@ -32,10 +32,15 @@ def _check_trust(result, keep: bool) -> None:
     """Exit 3 when the data leave motions free, exit 4 when the result fails its checks;
     ``--keep-unconverged`` writes it anyway (the problems are printed as warnings)."""
     from calib.errors import DegenerateError, NotConvergedError
+    from calib.registration.icp import UNITS_QUESTION
 
     if keep:
         return
     tail = " (nothing written; --keep-unconverged writes it anyway)"
+    # the clouds' sizes differing by ~1000x is the likeliest cause of any failure: say so
+    units = [w for w in result.warnings if w.endswith(UNITS_QUESTION)]
+    if units:
+        tail = f"; {units[0]}{tail}"
     if result.degeneracy.singular:
         raise DegenerateError("the clouds do not determine the pose: free "
                               + ", ".join(result.degeneracy.free_motions) + tail)

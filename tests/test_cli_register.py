@@ -38,7 +38,12 @@ def test_bad_inputs_leave_no_output(tmp_path, bundled, capsys):
     np.save(far, np.random.default_rng(0).normal(size=(100, 3)) + 1000.0)
     eye = tmp_path / "eye.txt"
     np.savetxt(eye, np.eye(4))
+    cube = np.random.default_rng(1).uniform(-1, 1, (3000, 3))
+    np.save(tmp_path / "cube_m.npy", cube)
+    np.save(tmp_path / "cube_mm.npy", cube * 1e3)  # the same scene in mm, both at the origin
     cases = [
+        ([str(tmp_path / "cube_mm.npy"), str(tmp_path / "cube_m.npy")], 4,
+         "(1000x): are they in the same units (mm vs m)?"),
         ([str(empty), str(src)], 2, "empty"),
         ([str(tmp_path / "missing.ply"), str(src)], 2, "does not exist"),
         ([str(far), str(src), "--init", str(eye), "--max-distance", "0.01"], 4,

@@ -227,10 +227,14 @@ def _normal_radius(points: np.ndarray, opts: ICPOptions, tree=None) -> float:
                                   3 * spacing(points, tree=tree))
 
 
+#: how the units hint (clouds ~1000x apart in size) ends, for callers that look for it
+UNITS_QUESTION = "are they in the same units (mm vs m)?"
+
+
 def _units_hint(extents: tuple[float, float]) -> str:
     a, b = extents
     return (f"the source spans {format_length(a)} and the target {format_length(b)} "
-            f"({max(a, b) / min(a, b):.0f}x): are they in the same units (mm vs m)?")
+            f"({max(a, b) / min(a, b):.0f}x): {UNITS_QUESTION}")
 
 
 def _initial_pose(clouds: _Clouds, T0, opts: ICPOptions, warnings: list[str]):
