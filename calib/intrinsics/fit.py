@@ -562,6 +562,10 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     if s.termination != "converged" and model.name == "rational":
         reasons = [_why_not_converged(res, theta) if r == "the solver did not converge" else r
                    for r in reasons]
+        if _cancelling_ring(res, theta) is not None:  # the drift moves every radial term
+            radial = [k for k in model.param_names if k[0] == "k"]
+            loose = [k for k in model.param_names if k in loose or k in radial]
+            std.update({k: float("nan") for k in radial})
     if loose:  # a valley of equal cost: the projection is determined, these values are not
         v = "WARN" if v == "PASS" else v
         reasons.append(f"{', '.join(loose)} are not separately determined at this solution "
@@ -579,14 +583,20 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         rejected_view_rms_px=rejected_rms, model_advice=advice, trust=trust)
 
 
-def _why_not_converged(res: dict, theta: np.ndarray) -> str:
-    """The reason for a rational fit that hit the iteration cap: a pole-zero pair inside the
-    corners (:func:`~calib.camera.rational.cancelling_pair`) means the views leave the
-    coefficients to a slow drift along it (on OpenCV's left-camera corners it never ends;
-    OpenCV drifts the same way); otherwise the plain one."""
+def _cancelling_ring(res: dict, theta: np.ndarray) -> float | None:
+    """The squared normalized radius of a pole-zero pair of a rational fit inside the
+    corners (:func:`~calib.camera.rational.cancelling_pair`), or None."""
     T = res["poses"][res["view_index"]]
     p = np.einsum("rij,rj->ri", T[:, :3, :3], res["board"]) + T[:, :3, 3]
-    s2 = cancelling_pair(theta, float(np.max((p[:, 0] ** 2 + p[:, 1] ** 2) / p[:, 2] ** 2)))
+    return cancelling_pair(theta, float(np.max((p[:, 0] ** 2 + p[:, 1] ** 2) / p[:, 2] ** 2)))
+
+
+def _why_not_converged(res: dict, theta: np.ndarray) -> str:
+    """The reason for a rational fit that hit the iteration cap: a pole-zero pair inside the
+    corners (:func:`_cancelling_ring`) means the views leave the coefficients to a slow
+    drift along it (on OpenCV's left-camera corners it never ends; OpenCV drifts the same
+    way), so none of k1..k6 has a σ; otherwise the plain one."""
+    s2 = _cancelling_ring(res, theta)
     if s2 is None:
         return "the solver did not converge"
     return (f"the solver did not converge: the rational model is not determined by these "
