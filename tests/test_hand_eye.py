@@ -188,7 +188,7 @@ def test_inconsistent_robot_and_camera_motions_are_refused(setup):
     cases = [(mm, C, setup, r"in millimetres\? calib expects metres"),
              (se3.inverse(B), C, setup, "not inverted"),
              (B, C, other, "the setup is right"),
-             (B, board_mm, setup, "square size in millimetres")]
+             (B, board_mm, setup, r"square size \(or are the target poses\) in millimetres")]
     for b, c, st, msg in cases:
         with pytest.raises(InputError, match="motions disagree.*" + msg):
             calibrate_hand_eye(b, st, target_poses=c)

@@ -87,7 +87,7 @@ def check_scale(A: np.ndarray, B: np.ndarray, R: np.ndarray, robot: str) -> None
                "in millimetres? calib expects metres")
     elif 1.0 / 3000.0 <= abs(s) <= 1.0 / 300.0:
         why = ("the camera's translations are about 1000x the robot's: is the board's "
-               "square size in millimetres? calib expects metres")
+               "square size (or are the target poses) in millimetres? calib expects metres")
     else:
         why = (f"check that the robot poses are {robot} (not inverted), that the setup is "
                "right, and that each robot pose is paired with its own image")
