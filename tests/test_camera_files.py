@@ -161,6 +161,27 @@ def test_reader_dispatches_on_model_names(tmp_path, shared_datasets):
     np.testing.assert_array_equal(as_labelled.params[:8], as_fisheye.params)
 
 
+def test_four_coefficient_plumb_bob_is_read_as_labelled_with_a_warning(tmp_path, caplog,
+                                                                       shared_datasets):
+    """ROS's fisheye calibrator labels its k1..k4 plumb_bob (the shared ost.yaml): read as
+    labelled, but not silently; a five-coefficient plumb_bob file, or ``model=``, reads
+    without a word."""
+    ost = shared_datasets / "ros_fisheye_mono" / "ost.yaml"
+    with caplog.at_level("WARNING", logger="calib.io.camera_files"):
+        assert read_camera(ost).model == "pinhole"
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert msg.startswith(f"{ost}: 4 coefficients labelled plumb_bob are read as pinhole")
+    assert "projection matrix has the shrunken focal length" in msg
+    assert msg.endswith("pass --model fisheye")
+    caplog.clear()
+    path = tmp_path / "ros.yaml"
+    write_camera(path, CAMERAS["pinhole"], "ros")
+    with caplog.at_level("WARNING", logger="calib.io.camera_files"):
+        read_camera(path)
+        read_camera(ost, model="fisheye")
+    assert not caplog.records
+
+
 def test_calib_01_opencv_files_without_distortion_model_read_as_pinhole(tmp_path):
     path = tmp_path / "old.yaml"
     write_camera(path, CAMERAS["pinhole"], "opencv")

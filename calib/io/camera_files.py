@@ -15,6 +15,7 @@ aliases are refused (a "billion laughs" file expands a few hundred bytes into gi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 
@@ -25,6 +26,8 @@ from ..camera.camera import Camera
 from ..errors import InputError
 from .atomic import atomic_write
 from .validate import check_file
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("opencv", "ros", "kalibr", "json")
 
@@ -219,10 +222,22 @@ def _from_kalibr(d: dict, model: str | None) -> Camera:
     return Camera(params, tuple(cam["resolution"]), lens.name)
 
 
-def _from_ros(d: dict, model: str | None) -> Camera:
+def _from_ros(d: dict, model: str | None, where: str = "camera file") -> Camera:
     K = np.array(d["camera_matrix"]["data"], dtype=float).reshape(3, 3)
     dist = np.array(d["distortion_coefficients"]["data"], dtype=float)
-    name = model or model_from_distortion_name(d.get("distortion_model", "plumb_bob"))
+    label = d.get("distortion_model", "plumb_bob")
+    if model is None and label == "plumb_bob" and dist.size == 4:
+        # ROS writes five plumb_bob coefficients; its fisheye calibrator writes its four
+        # equidistant k1..k4 under this label (then the rectified P's focal length is a
+        # fraction of K's, as cv2.fisheye's new camera matrix shrinks it)
+        P = d.get("projection_matrix", {}).get("data")
+        shrunk = P is not None and len(P) == 12 and 0 < float(P[0]) < 0.5 * K[0, 0]
+        log.warning("%s: 4 coefficients labelled plumb_bob are read as pinhole k1, k2, p1, p2 "
+                    "(ROS writes 5 for plumb_bob; its fisheye calibrator writes its k1..k4 under "
+                    "this label%s): if the lens is a fisheye, pass --model fisheye",
+                    where, ", and this file's projection matrix has the shrunken "
+                    "focal length of a fisheye rectification" if shrunk else "")
+    name = model or model_from_distortion_name(label)
     return Camera.from_opencv(K, dist, (d["image_width"], d["image_height"]), name)
 
 
@@ -272,7 +287,7 @@ def read_camera(path: str | os.PathLike, model: str | None = None) -> Camera:
             raise InputError("not a YAML mapping")
         if "cam0" in d:
             return _from_kalibr(d, model)
-        return _from_ros(d, model)
+        return _from_ros(d, model, str(p))
     except InputError as exc:
         msg = str(exc)
         raise InputError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
