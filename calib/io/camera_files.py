@@ -230,8 +230,10 @@ def _from_ros(d: dict, model: str | None, where: str = "camera file") -> Camera:
         # ROS writes five plumb_bob coefficients; its fisheye calibrator writes its four
         # equidistant k1..k4 under this label (then the rectified P's focal length is a
         # fraction of K's, as cv2.fisheye's new camera matrix shrinks it)
-        P = d.get("projection_matrix", {}).get("data")
-        shrunk = P is not None and len(P) == 12 and 0 < float(P[0]) < 0.5 * K[0, 0]
+        P = d.get("projection_matrix")
+        P = P.get("data") if isinstance(P, dict) else None
+        shrunk = (isinstance(P, list) and len(P) == 12 and isinstance(P[0], int | float)
+                  and 0 < P[0] < 0.5 * K[0, 0])
         log.warning("%s: 4 coefficients labelled plumb_bob are read as pinhole k1, k2, p1, p2 "
                     "(ROS writes 5 for plumb_bob; its fisheye calibrator writes its k1..k4 under "
                     "this label%s): if the lens is a fisheye, pass --model fisheye",
