@@ -297,9 +297,9 @@ def extra_outputs(argv: tuple[str, ...]) -> tuple[Path, ...]:
 def output_name(job: Job) -> str:
     """The ``-o`` file name of ``job`` inside its folder."""
     name = OUTPUT_NAMES.get(job.command, "output")
-    if job.command == "fit-intrinsics":
-        fmt = _option_value(job.args, "--format")
-        return "camera.json" if fmt == "json" else name
+    if job.command in ("fit-intrinsics", "fit-rig") and _option_value(job.args,
+                                                                     "--format") == "json":
+        return name.replace(".yaml", ".json")
     return name
 
 

@@ -75,6 +75,11 @@ def _output_of(argv) -> Path | None:
     return None
 
 
+def _still_there(path: Path) -> bool:
+    """An output file, or an output folder (undistort's images) that still holds files."""
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
 def cached_row(p: Prepared) -> dict | None:
     """The stored row when ``p`` finished before with the same content hash and its
     outputs are still there; None when it must run."""
@@ -84,7 +89,7 @@ def cached_row(p: Prepared) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("key") != p.key:
         return None
-    if not all(Path(f).is_file() for f in data.get("files", [])):
+    if not all(_still_there(Path(f)) for f in data.get("files", [])):
         return None
     return {**data["row"], "cached": True}
 

@@ -368,3 +368,28 @@ def test_every_command_gets_a_named_output():
                    "hand-eye": "X.txt", "camera-lidar": "T_camera_lidar.txt",
                    "undistort": "images"}, got
     assert output_name(Job("j", "fit-intrinsics", ("--format", "json"))) == "camera.json"
+    assert output_name(Job("j", "fit-rig", ("--format", "json"))) == "rig.json"
+
+
+def test_finished_undistort_job_is_reused(cluster, tmp_path):
+    """undistort's output is a folder of images: a re-run finds it and reuses the job (it
+    ran again every time, as only files counted as outputs still there)."""
+    import cv2
+
+    from calib.camera import Camera
+    from calib.io.camera_files import write_camera
+
+    write_camera(tmp_path / "cam.yaml", Camera([450.0, 452.0, 322.0, 238.0, -0.2, 0.05, 0.0,
+                                                 0.0, 0.0], (64, 48)), "opencv")
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), np.full((48, 64), 128, np.uint8))
+    jobs = [{"name": "und", "command": "undistort",
+             "args": ["img", "--camera", "cam.yaml", "-q"]}]
+    first = run(jobs, tmp_path / "out", client=cluster.client, base_dir=tmp_path)
+    again = run(jobs, tmp_path / "out", client=cluster.client, base_dir=tmp_path)
+    assert first[0]["status"] == "ok" and not first[0]["cached"]
+    assert (tmp_path / "out" / "und" / "images" / "a.png").is_file()
+    assert again[0]["cached"]
+    for f in (tmp_path / "out" / "und" / "images").iterdir():
+        f.unlink()  # an emptied folder is not a finished output
+    assert not run(jobs, tmp_path / "out", client=cluster.client, base_dir=tmp_path)[0]["cached"]

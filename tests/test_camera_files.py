@@ -90,6 +90,17 @@ def test_files_written_by_cv2_filestorage_are_read(tmp_path, header):
     assert read_camera(path) == cam
 
 
+def test_yaml_1_2_header_alone_does_not_make_an_opencv_file(tmp_path):
+    """A ROS file with a ``%YAML 1.2`` header and the tag's name only in a comment is still
+    read as ROS (the tag must be a value's to route the file to OpenCV's parser)."""
+    cam = CAMERAS["pinhole"]
+    path = tmp_path / "ros.yaml"
+    write_camera(path, cam, "ros")
+    path.write_text("%YAML 1.2\n---\n# matrices were !!opencv-matrix once\n"
+                    + path.read_text())
+    assert read_camera(path) == cam
+
+
 @pytest.mark.parametrize("model", ["pinhole", "rational", "fisheye"])
 def test_ros_camera_info_fields_and_projection_matrix(tmp_path, model):
     """ROS's camera_calibration (MonoCalibrator.set_alpha(0)) stores P =

@@ -179,7 +179,8 @@ def test_inconsistent_robot_and_camera_motions_are_refused(setup):
     B, C = d.robot_measured, d.target_poses
     M = B if setup == "eye-in-hand" else se3.inverse(B)
     A, Bc = relative_motions(M, C)
-    assert abs(motion_scale(A, Bc, park_martin(M, C)[0][:3, :3]) - 1) < 0.02
+    scale, info = motion_scale(A, Bc, park_martin(M, C)[0][:3, :3])
+    assert abs(scale - 1) < 0.02 and info > 0.05  # the camera's moves carry the scale
     mm = B.copy()
     mm[:, :3, 3] *= 1e3
     board_mm = C.copy()
@@ -194,6 +195,23 @@ def test_inconsistent_robot_and_camera_motions_are_refused(setup):
             calibrate_hand_eye(b, st, target_poses=c)
     r = calibrate_hand_eye(B, setup, target_poses=C)  # the consistent stations pass
     assert pose_error(r.X, d.X)[1] < 3e-3
+
+
+@pytest.mark.parametrize("setup", ["eye-in-hand", "eye-to-hand"])
+def test_camera_turning_about_its_centre_is_not_refused(setup):
+    """A camera turned about its own centre hardly moves (its translations carry no scale)
+    while the robot's lever arm still determines X: the scale check must stay out of the
+    way (it refused such stations before it asked whether the camera's moves carry the
+    scale)."""
+    rng = np.random.default_rng(5)
+    X, Y = handeye_synth.TRUTH[setup]
+    centre = np.array([0.12, 0.075, 0.0])  # the board's centre, 0.6 m in front
+    R = so3.exp(np.c_[rng.normal(0, 0.3, (12, 2)), rng.uniform(-0.3, 0.3, 12)])
+    C = se3.from_rt(R, np.einsum("sij,j->si", R, np.array([0, 0, 0.6]) - centre))
+    M = se3.compose(se3.compose(Y, se3.inverse(C)), se3.inverse(X))
+    B = M if setup == "eye-in-hand" else se3.inverse(M)
+    r = calibrate_hand_eye(B, setup, target_poses=C)
+    assert pose_error(r.X, X)[0] < 1e-6 and pose_error(r.X, X)[1] < 1e-6
 
 
 def test_robot_noisier_than_stated_is_warned():

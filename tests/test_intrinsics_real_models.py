@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from calib.intrinsics import Chessboard, detect_images, fit_intrinsics
+from calib.intrinsics import Chessboard, FitOptions, detect_images, fit_intrinsics
 from calib_cli.main import main
 
 #: ost.yaml of the ROS set: K of cv2.fisheye (its "plumb_bob" label is wrong; SOURCES.md)
@@ -158,6 +158,10 @@ def test_left_camera_rational_without_a_minimum_says_why(shared_datasets):
     assert all(np.isnan(res.std[k]) for k in ("k1", "k2", "k3", "k4", "k5", "k6"))
     assert all(np.isfinite(res.std[k]) for k in ("fx", "fy", "cx", "cy", "p1", "p2"))
     assert "k1, k2, k3, k4, k5, k6 are not separately determined" in res.reasons[-1]
+    held = fit_intrinsics(obj, img, size, options=FitOptions(model="rational", fix_k3=True))
+    assert held.solver_summary.termination == "no_convergence"  # the same drift, k3 held:
+    assert held.fixed == ("k3",) and held.std["k3"] == 0.0  # it keeps its σ of 0
+    assert "k1, k2, k4, k5, k6 are not separately determined" in held.reasons[-1]
 
     def opencv(iterations):
         return cv2.calibrateCamera(

@@ -24,6 +24,11 @@ DEGENERATE_RATIO = 0.03
 #: noise; the real industrial set 1.004); millimetres for metres give 1000, inverted robot
 #: poses or the wrong setup 0.1-0.45 or a negative scale.
 SCALE_TOLERANCE = 1.5
+#: The scale is only tested when the camera's translations between stations carry it: their
+#: part that the unknown translation of X cannot absorb must have at least this RMS (m). A
+#: camera turned about (nearly) its own centre moves a few mm and leaves the scale open,
+#: while X is still determined by the robot's lever arm.
+SCALE_INFORMATION_M = 0.01
 
 
 def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,26 +66,31 @@ def check_axes(A: np.ndarray, frame: str, name: str) -> None:
             "two different axes")
 
 
-def motion_scale(A: np.ndarray, B: np.ndarray, R: np.ndarray) -> float:
-    """The scale ``s`` of ``(R_A - I) t_X + t_A = s R_X t_B`` fitted with ``t_X`` by linear
-    least squares over the pairs ``A, B (K, 4, 4)`` (:func:`relative_motions`), given the
-    rotation ``R (3, 3)`` of ``X`` (unit-free): 1 when the robot's and the camera's
-    translations are in the same unit and the stations agree."""
-    lhs = np.concatenate([A[:, :3, :3] - np.eye(3), -(B[:, :3, 3] @ R.T)[:, :, None]],
-                         axis=2).reshape(-1, 4)
+def motion_scale(A: np.ndarray, B: np.ndarray, R: np.ndarray) -> tuple[float, float]:
+    """``(s, info)``: the scale ``s`` of ``(R_A - I) t_X + t_A = s R_X t_B`` fitted with
+    ``t_X`` by linear least squares over the pairs ``A, B (K, 4, 4)``
+    (:func:`relative_motions`), given the rotation ``R (3, 3)`` of ``X`` (unit-free): 1 when
+    the robot's and the camera's translations are in the same unit and the stations agree;
+    ``info`` (m): the RMS of the camera's rotated translations ``R_X t_B`` left once their
+    part that ``(R_A - I) t_X`` can absorb is removed, i.e. how much they say about ``s``."""
+    M = (A[:, :3, :3] - np.eye(3)).reshape(-1, 3)
+    v = -(B[:, :3, 3] @ R.T).reshape(-1)
+    lhs = np.c_[M, v]
     sol = np.linalg.lstsq(lhs, -A[:, :3, 3].reshape(-1), rcond=None)[0]
-    return float(sol[3])
+    v_free = v - M @ np.linalg.lstsq(M, v, rcond=None)[0]
+    return float(sol[3]), float(np.sqrt(np.mean(v_free ** 2)))
 
 
 def check_scale(A: np.ndarray, B: np.ndarray, R: np.ndarray, robot: str) -> None:
     """:class:`InputError` when the robot's motions and the camera's disagree in scale
-    (:func:`motion_scale` outside ``[1/SCALE_TOLERANCE, SCALE_TOLERANCE]``): millimetres for
+    (:func:`motion_scale` outside ``[1/SCALE_TOLERANCE, SCALE_TOLERANCE]``, where the
+    camera's translations carry the scale: :data:`SCALE_INFORMATION_M`): millimetres for
     metres, inverted robot poses, the wrong setup, or robot poses paired with the wrong
-    images on a large scale, which would otherwise give a wrong transform (a few swapped
-    stations may pass: the refinement names them as outliers). ``robot``: what the robot poses
-    are (e.g. ``T_base_gripper``), for the message."""
-    s = motion_scale(A, B, R)
-    if 1.0 / SCALE_TOLERANCE <= s <= SCALE_TOLERANCE:
+    images, which would otherwise give a wrong transform (a few swapped stations may pass:
+    the refinement names them as outliers). ``robot``: what the robot poses are (e.g.
+    ``T_base_gripper``), for the message."""
+    s, info = motion_scale(A, B, R)
+    if info < SCALE_INFORMATION_M or 1.0 / SCALE_TOLERANCE <= s <= SCALE_TOLERANCE:
         return
     if 300.0 <= abs(s) <= 3000.0:
         why = ("the robot's translations are about 1000x the camera's: are the robot poses "

@@ -110,12 +110,15 @@ def calibrate_from_pairs(lidar_points: np.ndarray, pixels: np.ndarray, params: n
         sigma = max(1.4826 * float(np.median(r[seen])) / np.sqrt(2), 1e-3) if seen.any() \
             else sigma
         # a pair whose point lies behind the camera (a bad pick) or far out is left out:
-        # Huber's linear tail still lets a few such pairs pull the pose by decimetres
-        use = seen & (r < 3 * np.sqrt(2) * sigma)
+        # Huber's linear tail still lets a few such pairs pull the pose by decimetres. With
+        # few pairs the residuals of good ones are skewed (6 pairs fit 6 unknowns), so a
+        # cut that would leave fewer than MIN_PAIRS keeps every pair in front instead.
+        inl = seen & (r < 3 * np.sqrt(2) * sigma)
+        use = inl if inl.sum() >= MIN_PAIRS else seen
         if use.sum() < MIN_PAIRS:
-            raise DegenerateError(f"only {int(use.sum())} of {len(pts)} pairs agree with one "
-                                  f"pose (need {MIN_PAIRS}): check the picks")
-    inl = use
+            raise DegenerateError(f"only {int(use.sum())} of {len(pts)} pairs project in "
+                                  f"front of the camera at the fitted pose (need {MIN_PAIRS}): "
+                                  "check the picks")
     factor = max(float(np.sum(r[inl] ** 2)) / sigma ** 2 / max(2 * inl.sum() - 6, 1), 1.0)
     cov = solved_covariance(res, "T", "T_camera_lidar") * factor
     sd = pose_std(T0, cov)

@@ -562,8 +562,9 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     if s.termination != "converged" and model.name == "rational":
         reasons = [_why_not_converged(res, theta) if r == "the solver did not converge" else r
                    for r in reasons]
-        if _cancelling_ring(res, theta) is not None:  # the drift moves every radial term
-            radial = [k for k in model.param_names if k[0] == "k"]
+        if _cancelling_ring(res, theta) is not None:  # the drift moves every free radial term
+            held = _fixed_names(opts, model)
+            radial = [k for k in model.param_names if k[0] == "k" and k not in held]
             loose = [k for k in model.param_names if k in loose or k in radial]
             std.update({k: float("nan") for k in radial})
     if loose:  # a valley of equal cost: the projection is determined, these values are not

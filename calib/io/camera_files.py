@@ -232,7 +232,7 @@ def _from_ros(d: dict, model: str | None, where: str = "camera file") -> Camera:
         # fraction of K's, as cv2.fisheye's new camera matrix shrinks it)
         P = d.get("projection_matrix")
         P = P.get("data") if isinstance(P, dict) else None
-        shrunk = (isinstance(P, list) and len(P) == 12 and isinstance(P[0], int | float)
+        shrunk = (isinstance(P, list) and len(P) == 12 and type(P[0]) in (int, float)
                   and 0 < P[0] < 0.5 * K[0, 0])
         log.warning("%s: 4 coefficients labelled plumb_bob are read as pinhole k1, k2, p1, p2 "
                     "(ROS writes 5 for plumb_bob; its fisheye calibrator writes its k1..k4 under "
@@ -249,11 +249,15 @@ def _from_json(d: dict, model: str | None) -> Camera:
                               tuple(d["image_size"]), name)
 
 
+#: a key whose value is tagged ``!!opencv-matrix`` (not the text in a comment)
+_OPENCV_MATRIX = re.compile(r"^[^#\n]*:\s*!!opencv-matrix", re.M)
+
+
 def _opencv_storage(text: str) -> bool:
     """Is ``text`` an OpenCV FileStorage YAML file: ``%YAML:1.0`` (what OpenCV 4 and calib
-    write) or ``%YAML 1.2`` with ``!!opencv-matrix`` tags (what OpenCV 5 writes)?"""
+    write) or ``%YAML 1.2`` with values tagged ``!!opencv-matrix`` (what OpenCV 5 writes)?"""
     return text.startswith("%YAML:") or (text.startswith("%YAML") and
-                                          "!!opencv-matrix" in text)
+                                          _OPENCV_MATRIX.search(text) is not None)
 
 
 def read_camera(path: str | os.PathLike, model: str | None = None) -> Camera:
