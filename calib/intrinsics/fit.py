@@ -559,12 +559,13 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
     trust = _trust(res, used, model, size, opts, advice) if opts.trust else None
     v, reasons = verdict(rms, res["per_view_rms"], used, std, theta, dist, cover,
                          s.termination == "converged", names, advice, trust)
+    fixed = _fixed_names(opts, model)
     if s.termination != "converged" and model.name == "rational":
-        reasons = [_why_not_converged(res, theta) if r == "the solver did not converge" else r
-                   for r in reasons]
-        if _cancelling_ring(res, theta) is not None:  # the drift moves every free radial term
-            held = _fixed_names(opts, model)
-            radial = [k for k in model.param_names if k[0] == "k" and k not in held]
+        ring = _cancelling_ring(res, theta)
+        why = _why_not_converged(ring, theta)
+        reasons = [why if r == "the solver did not converge" else r for r in reasons]
+        if ring is not None:  # the drift moves every free radial term
+            radial = [k for k in model.param_names if k[0] == "k" and k not in fixed]
             loose = [k for k in model.param_names if k in loose or k in radial]
             std.update({k: float("nan") for k in radial})
     if loose:  # a valley of equal cost: the projection is determined, these values are not
@@ -580,7 +581,7 @@ def _make_result(res, used, names, size, init_method, rejected_corners, rejected
         rejected_corners=rejected_corners,
         rejected_views=tuple(names[k] for k in rejected_views), distortion_check=dist,
         coverage=cover, verdict=v, reasons=tuple(reasons), init_method=init_method,
-        solver_summary=s, options=opts, fixed=_fixed_names(opts, model),
+        solver_summary=s, options=opts, fixed=fixed,
         rejected_view_rms_px=rejected_rms, model_advice=advice, trust=trust)
 
 
@@ -592,12 +593,11 @@ def _cancelling_ring(res: dict, theta: np.ndarray) -> float | None:
     return cancelling_pair(theta, float(np.max((p[:, 0] ** 2 + p[:, 1] ** 2) / p[:, 2] ** 2)))
 
 
-def _why_not_converged(res: dict, theta: np.ndarray) -> str:
+def _why_not_converged(s2: float | None, theta: np.ndarray) -> str:
     """The reason for a rational fit that hit the iteration cap: a pole-zero pair inside the
-    corners (:func:`_cancelling_ring`) means the views leave the coefficients to a slow
-    drift along it (on OpenCV's left-camera corners it never ends; OpenCV drifts the same
-    way), so none of k1..k6 has a σ; otherwise the plain one."""
-    s2 = _cancelling_ring(res, theta)
+    corners (``s2``, its squared radius from :func:`_cancelling_ring`) means the views leave
+    the coefficients to a slow drift along it (on OpenCV's left-camera corners it never
+    ends; OpenCV drifts the same way), so none of k1..k6 has a σ; otherwise the plain one."""
     if s2 is None:
         return "the solver did not converge"
     return (f"the solver did not converge: the rational model is not determined by these "
